@@ -1,0 +1,105 @@
+#pragma once
+// The carrier port: how the engine places calls. Adapters live in adapters/carriers/<name>/.
+//
+// Threading: originate() and cancel() may be called from any engine thread and must not block on
+// the network (queue the work and return). Events are delivered to the carrier_events sink from the
+// adapter's own threads; the sink is thread-safe and never blocks for long.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "engine/ids.hpp"
+#include "engine/result.hpp"
+
+namespace dialer {
+
+enum class call_outcome : std::uint8_t {
+  completed,  // answered and finished normally
+  busy,
+  no_answer,
+  failed,
+  voicemail,  // answered by a machine
+  canceled,   // canceled by us before answer
+  unknown,    // recorded but never resolved (crash reconciliation with a carrier that cannot tell)
+};
+
+[[nodiscard]] std::string_view to_string(call_outcome o) noexcept;
+[[nodiscard]] std::optional<call_outcome> parse_call_outcome(std::string_view text) noexcept;
+
+struct origination_request {
+  attempt_id attempt;
+  campaign_id campaign;
+  contact_id contact;
+  number_id caller_number;
+  std::string from_e164;
+  std::string to_e164;
+  std::string handoff;         // the agent's media-stream URL or SIP URI
+  std::string variables_json;  // the contact's variables, passed to the agent
+  // Derived from the attempt id; a carrier that deduplicates never places the same key twice.
+  std::string idempotency_key;
+};
+
+// Why a carrier refused to place a call. None of these is a call outcome: the attempt was not placed.
+enum class origination_refusal : std::uint8_t {
+  throttled,        // HTTP 429 / SIP 503 with Retry-After: back off, the call goes back to the hopper
+  number_unusable,  // the caller ID cannot be used (unverified, suspended): take it out of rotation
+  invalid_destination,  // the callee cannot be dialed at all: terminal for the contact
+  transient,        // network or 5xx error: retry later, not counted as an attempt
+};
+
+[[nodiscard]] std::string_view to_string(origination_refusal r) noexcept;
+
+struct call_event {
+  attempt_id attempt;
+  std::string carrier_call_id;
+  call_outcome outcome = call_outcome::failed;
+  std::chrono::system_clock::time_point started_at{};
+  std::optional<std::chrono::system_clock::time_point> answered_at;
+  std::chrono::system_clock::time_point ended_at{};
+  std::chrono::milliseconds billable{0};  // talk time, from answer to hang-up
+  std::string detail;                     // carrier's status text or SIP reason, for the record
+};
+
+class carrier_events {
+ public:
+  virtual ~carrier_events() = default;
+  // The carrier accepted the request and gave it an id (a call SID, a call control id, a Call-ID).
+  virtual void on_accepted(attempt_id attempt, std::string_view carrier_call_id) noexcept = 0;
+  // The carrier refused to place the call; retry_after is set for throttling.
+  virtual void on_refused(attempt_id attempt, origination_refusal why,
+                          std::optional<std::chrono::milliseconds> retry_after, std::string_view detail) noexcept = 0;
+  // The call ended (or never connected). Exactly one per accepted attempt.
+  virtual void on_outcome(const call_event& event) noexcept = 0;
+};
+
+class carrier {
+ public:
+  virtual ~carrier() = default;
+
+  [[nodiscard]] virtual std::string_view name() const noexcept = 0;
+  // Originations per second this carrier account allows (Twilio: 1 by default; Telnyx: 30).
+  [[nodiscard]] virtual double account_cps() const noexcept = 0;
+
+  // Set once, before the first originate(). The sink outlives the carrier's use of it.
+  virtual void set_events(carrier_events* sink) noexcept = 0;
+
+  // Queues the requests; returns at once. Every request ends in on_refused or on_accepted + on_outcome.
+  virtual void originate(std::span<const origination_request> requests) noexcept = 0;
+
+  // Asks the carrier to hang up or abandon the call. The outcome still arrives through the sink.
+  virtual void cancel(attempt_id attempt) noexcept = 0;
+
+  // Crash reconciliation: what became of a call placed by an earlier process. nullopt when the
+  // carrier cannot tell (the attempt is then marked `unknown` and not redialed).
+  [[nodiscard]] virtual result<std::optional<call_event>> lookup(attempt_id attempt,
+                                                                 std::string_view carrier_call_id) = 0;
+
+  // Stops accepting work and waits for in-flight calls to report (or until the deadline).
+  virtual void drain(std::chrono::milliseconds deadline) noexcept = 0;
+};
+
+}  // namespace dialer
