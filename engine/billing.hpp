@@ -1,0 +1,41 @@
+#pragma once
+// Billing rules. A managed number accrues its monthly fee from purchase until release, prorated per
+// day: each UTC calendar day on which the number was active for any part of the day costs
+// monthly_fee / (days in that month). Release stops accrual at once: no day after the release day is
+// charged. BYOC numbers accrue no number fee (the customer's carrier bills them).
+// Per-minute call charges are added by the campaign pipeline from call attempts.
+
+#include <date/date.h>
+#include <string>
+#include <vector>
+
+#include "engine/telephony.hpp"
+
+namespace dialer {
+
+struct billing_period {
+  date::sys_days from;  // inclusive
+  date::sys_days to;    // inclusive
+};
+
+struct billing_line {
+  std::string item;  // "number_fee", "call_minutes", "ai_minutes"
+  number_id number;
+  std::string e164;
+  std::string description;
+  date::sys_days from{};  // first day charged in the period
+  date::sys_days to{};    // last day charged in the period
+  double quantity = 0;    // days for number fees, minutes for calls
+  micros amount = 0;
+};
+
+// One line per managed number and calendar month with at least one charged day in the period.
+[[nodiscard]] std::vector<billing_line> number_fee_lines(const std::vector<phone_number>& numbers,
+                                                         const billing_period& period);
+
+[[nodiscard]] micros total(const std::vector<billing_line>& lines) noexcept;
+
+// "12.3400" style rendering of micros, rounded to 4 decimals.
+[[nodiscard]] std::string format_money(micros amount);
+
+}  // namespace dialer

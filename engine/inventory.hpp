@@ -1,0 +1,61 @@
+#pragma once
+// Use cases of the phone-number inventory: agents, search, buy, BYOC import, assignment, release, billing.
+// Validates input (E.164 via libphonenumber, limits, names, hand-off targets) before anything is stored,
+// so bad input changes nothing. Threading: one instance per thread, like the store it uses.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/billing.hpp"
+#include "engine/ports/clock.hpp"
+#include "engine/ports/inventory_store.hpp"
+#include "engine/ports/number_provider.hpp"
+
+namespace dialer {
+
+struct number_limits {
+  std::optional<int> max_concurrent_calls;
+  std::optional<double> max_cps;
+};
+
+inline constexpr std::string_view kByocProviders[] = {"twilio", "telnyx", "sip"};
+
+class inventory_service {
+ public:
+  inventory_service(inventory_store& store, number_provider& provider, const clock& clk) noexcept
+      : store_(store), provider_(provider), clock_(clk) {}
+
+  [[nodiscard]] result<agent> create_agent(const std::string& name, const std::string& handoff);
+  [[nodiscard]] result<std::vector<agent>> list_agents() { return store_.list_agents(); }
+  // AGENT on the command line: an id (digits) or a name.
+  [[nodiscard]] result<agent> resolve_agent(const std::string& id_or_name);
+  // NUMBER on the command line: an id (digits) or an E.164 number (formatting tolerated).
+  [[nodiscard]] result<phone_number> resolve_number(const std::string& id_or_e164);
+
+  // Numbers the provider offers that nobody on the platform owns yet.
+  [[nodiscard]] result<std::vector<available_number>> search(number_search query);
+  [[nodiscard]] result<phone_number> buy(const std::string& e164, const number_limits& limits);
+  [[nodiscard]] result<phone_number> import_byoc(const std::string& e164, const std::string& provider,
+                                                 const number_limits& limits);
+  [[nodiscard]] result<phone_number> assign(const std::string& number, const std::string& agent, bool reassign);
+  [[nodiscard]] result<phone_number> unassign(const std::string& number);
+  [[nodiscard]] result<phone_number> release(const std::string& number);
+  [[nodiscard]] result<std::vector<phone_number>> list(const std::optional<std::string>& agent, bool include_released);
+  [[nodiscard]] result<std::vector<billing_line>> billing(const billing_period& period);
+
+ private:
+  result<phone_number> new_number(const std::string& e164_text, number_kind kind, const std::string& provider,
+                                  const number_limits& limits);
+
+  inventory_store& store_;
+  number_provider& provider_;
+  const clock& clock_;
+};
+
+// Checks shared with the CLI and the campaign loader.
+[[nodiscard]] result<void> validate_agent_name(const std::string& name);
+[[nodiscard]] result<void> validate_handoff(const std::string& handoff);
+[[nodiscard]] result<void> validate_limits(const number_limits& limits);
+
+}  // namespace dialer

@@ -1,0 +1,51 @@
+#pragma once
+// The persistence port for the telephony model: agents, numbers and their assignment.
+// Implemented by adapters/postgres; every call is scoped to the store's account.
+// Rules that must hold across processes (one agent per number, released is final, no duplicate active
+// E.164) are enforced by the database; the store maps violations to errc::conflict with a clear message.
+// Threading: one instance per thread (it owns a connection).
+
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "engine/result.hpp"
+#include "engine/telephony.hpp"
+
+namespace dialer {
+
+class inventory_store {
+ public:
+  virtual ~inventory_store() = default;
+
+  [[nodiscard]] virtual account_id account() const noexcept = 0;
+
+  [[nodiscard]] virtual result<agent> create_agent(const std::string& name, const std::string& handoff) = 0;
+  [[nodiscard]] virtual result<std::vector<agent>> list_agents() = 0;
+  [[nodiscard]] virtual result<agent> find_agent(agent_id id) = 0;
+  [[nodiscard]] virtual result<agent> find_agent(const std::string& name) = 0;
+
+  // Inserts an active number (managed or BYOC); the id, timestamps and account are set by the store.
+  [[nodiscard]] virtual result<phone_number> add_number(const phone_number& number, const std::string& provider_ref) = 0;
+  [[nodiscard]] virtual result<phone_number> find_number(number_id id) = 0;
+  // The active number with this E.164, else the most recently released one.
+  [[nodiscard]] virtual result<phone_number> find_number(const std::string& e164) = 0;
+  [[nodiscard]] virtual result<std::vector<phone_number>> list_numbers(std::optional<agent_id> agent,
+                                                                       bool include_released) = 0;
+
+  // Atomic: at most one caller wins when two assign the same free number at the same moment.
+  [[nodiscard]] virtual result<phone_number> assign(number_id number, agent_id agent, bool reassign) = 0;
+  [[nodiscard]] virtual result<phone_number> unassign(number_id number) = 0;
+  [[nodiscard]] virtual result<phone_number> release(number_id number) = 0;
+  [[nodiscard]] virtual result<std::string> provider_ref(number_id number) = 0;
+
+  // Which of these E.164 numbers are active managed numbers anywhere on the platform (bought already).
+  [[nodiscard]] virtual result<std::unordered_set<std::string>> owned_managed(std::span<const std::string> e164s) = 0;
+  [[nodiscard]] virtual result<micros> monthly_fee(const std::string& country, number_type type) = 0;
+  // Every number of the account that was active at some point in [from, to).
+  [[nodiscard]] virtual result<std::vector<phone_number>> numbers_active_between(timestamp from, timestamp to) = 0;
+};
+
+}  // namespace dialer
