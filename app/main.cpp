@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   command_action run;
   add_db_commands(app, options, run);
   add_inventory_commands(app, options, run);
+  add_campaign_commands(app, options, run);
 
   try {
     app.parse(argc, argv);

@@ -52,6 +52,10 @@ enum class origination_refusal : std::uint8_t {
 };
 
 [[nodiscard]] std::string_view to_string(origination_refusal r) noexcept;
+[[nodiscard]] std::optional<origination_refusal> parse_origination_refusal(std::string_view text) noexcept;
+
+// What account_cps() returns when the carrier account has no origination-rate limit of its own.
+inline constexpr double unlimited_cps = 0.0;
 
 struct call_event {
   attempt_id attempt;

@@ -1,0 +1,347 @@
+#include "adapters/postgres/campaign_admin.hpp"
+
+#include <libpq-fe.h>
+#include <pqxx/pqxx>
+
+#include "adapters/postgres/campaign_store.hpp"
+#include "adapters/postgres/connection.hpp"
+#include "adapters/postgres/sql_arrays.hpp"
+
+namespace dialer::pg {
+namespace {
+
+// COPY text format: backslash, tab, newline and carriage return are escaped.
+void append_copy_field(std::string& out, std::string_view field) {
+  for (char c : field) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      default: out += c;
+    }
+  }
+}
+
+// A raw libpq connection: libpqxx 6 does not expose COPY FROM STDIN with caller-formatted rows.
+class raw_connection {
+ public:
+  explicit raw_connection(const std::string& url) : conn_(PQconnectdb(url.c_str())) {}
+  ~raw_connection() {
+    if (conn_) PQfinish(conn_);
+  }
+  raw_connection(const raw_connection&) = delete;
+  raw_connection& operator=(const raw_connection&) = delete;
+
+  [[nodiscard]] bool ok() const { return conn_ && PQstatus(conn_) == CONNECTION_OK; }
+  [[nodiscard]] std::string message() const { return conn_ ? trim(PQerrorMessage(conn_)) : "out of memory"; }
+
+  result<void> exec(const std::string& sql, ExecStatusType expect = PGRES_COMMAND_OK) {
+    PGresult* r = PQexec(conn_, sql.c_str());
+    const bool good = PQresultStatus(r) == expect;
+    std::string why = good ? "" : trim(PQresultErrorMessage(r));
+    PQclear(r);
+    if (!good) return make_error(errc::internal, "{}", why);
+    return ok_result();
+  }
+  result<void> put(const std::string& data) {
+    if (PQputCopyData(conn_, data.data(), static_cast<int>(data.size())) != 1)
+      return make_error(errc::unavailable, "COPY failed: {}", message());
+    return ok_result();
+  }
+  result<void> end_copy() {
+    if (PQputCopyEnd(conn_, nullptr) != 1) return make_error(errc::unavailable, "COPY failed: {}", message());
+    PGresult* r = PQgetResult(conn_);
+    const bool good = PQresultStatus(r) == PGRES_COMMAND_OK;
+    std::string why = good ? "" : trim(PQresultErrorMessage(r));
+    PQclear(r);
+    while ((r = PQgetResult(conn_)) != nullptr) PQclear(r);
+    if (!good) return make_error(errc::internal, "COPY failed: {}", why);
+    return ok_result();
+  }
+
+ private:
+  static result<void> ok_result() { return dialer::ok(); }
+  static std::string trim(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s;
+  }
+  PGconn* conn_;
+};
+
+class copy_sink final : public contacts::contact_sink {
+ public:
+  copy_sink(raw_connection& conn, campaign_id campaign, import_report& report)
+      : conn_(conn), prefix_(std::to_string(campaign.value()) + "\t"), report_(report) {}
+
+  result<void> write(const contacts::contact_batch& batch) override {
+    buffer_.clear();
+    for (const auto& a : batch.accepted) {
+      buffer_ += prefix_;
+      fmt::format_to(std::back_inserter(buffer_), "{}\t", a.row);
+      append_copy_field(buffer_, a.e164);
+      buffer_ += '\t';
+      append_copy_field(buffer_, a.timezone);
+      buffer_ += '\t';
+      append_copy_field(buffer_, a.variables_json);
+      buffer_ += '\n';
+    }
+    for (const auto& r : batch.rejected) report_.rejected.emplace_back(r.row, std::string(contacts::to_string(r.reason)));
+    if (buffer_.empty()) return dialer::ok();
+    return conn_.put(buffer_);
+  }
+
+ private:
+  raw_connection& conn_;
+  std::string prefix_;
+  std::string buffer_;
+  import_report& report_;
+};
+
+campaign_state state_or_draft(const std::string& s) { return parse_campaign_state(s).value_or(campaign_state::draft); }
+
+}  // namespace
+
+result<std::optional<campaign_id>> campaign_admin::find_campaign(const std::string& name_or_id) {
+  try {
+    pqxx::nontransaction tx(connection_);
+    const bool digits = !name_or_id.empty() && name_or_id.find_first_not_of("0123456789") == std::string::npos;
+    auto rows = digits ? tx.exec_params("SELECT id FROM campaigns WHERE account_id = $1 AND id = $2", account_.value(),
+                                        std::stoll(name_or_id))
+                       : tx.exec_params("SELECT id FROM campaigns WHERE account_id = $1 AND name = $2",
+                                        account_.value(), name_or_id);
+    if (rows.empty()) return std::optional<campaign_id>{};
+    return std::optional<campaign_id>{campaign_id{rows[0][0].as<std::int64_t>()}};
+  } catch (...) {
+    return current_exception_error("looking up campaign " + name_or_id);
+  }
+}
+
+result<campaign_id> campaign_admin::create_campaign(const campaign_spec& spec, agent_id agent,
+                                                    std::span<const number_id> numbers) {
+  try {
+    pqxx::work tx(connection_);
+    auto id = tx.exec_params1(
+                    "INSERT INTO campaigns (account_id, name, agent_id, carrier, settings) "
+                    "VALUES ($1, $2, $3, $4, $5::jsonb) RETURNING id",
+                    account_.value(), spec.name, agent.value(), spec.carrier, to_json(spec).dump())[0]
+                  .as<std::int64_t>();
+    for (auto n : numbers)
+      tx.exec_params0("INSERT INTO campaign_numbers (campaign_id, number_id) VALUES ($1, $2)", id, n.value());
+    tx.commit();
+    return campaign_id{id};
+  } catch (const pqxx::unique_violation&) {
+    return make_error(errc::conflict, "campaign '{}' already exists", spec.name);
+  } catch (const pqxx::check_violation& e) {
+    std::string why = e.what();
+    const auto pos = why.find("ERROR:  ");
+    if (pos != std::string::npos) why = why.substr(pos + 8);
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    return make_error(errc::launch_failed, "{}", why);
+  } catch (...) {
+    return current_exception_error("creating campaign " + spec.name);
+  }
+}
+
+result<void> campaign_admin::update_settings(campaign_id id, const campaign_spec& spec) {
+  try {
+    pqxx::work tx(connection_);
+    tx.exec_params0("UPDATE campaigns SET settings = $2::jsonb, carrier = $3, updated_at = now() WHERE id = $1",
+                    id.value(), to_json(spec).dump(), spec.carrier);
+    tx.commit();
+    return ok();
+  } catch (...) {
+    return current_exception_error("updating campaign settings");
+  }
+}
+
+result<import_report> campaign_admin::import_contacts(campaign_id id, const std::filesystem::path& file,
+                                                     const std::string& default_region) {
+  auto dnc = dnc_set();
+  if (!dnc) return std::move(dnc).error();
+  raw_connection conn(url_);
+  if (!conn.ok()) return make_error(errc::unavailable, "cannot connect to the database: {}", conn.message());
+  if (auto r = conn.exec("BEGIN"); !r) return std::move(r).error();
+  // Lock the campaign row: two processes importing the same campaign serialise, and the second sees it done.
+  auto lock = conn.exec(fmt::format("SELECT 1 FROM campaigns WHERE id = {} AND imported_at IS NULL FOR UPDATE", id.value()),
+                        PGRES_TUPLES_OK);
+  if (!lock) return std::move(lock).error();
+  {
+    pqxx::nontransaction tx(connection_);
+    if (tx.exec_params1("SELECT imported_at IS NOT NULL FROM campaigns WHERE id = $1", id.value())[0].as<bool>()) {
+      (void)conn.exec("ROLLBACK");
+      return make_error(errc::conflict, "the contacts of campaign {} were imported already", id.value());
+    }
+  }
+  if (auto r = conn.exec("COPY contacts (campaign_id, row_number, e164, timezone, variables) FROM STDIN", PGRES_COPY_IN);
+      !r)
+    return std::move(r).error();
+  import_report report;
+  copy_sink sink(conn, id, report);
+  contacts::import_options options;
+  options.default_region = default_region;
+  options.do_not_call = &*dnc;
+  auto summary = contacts::import_contacts_file(file.string(), options, sink);
+  if (!summary) {
+    (void)conn.end_copy();
+    (void)conn.exec("ROLLBACK");
+    return std::move(summary).error();
+  }
+  if (auto r = conn.end_copy(); !r) {
+    (void)conn.exec("ROLLBACK");
+    return std::move(r).error();
+  }
+  report.summary = *summary;
+  nlohmann::json rejected = nlohmann::json::array();
+  for (const auto& [row, reason] : report.rejected) rejected.push_back({{"row", row}, {"reason", reason}});
+  std::string rejected_text = rejected.dump();
+  std::string quoted;
+  for (char c : rejected_text) quoted += (c == '\'' ? std::string("''") : std::string(1, c));
+  if (auto r = conn.exec(fmt::format("UPDATE campaigns SET imported_at = now(), import_accepted = {}, "
+                                     "import_rejected = '{}'::jsonb WHERE id = {}",
+                                     summary->accepted, quoted, id.value()));
+      !r) {
+    (void)conn.exec("ROLLBACK");
+    return std::move(r).error();
+  }
+  if (auto r = conn.exec("COMMIT"); !r) return std::move(r).error();
+  return report;
+}
+
+result<int> campaign_admin::dnc_add(std::span<const std::string> e164s, const std::string& source) {
+  if (e164s.empty()) return 0;
+  try {
+    array_literal list;
+    for (const auto& e : e164s) list.add(std::string_view(e));
+    pqxx::work tx(connection_);
+    auto r = tx.exec_params(
+        "INSERT INTO do_not_call (account_id, e164, source) SELECT $1, e, $3 FROM unnest($2::text[]) e "
+        "ON CONFLICT DO NOTHING",
+        account_.value(), list.str(), source);
+    tx.commit();
+    return static_cast<int>(r.affected_rows());
+  } catch (...) {
+    return current_exception_error("adding to the do-not-call list");
+  }
+}
+
+result<std::vector<std::pair<std::string, std::string>>> campaign_admin::dnc_list() {
+  try {
+    pqxx::nontransaction tx(connection_);
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& r : tx.exec_params("SELECT e164, source FROM do_not_call WHERE account_id = $1 ORDER BY e164",
+                                        account_.value()))
+      out.emplace_back(r[0].as<std::string>(), r[1].as<std::string>());
+    return out;
+  } catch (...) {
+    return current_exception_error("listing the do-not-call list");
+  }
+}
+
+result<contacts::e164_set> campaign_admin::dnc_set() {
+  auto list = dnc_list();
+  if (!list) return std::move(list).error();
+  contacts::e164_set set(list->size() + 16);
+  for (const auto& [e164, source] : *list) (void)set.add(e164);
+  return set;
+}
+
+result<std::vector<campaign_record>> campaign_admin::list_campaigns() {
+  try {
+    std::vector<std::int64_t> ids;
+    {
+      pqxx::nontransaction tx(connection_);
+      for (const auto& r : tx.exec_params("SELECT id FROM campaigns WHERE account_id = $1 ORDER BY id", account_.value()))
+        ids.push_back(r[0].as<std::int64_t>());
+    }
+    std::vector<campaign_record> out;
+    for (auto id : ids) {
+      auto rec = load_campaign_record(connection_, account_, campaign_id{id});
+      if (!rec) return std::move(rec).error();
+      out.push_back(std::move(*rec));
+    }
+    return out;
+  } catch (...) {
+    return current_exception_error("listing campaigns");
+  }
+}
+
+result<campaign_summary> campaign_admin::summary(campaign_id id) {
+  auto rec = load_campaign_record(connection_, account_, id);
+  if (!rec) return std::move(rec).error();
+  campaign_summary s;
+  s.campaign = std::move(*rec);
+  try {
+    pqxx::nontransaction tx(connection_);
+    for (const auto& r : tx.exec_params("SELECT state, count(*) FROM contacts WHERE campaign_id = $1 GROUP BY state",
+                                        id.value())) {
+      const auto n = r[1].as<std::int64_t>();
+      const auto st = r[0].as<std::string>();
+      s.progress.total += n;
+      if (st == "pending") s.progress.pending = n;
+      else if (st == "in_progress") s.progress.in_progress = n;
+      else if (st == "done") s.progress.done = n;
+      else if (st == "cancelled") s.progress.cancelled = n;
+      else if (st == "do_not_call") s.progress.do_not_call = n;
+      else if (st == "invalid") s.progress.invalid = n;
+    }
+    for (const auto& r : tx.exec_params(
+             "SELECT coalesce(outcome, 'in_flight'), count(*) FROM call_attempts WHERE campaign_id = $1 "
+             "GROUP BY 1 ORDER BY 2 DESC",
+             id.value())) {
+      s.outcomes.push_back({r[0].as<std::string>(), r[1].as<std::int64_t>()});
+      s.progress.attempts += r[1].as<std::int64_t>();
+      if (r[0].as<std::string>() == "completed") s.progress.answered = r[1].as<std::int64_t>();
+    }
+    for (const auto& r : tx.exec_params(
+             "SELECT n.id, n.e164, n.max_concurrent_calls, count(a.id) FROM call_attempts a "
+             "JOIN numbers n ON n.id = a.number_id WHERE a.campaign_id = $1 GROUP BY n.id ORDER BY n.e164",
+             id.value()))
+      s.numbers.push_back({number_id{r[0].as<std::int64_t>()}, r[1].as<std::string>(), r[2].as<std::int32_t>(),
+                           r[3].as<std::int64_t>()});
+    auto totals = tx.exec_params1(
+        "SELECT (coalesce(sum(cost), 0) * 1000000)::bigint, coalesce(sum(billable_ms), 0) / 60000.0 "
+        "FROM call_attempts WHERE campaign_id = $1",
+        id.value());
+    s.cost = totals[0].as<std::int64_t>();
+    s.talk_minutes = totals[1].as<double>();
+    return s;
+  } catch (...) {
+    return current_exception_error("summarising campaign");
+  }
+}
+
+result<campaign_state> campaign_admin::set_state(campaign_id id, campaign_state to) {
+  try {
+    pqxx::work tx(connection_);
+    auto rows = tx.exec_params("SELECT state, name FROM campaigns WHERE account_id = $1 AND id = $2 FOR UPDATE",
+                               account_.value(), id.value());
+    if (rows.empty()) return make_error(errc::not_found, "campaign {} does not exist", id.value());
+    const auto current = state_or_draft(rows[0][0].as<std::string>());
+    const auto name = rows[0][1].as<std::string>();
+    const bool allowed = (to == campaign_state::paused && current == campaign_state::running) ||
+                         (to == campaign_state::running && current == campaign_state::paused) ||
+                         (to == campaign_state::cancelled &&
+                          (current == campaign_state::running || current == campaign_state::paused ||
+                           current == campaign_state::draft));
+    if (current == to) return current;
+    if (!allowed)
+      return make_error(errc::conflict, "campaign '{}' is {} and cannot become {}", name, to_string(current), to_string(to));
+    tx.exec_params0(
+        "UPDATE campaigns SET state = $2, updated_at = now(), "
+        "finished_at = CASE WHEN $2 = 'cancelled' THEN now() ELSE finished_at END WHERE id = $1",
+        id.value(), std::string(to_string(to)));
+    // A cancelled campaign with no engine running it: its waiting contacts end now.
+    if (to == campaign_state::cancelled)
+      tx.exec_params0(
+          "UPDATE contacts SET state = 'cancelled', pending_reason = 'cancelled' WHERE campaign_id = $1 "
+          "AND state = 'pending'",
+          id.value());
+    tx.commit();
+    return to;
+  } catch (...) {
+    return current_exception_error("changing campaign state");
+  }
+}
+
+}  // namespace dialer::pg

@@ -1,0 +1,73 @@
+#pragma once
+// Campaign administration on PostgreSQL: create a campaign once, import its contacts once (COPY, in one
+// transaction with the campaign's import record), the do-not-call list, listings and summaries.
+// Not a hot path except the import. Threading: one instance per thread.
+
+#include <filesystem>
+#include <pqxx/connection>
+#include <string>
+#include <vector>
+
+#include "engine/contacts/contact_import.hpp"
+#include "engine/ports/campaign_store.hpp"
+
+namespace dialer::pg {
+
+struct import_report {
+  contacts::import_summary summary;
+  std::vector<std::pair<std::uint64_t, std::string>> rejected;  // {row, reason}
+};
+
+struct outcome_count {
+  std::string outcome;
+  std::int64_t count = 0;
+};
+
+struct number_summary {
+  number_id id;
+  std::string e164;
+  std::int32_t max_concurrent_calls = 0;
+  std::int64_t calls = 0;
+};
+
+struct campaign_summary {
+  campaign_record campaign;
+  campaign_progress progress;
+  std::vector<outcome_count> outcomes;  // attempts by outcome
+  std::vector<number_summary> numbers;  // attempts by caller ID
+  micros cost = 0;
+  double talk_minutes = 0;
+};
+
+class campaign_admin {
+ public:
+  campaign_admin(pqxx::connection& connection, account_id account, std::string database_url)
+      : connection_(connection), account_(account), url_(std::move(database_url)) {}
+
+  [[nodiscard]] result<std::optional<campaign_id>> find_campaign(const std::string& name_or_id);
+  // Creates the campaign in state draft with its explicit numbers (the database checks they belong to the agent).
+  [[nodiscard]] result<campaign_id> create_campaign(const campaign_spec& spec, agent_id agent,
+                                                    std::span<const number_id> numbers);
+  [[nodiscard]] result<void> update_settings(campaign_id id, const campaign_spec& spec);
+
+  // Streams the file through the importer into `contacts` with COPY; all or nothing, and at most once per
+  // campaign (conflict when it was imported already).
+  [[nodiscard]] result<import_report> import_contacts(campaign_id id, const std::filesystem::path& file,
+                                                      const std::string& default_region);
+
+  // Do-not-call list (normalised E.164). add returns how many were new.
+  [[nodiscard]] result<int> dnc_add(std::span<const std::string> e164s, const std::string& source);
+  [[nodiscard]] result<std::vector<std::pair<std::string, std::string>>> dnc_list();  // {e164, source}
+  [[nodiscard]] result<contacts::e164_set> dnc_set();
+
+  [[nodiscard]] result<std::vector<campaign_record>> list_campaigns();
+  [[nodiscard]] result<campaign_summary> summary(campaign_id id);
+  [[nodiscard]] result<campaign_state> set_state(campaign_id id, campaign_state to);
+
+ private:
+  pqxx::connection& connection_;
+  account_id account_;
+  std::string url_;
+};
+
+}  // namespace dialer::pg

@@ -1,0 +1,786 @@
+#include "engine/campaign_runner.hpp"
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "engine/rules/nanp.hpp"
+#include "engine/rules/zones.hpp"
+#include "scheduler/scheduler.hpp"
+
+namespace dialer {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
+using std::chrono::seconds;
+
+constexpr carrier_account_id kAccount{1};
+
+// A claimed contact on its way through the hopper; the scheduler carries a pointer to it as its cookie.
+struct contact_entry {
+  claimed_contact contact;
+  const rules::zone_set* zones = nullptr;  // owned by the runner's zone cache
+};
+
+struct in_flight_call {
+  sched::slot_handle slot;
+  contact_id contact;
+  number_id number;
+  int attempt_no = 1;
+  const rules::zone_set* zones = nullptr;
+};
+
+// What a carrier thread hands to the writer.
+struct carrier_report {
+  enum class kind : std::uint8_t { outcome, refused } what = kind::outcome;
+  in_flight_call call;
+  attempt_id attempt;
+  call_event event;
+  origination_refusal refusal = origination_refusal::transient;
+  std::optional<milliseconds> retry_after;
+  std::string detail;
+};
+
+// Zone sets by key (time zone name, NANP area code, or number prefix): a contact's zones are computed once per
+// distinct key, not once per contact. Feeder thread only; pointers stay valid for the runner's life.
+class zone_cache {
+ public:
+  explicit zone_cache(std::string country_hint) : country_hint_(std::move(country_hint)) {}
+
+  result<const rules::zone_set*> zones_for(const claimed_contact& c) {
+    std::string key;
+    if (!c.timezone.empty()) {
+      key = "tz:" + c.timezone;
+    } else if (c.e164.size() > 4 && c.e164.compare(0, 2, "+1") == 0) {
+      key = c.e164.substr(0, 5);
+    } else {
+      key = c.e164.substr(0, std::min<std::size_t>(c.e164.size(), 6));
+    }
+    if (auto it = cache_.find(key); it != cache_.end()) return it->second.get();
+    // The campaign's default region is where numbers without a place (non-geographic codes) are taken to ring.
+    auto zones = rules::zones_for_contact(c.timezone, c.e164, country_hint_);
+    if (!zones) return std::move(zones).error();
+    auto owned = std::make_unique<rules::zone_set>(std::move(*zones));
+    auto* ptr = owned.get();
+    cache_.emplace(std::move(key), std::move(owned));
+    return ptr;
+  }
+
+ private:
+  std::unordered_map<std::string, std::unique_ptr<rules::zone_set>> cache_;
+  std::string country_hint_;
+};
+
+// Writes with retries: a batch stays in memory until the database has taken it.
+template <class Fn>
+bool retry_write(const std::atomic<bool>& give_up, Fn&& write) {
+  milliseconds backoff{50};
+  while (true) {
+    auto r = write();
+    if (r) return true;
+    if (give_up.load(std::memory_order_acquire)) return false;
+    std::this_thread::sleep_for(backoff);  // back-off between reconnection attempts, not waiting for an event
+    backoff = std::min(backoff * 2, milliseconds{2000});
+  }
+}
+
+}  // namespace
+
+struct campaign_runner::impl : carrier_events {
+  impl(campaign_runner& owner, campaign_record campaign, std::vector<phone_number> numbers, carrier& carrier_ref,
+       const clock& clk, campaign_store_factory stores, runner_options options)
+      : owner_(owner),
+        campaign_(std::move(campaign)),
+        numbers_(std::move(numbers)),
+        carrier_(carrier_ref),
+        clock_(clk),
+        stores_(std::move(stores)),
+        options_(options),
+        scheduler_(clk, sched::scheduler_options{options.hopper_capacity, 32, 512,
+#ifdef NDEBUG
+                                                 false
+#else
+                                                 true
+#endif
+                   }) {
+  }
+
+  campaign_runner& owner_;
+  campaign_record campaign_;
+  std::vector<phone_number> numbers_;
+  carrier& carrier_;
+  const clock& clock_;
+  campaign_store_factory stores_;
+  runner_options options_;
+  sched::scheduler scheduler_;
+  std::optional<rules::calling_window> window_;
+
+  std::atomic<bool> stopping_{false};   // workers end their loops
+  std::atomic<bool> dispatching_{true};  // feeder and dispatcher may take new work
+  std::atomic<bool> cancelled_{false};
+  std::atomic<std::int64_t> dialed_{0};
+  std::atomic<std::int64_t> answered_{0};
+  std::atomic<std::int64_t> outstanding_{0};  // reports and returns not yet written
+  std::atomic<bool> feeder_idle_{false};       // the last claim found nothing due
+
+  std::mutex in_flight_mutex_;
+  std::unordered_map<std::int64_t, in_flight_call> in_flight_;
+
+  std::mutex reports_mutex_;
+  std::condition_variable reports_cv_;
+  std::deque<carrier_report> reports_;
+  std::vector<contact_return> pending_returns_;  // guarded by reports_mutex_
+  std::vector<contact_final> pending_finals_;    // guarded by reports_mutex_
+
+  std::mutex feeder_mutex_;
+  std::condition_variable feeder_cv_;
+
+  // ---- carrier_events (carrier threads) ----
+  std::optional<in_flight_call> take(attempt_id attempt) {
+    std::lock_guard lock(in_flight_mutex_);
+    auto it = in_flight_.find(attempt.value());
+    if (it == in_flight_.end()) return std::nullopt;
+    auto call = it->second;
+    in_flight_.erase(it);
+    return call;
+  }
+
+  void on_accepted(attempt_id, std::string_view) noexcept override {}
+
+  void on_refused(attempt_id attempt, origination_refusal why, std::optional<milliseconds> retry_after,
+                  std::string_view detail) noexcept override {
+    auto call = take(attempt);
+    if (!call) return;
+    scheduler_.give_back(call->slot, sched::release_reason::not_attempted);
+    if (why == origination_refusal::throttled)
+      (void)scheduler_.throttle_carrier_account(kAccount, clock_.monotonic() + retry_after.value_or(milliseconds{1000}));
+    if (why == origination_refusal::number_unusable) (void)scheduler_.set_number_rotation(call->number, false);
+    carrier_report r;
+    r.what = carrier_report::kind::refused;
+    r.call = *call;
+    r.attempt = attempt;
+    r.refusal = why;
+    r.retry_after = retry_after;
+    r.detail = std::string(detail);
+    push(std::move(r));
+  }
+
+  void on_outcome(const call_event& event) noexcept override {
+    auto call = take(event.attempt);
+    if (!call) return;
+    scheduler_.complete(call->slot);
+    if (event.outcome == call_outcome::completed) answered_.fetch_add(1, std::memory_order_relaxed);
+    carrier_report r;
+    r.call = *call;
+    r.attempt = event.attempt;
+    r.event = event;
+    push(std::move(r));
+  }
+
+  void push(carrier_report&& r) {
+    outstanding_.fetch_add(1, std::memory_order_acq_rel);
+    {
+      std::lock_guard lock(reports_mutex_);
+      reports_.push_back(std::move(r));
+    }
+    reports_cv_.notify_one();
+  }
+
+  void push_return(contact_return r) {
+    outstanding_.fetch_add(1, std::memory_order_acq_rel);
+    {
+      std::lock_guard lock(reports_mutex_);
+      pending_returns_.push_back(std::move(r));
+    }
+    reports_cv_.notify_one();
+  }
+
+  void push_final(contact_final f) {
+    outstanding_.fetch_add(1, std::memory_order_acq_rel);
+    {
+      std::lock_guard lock(reports_mutex_);
+      pending_finals_.push_back(std::move(f));
+    }
+    reports_cv_.notify_one();
+  }
+
+  // The earliest time a contact may be called at or after `at`, given its zones (now + 1 day if never within
+  // the search horizon: the contact waits, it is not dropped).
+  timestamp window_time(const rules::zone_set* zones, timestamp at) {
+    if (!zones || !window_) return at;
+    auto next = rules::next_open(*window_, *zones, at);
+    return next.value_or(at + std::chrono::hours{24});
+  }
+
+  // ---- feeder thread ----
+  void feeder_loop() {
+    auto store = stores_();
+    if (!store) return fail_thread("feeder", store.error());
+    rules::window_checker checker(*window_);
+    zone_cache zones(campaign_.spec.default_region);
+    std::vector<sched::contact_item> items;
+    while (!stopping_.load(std::memory_order_acquire)) {
+      const std::size_t room = scheduler_.room();
+      if (!dispatching_.load(std::memory_order_acquire) ||
+          room < static_cast<std::size_t>(std::max(1, options_.claim_batch / 4))) {
+        std::unique_lock lock(feeder_mutex_);
+        feeder_cv_.wait_for(lock, milliseconds{20});
+        continue;
+      }
+      const int want = static_cast<int>(std::min<std::size_t>(room, static_cast<std::size_t>(options_.claim_batch)));
+      auto claimed = (*store)->claim(campaign_.id, want, options_.lease);
+      if (!claimed) {
+        std::unique_lock lock(feeder_mutex_);
+        feeder_cv_.wait_for(lock, milliseconds{200});  // database away: try again shortly
+        continue;
+      }
+      if (claimed->empty()) {
+        feeder_idle_.store(true, std::memory_order_release);
+        std::unique_lock lock(feeder_mutex_);
+        feeder_cv_.wait_for(lock, milliseconds{100});
+        continue;
+      }
+      feeder_idle_.store(false, std::memory_order_release);
+      items.clear();
+      const timestamp now = clock_.wall();
+      for (auto& c : *claimed) {
+        if (c.do_not_call) {
+          push_final({c.id, rules::contact_state::do_not_call, "do_not_call"});
+          continue;
+        }
+        auto z = zones.zones_for(c);
+        if (!z) {
+          push_final({c.id, rules::contact_state::invalid, z.error().message});
+          continue;
+        }
+        if (!checker.open_at(**z, now)) {
+          push_return({c.id, window_time(*z, now), "outside_window", {}});
+          continue;
+        }
+        const int npa = rules::nanp_npa_of(c.e164);
+        const auto* area = npa > 0 ? rules::find_nanp_area(npa) : nullptr;
+        sched::contact_item item;
+        item.contact = c.id;
+        item.campaign = campaign_.id;
+        item.sticky_number = campaign_.spec.sticky_retries ? c.sticky : number_id{};
+        item.area_code = static_cast<std::uint16_t>(npa > 0 ? npa : 0);
+        item.region = sched::region_code::from(area ? area->region : std::string_view{});
+        item.cookie = reinterpret_cast<std::uint64_t>(new contact_entry{std::move(c), *z});
+        items.push_back(item);
+      }
+      const std::size_t accepted = scheduler_.enqueue(items);
+      for (std::size_t i = accepted; i < items.size(); ++i) {  // no room after all: back to the database
+        std::unique_ptr<contact_entry> entry(reinterpret_cast<contact_entry*>(items[i].cookie));
+        push_return({entry->contact.id, now, "hopper_full", {}});
+      }
+    }
+  }
+
+  // ---- dispatcher thread ----
+  void dispatcher_loop() {
+    auto store = stores_();
+    if (!store) return fail_thread("dispatcher", store.error());
+    rules::window_checker checker(*window_);
+    std::vector<sched::decision> decisions(options_.dispatch_batch);
+    std::vector<attempt_to_record> attempts;
+    std::vector<sched::decision> taken;
+    std::vector<std::unique_ptr<contact_entry>> entries;
+    std::vector<origination_request> requests;
+    std::unordered_map<std::int64_t, std::string> caller_ids;
+    for (const auto& n : numbers_) caller_ids.emplace(n.id.value(), n.e164);
+    while (!stopping_.load(std::memory_order_acquire)) {
+      const std::size_t n = scheduler_.dispatch_wait(decisions, clock_.monotonic() + milliseconds{50});
+      if (n == 0) continue;
+      attempts.clear();
+      taken.clear();
+      entries.clear();
+      const timestamp now = clock_.wall();
+      for (std::size_t i = 0; i < n; ++i) {
+        const auto& d = decisions[i];
+        std::unique_ptr<contact_entry> entry(reinterpret_cast<contact_entry*>(d.cookie));
+        // A contact can wait in the hopper across the window's edge: check again at dial time.
+        if (!dispatching_.load(std::memory_order_acquire) || !checker.open_at(*entry->zones, now)) {
+          scheduler_.give_back(d.slot, sched::release_reason::not_attempted);
+          const bool closed = dispatching_.load(std::memory_order_acquire);
+          push_return({entry->contact.id, closed ? window_time(entry->zones, now) : now,
+                       closed ? "outside_window" : "paused", {}});
+          continue;
+        }
+        attempts.push_back({entry->contact.id, entry->contact.attempts + 1, d.number, caller_ids[d.number.value()], {}});
+        taken.push_back(d);
+        entries.push_back(std::move(entry));
+      }
+      if (attempts.empty()) continue;
+      // Durable before the carrier hears of it: an attempt is placed at most once, even across a crash.
+      if (!retry_write(stopping_, [&] { return (*store)->record_attempts(campaign_.id, attempts, carrier_.name().data()); })) {
+        for (std::size_t i = 0; i < taken.size(); ++i) {
+          scheduler_.give_back(taken[i].slot, sched::release_reason::not_attempted);
+          push_return({entries[i]->contact.id, now, "engine_stopped", {}});
+        }
+        continue;
+      }
+      requests.clear();
+      {
+        std::lock_guard lock(in_flight_mutex_);
+        for (std::size_t i = 0; i < taken.size(); ++i)
+          in_flight_.emplace(attempts[i].id.value(), in_flight_call{taken[i].slot, attempts[i].contact, taken[i].number,
+                                                                    attempts[i].attempt_no, entries[i]->zones});
+      }
+      for (std::size_t i = 0; i < taken.size(); ++i) {
+        origination_request r;
+        r.attempt = attempts[i].id;
+        r.campaign = campaign_.id;
+        r.contact = attempts[i].contact;
+        r.caller_number = taken[i].number;
+        r.from_e164 = attempts[i].caller_id;
+        r.to_e164 = entries[i]->contact.e164;
+        r.handoff = campaign_.agent_handoff;
+        r.variables_json = std::move(entries[i]->contact.variables);
+        r.idempotency_key = fmt::format("attempt-{}", attempts[i].id.value());
+        requests.push_back(std::move(r));
+      }
+      dialed_.fetch_add(static_cast<std::int64_t>(requests.size()), std::memory_order_relaxed);
+      carrier_.originate(requests);
+    }
+  }
+
+  // ---- writer thread ----
+  attempt_outcome outcome_for(const carrier_report& r, timestamp now) {
+    attempt_outcome o;
+    o.attempt = r.attempt;
+    o.contact = r.call.contact;
+    o.attempt_no = r.call.attempt_no;
+    o.number = r.call.number;
+    o.event = r.event;
+    const auto billable_s = std::chrono::duration_cast<seconds>(r.event.billable + milliseconds{999}).count();
+    const auto minutes = (billable_s + 59) / 60;
+    if (managed_numbers_.contains(r.call.number.value())) o.cost = minutes * options_.call_minute_rate;
+    const auto decision = campaign_.spec.retry.next(r.event.outcome, r.call.attempt_no, now);
+    o.next_state = decision.state;
+    if (decision.state == rules::contact_state::pending) {
+      if (cancelled_.load(std::memory_order_acquire)) {
+        o.next_state = rules::contact_state::cancelled;
+      } else {
+        o.next_attempt_at = window_time(r.call.zones, *decision.retry_at);
+        o.pending_reason = "retry";
+      }
+    }
+    return o;
+  }
+
+  void writer_loop() {
+    auto store = stores_();
+    if (!store) return fail_thread("writer", store.error());
+    std::deque<carrier_report> batch;
+    std::vector<contact_return> returns;
+    std::vector<contact_final> finals;
+    std::vector<attempt_outcome> outcomes;
+    while (true) {
+      {
+        std::unique_lock lock(reports_mutex_);
+        reports_cv_.wait_for(lock, milliseconds{20}, [&] {
+          return !reports_.empty() || !pending_returns_.empty() || !pending_finals_.empty() ||
+                 writer_stop_.load(std::memory_order_acquire);
+        });
+        batch.swap(reports_);
+        returns.swap(pending_returns_);
+        finals.swap(pending_finals_);
+      }
+      if (batch.empty() && returns.empty() && finals.empty()) {
+        if (writer_stop_.load(std::memory_order_acquire)) return;
+        continue;
+      }
+      const timestamp now = clock_.wall();
+      outcomes.clear();
+      for (const auto& r : batch) {
+        if (r.what == carrier_report::kind::outcome) {
+          outcomes.push_back(outcome_for(r, now));
+        } else if (r.refusal == origination_refusal::invalid_destination) {
+          // Never placed: remove the attempt row and end the contact.
+          returns.push_back({r.call.contact, now, "invalid_destination", r.attempt});
+          finals.push_back({r.call.contact, rules::contact_state::invalid, "invalid_destination: " + r.detail});
+        } else {
+          const auto wait = r.retry_after.value_or(r.refusal == origination_refusal::transient ? milliseconds{2000}
+                                                                                                : milliseconds{0});
+          returns.push_back({r.call.contact, now + wait, std::string(to_string(r.refusal)), r.attempt});
+        }
+      }
+      const auto count = static_cast<std::int64_t>(batch.size() + returns.size() + finals.size());
+      // Returns that only delete an attempt row also appear in finals; count each report once.
+      std::int64_t doubles = 0;
+      for (const auto& r : batch)
+        if (r.what == carrier_report::kind::refused && r.refusal == origination_refusal::invalid_destination) ++doubles;
+      retry_write(never_give_up_, [&] { return (*store)->write_back(outcomes, returns, finals); });
+      outstanding_.fetch_sub(count - doubles, std::memory_order_acq_rel);
+      batch.clear();
+      returns.clear();
+      finals.clear();
+    }
+  }
+
+  void fail_thread(const char* which, const error& e) {
+    std::lock_guard lock(failure_mutex_);
+    if (!failure_) failure_ = make_error(e.code, "{} thread: {}", which, e.message);
+    stopping_.store(true, std::memory_order_release);
+  }
+
+  std::atomic<bool> writer_stop_{false};
+  std::atomic<bool> never_give_up_{false};
+  std::mutex failure_mutex_;
+  std::optional<error> failure_;
+  std::unordered_map<std::int64_t, bool> managed_numbers_;
+  std::unordered_map<std::int64_t, std::int32_t> leased_;
+
+  // ---- control (the caller's thread) ----
+  result<void> register_numbers(campaign_store& store) {
+    sched::carrier_account_config account;
+    account.id = kAccount;
+    account.name = std::string(carrier_.name());
+    const double account_cps = carrier_.account_cps();
+    account.max_cps = account_cps > 0 ? account_cps : std::numeric_limits<double>::infinity();
+    if (auto r = scheduler_.add_carrier_account(account); !r) return r;
+    for (const auto& n : numbers_) {
+      managed_numbers_[n.id.value()] = n.kind == number_kind::managed;
+      sched::number_config c;
+      c.id = n.id;
+      c.e164 = n.e164;
+      c.agent = n.agent;
+      c.agent_name = n.agent_name;
+      c.carrier_account = kAccount;
+      c.max_concurrent_calls = 0;  // until this process leases slots
+      c.max_cps = n.max_cps;
+      const int npa = rules::nanp_npa_of(n.e164);
+      c.area_code = static_cast<std::uint16_t>(npa > 0 ? npa : 0);
+      const auto* area = npa > 0 ? rules::find_nanp_area(npa) : nullptr;
+      c.region = area ? std::string(area->region) : n.country;
+      if (auto r = scheduler_.add_number(c); !r) return r;
+    }
+    if (auto r = scheduler_.add_campaign(campaign_config()); !r) return r;
+    return refresh_leases(store);
+  }
+
+  sched::campaign_config campaign_config() const {
+    sched::campaign_config cc;
+    cc.id = campaign_.id;
+    cc.agent = campaign_.agent;
+    cc.agent_name = campaign_.agent_name;
+    cc.numbers = campaign_.numbers;
+    cc.strategy = campaign_.spec.strategy;
+    cc.sticky_retries = campaign_.spec.sticky_retries;
+    cc.max_in_flight = campaign_.spec.max_concurrency;
+    return cc;
+  }
+
+  // Leases slots in PostgreSQL and gives the scheduler exactly what this process holds.
+  result<void> refresh_leases(campaign_store& store) {
+    std::vector<number_id> ids;
+    std::vector<int> busy;
+    const auto stats = scheduler_.stats();
+    for (const auto& n : numbers_) {
+      ids.push_back(n.id);
+      int in_use = 0;
+      for (const auto& s : stats.numbers)
+        if (s.id == n.id) in_use = s.in_flight;
+      busy.push_back(in_use);
+    }
+    auto leases = store.lease_slots(ids, busy, options_.lease);
+    if (!leases) return std::move(leases).error();
+    for (std::size_t i = 0; i < leases->size(); ++i) {
+      const auto& l = (*leases)[i];
+      const auto& n = numbers_[i];
+      // CPS share in proportion to the slots held, so the processes together never exceed the number's cap.
+      const double share = l.max > 0 ? n.max_cps * l.held / l.max : n.max_cps;
+      (void)scheduler_.set_number_limits(l.number, l.held, share > 0 ? share : n.max_cps);
+      leased_[l.number.value()] = l.held;
+    }
+    last_lease_ok_ = clock_.monotonic();
+    return ok();
+  }
+
+  void drop_capacity() {
+    for (const auto& n : numbers_) (void)scheduler_.set_number_limits(n.id, 0, n.max_cps);
+  }
+
+  // Attempts of a crashed run: ask the carrier, record what it says, mark unknown what it cannot tell
+  // (never redialed). A call the carrier reports as still running (errc::unavailable) is asked again later.
+  result<void> reconcile(campaign_store& store, run_status& status) {
+    auto open = store.recover_expired(campaign_.id);
+    if (!open) return std::move(open).error();
+    for (auto& a : *open) unresolved_.push_back(std::move(a));
+    if (unresolved_.empty()) return ok();
+    std::vector<attempt_outcome> outcomes;
+    std::vector<open_attempt> still_open;
+    const timestamp now = clock_.wall();
+    for (const auto& a : unresolved_) {
+      auto found = carrier_.lookup(a.attempt, a.carrier_call_id);
+      if (!found && found.error().code == errc::unavailable) {
+        still_open.push_back(a);
+        continue;
+      }
+      carrier_report r;
+      r.attempt = a.attempt;
+      r.call.contact = a.contact;
+      r.call.number = a.number;
+      r.call.attempt_no = a.attempt_no;
+      if (found && found->has_value()) {
+        r.event = **found;
+      } else {
+        r.event.attempt = a.attempt;
+        r.event.outcome = call_outcome::unknown;
+        r.event.started_at = now;
+        r.event.ended_at = now;
+        r.event.detail = "engine stopped before the outcome was known; the carrier could not tell";
+        ++status.unknown;
+      }
+      outcomes.push_back(outcome_for(r, now));
+      ++status.reconciled;
+    }
+    if (!outcomes.empty()) {
+      if (auto w = store.write_back(outcomes, {}, {}); !w) return w;
+    }
+    unresolved_ = std::move(still_open);
+    return ok();
+  }
+  std::vector<open_attempt> unresolved_;
+
+  bool all_quiet() {
+    const auto stats = scheduler_.stats();
+    std::size_t queued = 0;
+    for (const auto& c : stats.campaigns) queued += c.queued;
+    std::lock_guard lock(in_flight_mutex_);
+    return in_flight_.empty() && unresolved_.empty() && queued == 0 && stats.hopper_size == 0 &&
+           outstanding_.load(std::memory_order_acquire) == 0;
+  }
+
+  void fill_status(run_status& s, const campaign_progress& p, double cps) {
+    s.total = p.total;
+    s.finished = p.terminal();
+    s.dialed = dialed_.load(std::memory_order_relaxed);
+    s.answered = answered_.load(std::memory_order_relaxed);
+    s.calls_per_second = cps;
+    const auto stats = scheduler_.stats();
+    s.in_flight = 0;
+    s.numbers.clear();
+    for (const auto& n : numbers_) {
+      number_usage u;
+      u.id = n.id;
+      u.e164 = n.e164;
+      u.max_concurrent_calls = n.max_concurrent_calls;
+      u.leased = leased_[n.id.value()];
+      for (const auto& ns : stats.numbers) {
+        if (ns.id != n.id) continue;
+        u.in_flight = ns.in_flight;
+        u.peak_in_flight = ns.peak_in_flight;
+        u.calls = ns.handouts;
+      }
+      s.in_flight += u.in_flight;
+      s.numbers.push_back(u);
+    }
+    const auto remaining = p.total - p.terminal();
+    if (cps > 0.5 && remaining > 0) s.eta = seconds(static_cast<std::int64_t>(static_cast<double>(remaining) / cps));
+    else s.eta.reset();
+    s.waiting_until.reset();
+    if (p.next_due && *p.next_due > clock_.wall() && p.in_progress == 0) s.waiting_until = p.next_due;
+  }
+
+  nanoseconds last_lease_ok_{0};
+};
+
+campaign_runner::campaign_runner(campaign_record campaign, std::vector<phone_number> numbers, carrier& carrier_ref,
+                                 const clock& clk, campaign_store_factory stores, runner_options options)
+    : impl_(std::make_unique<impl>(*this, std::move(campaign), std::move(numbers), carrier_ref, clk, std::move(stores),
+                                   options)) {}
+
+campaign_runner::~campaign_runner() = default;
+
+result<run_status> campaign_runner::run(const std::function<void(const run_status&)>& on_progress) {
+  auto& m = *impl_;
+  run_status status;
+  auto window = m.campaign_.spec.make_window();
+  if (!window) return std::move(window).error();
+  m.window_ = std::move(*window);
+
+  auto control = m.stores_();
+  if (!control) return std::move(control).error();
+  auto& store = **control;
+
+  if (auto r = m.register_numbers(store); !r) return std::move(r).error();
+
+  const campaign_state from[] = {campaign_state::draft, campaign_state::paused, campaign_state::running};
+  auto started = store.transition(m.campaign_.id, from, campaign_state::running);
+  if (!started) return std::move(started).error();
+
+  if (auto r = m.reconcile(store, status); !r) return std::move(r).error();
+
+  m.carrier_.set_events(&m);
+  std::thread writer([&] { m.writer_loop(); });
+  std::thread feeder([&] { m.feeder_loop(); });
+  std::thread dispatcher([&] { m.dispatcher_loop(); });
+
+  const auto tick = milliseconds{50};
+  auto last_heartbeat = m.clock_.monotonic();
+  auto last_poll = m.clock_.monotonic();
+  auto last_rate_at = m.clock_.monotonic();
+  std::int64_t last_rate_dialed = 0;
+  double cps = 0;
+  campaign_progress progress;
+  if (auto p = store.progress(m.campaign_.id)) progress = *p;
+  campaign_state final_state = campaign_state::running;
+  bool pausing = false;
+  bool drained = false;
+  bool external_resume = false;
+  bool db_ok = true;
+
+  while (true) {
+    if (stop_now_.load(std::memory_order_acquire)) {
+      final_state = campaign_state::paused;
+      break;
+    }
+    {
+      std::lock_guard lock(m.failure_mutex_);
+      if (m.failure_) break;
+    }
+    const auto now = m.clock_.monotonic();
+    if (now - last_heartbeat >= m.options_.heartbeat) {
+      last_heartbeat = now;
+      auto hb = store.heartbeat(m.campaign_.id, m.options_.lease);
+      if (hb) (void)m.reconcile(store, status);  // expired claims of other processes, and unresolved lookups
+      auto leased = hb ? m.refresh_leases(store) : result<void>(hb.error());
+      if (!leased) {
+        // Past our lease, another process may own our slots: stop handing out calls until we renew.
+        if (now - m.last_lease_ok_ >= m.options_.lease / 2) m.drop_capacity();
+        db_ok = false;
+      } else {
+        db_ok = true;
+      }
+    }
+    if (pause_requested_.load(std::memory_order_acquire) && !pausing) {
+      pausing = true;
+      m.dispatching_.store(false, std::memory_order_release);
+      (void)m.scheduler_.pause_campaign(m.campaign_.id);
+    }
+    if (now - last_poll >= m.options_.state_poll && db_ok) {
+      last_poll = now;
+      if (auto st = store.state(m.campaign_.id)) {
+        if (*st == campaign_state::running && pausing && !pause_requested_.load() && !m.cancelled_.load()) {
+          external_resume = true;
+        } else if (*st == campaign_state::paused && !pausing) {
+          pausing = true;
+          m.dispatching_.store(false, std::memory_order_release);
+          (void)m.scheduler_.pause_campaign(m.campaign_.id);
+        } else if (*st == campaign_state::cancelled && !m.cancelled_.load()) {
+          m.cancelled_.store(true, std::memory_order_release);
+          m.dispatching_.store(false, std::memory_order_release);
+          (void)m.scheduler_.pause_campaign(m.campaign_.id);
+        }
+      }
+      if (auto p = store.progress(m.campaign_.id)) progress = *p;
+      const auto dialed = m.dialed_.load(std::memory_order_relaxed);
+      const double dt = std::chrono::duration<double>(now - last_rate_at).count();
+      if (dt >= 1.0) {
+        cps = static_cast<double>(dialed - last_rate_dialed) / dt;
+        last_rate_dialed = dialed;
+        last_rate_at = now;
+      }
+      m.fill_status(status, progress, cps);
+      status.state = pausing ? campaign_state::paused : campaign_state::running;
+      if (on_progress) on_progress(status);
+    }
+
+    if (pausing || m.cancelled_.load(std::memory_order_acquire)) {
+      // Hand queued contacts back (once; stragglers the feeder enqueued meanwhile come back as rejected),
+      // let in-flight calls finish, then stop.
+      std::vector<sched::contact_item> returned;
+      if (!drained) {
+        drained = true;
+        if (auto queued = m.scheduler_.remove_campaign(m.campaign_.id)) returned = std::move(*queued);
+      }
+      m.scheduler_.take_rejected(returned);
+      for (const auto& item : returned) {
+        std::unique_ptr<contact_entry> entry(reinterpret_cast<contact_entry*>(item.cookie));
+        m.push_return({item.contact, m.clock_.wall(), m.cancelled_.load() ? "cancelled" : "paused", {}});
+      }
+      if (m.all_quiet()) {
+        if (m.cancelled_.load() || pause_requested_.load(std::memory_order_acquire) || m.options_.return_on_pause) {
+          final_state = m.cancelled_.load() ? campaign_state::cancelled : campaign_state::paused;
+          break;
+        }
+        // Paused by another process: wait here until it is resumed (or cancelled).
+        if (external_resume) {
+          external_resume = false;
+          pausing = false;
+          drained = false;
+          (void)m.scheduler_.add_campaign(m.campaign_config());
+          m.dispatching_.store(true, std::memory_order_release);
+          m.feeder_cv_.notify_all();
+        }
+      }
+    } else if (db_ok && m.feeder_idle_.load(std::memory_order_acquire) && m.all_quiet() &&
+               progress.pending + progress.in_progress == 0) {
+      // Confirm against the database before declaring victory.
+      auto p = store.progress(m.campaign_.id);
+      if (p && p->pending + p->in_progress == 0 && m.all_quiet()) {
+        progress = *p;
+        final_state = campaign_state::completed;
+        break;
+      }
+    }
+    std::this_thread::sleep_for(tick);  // the control loop's cadence (heartbeats and polls), not an event wait
+  }
+
+  m.stopping_.store(true, std::memory_order_release);
+  m.feeder_cv_.notify_all();
+  m.scheduler_.close();
+  feeder.join();
+  dispatcher.join();
+  if (!stop_now_.load()) m.carrier_.drain(seconds{30});
+  m.writer_stop_.store(true, std::memory_order_release);
+  m.reports_cv_.notify_all();
+  writer.join();
+
+  {
+    std::lock_guard lock(m.failure_mutex_);
+    if (m.failure_) return *m.failure_;
+  }
+  if (final_state == campaign_state::cancelled) {
+    (void)store.cancel_pending(m.campaign_.id);
+  }
+  if (!stop_now_.load()) {
+    const campaign_state any[] = {campaign_state::running, campaign_state::paused, campaign_state::cancelled};
+    if (final_state == campaign_state::completed || final_state == campaign_state::paused) {
+      (void)store.transition(m.campaign_.id, any, final_state);
+    }
+  } else {
+    const campaign_state running[] = {campaign_state::running};
+    (void)store.transition(m.campaign_.id, running, campaign_state::paused);
+  }
+  (void)store.release_engine();
+  if (auto p = store.progress(m.campaign_.id)) progress = *p;
+  m.fill_status(status, progress, cps);
+  status.state = final_state;
+  if (auto st = store.state(m.campaign_.id)) status.state = *st;
+  return status;
+}
+
+std::string_view to_string(campaign_state s) noexcept {
+  switch (s) {
+    case campaign_state::draft: return "draft";
+    case campaign_state::running: return "running";
+    case campaign_state::paused: return "paused";
+    case campaign_state::completed: return "completed";
+    case campaign_state::cancelled: return "cancelled";
+  }
+  return "draft";
+}
+
+std::optional<campaign_state> parse_campaign_state(std::string_view text) noexcept {
+  for (auto s : {campaign_state::draft, campaign_state::running, campaign_state::paused, campaign_state::completed,
+                 campaign_state::cancelled})
+    if (to_string(s) == text) return s;
+  return std::nullopt;
+}
+
+}  // namespace dialer

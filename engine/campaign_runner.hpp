@@ -1,0 +1,94 @@
+#pragma once
+// The Engine: runs one campaign from PostgreSQL to the carrier and back.
+//
+//   feeder thread      claims due contacts in batches (with leases), drops do-not-call ones, checks the
+//                      calling window, and bulk-enqueues the rest into the scheduler, up to its room
+//   dispatcher thread  takes decisions in batches, re-checks the window, records the attempts durably
+//                      (one transaction per batch), then hands them to the carrier
+//   carrier threads    report outcomes: the slot frees at once, the outcome queues for the writer
+//   writer thread      applies the retry policy and the window, writes outcomes back in batches
+//   control (run())    heartbeats, cross-process slot leases, lifecycle (pause/resume/cancel from any
+//                      process), crash recovery, completion, progress
+//
+// Each worker thread owns its own campaign_store (its own database connection). A database outage stops
+// dispatching (slot leases lapse, capacities drop to zero), every write is retried with backoff, and nothing
+// held in memory is dropped; the run resumes when the database is back.
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "engine/campaign.hpp"
+#include "engine/ports/campaign_store.hpp"
+#include "engine/ports/carrier.hpp"
+#include "engine/ports/clock.hpp"
+#include "engine/telephony.hpp"
+
+namespace dialer {
+
+struct runner_options {
+  int claim_batch = 2000;
+  std::size_t hopper_capacity = 20000;  // contacts held in memory at most (bounded memory)
+  std::size_t dispatch_batch = 1024;
+  std::chrono::milliseconds lease{15000};      // contact and slot leases; renewed every `heartbeat`
+  std::chrono::milliseconds heartbeat{1000};
+  std::chrono::milliseconds state_poll{250};   // how soon a pause or cancel from another process is seen
+  micros call_minute_rate = 14'000;            // carrier minutes on managed numbers
+  bool return_on_pause = false;  // false: a pause by another process waits here for resume (a local pause request always returns)
+};
+
+struct number_usage {
+  number_id id;
+  std::string e164;
+  std::int32_t max_concurrent_calls = 0;
+  std::int32_t in_flight = 0;
+  std::int32_t peak_in_flight = 0;
+  std::int32_t leased = 0;  // slots this process holds
+  std::uint64_t calls = 0;
+};
+
+struct run_status {
+  campaign_state state = campaign_state::running;
+  std::int64_t total = 0;
+  std::int64_t finished = 0;   // contacts in a terminal state
+  std::int64_t dialed = 0;     // attempts originated by this process
+  std::int64_t answered = 0;
+  std::int64_t in_flight = 0;
+  double calls_per_second = 0;
+  std::optional<std::chrono::seconds> eta;
+  std::optional<timestamp> waiting_until;  // nothing due before this (retries, calling window)
+  std::vector<number_usage> numbers;
+  std::int64_t reconciled = 0;  // attempts of a crashed run resolved at start
+  std::int64_t unknown = 0;     // of which the carrier could not tell (marked unknown, not redialed)
+};
+
+class campaign_runner {
+ public:
+  // `numbers`: the caller IDs the campaign uses (already checked to belong to its agent; the scheduler
+  // checks again). The carrier and clock outlive the runner.
+  campaign_runner(campaign_record campaign, std::vector<phone_number> numbers, carrier& carrier, const clock& clk,
+                  campaign_store_factory stores, runner_options options = {});
+  ~campaign_runner();
+  campaign_runner(const campaign_runner&) = delete;
+  campaign_runner& operator=(const campaign_runner&) = delete;
+
+  // Runs until the campaign completes, is cancelled, or is paused (here or by another process).
+  // errc::launch_failed when the campaign cannot start (no outbound number, foreign number).
+  [[nodiscard]] result<run_status> run(const std::function<void(const run_status&)>& on_progress = {});
+
+  // Thread-safe, async-signal-safe: stop originating, let in-flight calls finish, save, return.
+  void request_pause() noexcept { pause_requested_.store(true, std::memory_order_release); }
+  // Thread-safe, async-signal-safe: return at once; attempts in flight are reconciled on the next run.
+  void request_stop_now() noexcept { stop_now_.store(true, std::memory_order_release); }
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+  std::atomic<bool> pause_requested_{false};
+  std::atomic<bool> stop_now_{false};
+};
+
+}  // namespace dialer

@@ -1,0 +1,164 @@
+#pragma once
+// The campaign persistence port: claims of contacts with leases, durable attempts (group commit),
+// batched outcome write-back, slot leases across processes, and crash reconciliation.
+// Implemented by adapters/postgres. Threading: one instance per thread (each owns a connection);
+// the campaign runner opens one per worker thread through a factory.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/campaign.hpp"
+#include "engine/ports/carrier.hpp"
+#include "engine/result.hpp"
+#include "engine/rules/retry_policy.hpp"
+#include "engine/telephony.hpp"
+
+namespace dialer {
+
+enum class campaign_state : std::uint8_t { draft, running, paused, completed, cancelled };
+[[nodiscard]] std::string_view to_string(campaign_state s) noexcept;
+[[nodiscard]] std::optional<campaign_state> parse_campaign_state(std::string_view text) noexcept;
+
+struct campaign_record {
+  campaign_id id;
+  std::string name;
+  agent_id agent;
+  std::string agent_name;
+  std::string agent_handoff;
+  campaign_state state = campaign_state::draft;
+  std::string carrier;
+  campaign_spec spec;
+  bool imported = false;
+  int import_accepted = 0;
+  std::vector<std::pair<int, std::string>> import_rejected;  // {row, reason}
+  std::vector<number_id> numbers;                            // explicit caller IDs (empty: all of the agent's)
+  timestamp created_at{};
+  std::optional<timestamp> started_at;
+  std::optional<timestamp> finished_at;
+};
+
+struct claimed_contact {
+  contact_id id;
+  int row = 0;
+  std::string e164;
+  std::string timezone;
+  std::string variables;  // JSON text
+  int attempts = 0;       // attempts placed so far
+  number_id sticky;       // caller ID of the first attempt, if any
+  bool do_not_call = false;  // on the account's do-not-call list now (suppressed at dial time)
+};
+
+struct attempt_to_record {
+  contact_id contact;
+  int attempt_no = 1;
+  number_id number;
+  std::string caller_id;
+  attempt_id id;  // set by record_attempts
+};
+
+struct attempt_outcome {
+  attempt_id attempt;
+  contact_id contact;
+  int attempt_no = 1;
+  number_id number;
+  call_event event;
+  micros cost = 0;
+  // The contact after this attempt (from the retry policy and the calling window).
+  rules::contact_state next_state = rules::contact_state::done;
+  std::optional<timestamp> next_attempt_at;
+  std::string pending_reason;  // when next_state is pending
+};
+
+// A contact handed back without an attempt (outside its window, paused, cancelled, carrier refusal).
+struct contact_return {
+  contact_id contact;
+  timestamp next_attempt_at{};
+  std::string reason;              // "outside_window", "paused", "throttled", "number_unusable", "lease_expired"
+  attempt_id refused_attempt;      // a recorded attempt the carrier refused: deleted, it never happened
+};
+
+struct contact_final {
+  contact_id contact;
+  rules::contact_state state = rules::contact_state::done;  // do_not_call, invalid, cancelled
+  std::string reason;
+};
+
+struct open_attempt {
+  attempt_id attempt;
+  contact_id contact;
+  int attempt_no = 1;
+  number_id number;
+  std::string carrier_call_id;
+  std::string idempotency_key;
+};
+
+struct campaign_progress {
+  std::int64_t total = 0;
+  std::int64_t pending = 0;
+  std::int64_t in_progress = 0;
+  std::int64_t done = 0;
+  std::int64_t cancelled = 0;
+  std::int64_t do_not_call = 0;
+  std::int64_t invalid = 0;
+  std::int64_t attempts = 0;
+  std::int64_t answered = 0;  // attempts with outcome completed
+  std::optional<timestamp> next_due;  // earliest pending next_attempt_at
+  [[nodiscard]] std::int64_t terminal() const noexcept { return done + cancelled + do_not_call + invalid; }
+};
+
+struct slot_lease {
+  number_id number;
+  int held = 0;    // slots this engine leases now
+  int target = 0;  // its fair share
+  int max = 0;     // the number's max_concurrent_calls
+};
+
+class campaign_store {
+ public:
+  virtual ~campaign_store() = default;
+
+  [[nodiscard]] virtual result<campaign_record> load_campaign(campaign_id id) = 0;
+  [[nodiscard]] virtual result<campaign_state> state(campaign_id id) = 0;
+  // Moves the state only from one of `from`; conflict otherwise (says the current state).
+  [[nodiscard]] virtual result<campaign_state> transition(campaign_id id, std::span<const campaign_state> from,
+                                                          campaign_state to) = 0;
+
+  // Claims up to `max` due pending contacts with a lease (FOR UPDATE SKIP LOCKED); they become in_progress.
+  [[nodiscard]] virtual result<std::vector<claimed_contact>> claim(campaign_id id, int max,
+                                                                   std::chrono::milliseconds lease) = 0;
+  // Extends the lease of every contact this engine holds in the campaign, and its engine heartbeat.
+  [[nodiscard]] virtual result<void> heartbeat(campaign_id id, std::chrono::milliseconds lease) = 0;
+
+  // Durable before return: one transaction for the whole batch. Fills in each attempt's id.
+  [[nodiscard]] virtual result<void> record_attempts(campaign_id id, std::span<attempt_to_record> attempts,
+                                                     const std::string& carrier) = 0;
+  // One transaction: attempt rows, contact rows, returns and finals together.
+  [[nodiscard]] virtual result<void> write_back(std::span<const attempt_outcome> outcomes,
+                                                std::span<const contact_return> returns,
+                                                std::span<const contact_final> finals) = 0;
+
+  [[nodiscard]] virtual result<campaign_progress> progress(campaign_id id) = 0;
+
+  // Crash recovery: contacts whose lease expired. Those with an attempt that has no outcome are returned in
+  // `open` (to reconcile with the carrier); the others go back to pending at once.
+  [[nodiscard]] virtual result<std::vector<open_attempt>> recover_expired(campaign_id id) = 0;
+
+  // Cross-process slot leases for the campaign's numbers: renews what is held, converges to a fair share
+  // among live engines, never releasing a slot that is in use (in_use[i] for numbers[i]).
+  [[nodiscard]] virtual result<std::vector<slot_lease>> lease_slots(std::span<const number_id> numbers,
+                                                                    std::span<const int> in_use,
+                                                                    std::chrono::milliseconds lease) = 0;
+  [[nodiscard]] virtual result<void> release_engine() = 0;  // on clean exit: slots and heartbeat row go
+
+  // Cancel: every contact not yet terminal and not in flight becomes cancelled.
+  [[nodiscard]] virtual result<std::int64_t> cancel_pending(campaign_id id) = 0;
+};
+
+using campaign_store_factory = std::function<result<std::unique_ptr<campaign_store>>()>;
+
+}  // namespace dialer
