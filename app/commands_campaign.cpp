@@ -1,6 +1,9 @@
 // dialer run FILE, dialer campaigns ..., dialer call ..., dialer dnc ...
 #include <atomic>
+#include <charconv>
 #include <csignal>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <pqxx/pqxx>
@@ -12,12 +15,14 @@
 #include "adapters/postgres/campaign_admin.hpp"
 #include "adapters/postgres/campaign_store.hpp"
 #include "adapters/postgres/connection.hpp"
+#include "adapters/postgres/inventory_store.hpp"
 #include "app/campaign_launch.hpp"
 #include "app/commands.hpp"
 #include "app/output.hpp"
 #include "engine/campaign_runner.hpp"
 #include "engine/contacts/synthetic.hpp"
 #include "engine/phone.hpp"
+#include "engine/rules/zones.hpp"
 
 namespace dialer::app {
 namespace {
@@ -227,9 +232,29 @@ struct carrier_holder {
   system_clock clk;
 };
 
+// DIALER_LEASE_MS shortens the contact and slot leases (default 15 s) so that the claims of a killed run lapse
+// soon, e.g. in crash-recovery tests; the heartbeat stays well below a third of the lease so that a live
+// process never loses its own claims to a late renewal.
+result<runner_options> runner_options_from_environment() {
+  runner_options o;
+  const char* env = std::getenv("DIALER_LEASE_MS");
+  if (env == nullptr || *env == '\0') return o;
+  std::int64_t ms = 0;
+  const char* end = env + std::strlen(env);
+  const auto [stop, ec] = std::from_chars(env, end, ms);
+  if (ec != std::errc{} || stop != end || ms < 400 || ms > 3'600'000)
+    return make_error(errc::invalid_input,
+                      "DIALER_LEASE_MS: expected whole milliseconds from 400 to 3600000, got \"{}\"", env);
+  o.lease = std::chrono::milliseconds(ms);
+  o.heartbeat = std::min(o.heartbeat, std::chrono::milliseconds(ms / 4));
+  return o;
+}
+
 // Runs a prepared campaign to its end (or a pause); prints the summary; returns the exit code.
 int execute(context& ctx, const global_options& options, campaign_id id, const launch_plan& plan,
             const campaign_spec& spec, bool quiet, const std::function<void(const pg::campaign_summary&)>& extra = {}) {
+  auto runner_opts = runner_options_from_environment();
+  if (!runner_opts) return report(runner_opts.error());
   carrier_holder holder;
   auto carrier = holder.registry.make_carrier(spec.carrier, spec.carrier_settings, holder.clk);
   if (!carrier) return report(carrier.error());
@@ -244,7 +269,13 @@ int execute(context& ctx, const global_options& options, campaign_id id, const l
     if (!c) return std::move(c).error();
     return std::unique_ptr<campaign_store>(std::make_unique<pg::pg_campaign_store>(std::move(*c), account, engine_id));
   };
-  campaign_runner runner(*record, plan.numbers, **carrier, holder.clk, stores);
+  {
+    pg::pg_inventory_store inventory(ctx.db(), ctx.account());
+    auto rate = inventory.per_minute_rate("call_minutes");
+    if (!rate) return report(rate.error());
+    runner_opts->call_minute_rate = *rate;
+  }
+  campaign_runner runner(*record, plan.numbers, **carrier, holder.clk, stores, *runner_opts);
   progress_printer printer(quiet);
   const auto started = std::chrono::steady_clock::now();
   result<run_status> status = make_error(errc::internal, "not run");
@@ -287,6 +318,8 @@ int run_campaign(const global_options& options, const run_options& ro) {
   if (!registry.has_carrier(spec->carrier))
     return report(make_error(errc::invalid_input, "{}: carrier '{}' is not available in this build (known: {})",
                              ro.file, spec->carrier, fmt::join(registry.carrier_names(), ", ")));
+  // Calling windows are law: refuse to dial when the OS time-zone data cannot give correct DST rules.
+  if (auto r = rules::verify_os_tzdb(std::chrono::system_clock::now()); !r) return report(r.error());
   if (auto r = ensure_contacts_file(*spec); !r) return report(r.error());
 
   auto ctx = context::open(options);

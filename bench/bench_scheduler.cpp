@@ -12,6 +12,7 @@
 
 #include <benchmark/benchmark.h>
 #include <malloc.h>
+#include <time.h>
 
 #include <algorithm>
 #include <atomic>
@@ -417,11 +418,18 @@ std::vector<contact_item> make_contacts(std::size_t count, int campaigns) {
 
 struct result_row {
   double items_per_second = 0;
+  double cpu_ns_per_decision = 0;  // dispatcher(s) + carrier
   double p50_us = 0;
   double p99_us = 0;
   double bytes_per_contact = 0;
 };
 std::map<std::string, result_row> results;  // written by the benchmark functions, read by the summary
+
+std::int64_t thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -481,11 +489,21 @@ struct handle_traits : moodycamel::ConcurrentQueueDefaultTraits {
   static constexpr std::size_t BLOCK_SIZE = 256;
 };
 
+struct run_figures {
+  double seconds = 0;
+  std::int64_t dispatcher_cpu_ns = 0;  // all dispatcher threads, spinning and sleeping included
+  std::int64_t carrier_cpu_ns = 0;
+  bool limits_ok = false;
+};
+
 // One timed run: `dispatchers` threads dispatch until `decisions` are handed out; one carrier thread completes
 // every call individually, in shuffled order, and tops the hopper up whenever there is room for a batch.
 template <class S>
-double run_dispatch(const workload& w, int dispatchers, std::uint64_t decisions,
-                    const std::vector<contact_item>& feed, bool& limits_ok) {
+run_figures run_dispatch(const workload& w, int dispatchers, std::uint64_t decisions,
+                         const std::vector<contact_item>& feed) {
+  run_figures figures;
+  std::atomic<std::int64_t> dispatcher_cpu{0};
+  std::atomic<std::int64_t> carrier_cpu{0};
   S s(hopper);
   configure(s, w);
   std::size_t fed = 0;
@@ -515,6 +533,7 @@ double run_dispatch(const workload& w, int dispatchers, std::uint64_t decisions,
     std::uint64_t idle = 0;
     ready.fetch_add(1);
     while (!go.load(std::memory_order_acquire)) cpu_relax();
+    const std::int64_t cpu_start = thread_cpu_ns();
     while (!stop.load(std::memory_order_relaxed)) {
       const std::size_t count = to_carrier.try_dequeue_bulk(token, calls, batch);
       if (count == 0) {
@@ -531,6 +550,7 @@ double run_dispatch(const workload& w, int dispatchers, std::uint64_t decisions,
       for (std::size_t i = 0; i < count; ++i) s.complete(calls[i]);
       top_up();
     }
+    carrier_cpu.fetch_add(thread_cpu_ns() - cpu_start);
   });
   std::vector<std::thread> threads;
   for (int d = 0; d < dispatchers; ++d) {
@@ -540,6 +560,7 @@ double run_dispatch(const workload& w, int dispatchers, std::uint64_t decisions,
       slot_handle calls[batch];
       ready.fetch_add(1);
       while (!go.load(std::memory_order_acquire)) cpu_relax();
+      const std::int64_t cpu_start = thread_cpu_ns();
       while (!stop.load(std::memory_order_relaxed)) {
         const std::size_t count = s.dispatch_wait(out, forever);
         if (count == 0) continue;
@@ -550,6 +571,7 @@ double run_dispatch(const workload& w, int dispatchers, std::uint64_t decisions,
           s.close();
         }
       }
+      dispatcher_cpu.fetch_add(thread_cpu_ns() - cpu_start);
     });
   }
   while (ready.load() != dispatchers + 1) std::this_thread::yield();
@@ -557,8 +579,11 @@ double run_dispatch(const workload& w, int dispatchers, std::uint64_t decisions,
   go.store(true, std::memory_order_release);
   for (auto& t : threads) t.join();
   carrier.join();
-  limits_ok = s.limits_held();
-  return std::chrono::duration<double>(end - start).count();
+  figures.limits_ok = s.limits_held();
+  figures.seconds = std::chrono::duration<double>(end - start).count();
+  figures.dispatcher_cpu_ns = dispatcher_cpu.load();
+  figures.carrier_cpu_ns = carrier_cpu.load();
+  return figures;
 }
 
 template <class S>
@@ -567,19 +592,26 @@ void bm_dispatch(benchmark::State& state, std::string name, workload w, int disp
   const auto feed = make_contacts(1u << 17, w.campaigns);
   double seconds = 0;
   std::uint64_t total = 0;
+  std::int64_t dispatcher_cpu = 0;
+  std::int64_t carrier_cpu = 0;
   for (auto _ : state) {
-    bool limits_ok = false;
-    const double t = run_dispatch<S>(w, dispatchers, decisions, feed, limits_ok);
-    if (!limits_ok) {
+    const run_figures run = run_dispatch<S>(w, dispatchers, decisions, feed);
+    if (!run.limits_ok) {
       state.SkipWithError("a number exceeded its limit or a slot was released twice");
       return;
     }
-    state.SetIterationTime(t);
-    seconds += t;
+    state.SetIterationTime(run.seconds);
+    seconds += run.seconds;
     total += decisions;
+    dispatcher_cpu += run.dispatcher_cpu_ns;
+    carrier_cpu += run.carrier_cpu_ns;
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(total));
+  // CPU time per decision (thread clocks) is less sensitive than wall time to a machine shared with other work.
+  state.counters["dispatcher_cpu_ns"] = static_cast<double>(dispatcher_cpu) / static_cast<double>(total);
+  state.counters["carrier_cpu_ns"] = static_cast<double>(carrier_cpu) / static_cast<double>(total);
   results[name].items_per_second = static_cast<double>(total) / seconds;
+  results[name].cpu_ns_per_decision = static_cast<double>(dispatcher_cpu + carrier_cpu) / static_cast<double>(total);
 }
 
 // Latency: one number with one slot; the carrier holds each call for a random 0-50 us (so the dispatcher is
@@ -719,7 +751,8 @@ void register_all() {
 
 void print_summary() {
   std::fprintf(stderr, "\nscheduler vs mutex baseline (same run; load average now %s)\n", load_average().c_str());
-  std::fprintf(stderr, "%-58s %14s %14s %7s\n", "benchmark", "ours", "baseline", "ratio");
+  std::fprintf(stderr, "%-58s %14s %14s %7s   %s\n", "benchmark", "ours", "baseline", "ratio",
+               "cpu ns/decision ours | baseline");
   for (const auto& [name, row] : results) {
     if (name.find("_mutex_baseline") != std::string::npos) continue;
     std::string base_name = name;
@@ -728,8 +761,9 @@ void print_summary() {
     if (base == results.end()) continue;
     const result_row& b = base->second;
     if (row.items_per_second > 0 && row.p99_us == 0 && row.bytes_per_contact == 0) {
-      std::fprintf(stderr, "%-58s %12.2fM/s %12.2fM/s %6.2fx\n", name.c_str(), row.items_per_second / 1e6,
-                   b.items_per_second / 1e6, row.items_per_second / b.items_per_second);
+      std::fprintf(stderr, "%-58s %12.2fM/s %12.2fM/s %6.2fx   %6.0f | %6.0f\n", name.c_str(),
+                   row.items_per_second / 1e6, b.items_per_second / 1e6, row.items_per_second / b.items_per_second,
+                   row.cpu_ns_per_decision, b.cpu_ns_per_decision);
     } else if (row.p99_us > 0) {
       std::fprintf(stderr, "%-58s p50 %7.2f us  p50 %7.2f us\n", name.c_str(), row.p50_us, b.p50_us);
       std::fprintf(stderr, "%-58s p99 %7.2f us  p99 %7.2f us\n", "", row.p99_us, b.p99_us);

@@ -50,6 +50,33 @@ std::vector<billing_line> number_fee_lines(const std::vector<phone_number>& numb
   return lines;
 }
 
+std::vector<billing_line> call_usage_lines(const std::vector<call_usage>& usage, const billing_period& period,
+                                           micros ai_rate_per_minute) {
+  std::vector<billing_line> lines;
+  for (const auto& u : usage) {
+    if (u.calls == 0) continue;
+    billing_line base;
+    base.number = u.number;
+    base.e164 = u.e164;
+    base.from = period.from;
+    base.to = period.to;
+    base.quantity = static_cast<double>(u.billed_minutes);
+    if (u.kind == number_kind::managed) {
+      billing_line line = base;
+      line.item = "call_minutes";
+      line.description = fmt::format("{} calls, {} carrier minutes", u.calls, u.billed_minutes);
+      line.amount = u.carrier_cost;
+      lines.push_back(std::move(line));
+    }
+    billing_line ai = base;
+    ai.item = "ai_minutes";
+    ai.description = fmt::format("{} calls, {} agent minutes", u.calls, u.billed_minutes);
+    ai.amount = u.billed_minutes * ai_rate_per_minute;
+    lines.push_back(std::move(ai));
+  }
+  return lines;
+}
+
 micros total(const std::vector<billing_line>& lines) noexcept {
   micros sum = 0;
   for (const auto& l : lines) sum += l.amount;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/ports/inventory_store.hpp"
 #include "engine/telephony.hpp"
 
 namespace dialer {
@@ -32,6 +33,12 @@ struct billing_line {
 // One line per managed number and calendar month with at least one charged day in the period.
 [[nodiscard]] std::vector<billing_line> number_fee_lines(const std::vector<phone_number>& numbers,
                                                          const billing_period& period);
+
+// Per-minute lines: managed numbers pay the carrier minutes recorded on their calls ("call_minutes");
+// every number pays AI usage ("ai_minutes"): for BYOC numbers that is all we bill, the customer's carrier
+// bills their minutes.
+[[nodiscard]] std::vector<billing_line> call_usage_lines(const std::vector<call_usage>& usage,
+                                                         const billing_period& period, micros ai_rate_per_minute);
 
 [[nodiscard]] micros total(const std::vector<billing_line>& lines) noexcept;
 

@@ -11,7 +11,30 @@ std::string iso_date(std::chrono::year_month_day d) {
                      static_cast<unsigned>(d.day()));
 }
 
+nlohmann::json redacted(const nlohmann::json& j, bool secret) {
+  if (j.is_object()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& [k, v] : j.items()) out[k] = redacted(v, secret || is_secret_setting(k));
+    return out;
+  }
+  if (j.is_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& v : j) out.push_back(redacted(v, secret));
+    return out;
+  }
+  return secret ? nlohmann::json("<redacted>") : j;
+}
+
 }  // namespace
+
+bool is_secret_setting(std::string_view key) {
+  static constexpr std::string_view markers[] = {"token", "secret", "password", "api_key", "apikey", "key_id", "auth"};
+  std::string k(key);
+  for (auto& c : k) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (auto m : markers)
+    if (k.find(m) != std::string::npos) return true;
+  return false;
+}
 
 result<rules::calling_window> campaign_spec::make_window() const {
   rules::holiday_calendar holidays;
@@ -43,7 +66,7 @@ nlohmann::json to_json(const campaign_spec& s) {
                    {"numbers", numbers},
                    {"provision_numbers", s.provision_numbers},
                    {"carrier", s.carrier},
-                   {"carrier_settings", s.carrier_settings},
+                   {"carrier_settings", redacted(s.carrier_settings, false)},
                    {"max_concurrency", s.max_concurrency},
                    {"strategy", std::string(sched::to_string(s.strategy))},
                    {"sticky_retries", s.sticky_retries},

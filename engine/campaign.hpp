@@ -67,7 +67,11 @@ struct campaign_spec {
   [[nodiscard]] result<rules::calling_window> make_window() const;
 };
 
-// The stored form (campaigns.settings): everything but the contacts, which live in their own table.
+// A carrier-settings key that holds a secret: its name contains token, secret, password, api_key, apikey,
+// key_id or auth (case-insensitive). Such values come only from environment variables and are never stored.
+[[nodiscard]] bool is_secret_setting(std::string_view key);
+
+// The stored form (campaigns.settings); secrets in carrier settings are replaced by "<redacted>".: everything but the contacts, which live in their own table.
 [[nodiscard]] nlohmann::json to_json(const campaign_spec& spec);
 [[nodiscard]] result<campaign_spec> campaign_spec_from_json(const nlohmann::json& j);
 

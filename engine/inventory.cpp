@@ -215,7 +215,13 @@ result<std::vector<billing_line>> inventory_service::billing(const billing_perio
   const timestamp to = period.to + date::days{1};
   auto numbers = store_.numbers_active_between(from, to);
   if (!numbers) return std::move(numbers).error();
-  return number_fee_lines(*numbers, period);
+  auto lines = number_fee_lines(*numbers, period);
+  auto usage = store_.call_usage_between(from, to);
+  if (!usage) return std::move(usage).error();
+  auto ai_rate = store_.per_minute_rate("ai_minutes");
+  if (!ai_rate) return std::move(ai_rate).error();
+  for (auto& l : call_usage_lines(*usage, period, *ai_rate)) lines.push_back(std::move(l));
+  return lines;
 }
 
 }  // namespace dialer

@@ -294,7 +294,8 @@ struct scheduler::impl {
     }
     drain_releases();
     drain_inbound();
-    run_timers();
+    // A timer that fires here (a CPS refill, a throttle ending) frees numbers a sleeping dispatcher waits for.
+    if (run_timers() && !for_dispatch) wake_after_publish_ = true;
   }
 
   // Makes the batch's effects visible to the lock-free side.
@@ -359,7 +360,9 @@ struct scheduler::impl {
     std::push_heap(timers_.begin(), timers_.end(), std::greater<>{});
   }
 
-  void run_timers() {
+  // Returns whether any timer fired.
+  bool run_timers() {
+    const bool any = !timers_.empty() && timers_.front().at <= now_;
     while (!timers_.empty() && timers_.front().at <= now_) {
       std::pop_heap(timers_.begin(), timers_.end(), std::greater<>{});
       const timer t = timers_.back();
@@ -379,6 +382,7 @@ struct scheduler::impl {
         refresh(t.index);
       }
     }
+    return any;
   }
 
   [[nodiscard]] bool account_ready(const account_state& a) const noexcept {
@@ -642,6 +646,8 @@ struct scheduler::impl {
 
   std::size_t dispatch(std::span<decision> out) {
     std::lock_guard lock(core_);
+    // Control changes between here and a later wait() must not be missed: wait() compares against this.
+    dispatch_epoch_.store(wake_epoch_.load(std::memory_order_seq_cst), std::memory_order_seq_cst);
     sync(true);
     std::size_t k = serve_parked(out, 0);
     if (k < out.size()) k = serve_campaigns(out, k);
@@ -655,8 +661,8 @@ struct scheduler::impl {
     waiting_.fetch_add(1, std::memory_order_seq_cst);
     poked_.store(false, std::memory_order_seq_cst);
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    const std::uint64_t seen = wake_epoch_.load(std::memory_order_seq_cst);
-    if (!work_pending()) {
+    const std::uint64_t seen = dispatch_epoch_.load(std::memory_order_seq_cst);
+    if (wake_epoch_.load(std::memory_order_seq_cst) == seen && !work_pending()) {
       // Adaptive spin: while waits keep ending during the spin (work arrives within microseconds), spin longer;
       // once a wait has to sleep, spin less. A yield every 64 polls lets a thread sharing the core run.
       const std::uint32_t budget = spin_budget_.load(std::memory_order_relaxed);
@@ -922,6 +928,7 @@ struct scheduler::impl {
   alignas(64) std::atomic<std::uint32_t> waiting_{0};  // dispatchers inside wait(): read by every notify
   std::atomic<bool> poked_{false};                      // a notifier already woke this wait episode
   alignas(64) std::atomic<std::uint64_t> wake_epoch_{0};
+  std::atomic<std::uint64_t> dispatch_epoch_{0};  // wake_epoch_ as the latest dispatch() began
   std::atomic<std::uint32_t> sleepers_{0};
   std::atomic<bool> signalled_{false};
   std::atomic<bool> closed_{false};

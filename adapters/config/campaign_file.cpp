@@ -34,9 +34,6 @@ constexpr std::string_view retry_keys[] = {"max_attempts", "busy", "no_answer", 
 constexpr std::string_view rule_keys[] = {"retry", "delay"};
 constexpr std::string_view contacts_keys[] = {"file", "generate", "seed"};
 constexpr std::string_view strategy_names[] = {"round_robin", "least_loaded", "local_presence"};
-// A settings key containing one of these (case-insensitive) holds a secret.
-constexpr std::string_view secret_markers[] = {"token",  "secret", "password", "api_key",
-                                               "apikey", "key_id", "auth"};
 
 constexpr int max_concurrency = 10'000;
 constexpr int max_generate = 10'000'000;
@@ -57,11 +54,7 @@ std::string uppered(std::string_view s) {
   return out;
 }
 
-bool is_secret_key(std::string_view key) {
-  const auto k = lowered(key);
-  return std::any_of(std::begin(secret_markers), std::end(secret_markers),
-                     [&](std::string_view m) { return k.find(m) != std::string::npos; });
-}
+bool is_secret_key(std::string_view key) { return is_secret_setting(key); }
 
 bool valid_env_name(std::string_view name) {
   if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0]))) return false;

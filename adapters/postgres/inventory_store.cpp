@@ -328,4 +328,42 @@ result<std::vector<phone_number>> pg_inventory_store::numbers_active_between(tim
   }
 }
 
+result<std::vector<call_usage>> pg_inventory_store::call_usage_between(timestamp from, timestamp to) {
+  try {
+    pqxx::nontransaction tx(connection_);
+    std::vector<call_usage> out;
+    for (const auto& r : tx.exec_params(
+             "SELECT n.id, n.e164, n.kind, count(*), coalesce(sum(ceil(a.billable_ms / 60000.0)), 0)::bigint, "
+             "(coalesce(sum(a.cost), 0) * 1000000)::bigint "
+             "FROM call_attempts a JOIN numbers n ON n.id = a.number_id "
+             "WHERE n.account_id = $1 AND a.created_at >= to_timestamp($2::float8 / 1e6) "
+             "AND a.created_at < to_timestamp($3::float8 / 1e6) AND a.outcome IS NOT NULL "
+             "GROUP BY n.id ORDER BY n.id",
+             account_.value(), to_micros(from), to_micros(to))) {
+      call_usage u;
+      u.number = number_id{r[0].as<std::int64_t>()};
+      u.e164 = r[1].as<std::string>();
+      u.kind = parse_number_kind(r[2].as<std::string>()).value_or(number_kind::managed);
+      u.calls = r[3].as<std::int64_t>();
+      u.billed_minutes = r[4].as<std::int64_t>();
+      u.carrier_cost = r[5].as<std::int64_t>();
+      out.push_back(std::move(u));
+    }
+    return out;
+  } catch (...) {
+    return current_exception_error("reading call usage");
+  }
+}
+
+result<micros> pg_inventory_store::per_minute_rate(const std::string& item) {
+  try {
+    pqxx::nontransaction tx(connection_);
+    auto rows = tx.exec_params("SELECT (per_minute * 1000000)::bigint FROM call_rates WHERE item = $1", item);
+    if (rows.empty()) return make_error(errc::not_found, "no per-minute rate is configured for {}", item);
+    return rows[0][0].as<std::int64_t>();
+  } catch (...) {
+    return current_exception_error("reading per-minute rates");
+  }
+}
+
 }  // namespace dialer::pg

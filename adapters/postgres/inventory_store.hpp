@@ -32,6 +32,8 @@ class pg_inventory_store final : public inventory_store {
   result<std::unordered_set<std::string>> owned_managed(std::span<const std::string> e164s) override;
   result<micros> monthly_fee(const std::string& country, number_type type) override;
   result<std::vector<phone_number>> numbers_active_between(timestamp from, timestamp to) override;
+  result<std::vector<call_usage>> call_usage_between(timestamp from, timestamp to) override;
+  result<micros> per_minute_rate(const std::string& item) override;
 
  private:
   pqxx::connection& connection_;

@@ -16,6 +16,16 @@
 
 namespace dialer {
 
+// Calls placed from one number in a period, for per-minute billing.
+struct call_usage {
+  number_id number;
+  std::string e164;
+  number_kind kind = number_kind::managed;
+  std::int64_t calls = 0;
+  std::int64_t billed_minutes = 0;  // per call, started minutes of talk time
+  micros carrier_cost = 0;          // sum of the attempts' per-minute charges (managed numbers only)
+};
+
 class inventory_store {
  public:
   virtual ~inventory_store() = default;
@@ -46,6 +56,10 @@ class inventory_store {
   [[nodiscard]] virtual result<micros> monthly_fee(const std::string& country, number_type type) = 0;
   // Every number of the account that was active at some point in [from, to).
   [[nodiscard]] virtual result<std::vector<phone_number>> numbers_active_between(timestamp from, timestamp to) = 0;
+  // Per-number call usage for calls that started in [from, to).
+  [[nodiscard]] virtual result<std::vector<call_usage>> call_usage_between(timestamp from, timestamp to) = 0;
+  // Price per minute of "call_minutes" or "ai_minutes".
+  [[nodiscard]] virtual result<micros> per_minute_rate(const std::string& item) = 0;
 };
 
 }  // namespace dialer

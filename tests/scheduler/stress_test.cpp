@@ -29,7 +29,7 @@ constexpr int campaign_count = 3;
 constexpr int contacts_per_campaign = 4000;
 constexpr int contact_count = campaign_count * contacts_per_campaign;
 constexpr std::int32_t campaign_cap = 6;
-constexpr auto give_up_after = std::chrono::seconds(90);
+constexpr auto give_up_after = std::chrono::seconds(60);
 
 std::int32_t limit_of(int number) { return 1 + number % 3; }  // 1..3 slots: 16 in all, below the caps' 18
 std::uint16_t area_of(int number) { return static_cast<std::uint16_t>(number % 2 == 0 ? 415 : 212); }
@@ -218,6 +218,28 @@ TEST(SchedulerStress, InvariantsHoldUnderConcurrentProducersDispatchersAndComple
 
   while (obs.finished.load() < contact_count && obs.violations.load() == 0 && !timed_out()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));  // the main thread only watches
+  }
+  if (obs.finished.load() < contact_count) {  // stalled: show where the work is stuck before shutting down
+    std::size_t pooled;
+    {
+      std::lock_guard lock(pool_mutex);
+      pooled = pool.size();
+    }
+    const scheduler_stats stats = sched.stats();
+    std::string state = "hopper " + std::to_string(stats.hopper_size) + ", pool " + std::to_string(pooled) +
+                        ", slots in use " + std::to_string(stats.slots_in_use) + "; numbers:";
+    for (const auto& n : stats.numbers) {
+      state += " #" + std::to_string(n.id.value()) + " " + std::to_string(n.in_flight) + "/" +
+               std::to_string(n.max_concurrent_calls) + (n.in_rotation ? "" : " out") + " parked " +
+               std::to_string(n.parked) + ";";
+    }
+    for (const auto& c : stats.campaigns) {
+      state += " campaign " + std::to_string(c.id.value()) + " in flight " + std::to_string(c.in_flight) +
+               " queued " + std::to_string(c.queued) + ";";
+    }
+    std::vector<decision> probe(16);
+    state += " a dispatch now hands out " + std::to_string(sched.dispatch(probe));
+    ADD_FAILURE() << "stalled: " << state;
   }
   stop = true;
   sched.close();

@@ -67,3 +67,25 @@ TEST(Billing, FormatsMoneyToFourDecimals) {
 
 }  // namespace
 }  // namespace dialer
+
+namespace dialer {
+namespace {
+
+using namespace date::literals;
+
+TEST(Billing, ManagedNumbersPayCarrierAndAgentMinutesByocOnlyAgentMinutes) {
+  call_usage managed_use{number_id{1}, "+14155550100", number_kind::managed, 3, 5, 70'000};
+  call_usage byoc_use{number_id{2}, "+13125550177", number_kind::byoc, 2, 4, 0};
+  const auto lines = call_usage_lines({managed_use, byoc_use}, {2026_y / 11 / 1, 2026_y / 11 / 30}, 70'000);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0].item, "call_minutes");
+  EXPECT_EQ(lines[0].amount, 70'000);
+  EXPECT_EQ(lines[1].item, "ai_minutes");
+  EXPECT_EQ(lines[1].amount, 5 * 70'000);
+  EXPECT_EQ(lines[2].item, "ai_minutes");
+  EXPECT_EQ(lines[2].e164, "+13125550177");
+  EXPECT_EQ(lines[2].amount, 4 * 70'000);
+}
+
+}  // namespace
+}  // namespace dialer

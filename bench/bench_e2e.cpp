@@ -1,0 +1,875 @@
+// End to end: claim -> schedule -> simulated originate -> outcome written, against PostgreSQL.
+//
+//   bench_e2e [--contacts N] [--quick] [--one-row-sample N] [--one-row-seconds S] [--keep]
+//
+// Starts a throwaway PostgreSQL cluster under a temporary directory (stopped and removed at the end) unless
+// DIALER_DATABASE_URL is set. Every phase gets its own database (or, with DIALER_DATABASE_URL, its own campaign)
+// holding the same N synthetic contacts, an agent and 100 numbers (50 concurrent calls, 1000 CPS each); the
+// campaign's window is open all day every day and max_attempts is 1, so each contact is exactly one attempt.
+// Setup (import, VACUUM ANALYZE, CHECKPOINT) is not timed. The three figures, each measured separately:
+//
+//   engine        campaign_runner::run() with the simulated carrier in instant mode: N / wall time of run().
+//   one-row loop  the classic hopper: per contact BEGIN; SELECT ... LIMIT 1 FOR UPDATE SKIP LOCKED; UPDATE contact;
+//                 INSERT attempt; (originate: no-op); UPDATE attempt; UPDATE contact; COMMIT, on one connection.
+//                 It is slow, so it runs on a sample (--one-row-sample, default 20000, or --one-row-seconds,
+//                 default 20 s, whichever ends first) and reports that sample's rate.
+//   sql ceiling   the engine's own statements alone (pg_campaign_store::claim of 2000, record_attempts in
+//                 batches of the dispatcher's 1024, write_back of whatever has accumulated, outcomes made up),
+//                 pipelined like the engine: three threads, each with its own connection, joined by queues
+//                 bounded by the engine's hopper capacity. No scheduler, no carrier, no heartbeats or polls.
+//
+// The last line of stdout is: engine_contacts_per_s=X one_row_loop_per_s=Y sql_ceiling_per_s=Z
+
+#include <unistd.h>
+#include <sys/resource.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <mutex>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "adapters/carriers/registry.hpp"
+#include "adapters/postgres/campaign_admin.hpp"
+#include "adapters/postgres/campaign_store.hpp"
+#include "adapters/postgres/connection.hpp"
+#include "adapters/postgres/embedded_cluster.hpp"
+#include "adapters/postgres/migrations.hpp"
+#include "engine/campaign_runner.hpp"
+#include "engine/contacts/synthetic.hpp"
+
+namespace {
+
+using namespace dialer;
+namespace fs = std::filesystem;
+using steady = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr int kNumbers = 100;
+constexpr int kSlotsPerNumber = 50;
+constexpr double kCpsPerNumber = 1000;
+constexpr double kTargetRate = 50'000;
+constexpr double kTargetOverOneRow = 20;
+constexpr double kTargetOfCeiling = 0.5;
+
+struct bench_options {
+  std::uint64_t contacts = 1'000'000;
+  std::uint64_t one_row_sample = 20'000;
+  double one_row_seconds = 20;
+  bool keep = false;
+};
+
+[[noreturn]] void die(const std::string& what) {
+  std::fprintf(stderr, "bench_e2e: %s\n", what.c_str());
+  std::exit(1);
+}
+
+template <class T>
+T need(result<T> r, const char* what) {
+  if (!r) die(fmt::format("{}: {}", what, r.error().message));
+  if constexpr (!std::is_void_v<T>) return std::move(*r);
+}
+
+double seconds_since(steady::time_point start) { return std::chrono::duration<double>(steady::now() - start).count(); }
+
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return fmt::format("{} {} {}", one, five, fifteen);
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+// CPU seconds of a process and (when `with_children`) of its children, live and reaped, from /proc/<pid>/stat.
+double process_cpu_seconds(int pid, bool with_children) {
+  std::ifstream in(fmt::format("/proc/{}/stat", pid));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto close = text.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(text.substr(close + 2));
+  std::vector<std::string> f{std::istream_iterator<std::string>(fields), std::istream_iterator<std::string>()};
+  // After the command: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14).
+  if (f.size() < 15) return 0;
+  const double hz = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  double ticks = std::stod(f[11]) + std::stod(f[12]);
+  if (with_children) ticks += std::stod(f[13]) + std::stod(f[14]);
+  return ticks / hz;
+}
+
+// CPU of a PostgreSQL server: the postmaster with its reaped children, plus every live child (the backends).
+double server_cpu_seconds(int postmaster) {
+  if (postmaster <= 0) return 0;
+  double total = process_cpu_seconds(postmaster, true);
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "stat");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto close = text.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream fields(text.substr(close + 2));
+    std::string state;
+    int ppid = 0;
+    fields >> state >> ppid;
+    if (ppid == postmaster) total += process_cpu_seconds(std::stoi(name), false);
+  }
+  return total;
+}
+
+int g_postmaster_pid = 0;  // the throwaway cluster's server, for CPU accounting (0: unknown)
+
+// CPU seconds of the whole machine (busy, from /proc/stat), of this process and of the PostgreSQL server.
+struct cpu_sample {
+  double machine_busy = 0;
+  double self = 0;
+  double server = 0;
+  static cpu_sample now() {
+    cpu_sample s;
+    s.server = server_cpu_seconds(g_postmaster_pid);
+    std::ifstream in("/proc/stat");
+    std::string cpu;
+    std::uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+    in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+    const double hz = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    s.machine_busy = static_cast<double>(user + nice + system + irq + softirq) / hz;
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    s.self = static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+             static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+    return s;
+  }
+};
+
+std::string cpu_split(const cpu_sample& a, const cpu_sample& b, double wall) {
+  const double self = b.self - a.self;
+  const double server = b.server - a.server;
+  const double all = b.machine_busy - a.machine_busy;
+  if (g_postmaster_pid <= 0)
+    return fmt::format("cpu over {:.2f} s wall: bench process {:.2f} s, rest of the machine (server + others) {:.2f} s",
+                       wall, self, std::max(0.0, all - self));
+  return fmt::format("cpu over {:.2f} s wall: bench process {:.2f} s ({:.0f}% of a core), PostgreSQL {:.2f} s "
+                     "({:.0f}% of a core), everything else {:.2f} s",
+                     wall, self, 100 * self / wall, server, 100 * server / wall, std::max(0.0, all - self - server));
+}
+
+// ---- timing counters around the store port: where each engine thread waits on the database ----
+
+struct op_counter {
+  std::atomic<std::int64_t> calls{0};
+  std::atomic<std::int64_t> nanos{0};
+  std::atomic<std::int64_t> rows{0};
+};
+
+struct store_timings {
+  op_counter claim, record_attempts, write_back, progress, heartbeat, lease_slots, other;
+};
+
+class op_timer {
+ public:
+  op_timer(op_counter& c, std::int64_t rows = 0) : c_(c), start_(steady::now()), rows_(rows) {}
+  ~op_timer() {
+    c_.calls.fetch_add(1, std::memory_order_relaxed);
+    c_.nanos.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now() - start_).count(),
+                       std::memory_order_relaxed);
+    c_.rows.fetch_add(rows_, std::memory_order_relaxed);
+  }
+  void rows(std::int64_t n) { rows_ = n; }
+
+ private:
+  op_counter& c_;
+  steady::time_point start_;
+  std::int64_t rows_;
+};
+
+// Forwards every call to the PostgreSQL store and counts calls, rows and the time spent waiting in each.
+class timed_store final : public campaign_store {
+ public:
+  timed_store(std::unique_ptr<campaign_store> inner, store_timings& t) : inner_(std::move(inner)), t_(t) {}
+
+  result<campaign_record> load_campaign(campaign_id id) override {
+    op_timer t(t_.other);
+    return inner_->load_campaign(id);
+  }
+  result<campaign_state> state(campaign_id id) override {
+    op_timer t(t_.other);
+    return inner_->state(id);
+  }
+  result<campaign_state> transition(campaign_id id, std::span<const campaign_state> from, campaign_state to) override {
+    op_timer t(t_.other);
+    return inner_->transition(id, from, to);
+  }
+  result<std::vector<claimed_contact>> claim(campaign_id id, int max, milliseconds lease) override {
+    op_timer t(t_.claim);
+    auto r = inner_->claim(id, max, lease);
+    if (r) t.rows(static_cast<std::int64_t>(r->size()));
+    return r;
+  }
+  result<void> heartbeat(campaign_id id, milliseconds lease) override {
+    op_timer t(t_.heartbeat);
+    return inner_->heartbeat(id, lease);
+  }
+  result<void> record_attempts(campaign_id id, std::span<attempt_to_record> attempts,
+                               const std::string& carrier) override {
+    op_timer t(t_.record_attempts, static_cast<std::int64_t>(attempts.size()));
+    return inner_->record_attempts(id, attempts, carrier);
+  }
+  result<void> write_back(std::span<const attempt_outcome> outcomes, std::span<const contact_return> returns,
+                          std::span<const contact_final> finals) override {
+    op_timer t(t_.write_back, static_cast<std::int64_t>(outcomes.size() + returns.size() + finals.size()));
+    return inner_->write_back(outcomes, returns, finals);
+  }
+  result<campaign_progress> progress(campaign_id id) override {
+    op_timer t(t_.progress);
+    return inner_->progress(id);
+  }
+  result<std::vector<open_attempt>> recover_expired(campaign_id id) override {
+    op_timer t(t_.other);
+    return inner_->recover_expired(id);
+  }
+  result<std::vector<slot_lease>> lease_slots(std::span<const number_id> numbers, std::span<const int> in_use,
+                                              milliseconds lease) override {
+    op_timer t(t_.lease_slots);
+    return inner_->lease_slots(numbers, in_use, lease);
+  }
+  result<void> release_engine() override {
+    op_timer t(t_.other);
+    return inner_->release_engine();
+  }
+  result<std::int64_t> cancel_pending(campaign_id id) override {
+    op_timer t(t_.other);
+    return inner_->cancel_pending(id);
+  }
+
+ private:
+  std::unique_ptr<campaign_store> inner_;
+  store_timings& t_;
+};
+
+void print_timings(const store_timings& t, double wall) {
+  const auto line = [&](const char* name, const op_counter& c, const char* thread) {
+    const auto calls = c.calls.load();
+    if (calls == 0) return;
+    const double s = static_cast<double>(c.nanos.load()) / 1e9;
+    fmt::print("    {:<16} {:>7} calls {:>9} rows {:>8.2f} s ({:>3.0f}% of wall) {:>8.2f} ms/call  [{}]\n", name, calls,
+               c.rows.load(), s, 100 * s / wall, 1e3 * s / static_cast<double>(calls), thread);
+  };
+  line("claim", t.claim, "feeder");
+  line("record_attempts", t.record_attempts, "dispatcher");
+  line("write_back", t.write_back, "writer");
+  line("progress", t.progress, "control");
+  line("heartbeat", t.heartbeat, "control");
+  line("lease_slots", t.lease_slots, "control");
+  line("other", t.other, "control");
+}
+
+// ---- the database: a throwaway cluster, or DIALER_DATABASE_URL ----
+
+class bench_database {
+ public:
+  bench_database() {
+    if (const char* url = std::getenv("DIALER_DATABASE_URL"); url && *url) {
+      external_url_ = url;
+      need(pg::validate_database_url(external_url_), "DIALER_DATABASE_URL");
+      return;
+    }
+    state_dir_ = fs::temp_directory_path() / fmt::format("dialer-bench-e2e-{}", ::getpid());
+    fs::remove_all(state_dir_);
+    fs::create_directories(state_dir_);
+    cluster_ = std::make_unique<pg::embedded_cluster>(state_dir_);
+    auto s = need(cluster_->ensure_running(), "starting the throwaway PostgreSQL cluster");
+    data_dir_ = s.data_dir;
+    std::ifstream pid_file(data_dir_ / "postmaster.pid");
+    pid_file >> g_postmaster_pid;
+  }
+  ~bench_database() {
+    if (!cluster_) return;
+    if (auto r = cluster_->stop(); !r) std::fprintf(stderr, "bench_e2e: %s\n", r.error().message.c_str());
+    if (keep_) {
+      std::fprintf(stderr, "bench_e2e: kept the cluster in %s\n", data_dir_.c_str());
+      return;
+    }
+    std::error_code ec;
+    // Under a mode-700 home the cluster lives outside the state directory (see embedded_cluster.hpp): it is
+    // ours all the same, created for this run.
+    if (!data_dir_.empty() && data_dir_.string().rfind(state_dir_.string(), 0) != 0)
+      fs::remove_all(data_dir_.parent_path(), ec);
+    fs::remove_all(state_dir_, ec);
+  }
+  bench_database(const bench_database&) = delete;
+  bench_database& operator=(const bench_database&) = delete;
+
+  void keep() { keep_ = true; }
+  [[nodiscard]] bool embedded() const { return cluster_ != nullptr; }
+
+  // A migrated database for one phase: a new one in the throwaway cluster, or the external one.
+  std::string database_for(const std::string& phase) {
+    std::string url = external_url_;
+    if (cluster_) {
+      const std::string name = "bench_e2e_" + phase;
+      need(cluster_->create_database(name), "creating a database");
+      url = cluster_->connection_string(name);
+    }
+    pqxx::connection c(url);
+    need(pg::migrate(c), "migrating");
+    return url;
+  }
+
+  // Frees the phase's disk and buffers before the next one is measured (throwaway cluster only).
+  void drop(const std::string& phase) {
+    if (!cluster_ || keep_) return;
+    pqxx::connection c(cluster_->connection_string("postgres"));
+    pqxx::nontransaction tx(c);
+    tx.exec0("DROP DATABASE IF EXISTS " + tx.quote_name("bench_e2e_" + phase));
+  }
+
+ private:
+  std::string external_url_;
+  fs::path state_dir_;
+  fs::path data_dir_;
+  std::unique_ptr<pg::embedded_cluster> cluster_;
+  bool keep_ = false;
+};
+
+// ---- one phase's campaign: agent, 100 numbers, campaign, N contacts ----
+
+struct phase_setup {
+  std::string url;
+  account_id account;
+  campaign_id campaign;
+  campaign_spec spec;
+  std::vector<phone_number> numbers;
+  std::string engine_id;
+};
+
+// Area codes with real geography, so the calling-window and local-presence code paths see ordinary caller IDs.
+constexpr int kCallerAreaCodes[] = {212, 312, 415, 617, 713, 206, 305, 404, 602, 303};
+
+phase_setup prepare_phase(bench_database& db, const std::string& phase, const fs::path& csv, std::uint64_t contacts) {
+  const auto started = steady::now();
+  phase_setup p;
+  p.url = db.database_for(phase);
+  p.engine_id = pg::make_engine_id();
+  pqxx::connection c(p.url);
+  const std::string tag = fmt::format("bench-e2e-{}-{}-{}", phase, ::getpid(),
+                                      std::chrono::system_clock::now().time_since_epoch().count() % 1'000'000);
+  std::int64_t agent = 0;
+  {
+    pqxx::work tx(c);
+    p.account = account_id{tx.exec1("SELECT id FROM accounts WHERE name = 'default'")[0].as<std::int64_t>()};
+    agent = tx.exec_params1("INSERT INTO agents (account_id, name, handoff) VALUES ($1, $2, $3) RETURNING id",
+                            p.account.value(), tag, "wss://agents.example/bench")[0]
+                .as<std::int64_t>();
+    for (int i = 0; i < kNumbers; ++i) {
+      phone_number n;
+      n.account = p.account;
+      n.e164 = fmt::format("+1{}55501{:02}", kCallerAreaCodes[i % 10], i);
+      n.country = "US";
+      n.provider = "simulated";
+      n.max_concurrent_calls = kSlotsPerNumber;
+      n.max_cps = kCpsPerNumber;
+      n.agent = agent_id{agent};
+      n.agent_name = tag;
+      n.id = number_id{tx.exec_params1("INSERT INTO numbers (account_id, e164, country, type, kind, provider, "
+                                       "max_concurrent_calls, max_cps, agent_id, assigned_at) "
+                                       "VALUES ($1, $2, 'US', 'local', 'managed', 'simulated', $3, $4, $5, now()) "
+                                       "RETURNING id",
+                                       p.account.value(), n.e164, kSlotsPerNumber, kCpsPerNumber, agent)[0]
+                               .as<std::int64_t>()};
+      p.numbers.push_back(std::move(n));
+    }
+    tx.commit();
+  }
+  campaign_spec& s = p.spec;
+  s.name = tag;
+  s.agent = tag;
+  s.carrier = "simulated";
+  s.carrier_settings = nlohmann::json{{"mode", "instant"}};
+  s.max_concurrency = kNumbers * kSlotsPerNumber;
+  s.window.start = std::chrono::seconds{0};
+  s.window.end = std::chrono::hours{24};
+  s.window.days = rules::weekdays::every_day;
+  s.window.us_holidays = false;
+  need(s.retry.set_max_attempts(1), "max_attempts");
+  s.default_region = "US";
+  s.contacts.file = csv;
+  std::vector<number_id> ids;
+  for (const auto& n : p.numbers) ids.push_back(n.id);
+  pg::campaign_admin admin(c, p.account, p.url);
+  p.campaign = need(admin.create_campaign(s, agent_id{agent}, ids), "creating the campaign");
+  auto imported = need(admin.import_contacts(p.campaign, csv, "US"), "importing contacts");
+  if (imported.summary.accepted != contacts)
+    die(fmt::format("imported {} of {} contacts: the synthetic file should be all valid", imported.summary.accepted,
+                    contacts));
+  {
+    pqxx::nontransaction tx(c);
+    tx.exec0("VACUUM ANALYZE contacts");
+    tx.exec0("VACUUM ANALYZE call_attempts");
+    try {
+      tx.exec0("CHECKPOINT");  // so that the phase does not pay for the import's dirty pages
+    } catch (const std::exception&) {
+      // not a superuser on an external database: the checkpoint simply happens when the server wants it
+    }
+  }
+  fmt::print("  setup [{}]: {} contacts imported, {} numbers, {:.1f} s (not timed)\n", phase, contacts, kNumbers,
+             seconds_since(started));
+  std::fflush(stdout);
+  return p;
+}
+
+// After a phase: the numbers go back (released), so the same E.164s can be set up again on an external database.
+void release_numbers(const phase_setup& p) {
+  pqxx::connection c(p.url);
+  pqxx::work tx(c);
+  for (const auto& n : p.numbers)
+    tx.exec_params0("UPDATE numbers SET status = 'released', released_at = now(), agent_id = NULL WHERE id = $1",
+                    n.id.value());
+  tx.commit();
+}
+
+struct contact_counts {
+  std::int64_t done = 0, pending = 0, in_progress = 0, attempts = 0, attempts_with_outcome = 0;
+};
+
+contact_counts count_contacts(const phase_setup& p) {
+  pqxx::connection c(p.url);
+  pqxx::nontransaction tx(c);
+  contact_counts out;
+  for (const auto& r :
+       tx.exec_params("SELECT state, count(*) FROM contacts WHERE campaign_id = $1 GROUP BY state", p.campaign.value())) {
+    const auto s = r[0].as<std::string>();
+    if (s == "done") out.done = r[1].as<std::int64_t>();
+    if (s == "pending") out.pending = r[1].as<std::int64_t>();
+    if (s == "in_progress") out.in_progress = r[1].as<std::int64_t>();
+  }
+  auto a = tx.exec_params1("SELECT count(*), count(outcome) FROM call_attempts WHERE campaign_id = $1",
+                           p.campaign.value());
+  out.attempts = a[0].as<std::int64_t>();
+  out.attempts_with_outcome = a[1].as<std::int64_t>();
+  return out;
+}
+
+struct phase_result {
+  std::uint64_t contacts = 0;
+  double seconds = 0;
+  [[nodiscard]] double rate() const { return seconds > 0 ? static_cast<double>(contacts) / seconds : 0; }
+};
+
+// ---- phase 1: the engine ----
+
+phase_result run_engine(const phase_setup& p, std::uint64_t contacts) {
+  carriers::registry registry = carriers::make_default_registry();
+  system_clock clk;
+  auto carrier = need(registry.make_carrier("simulated", p.spec.carrier_settings, clk), "simulated carrier");
+  pqxx::connection c(p.url);
+  auto record = need(pg::load_campaign_record(c, p.account, p.campaign), "loading the campaign");
+  record.spec = p.spec;
+  store_timings timings;
+  const std::string url = p.url;
+  const account_id account = p.account;
+  const std::string engine_id = p.engine_id;
+  campaign_store_factory stores = [url, account, engine_id, &timings]() -> result<std::unique_ptr<campaign_store>> {
+    auto conn = pg::connect(url);
+    if (!conn) return std::move(conn).error();
+    return std::unique_ptr<campaign_store>(std::make_unique<timed_store>(
+        std::make_unique<pg::pg_campaign_store>(std::move(*conn), account, engine_id), timings));
+  };
+  campaign_runner runner(std::move(record), p.numbers, *carrier, clk, stores);
+
+  // A stuck run must not hang the benchmark: after a generous deadline it is paused and reported as a failure.
+  std::mutex m;
+  std::condition_variable cv;
+  bool finished = false;
+  const auto deadline = std::chrono::seconds(120 + static_cast<std::int64_t>(contacts / 2000));
+  std::thread watchdog([&] {
+    std::unique_lock lock(m);
+    if (!cv.wait_for(lock, deadline, [&] { return finished; })) runner.request_pause();
+  });
+
+  const auto cpu0 = cpu_sample::now();
+  const auto started = steady::now();
+  auto status = runner.run();
+  const double wall = seconds_since(started);
+  const auto cpu1 = cpu_sample::now();
+  {
+    std::lock_guard lock(m);
+    finished = true;
+  }
+  cv.notify_all();
+  watchdog.join();
+  if (!status) die("engine run failed: " + status.error().message);
+  if (status->state != campaign_state::completed)
+    die(fmt::format("engine run ended {} after {:.0f} s, not completed", to_string(status->state), wall));
+
+  const auto counts = count_contacts(p);
+  if (counts.done != static_cast<std::int64_t>(contacts) || counts.attempts != static_cast<std::int64_t>(contacts) ||
+      counts.attempts_with_outcome != counts.attempts)
+    die(fmt::format("engine: expected {} contacts done with one attempt each; found {} done, {} attempts ({} with "
+                    "an outcome)",
+                    contacts, counts.done, counts.attempts, counts.attempts_with_outcome));
+  phase_result r{contacts, wall};
+  fmt::print("  engine: {} contacts done, {} attempts, all with outcomes; {} dialed; {:.2f} s\n", counts.done,
+             counts.attempts, status->dialed, wall);
+  fmt::print("  {}\n", cpu_split(cpu0, cpu1, wall));
+  fmt::print("  time waiting on PostgreSQL, by statement (each engine thread has its own connection):\n");
+  print_timings(timings, wall);
+  std::fflush(stdout);
+  return r;
+}
+
+// ---- phase 2: the classic one-row-per-query hopper ----
+
+phase_result run_one_row_loop(const phase_setup& p, std::uint64_t sample, double budget_s) {
+  pqxx::connection c(p.url);
+  c.prepare("claim_one",
+            "SELECT id, e164, variables::text, attempts FROM contacts "
+            "WHERE campaign_id = $1 AND state = 'pending' AND next_attempt_at <= now() "
+            "ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED");
+  c.prepare("mark_in_progress",
+            "UPDATE contacts SET state = 'in_progress', claimed_by = $2, "
+            "lease_until = now() + interval '15 seconds' WHERE id = $1");
+  c.prepare("insert_attempt",
+            "INSERT INTO call_attempts (campaign_id, contact_id, attempt_no, number_id, caller_id, carrier, engine_id) "
+            "VALUES ($1, $2, $3, $4, $5, 'simulated', $6) RETURNING id");
+  c.prepare("set_outcome",
+            "UPDATE call_attempts SET carrier_call_id = $2, started_at = now(), answered_at = now(), ended_at = now(), "
+            "outcome = 'completed', billable_ms = 30000, cost = 0.014 WHERE id = $1");
+  c.prepare("mark_done",
+            "UPDATE contacts SET state = 'done', attempts = $2, outcome = 'completed', "
+            "sticky_number_id = coalesce(sticky_number_id, $3), pending_reason = '', claimed_by = NULL, "
+            "lease_until = NULL, updated_at = now() WHERE id = $1");
+  const auto started = steady::now();
+  std::uint64_t done = 0;
+  std::size_t next_number = 0;
+  while (done < sample && seconds_since(started) < budget_s) {
+    pqxx::work tx(c);
+    auto row = tx.exec_prepared("claim_one", p.campaign.value());
+    if (row.empty()) break;
+    const auto contact = row[0][0].as<std::int64_t>();
+    const int attempt_no = row[0][3].as<int>() + 1;
+    const auto& number = p.numbers[next_number++ % p.numbers.size()];
+    tx.exec_prepared0("mark_in_progress", contact, p.engine_id);
+    const auto attempt = tx.exec_prepared1("insert_attempt", p.campaign.value(), contact, attempt_no,
+                                           number.id.value(), number.e164, p.engine_id)[0]
+                             .as<std::int64_t>();
+    // originate: a no-op (the carrier is not what this loop measures)
+    tx.exec_prepared0("set_outcome", attempt, fmt::format("sim-{}", attempt));
+    tx.exec_prepared0("mark_done", contact, attempt_no, number.id.value());
+    tx.commit();
+    ++done;
+  }
+  const double wall = seconds_since(started);
+  const auto counts = count_contacts(p);
+  if (counts.done != static_cast<std::int64_t>(done) || counts.attempts != static_cast<std::int64_t>(done))
+    die(fmt::format("one-row loop: {} contacts processed but {} done and {} attempts in the database", done,
+                    counts.done, counts.attempts));
+  fmt::print("  one-row loop: {} of {} contacts in {:.2f} s (sample: {} contacts or {:.0f} s, whichever first)\n",
+             done, counts.done + counts.pending, wall, sample, budget_s);
+  std::fflush(stdout);
+  return {done, wall};
+}
+
+// ---- phase 3: the raw SQL ceiling ----
+
+// A bounded hand-off between the ceiling's stages (the engine's hopper and report queue play this part).
+template <class T>
+class stage_queue {
+ public:
+  void push(T item) {
+    {
+      std::lock_guard lock(m_);
+      items_.push_back(std::move(item));
+    }
+    cv_.notify_all();
+  }
+  // Blocks until something arrives or the queue is closed and empty; takes everything queued.
+  bool pop_all(std::vector<T>& out) {
+    std::unique_lock lock(m_);
+    cv_.wait(lock, [&] { return !items_.empty() || closed_; });
+    if (items_.empty()) return false;
+    for (auto& i : items_) out.push_back(std::move(i));
+    items_.clear();
+    return true;
+  }
+  void close() {
+    {
+      std::lock_guard lock(m_);
+      closed_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::deque<T> items_;
+  bool closed_ = false;
+};
+
+phase_result run_sql_ceiling(const phase_setup& p, std::uint64_t contacts) {
+  const runner_options engine_defaults;  // the engine's batch sizes and hopper bound
+  auto open_store = [&] {
+    return std::make_unique<pg::pg_campaign_store>(need(pg::connect(p.url), "connecting"), p.account, p.engine_id);
+  };
+  auto claimer_store = open_store();
+  auto recorder_store = open_store();
+  auto writer_store = open_store();
+  store_timings timings;
+
+  std::atomic<std::int64_t> held{0};  // claimed and not yet written back: bounded like the hopper
+  std::mutex room_m;
+  std::condition_variable room_cv;
+  stage_queue<claimed_contact> claimed;
+  stage_queue<attempt_outcome> outcomes;
+  std::atomic<bool> failed{false};
+  std::string failure;
+  std::mutex failure_m;
+  auto fail = [&](const std::string& why) {
+    std::lock_guard lock(failure_m);
+    if (failure.empty()) failure = why;
+    failed = true;
+    room_cv.notify_all();
+  };
+
+  const auto cpu0 = cpu_sample::now();
+  const auto started = steady::now();
+  std::thread claimer([&] {
+    const auto capacity = static_cast<std::int64_t>(engine_defaults.hopper_capacity);
+    const std::int64_t low_water = std::max(1, engine_defaults.claim_batch / 4);
+    while (!failed) {
+      {
+        std::unique_lock lock(room_m);
+        room_cv.wait(lock, [&] { return capacity - held.load() >= low_water || failed.load(); });
+      }
+      const int want = static_cast<int>(std::min<std::int64_t>(capacity - held.load(), engine_defaults.claim_batch));
+      op_timer t(timings.claim);
+      auto batch = claimer_store->claim(p.campaign, want, engine_defaults.lease);
+      if (!batch) {
+        fail("claim: " + batch.error().message);
+        break;
+      }
+      t.rows(static_cast<std::int64_t>(batch->size()));
+      if (batch->empty()) break;
+      held += static_cast<std::int64_t>(batch->size());
+      for (auto& c : *batch) claimed.push(std::move(c));
+    }
+    claimed.close();
+  });
+  std::thread recorder([&] {
+    std::vector<claimed_contact> in;
+    std::vector<attempt_to_record> attempts;
+    std::size_t next_number = 0;
+    const std::string carrier = "simulated";
+    while (!failed && claimed.pop_all(in)) {
+      for (std::size_t begin = 0; begin < in.size(); begin += engine_defaults.dispatch_batch) {
+        const std::size_t end = std::min(in.size(), begin + engine_defaults.dispatch_batch);
+        attempts.clear();
+        for (std::size_t i = begin; i < end; ++i) {
+          const auto& n = p.numbers[next_number++ % p.numbers.size()];
+          attempts.push_back({in[i].id, in[i].attempts + 1, n.id, n.e164, {}});
+        }
+        {
+          op_timer t(timings.record_attempts, static_cast<std::int64_t>(attempts.size()));
+          if (auto r = recorder_store->record_attempts(p.campaign, attempts, carrier); !r) {
+            fail("record_attempts: " + r.error().message);
+            outcomes.close();
+            return;
+          }
+        }
+        const timestamp now = std::chrono::system_clock::now();
+        for (const auto& a : attempts) {
+          attempt_outcome o;
+          o.attempt = a.id;
+          o.contact = a.contact;
+          o.attempt_no = a.attempt_no;
+          o.number = a.number;
+          o.event.attempt = a.id;
+          o.event.carrier_call_id = fmt::format("sim-{}", a.id.value());
+          o.event.outcome = call_outcome::completed;
+          o.event.started_at = now;
+          o.event.answered_at = now;
+          o.event.ended_at = now;
+          o.event.billable = milliseconds{30000};
+          o.cost = 14'000;
+          o.next_state = rules::contact_state::done;
+          outcomes.push(std::move(o));
+        }
+      }
+      in.clear();
+    }
+    outcomes.close();
+  });
+  std::thread writer([&] {
+    std::vector<attempt_outcome> batch;
+    while (!failed && outcomes.pop_all(batch)) {
+      {
+        op_timer t(timings.write_back, static_cast<std::int64_t>(batch.size()));
+        if (auto r = writer_store->write_back(batch, {}, {}); !r) {
+          fail("write_back: " + r.error().message);
+          return;
+        }
+      }
+      held -= static_cast<std::int64_t>(batch.size());
+      batch.clear();
+      room_cv.notify_all();
+    }
+  });
+  writer.join();
+  const double wall = seconds_since(started);
+  const auto cpu1 = cpu_sample::now();
+  recorder.join();
+  claimer.join();
+  if (!failure.empty()) die("sql ceiling: " + failure);
+  const auto counts = count_contacts(p);
+  if (counts.done != static_cast<std::int64_t>(contacts) || counts.attempts != static_cast<std::int64_t>(contacts))
+    die(fmt::format("sql ceiling: expected {} contacts done; found {} done, {} attempts", contacts, counts.done,
+                    counts.attempts));
+  fmt::print("  sql ceiling: {} contacts done, {} attempts; {:.2f} s\n", counts.done, counts.attempts, wall);
+  fmt::print("  {}\n", cpu_split(cpu0, cpu1, wall));
+  fmt::print("  time waiting on PostgreSQL, by statement (one thread and connection per stage):\n");
+  print_timings(timings, wall);
+  std::fflush(stdout);
+  return {contacts, wall};
+}
+
+std::string server_settings(const std::string& url) {
+  pqxx::connection c(url);
+  pqxx::nontransaction tx(c);
+  std::string out = tx.exec1("SHOW server_version")[0].as<std::string>();
+  for (const char* name : {"fsync", "synchronous_commit", "full_page_writes", "shared_buffers", "wal_level",
+                           "max_wal_size", "checkpoint_timeout"})
+    out += fmt::format(" {}={}", name, tx.exec1(std::string("SHOW ") + name)[0].as<std::string>());
+  return out;
+}
+
+std::string verdict(double value, double target) {
+  return fmt::format("{:.2f}x of target -> {}", value / target, value >= target ? "MET" : "NOT MET");
+}
+
+bench_options parse_args(int argc, char** argv) {
+  bench_options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) die(a + " needs a value");
+      return argv[++i];
+    };
+    auto count = [&](const std::string& v) {
+      char* end = nullptr;
+      const auto n = std::strtoull(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || n == 0) die(fmt::format("{} wants a positive whole number, not '{}'", a, v));
+      return static_cast<std::uint64_t>(n);
+    };
+    if (a == "--contacts") {
+      o.contacts = count(value());
+    } else if (a == "--quick") {
+      o.contacts = 100'000;
+    } else if (a == "--one-row-sample") {
+      o.one_row_sample = count(value());
+    } else if (a == "--one-row-seconds") {
+      o.one_row_seconds = static_cast<double>(count(value()));
+    } else if (a == "--keep") {
+      o.keep = true;
+    } else if (a == "--help" || a == "-h") {
+      std::printf(
+          "usage: bench_e2e [--contacts N (default 1000000)] [--quick (100000 contacts)] [--one-row-sample N "
+          "(default 20000)] [--one-row-seconds S (default 20)] [--keep (keep the throwaway cluster)]\n"
+          "Starts a throwaway PostgreSQL unless DIALER_DATABASE_URL is set.\n");
+      std::exit(0);
+    } else {
+      die("unknown argument '" + a + "' (try --help)");
+    }
+  }
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bench_options options = parse_args(argc, argv);
+  const std::uint64_t n = options.contacts;
+  fmt::print("bench_e2e: {} contacts, {} numbers x {} slots / {:.0f} cps, simulated carrier (instant mode)\n", n,
+             kNumbers, kSlotsPerNumber, kCpsPerNumber);
+  fmt::print("machine: {} cpus, {}; load average at start {}\n", std::thread::hardware_concurrency(), cpu_model(),
+             load_average());
+  std::fflush(stdout);
+
+  bench_database db;
+  if (options.keep) db.keep();
+  const fs::path work = fs::temp_directory_path() / fmt::format("dialer-bench-e2e-contacts-{}", ::getpid());
+  fs::create_directories(work);
+  const fs::path csv = work / "contacts.csv";
+  {
+    contacts::synthetic_options so;
+    so.duplicate_fraction = 0;
+    so.invalid_fraction = 0;
+    so.missing_fraction = 0;
+    so.bad_timezone_fraction = 0;
+    so.international_fraction = 0;
+    need(contacts::write_synthetic_contacts(csv.string(), n, 42, "US", so), "writing synthetic contacts");
+  }
+
+  // Engine first: the figure that matters most is taken on the quietest part of the run.
+  auto engine_setup = prepare_phase(db, "engine", csv, n);
+  fmt::print("postgresql: {} ({})\n", server_settings(engine_setup.url),
+             db.embedded() ? "throwaway cluster, Unix socket" : "DIALER_DATABASE_URL");
+  fmt::print("[engine] load average before: {}\n", load_average());
+  std::fflush(stdout);
+  const phase_result engine = run_engine(engine_setup, n);
+  release_numbers(engine_setup);
+  db.drop("engine");
+
+  auto ceiling_setup = prepare_phase(db, "ceiling", csv, n);
+  fmt::print("[sql ceiling] load average before: {}\n", load_average());
+  std::fflush(stdout);
+  const phase_result ceiling = run_sql_ceiling(ceiling_setup, n);
+  release_numbers(ceiling_setup);
+  db.drop("ceiling");
+
+  auto one_row_setup = prepare_phase(db, "one_row", csv, n);
+  fmt::print("[one-row loop] load average before: {}\n", load_average());
+  std::fflush(stdout);
+  const phase_result one_row =
+      run_one_row_loop(one_row_setup, std::min(options.one_row_sample, n), options.one_row_seconds);
+  release_numbers(one_row_setup);
+  db.drop("one_row");
+
+  std::error_code ec;
+  fs::remove_all(work, ec);
+
+  const double over_one_row = one_row.rate() > 0 ? engine.rate() / one_row.rate() : 0;
+  const double of_ceiling = ceiling.rate() > 0 ? engine.rate() / ceiling.rate() : 0;
+  fmt::print("\nresults ({} contacts; load average at end {})\n", n, load_average());
+  fmt::print("  engine end to end      {:>10.0f} contacts/s  ({} in {:.2f} s)   target >= {:.0f}/s: {}\n", engine.rate(),
+             engine.contacts, engine.seconds, kTargetRate, verdict(engine.rate(), kTargetRate));
+  fmt::print("  one-row claim loop     {:>10.0f} contacts/s  ({} in {:.2f} s, a sample)   engine / one-row = {:.1f}x, "
+             "target >= {:.0f}x: {}\n",
+             one_row.rate(), one_row.contacts, one_row.seconds, over_one_row, kTargetOverOneRow,
+             verdict(over_one_row, kTargetOverOneRow));
+  fmt::print("  raw SQL ceiling        {:>10.0f} contacts/s  ({} in {:.2f} s)   engine / ceiling = {:.2f}, target >= "
+             "{:.2f}: {}\n",
+             ceiling.rate(), ceiling.contacts, ceiling.seconds, of_ceiling, kTargetOfCeiling,
+             verdict(of_ceiling, kTargetOfCeiling));
+  fmt::print("engine_contacts_per_s={:.0f} one_row_loop_per_s={:.0f} sql_ceiling_per_s={:.0f}\n", engine.rate(),
+             one_row.rate(), ceiling.rate());
+  return 0;
+}
