@@ -325,11 +325,18 @@ struct campaign_runner::impl : carrier_events {
       requests.clear();
       {
         std::lock_guard lock(in_flight_mutex_);
-        for (std::size_t i = 0; i < taken.size(); ++i)
+        for (std::size_t i = 0; i < taken.size(); ++i) {
+          if (!attempts[i].id) continue;
           in_flight_.emplace(attempts[i].id.value(), in_flight_call{taken[i].slot, attempts[i].contact, taken[i].number,
                                                                     attempts[i].attempt_no, entries[i]->zones});
+        }
       }
       for (std::size_t i = 0; i < taken.size(); ++i) {
+        if (!attempts[i].id) {
+          // Our claim lapsed and another engine holds the contact now: it is theirs to dial.
+          scheduler_.give_back(taken[i].slot, sched::release_reason::not_attempted);
+          continue;
+        }
         origination_request r;
         r.attempt = attempts[i].id;
         r.campaign = campaign_.id;

@@ -179,16 +179,23 @@ result<void> pg_campaign_store::record_attempts(campaign_id id, std::span<attemp
     }
     pqxx::work tx(*connection_);
     auto rows = tx.exec_params(
+        // Only for contacts this engine still holds: if our lease lapsed and another engine took a contact
+        // over, we must not dial it. ON CONFLICT: the same attempt is never recorded (or placed) twice.
         "INSERT INTO call_attempts (campaign_id, contact_id, attempt_no, number_id, caller_id, carrier, engine_id) "
         "SELECT $1, u.c, u.a, u.n, u.e, $2, $3 "
         "FROM unnest($4::bigint[], $5::int[], $6::bigint[], $7::text[]) AS u(c, a, n, e) "
+        "JOIN contacts k ON k.id = u.c AND k.state = 'in_progress' AND k.claimed_by = $3 "
+        "ON CONFLICT (contact_id, attempt_no) DO NOTHING "
         "RETURNING id, contact_id",
         id.value(), carrier, engine_id_, contacts.str(), attempt_nos.str(), numbers_arr.str(), callers.str());
     tx.commit();
     std::unordered_map<std::int64_t, std::int64_t> by_contact;
     by_contact.reserve(rows.size());
     for (const auto& r : rows) by_contact.emplace(r[1].as<std::int64_t>(), r[0].as<std::int64_t>());
-    for (auto& a : attempts) a.id = attempt_id{by_contact.at(a.contact.value())};
+    for (auto& a : attempts) {
+      auto it = by_contact.find(a.contact.value());
+      a.id = it == by_contact.end() ? attempt_id{} : attempt_id{it->second};  // invalid: not ours to dial any more
+    }
     return ok();
   } catch (...) {
     return current_exception_error("recording call attempts");
@@ -235,8 +242,8 @@ result<void> pg_campaign_store::write_back(std::span<const attempt_outcome> outc
           "sticky_number_id = coalesce(c.sticky_number_id, u.num), claimed_by = NULL, lease_until = NULL, "
           "updated_at = now() "
           "FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::float8[], $6::text[], $7::bigint[]) "
-          "AS u(id, s, att, o, na, r, num) WHERE c.id = u.id",
-          contact_ids.str(), states.str(), attempts.str(), outcome.str(), next_at.str(), reasons.str(), sticky.str());
+          "AS u(id, s, att, o, na, r, num) WHERE c.id = u.id AND c.claimed_by = $8",
+          contact_ids.str(), states.str(), attempts.str(), outcome.str(), next_at.str(), reasons.str(), sticky.str(), engine_id_);
     }
     if (!returns.empty()) {
       array_literal ids, next_at, reasons, refused;
@@ -255,8 +262,8 @@ result<void> pg_campaign_store::write_back(std::span<const attempt_outcome> outc
       tx.exec_params0(
           "UPDATE contacts c SET state = 'pending', next_attempt_at = to_timestamp(u.na), pending_reason = u.r, "
           "claimed_by = NULL, lease_until = NULL, updated_at = now() "
-          "FROM unnest($1::bigint[], $2::float8[], $3::text[]) AS u(id, na, r) WHERE c.id = u.id",
-          ids.str(), next_at.str(), reasons.str());
+          "FROM unnest($1::bigint[], $2::float8[], $3::text[]) AS u(id, na, r) WHERE c.id = u.id AND c.claimed_by = $4",
+          ids.str(), next_at.str(), reasons.str(), engine_id_);
     }
     if (!finals.empty()) {
       array_literal ids, states, reasons;
@@ -267,8 +274,9 @@ result<void> pg_campaign_store::write_back(std::span<const attempt_outcome> outc
       }
       tx.exec_params0(
           "UPDATE contacts c SET state = u.s, pending_reason = u.r, claimed_by = NULL, lease_until = NULL, "
-          "updated_at = now() FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, s, r) WHERE c.id = u.id",
-          ids.str(), states.str(), reasons.str());
+          "updated_at = now() FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, s, r) "
+          "WHERE c.id = u.id AND c.claimed_by = $4",
+          ids.str(), states.str(), reasons.str(), engine_id_);
     }
     tx.commit();
     return ok();
