@@ -8,6 +8,7 @@
 #include <random>
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
+#include <thread>
 #include <unistd.h>
 
 #include "adapters/carriers/registry.hpp"
@@ -286,7 +287,14 @@ int execute(context& ctx, const global_options& options, campaign_id id, const l
   printer.finish();
   const double duration = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (!status) return report(status.error());
-  pg::campaign_admin admin(ctx.db(), ctx.account(), ctx.database_url());
+  // A fresh connection: the one opened at start may have died with a database restart during the run.
+  auto connection = pg::connect(ctx.database_url());
+  for (int i = 0; !connection && connection.error().code == errc::unavailable && i < 30; ++i) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // reconnection back-off
+    connection = pg::connect(ctx.database_url());
+  }
+  if (!connection) return report(connection.error());
+  pg::campaign_admin admin(**connection, ctx.account(), ctx.database_url());
   auto summary = admin.summary(id);
   if (!summary) return report(summary.error());
   if (extra) {
