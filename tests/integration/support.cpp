@@ -22,6 +22,11 @@ namespace {
 struct run_cluster {
   std::unique_ptr<pg::embedded_cluster> cluster;
   bool owned = false;  // started here (no ctest fixture): stop it when the binary exits
+  run_cluster() = default;
+  run_cluster(run_cluster&&) = default;
+  ~run_cluster() {
+    if (owned && cluster) (void)cluster->stop();
+  }
 };
 
 run_cluster& shared_cluster() {
@@ -40,12 +45,6 @@ run_cluster& shared_cluster() {
     if (!s) {
       std::fprintf(stderr, "cannot start the test cluster: %s\n", s.error().message.c_str());
       std::abort();
-    }
-    if (rc.owned) {
-      std::atexit([] {
-        auto& self = shared_cluster();
-        (void)self.cluster->stop();
-      });
     }
     return rc;
   }();
