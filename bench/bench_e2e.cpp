@@ -13,10 +13,11 @@
 //                 INSERT attempt; (originate: no-op); UPDATE attempt; UPDATE contact; COMMIT, on one connection.
 //                 It is slow, so it runs on a sample (--one-row-sample, default 20000, or --one-row-seconds,
 //                 default 20 s, whichever ends first) and reports that sample's rate.
-//   sql ceiling   the engine's own statements alone (pg_campaign_store::claim of 2000, record_attempts in
-//                 batches of the dispatcher's 1024, write_back of whatever has accumulated, outcomes made up),
-//                 pipelined like the engine: three threads, each with its own connection, joined by queues
-//                 bounded by the engine's hopper capacity. No scheduler, no carrier, no heartbeats or polls.
+//   sql ceiling   the engine's own statements alone, batched as the engine batches them: pg_campaign_store::claim
+//                 of up to 2000 while fewer than the hopper's 20000 are held, record_attempts of everything queued
+//                 (at most the 5000 slots), write_back of everything that has accumulated, outcomes made up.
+//                 Pipelined like the engine's feeder, originator and writer: three threads, each with its own
+//                 connection, joined by queues. No scheduler, no carrier, no heartbeats, slot leases or polls.
 //
 // The last line of stdout is: engine_contacts_per_s=X one_row_loop_per_s=Y sql_ceiling_per_s=Z
 
@@ -32,6 +33,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <sstream>
 #include <mutex>
 #include <optional>
@@ -61,6 +63,7 @@ using std::chrono::milliseconds;
 constexpr int kNumbers = 100;
 constexpr int kSlotsPerNumber = 50;
 constexpr double kCpsPerNumber = 1000;
+constexpr std::size_t kSlotsInFlight = kNumbers * kSlotsPerNumber;
 constexpr double kTargetRate = 50'000;
 constexpr double kTargetOverOneRow = 20;
 constexpr double kTargetOfCeiling = 0.5;
@@ -70,6 +73,7 @@ struct bench_options {
   std::uint64_t one_row_sample = 20'000;
   double one_row_seconds = 20;
   bool keep = false;
+  std::string only;  // profiling: run one phase ("engine", "ceiling", "one-row"); the others print 0
 };
 
 [[noreturn]] void die(const std::string& what) {
@@ -178,10 +182,30 @@ struct op_counter {
   std::atomic<std::int64_t> calls{0};
   std::atomic<std::int64_t> nanos{0};
   std::atomic<std::int64_t> rows{0};
+  std::atomic<std::int64_t> errors{0};
 };
 
 struct store_timings {
-  op_counter claim, record_attempts, write_back, progress, heartbeat, lease_slots, other;
+  op_counter claim, record_attempts, write_back, progress, heartbeat, lease_slots, recover_expired, other;
+  // What the engine did besides the one outcome per contact: returns by reason, finals, errors seen.
+  std::mutex m;
+  std::map<std::string, std::int64_t> returns;
+  std::int64_t outcomes = 0, finals = 0;
+  std::map<std::string, std::int64_t> errors;
+
+  template <class T>
+  const result<T>& note(const result<T>& r, op_counter& c) {
+    if (!r) {
+      c.errors.fetch_add(1, std::memory_order_relaxed);
+      std::lock_guard lock(m);
+      // One line per kind of error: the first line, digits (pids, transaction ids) folded.
+      std::string key = r.error().message.substr(0, r.error().message.find('\n'));
+      for (auto& ch : key)
+        if (ch >= '0' && ch <= '9') ch = '#';
+      ++errors[key.substr(0, 160)];
+    }
+    return r;
+  }
 };
 
 class op_timer {
@@ -208,56 +232,65 @@ class timed_store final : public campaign_store {
 
   result<campaign_record> load_campaign(campaign_id id) override {
     op_timer t(t_.other);
-    return inner_->load_campaign(id);
+    return t_.note(inner_->load_campaign(id), t_.other);
   }
   result<campaign_state> state(campaign_id id) override {
     op_timer t(t_.other);
-    return inner_->state(id);
+    return t_.note(inner_->state(id), t_.other);
   }
   result<campaign_state> transition(campaign_id id, std::span<const campaign_state> from, campaign_state to) override {
     op_timer t(t_.other);
-    return inner_->transition(id, from, to);
+    return t_.note(inner_->transition(id, from, to), t_.other);
   }
   result<std::vector<claimed_contact>> claim(campaign_id id, int max, milliseconds lease) override {
     op_timer t(t_.claim);
     auto r = inner_->claim(id, max, lease);
     if (r) t.rows(static_cast<std::int64_t>(r->size()));
+    t_.note(r, t_.claim);
     return r;
   }
   result<void> heartbeat(campaign_id id, milliseconds lease) override {
     op_timer t(t_.heartbeat);
-    return inner_->heartbeat(id, lease);
+    return t_.note(inner_->heartbeat(id, lease), t_.heartbeat);
   }
   result<void> record_attempts(campaign_id id, std::span<attempt_to_record> attempts,
                                const std::string& carrier) override {
     op_timer t(t_.record_attempts, static_cast<std::int64_t>(attempts.size()));
-    return inner_->record_attempts(id, attempts, carrier);
+    return t_.note(inner_->record_attempts(id, attempts, carrier), t_.record_attempts);
   }
   result<void> write_back(std::span<const attempt_outcome> outcomes, std::span<const contact_return> returns,
                           std::span<const contact_final> finals) override {
     op_timer t(t_.write_back, static_cast<std::int64_t>(outcomes.size() + returns.size() + finals.size()));
-    return inner_->write_back(outcomes, returns, finals);
+    auto r = inner_->write_back(outcomes, returns, finals);
+    t_.note(r, t_.write_back);
+    if (r) {
+      std::lock_guard lock(t_.m);
+      t_.outcomes += static_cast<std::int64_t>(outcomes.size());
+      t_.finals += static_cast<std::int64_t>(finals.size());
+      for (const auto& x : returns) ++t_.returns[x.reason];
+    }
+    return r;
   }
   result<campaign_progress> progress(campaign_id id) override {
     op_timer t(t_.progress);
-    return inner_->progress(id);
+    return t_.note(inner_->progress(id), t_.progress);
   }
   result<std::vector<open_attempt>> recover_expired(campaign_id id) override {
-    op_timer t(t_.other);
-    return inner_->recover_expired(id);
+    op_timer t(t_.recover_expired);
+    return t_.note(inner_->recover_expired(id), t_.recover_expired);
   }
   result<std::vector<slot_lease>> lease_slots(std::span<const number_id> numbers, std::span<const int> in_use,
                                               milliseconds lease) override {
     op_timer t(t_.lease_slots);
-    return inner_->lease_slots(numbers, in_use, lease);
+    return t_.note(inner_->lease_slots(numbers, in_use, lease), t_.lease_slots);
   }
   result<void> release_engine() override {
     op_timer t(t_.other);
-    return inner_->release_engine();
+    return t_.note(inner_->release_engine(), t_.other);
   }
   result<std::int64_t> cancel_pending(campaign_id id) override {
     op_timer t(t_.other);
-    return inner_->cancel_pending(id);
+    return t_.note(inner_->cancel_pending(id), t_.other);
   }
 
  private:
@@ -265,21 +298,29 @@ class timed_store final : public campaign_store {
   store_timings& t_;
 };
 
-void print_timings(const store_timings& t, double wall) {
+void print_timings(store_timings& t, double wall) {
   const auto line = [&](const char* name, const op_counter& c, const char* thread) {
     const auto calls = c.calls.load();
     if (calls == 0) return;
     const double s = static_cast<double>(c.nanos.load()) / 1e9;
-    fmt::print("    {:<16} {:>7} calls {:>9} rows {:>8.2f} s ({:>3.0f}% of wall) {:>8.2f} ms/call  [{}]\n", name, calls,
-               c.rows.load(), s, 100 * s / wall, 1e3 * s / static_cast<double>(calls), thread);
+    fmt::print("    {:<16} {:>7} calls {:>9} rows {:>8.2f} s ({:>3.0f}% of wall) {:>8.2f} ms/call  [{}]{}\n", name,
+               calls, c.rows.load(), s, 100 * s / wall, 1e3 * s / static_cast<double>(calls), thread,
+               c.errors.load() ? fmt::format(" {} FAILED", c.errors.load()) : std::string());
   };
   line("claim", t.claim, "feeder");
-  line("record_attempts", t.record_attempts, "dispatcher");
+  line("record_attempts", t.record_attempts, "originator");
   line("write_back", t.write_back, "writer");
   line("progress", t.progress, "control");
   line("heartbeat", t.heartbeat, "control");
   line("lease_slots", t.lease_slots, "control");
+  line("recover_expired", t.recover_expired, "control");
   line("other", t.other, "control");
+  std::lock_guard lock(t.m);
+  if (t.outcomes == 0) return;  // the ceiling counts its own statements only
+  std::string extra;
+  for (const auto& [reason, n] : t.returns) extra += fmt::format(", {} returned ({})", n, reason);
+  fmt::print("    written back: {} outcomes, {} finals{}\n", t.outcomes, t.finals, extra);
+  for (const auto& [message, n] : t.errors) fmt::print("    error x{}: {}\n", n, message);
 }
 
 // ---- the database: a throwaway cluster, or DIALER_DATABASE_URL ----
@@ -635,7 +676,7 @@ phase_result run_sql_ceiling(const phase_setup& p, std::uint64_t contacts) {
   auto writer_store = open_store();
   store_timings timings;
 
-  std::atomic<std::int64_t> held{0};  // claimed and not yet written back: bounded like the hopper
+  std::atomic<std::int64_t> held{0};  // claimed and not yet recorded: bounded like the engine's hopper
   std::mutex room_m;
   std::condition_variable room_cv;
   stage_queue<claimed_contact> claimed;
@@ -680,8 +721,9 @@ phase_result run_sql_ceiling(const phase_setup& p, std::uint64_t contacts) {
     std::size_t next_number = 0;
     const std::string carrier = "simulated";
     while (!failed && claimed.pop_all(in)) {
-      for (std::size_t begin = 0; begin < in.size(); begin += engine_defaults.dispatch_batch) {
-        const std::size_t end = std::min(in.size(), begin + engine_defaults.dispatch_batch);
+      // Like the engine's originator: everything queued in one transaction, at most what the slots allow in flight.
+      for (std::size_t begin = 0; begin < in.size(); begin += kSlotsInFlight) {
+        const std::size_t end = std::min(in.size(), begin + kSlotsInFlight);
         attempts.clear();
         for (std::size_t i = begin; i < end; ++i) {
           const auto& n = p.numbers[next_number++ % p.numbers.size()];
@@ -695,6 +737,8 @@ phase_result run_sql_ceiling(const phase_setup& p, std::uint64_t contacts) {
             return;
           }
         }
+        held -= static_cast<std::int64_t>(attempts.size());
+        room_cv.notify_all();
         const timestamp now = std::chrono::system_clock::now();
         for (const auto& a : attempts) {
           attempt_outcome o;
@@ -728,9 +772,7 @@ phase_result run_sql_ceiling(const phase_setup& p, std::uint64_t contacts) {
           return;
         }
       }
-      held -= static_cast<std::int64_t>(batch.size());
       batch.clear();
-      room_cv.notify_all();
     }
   });
   writer.join();
@@ -787,12 +829,17 @@ bench_options parse_args(int argc, char** argv) {
       o.one_row_sample = count(value());
     } else if (a == "--one-row-seconds") {
       o.one_row_seconds = static_cast<double>(count(value()));
+    } else if (a == "--only") {
+      o.only = value();
+      if (o.only != "engine" && o.only != "ceiling" && o.only != "one-row")
+        die("--only wants engine, ceiling or one-row, not '" + o.only + "'");
     } else if (a == "--keep") {
       o.keep = true;
     } else if (a == "--help" || a == "-h") {
       std::printf(
           "usage: bench_e2e [--contacts N (default 1000000)] [--quick (100000 contacts)] [--one-row-sample N "
           "(default 20000)] [--one-row-seconds S (default 20)] [--keep (keep the throwaway cluster)]\n"
+          "       [--only engine|ceiling|one-row (profiling: one phase; the others report 0)]\n"
           "Starts a throwaway PostgreSQL unless DIALER_DATABASE_URL is set.\n");
       std::exit(0);
     } else {
@@ -829,29 +876,30 @@ int main(int argc, char** argv) {
   }
 
   // Engine first: the figure that matters most is taken on the quietest part of the run.
-  auto engine_setup = prepare_phase(db, "engine", csv, n);
-  fmt::print("postgresql: {} ({})\n", server_settings(engine_setup.url),
-             db.embedded() ? "throwaway cluster, Unix socket" : "DIALER_DATABASE_URL");
-  fmt::print("[engine] load average before: {}\n", load_average());
-  std::fflush(stdout);
-  const phase_result engine = run_engine(engine_setup, n);
-  release_numbers(engine_setup);
-  db.drop("engine");
-
-  auto ceiling_setup = prepare_phase(db, "ceiling", csv, n);
-  fmt::print("[sql ceiling] load average before: {}\n", load_average());
-  std::fflush(stdout);
-  const phase_result ceiling = run_sql_ceiling(ceiling_setup, n);
-  release_numbers(ceiling_setup);
-  db.drop("ceiling");
-
-  auto one_row_setup = prepare_phase(db, "one_row", csv, n);
-  fmt::print("[one-row loop] load average before: {}\n", load_average());
-  std::fflush(stdout);
-  const phase_result one_row =
-      run_one_row_loop(one_row_setup, std::min(options.one_row_sample, n), options.one_row_seconds);
-  release_numbers(one_row_setup);
-  db.drop("one_row");
+  const auto wanted = [&](const char* phase) { return options.only.empty() || options.only == phase; };
+  bool settings_shown = false;
+  const auto phase = [&](const char* name, const char* title, auto&& body) {
+    phase_result r;
+    if (!wanted(name)) return r;
+    auto setup = prepare_phase(db, name, csv, n);
+    if (!settings_shown) {
+      settings_shown = true;
+      fmt::print("postgresql: {} ({})\n", server_settings(setup.url),
+                 db.embedded() ? "throwaway cluster, Unix socket" : "DIALER_DATABASE_URL");
+    }
+    fmt::print("[{}] load average before: {}\n", title, load_average());
+    std::fflush(stdout);
+    r = body(setup);
+    release_numbers(setup);
+    db.drop(name);
+    return r;
+  };
+  const phase_result engine = phase("engine", "engine", [&](const phase_setup& s) { return run_engine(s, n); });
+  const phase_result ceiling =
+      phase("ceiling", "sql ceiling", [&](const phase_setup& s) { return run_sql_ceiling(s, n); });
+  const phase_result one_row = phase("one-row", "one-row loop", [&](const phase_setup& s) {
+    return run_one_row_loop(s, std::min(options.one_row_sample, n), options.one_row_seconds);
+  });
 
   std::error_code ec;
   fs::remove_all(work, ec);

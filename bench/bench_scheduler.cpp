@@ -30,6 +30,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -614,11 +615,12 @@ void bm_dispatch(benchmark::State& state, std::string name, workload w, int disp
   results[name].cpu_ns_per_decision = static_cast<double>(dispatcher_cpu + carrier_cpu) / static_cast<double>(total);
 }
 
-// Latency: one number with one slot; the carrier holds each call for a random 0-50 us (so the dispatcher is
-// often asleep, not spinning), stamps the time, and completes it; the dispatcher stamps the next hand-out.
+// Latency: one number with one slot and a full hopper; the carrier holds each call for a random time in
+// [hold_min, hold_max) us, stamps the time, and completes it; the dispatcher stamps the next hand-out. Short holds
+// land inside our dispatcher's spin window; 200 us holds outlast it, so every hand-out pays a futex wake-up.
 template <class S>
-void bm_latency(benchmark::State& state, std::string name) {
-  const int samples = quick ? 5000 : 50000;
+void bm_latency(benchmark::State& state, std::string name, std::int64_t hold_min_us, std::int64_t hold_max_us) {
+  const int samples = static_cast<int>((quick ? 2'000'000 : 10'000'000) / (hold_min_us + hold_max_us + 10));
   std::vector<std::int64_t> latencies;
   for (auto _ : state) {
     workload w;
@@ -642,7 +644,9 @@ void bm_latency(benchmark::State& state, std::string name) {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        const auto hold_until = now_ns() + static_cast<std::int64_t>(x % 50'000);
+        const std::int64_t span = (hold_max_us - hold_min_us) * 1000;
+        const auto hold_until =
+            now_ns() + hold_min_us * 1000 + (span > 0 ? static_cast<std::int64_t>(x % static_cast<std::uint64_t>(span)) : 0);
         while (now_ns() < hold_until) cpu_relax();
         freed_at.store(now_ns(), std::memory_order_release);
         s.complete(slot_handle{h});
@@ -731,15 +735,15 @@ void register_all() {
       }
     }
   }
-  benchmark::RegisterBenchmark("BM_handout_latency", bm_latency<ours>, std::string("BM_handout_latency"))
-      ->UseManualTime()
-      ->Iterations(1)
-      ->Unit(benchmark::kMillisecond);
-  benchmark::RegisterBenchmark("BM_handout_latency_mutex_baseline", bm_latency<baseline>,
-                               std::string("BM_handout_latency_mutex_baseline"))
-      ->UseManualTime()
-      ->Iterations(1)
-      ->Unit(benchmark::kMillisecond);
+  const std::tuple<const char*, std::int64_t, std::int64_t> holds[] = {{"/hold:0-50us", 0, 50}, {"/hold:200us", 200, 200}};
+  for (const auto& [suffix, low, high] : holds) {
+    for (const bool base : {false, true}) {
+      const std::string name = std::string(base ? "BM_handout_latency_mutex_baseline" : "BM_handout_latency") + suffix;
+      auto* b = base ? benchmark::RegisterBenchmark(name.c_str(), bm_latency<baseline>, name, low, high)
+                     : benchmark::RegisterBenchmark(name.c_str(), bm_latency<ours>, name, low, high);
+      b->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+    }
+  }
   benchmark::RegisterBenchmark("BM_queued_contact_memory", bm_memory<ours, true>, std::string("BM_queued_contact_memory"))
       ->UseManualTime()
       ->Iterations(1);

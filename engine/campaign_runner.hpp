@@ -3,8 +3,10 @@
 //
 //   feeder thread      claims due contacts in batches (with leases), drops do-not-call ones, checks the
 //                      calling window, and bulk-enqueues the rest into the scheduler, up to its room
-//   dispatcher thread  takes decisions in batches, re-checks the window, records the attempts durably
-//                      (one transaction per batch), then hands them to the carrier
+//   dispatcher thread  takes decisions in batches as the scheduler paces them, re-checks the window, and
+//                      queues them for the originator (it never waits on the database)
+//   originator thread  records every queued decision durably in one transaction (group commit), then hands
+//                      them to the carrier
 //   carrier threads    report outcomes: the slot frees at once, the outcome queues for the writer
 //   writer thread      applies the retry policy and the window, writes outcomes back in batches
 //   control (run())    heartbeats, cross-process slot leases, lifecycle (pause/resume/cancel from any

@@ -241,12 +241,16 @@ struct scheduler::impl {
     if (!poked_.exchange(true, std::memory_order_seq_cst)) wake();
   }
 
-  // Wakes waiters: bumps the wake counter they compare against and, once per sleep, signals the condition
-  // variable (later wakers see signalled_ and skip the system call).
+  // Wakes waiters: bumps the wake counter they compare against and signals the condition variable if one
+  // sleeps. (A "signalled once per sleep" flag would be cheaper, but a late waker from an earlier episode can
+  // spend it without its bump counting for the new one: the benchmark hung on exactly that.) poked_ already
+  // limits data-plane wakes to one per wait episode.
   void wake() noexcept {
     wake_epoch_.fetch_add(1, std::memory_order_seq_cst);
-    if (sleepers_.load(std::memory_order_seq_cst) != 0 && !signalled_.exchange(true, std::memory_order_seq_cst)) {
-      std::lock_guard lock(sleep_mutex_);
+    if (sleepers_.load(std::memory_order_seq_cst) != 0) {
+      // The empty critical section orders us after a sleeper's predicate check; notifying after unlocking
+      // spares the woken thread from blocking straight away on the mutex we would still hold.
+      { std::lock_guard lock(sleep_mutex_); }
       sleep_cv_.notify_all();
     }
   }
@@ -663,28 +667,25 @@ struct scheduler::impl {
     std::atomic_thread_fence(std::memory_order_seq_cst);
     const std::uint64_t seen = dispatch_epoch_.load(std::memory_order_seq_cst);
     if (wake_epoch_.load(std::memory_order_seq_cst) == seen && !work_pending()) {
-      // Adaptive spin: while waits keep ending during the spin (work arrives within microseconds), spin longer;
-      // once a wait has to sleep, spin less. A yield every 64 polls lets a thread sharing the core run.
-      const std::uint32_t budget = spin_budget_.load(std::memory_order_relaxed);
+      // Spin before sleeping only when contacts are parked: then a freed slot should turn into a hand-out within
+      // microseconds, faster than a futex wake-up (~30 us on a VM). With an empty hopper there is nothing to hurry.
+      // A yield every 64 polls lets a thread sharing the core (the one completing calls) run.
+      const std::uint32_t budget = queued_.load(std::memory_order_relaxed) > 0
+                                       ? options_.spin_before_sleep
+                                       : std::min(min_spin, options_.spin_before_sleep);
       bool woken = false;
       for (std::uint32_t i = 1; i <= budget && !woken; ++i) {
         cpu_relax();
         if (i % 64 == 0) std::this_thread::yield();
         woken = wake_epoch_.load(std::memory_order_acquire) != seen;
       }
-      if (woken) {
-        spin_budget_.store(std::min(options_.spin_before_sleep, budget * 2), std::memory_order_relaxed);
-      } else {
-        spin_budget_.store(std::max(min_spin, budget / 2), std::memory_order_relaxed);
-        sleep(seen, std::min(until.count(), next_wake_.load(std::memory_order_relaxed)));
-      }
+      if (!woken) sleep(seen, std::min(until.count(), next_wake_.load(std::memory_order_relaxed)));
     }
     waiting_.fetch_sub(1, std::memory_order_seq_cst);
   }
 
   void sleep(std::uint64_t seen, std::int64_t deadline) {
     sleepers_.fetch_add(1, std::memory_order_seq_cst);
-    signalled_.store(false, std::memory_order_seq_cst);
     {
       std::unique_lock lock(sleep_mutex_);
       while (wake_epoch_.load(std::memory_order_seq_cst) == seen && !closed_.load(std::memory_order_acquire)) {
@@ -930,10 +931,8 @@ struct scheduler::impl {
   alignas(64) std::atomic<std::uint64_t> wake_epoch_{0};
   std::atomic<std::uint64_t> dispatch_epoch_{0};  // wake_epoch_ as the latest dispatch() began
   std::atomic<std::uint32_t> sleepers_{0};
-  std::atomic<bool> signalled_{false};
   std::atomic<bool> closed_{false};
   std::atomic<bool> more_ready_{false};
-  std::atomic<std::uint32_t> spin_budget_{min_spin};
   std::atomic<std::int64_t> next_wake_{never};
   std::mutex sleep_mutex_;
   std::condition_variable sleep_cv_;
@@ -1303,7 +1302,7 @@ void scheduler::give_back(std::span<const slot_handle> slots, release_reason rea
 void scheduler::close() noexcept {
   impl_->closed_.store(true, std::memory_order_release);
   impl_->wake_epoch_.fetch_add(1, std::memory_order_seq_cst);
-  std::lock_guard lock(impl_->sleep_mutex_);
+  { std::lock_guard lock(impl_->sleep_mutex_); }
   impl_->sleep_cv_.notify_all();
 }
 

@@ -155,9 +155,16 @@ result<void> pg_campaign_store::heartbeat(campaign_id id, milliseconds lease) {
         "INSERT INTO engines (id, host, pid, expires_at) VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond') "
         "ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), expires_at = EXCLUDED.expires_at",
         engine_id_, std::string(host), static_cast<int>(::getpid()), static_cast<std::int64_t>(lease.count()));
+    // Only the leases past their half-life: renewing every held contact each beat rewrote the whole hopper
+    // (20 000 rows) every second, more rows than the campaign itself completed. A lease is renewed at most
+    // lease/2 - heartbeat before it would lapse, and several beats get the chance. SKIP LOCKED: a row locked
+    // now is being written back (its claim ends) or claimed; waiting for it deadlocked with write_back, which
+    // locks the same rows in another order. If that write-back rolls back, the next beat renews the row.
     tx.exec_params0(
-        "UPDATE contacts SET lease_until = now() + $3 * interval '1 millisecond' "
-        "WHERE campaign_id = $1 AND state = 'in_progress' AND claimed_by = $2",
+        "UPDATE contacts c SET lease_until = now() + $3 * interval '1 millisecond' "
+        "FROM (SELECT id FROM contacts WHERE campaign_id = $1 AND state = 'in_progress' AND claimed_by = $2 "
+        "      AND lease_until < now() + $3 * interval '0.5 millisecond' FOR UPDATE SKIP LOCKED) due "
+        "WHERE c.id = due.id",
         id.value(), engine_id_, static_cast<std::int64_t>(lease.count()));
     tx.commit();
     return ok();
@@ -307,7 +314,8 @@ result<campaign_progress> pg_campaign_store::progress(campaign_id id) {
     p.attempts = a[0].as<std::int64_t>();
     p.answered = a[1].as<std::int64_t>();
     auto due = tx.exec_params1(
-        "SELECT (extract(epoch FROM min(next_attempt_at)) * 1e6)::bigint FROM contacts "
+        // Imported contacts are due at '-infinity', which has no bigint epoch: clamp to 1970 (due now).
+        "SELECT (extract(epoch FROM greatest(min(next_attempt_at), 'epoch'::timestamptz)) * 1e6)::bigint FROM contacts "
         "WHERE campaign_id = $1 AND state = 'pending'",
         id.value());
     if (!due[0].is_null()) p.next_due = from_us(due[0].as<std::int64_t>());

@@ -116,8 +116,8 @@ TEST_F(CrashSafety, KillNineIsReconciledOnRerunAndOpenAttemptsAreNeverRedialed) 
 }
 
 TEST_F(CrashSafety, TwoProcessesShareACampaignWithoutDoubleDialsOrExceedingANumbersSlots) {
-  // 250x: the shortest calls (busy, ~1.5 s simulated) still last 6 ms of real time, well above the
-  // timestamp error of the interval check below.
+  // 250x: calls last 6 ms (the shortest busy ones) to hundreds of ms of real time, long against the margin of
+  // the interval check below.
   constexpr int acceleration = 250;
   constexpr int slots = 20;
   const auto file = steady(slots, acceleration);
@@ -144,12 +144,15 @@ TEST_F(CrashSafety, TwoProcessesShareACampaignWithoutDoubleDialsOrExceedingANumb
   // duration; the call really ended at started_at + simulated / acceleration. That real interval lies inside
   // the interval the slot was held (taken before the attempt was recorded, freed after the outcome arrived),
   // so more than max_concurrent_calls overlapping intervals on a number is a real violation. The end is pulled
-  // in by 1 ms for the carrier's own stamping jitter (the placing loop reads the wall clock per call). Sweep:
-  // +1 at each start, -1 at each end (ends first at equal instants), running sum per number.
+  // in by 5 ms for the carrier's stamping jitter (its placing loop reads the wall clock per call, after the
+  // monotonic time its timer counts from; a preempted thread widens that). The check keeps its teeth: on a
+  // quiet machine the peak reaches the cap with 5 or 10 ms of margin and exceeds it once ends are pushed out by
+  // 2 ms, so the next call on a freed slot starts within milliseconds. Sweep: +1 at each start, -1 at each end
+  // (ends first at equal instants), running sum per number.
   const auto peaks = query(fmt::format(R"SQL(
     WITH real_call AS (
       SELECT number_id, started_at AS s,
-             started_at + (ended_at - started_at) / {0} - interval '1 millisecond' AS e
+             started_at + (ended_at - started_at) / {0} - interval '5 milliseconds' AS e
       FROM call_attempts WHERE outcome <> 'unknown' AND ended_at > started_at),
     edge AS (
       SELECT number_id, s AS t, 1 AS d FROM real_call WHERE e > s

@@ -89,36 +89,67 @@ TEST_F(parking_test, CloseWakesABlockedDispatcherEmptyHanded) {
   EXPECT_EQ(waiter.get(), 0u);
 }
 
-TEST_F(parking_test, NoWakeUpIsLostOverManyHandOffs) {
-  add_number(1, 1);
-  add_campaign(1);
-  constexpr int rounds = 1000;  // within the test hopper's capacity
-  enqueue_range(1, rounds);
+// One slot, many contacts: the dispatcher blocks for every hand-out until the completer frees the slot. A lost
+// wake-up stalls it; the completer then gives up after the bound and closes the scheduler.
+int ping_pong(scheduler& sched, int rounds, int hold_yields, bool& failed) {
   std::atomic<std::uint64_t> handed{0};  // slot handle of the latest decision, 0 when taken
-  std::atomic<bool> failed{false};
+  std::atomic<bool> gave_up{false};
   std::thread completer([&] {
     const auto deadline = std::chrono::steady_clock::now() + real_time_bound;
     for (int i = 0; i < rounds; ++i) {
       std::uint64_t slot = 0;
       while ((slot = handed.exchange(0)) == 0) {
         if (std::chrono::steady_clock::now() > deadline) {
-          failed = true;
-          sched_.close();
+          gave_up = true;
+          sched.close();
           return;
         }
         std::this_thread::yield();
       }
-      sched_.complete(slot_handle{slot});
+      for (int y = 0; y < hold_yields; ++y) std::this_thread::yield();  // let the dispatcher fall asleep
+      sched.complete(slot_handle{slot});
     }
   });
   int received = 0;
   std::vector<decision> out(1);
-  while (received < rounds && !failed) {
-    if (sched_.dispatch_wait(out) == 0) break;
+  while (received < rounds && !gave_up) {
+    if (sched.dispatch_wait(out) == 0) break;
     ++received;
     handed.store(out[0].slot.value());
   }
   completer.join();
+  failed = gave_up;
+  return received;
+}
+
+TEST_F(parking_test, NoWakeUpIsLostOverManyHandOffs) {
+  add_number(1, 1);
+  add_campaign(1);
+  constexpr int rounds = 1000;  // within the test hopper's capacity
+  enqueue_range(1, rounds);
+  bool failed = false;
+  const int received = ping_pong(sched_, rounds, 0, failed);
+  EXPECT_FALSE(failed) << "dispatcher stalled after " << received << " hand-outs";
+  EXPECT_EQ(received, rounds);
+}
+
+class sleepy_parking_test : public scheduler_test {
+ protected:
+  sleepy_parking_test() : scheduler_test(sleepy_options()) {}
+  static scheduler_options sleepy_options() {
+    scheduler_options options = test_options();
+    options.spin_before_sleep = 0;  // every wait goes to the condition variable
+    return options;
+  }
+};
+
+TEST_F(sleepy_parking_test, NoWakeUpIsLostWhenTheDispatcherSleepsForEveryHandOff) {
+  add_number(1, 1);
+  add_campaign(1);
+  constexpr int rounds = 1000;
+  enqueue_range(1, rounds);
+  bool failed = false;
+  const int received = ping_pong(sched_, rounds, 20, failed);
   EXPECT_FALSE(failed) << "dispatcher stalled after " << received << " hand-outs";
   EXPECT_EQ(received, rounds);
 }
