@@ -273,18 +273,7 @@ result<campaign_summary> campaign_admin::summary(campaign_id id) {
   s.campaign = std::move(*rec);
   try {
     pqxx::nontransaction tx(connection_);
-    for (const auto& r : tx.exec_params("SELECT state, count(*) FROM contacts WHERE campaign_id = $1 GROUP BY state",
-                                        id.value())) {
-      const auto n = r[1].as<std::int64_t>();
-      const auto st = r[0].as<std::string>();
-      s.progress.total += n;
-      if (st == "pending") s.progress.pending = n;
-      else if (st == "in_progress") s.progress.in_progress = n;
-      else if (st == "done") s.progress.done = n;
-      else if (st == "cancelled") s.progress.cancelled = n;
-      else if (st == "do_not_call") s.progress.do_not_call = n;
-      else if (st == "invalid") s.progress.invalid = n;
-    }
+    count_contact_states(tx, id, s.progress);
     for (const auto& r : tx.exec_params(
              "SELECT coalesce(outcome, 'in_flight'), count(*) FROM call_attempts WHERE campaign_id = $1 "
              "GROUP BY 1 ORDER BY 2 DESC",

@@ -33,6 +33,21 @@ pg_campaign_store::pg_campaign_store(std::unique_ptr<pqxx::connection> connectio
                                      std::string engine_id)
     : connection_(std::move(connection)), account_(account), engine_id_(std::move(engine_id)) {}
 
+void count_contact_states(pqxx::transaction_base& tx, campaign_id id, campaign_progress& p) {
+  for (const auto& r : tx.exec_params("SELECT state, count(*) FROM contacts WHERE campaign_id = $1 GROUP BY state",
+                                      id.value())) {
+    const auto n = r[1].as<std::int64_t>();
+    const auto s = r[0].as<std::string>();
+    p.total += n;
+    if (s == "pending") p.pending = n;
+    else if (s == "in_progress") p.in_progress = n;
+    else if (s == "done") p.done = n;
+    else if (s == "cancelled") p.cancelled = n;
+    else if (s == "do_not_call") p.do_not_call = n;
+    else if (s == "invalid") p.invalid = n;
+  }
+}
+
 result<campaign_record> load_campaign_record(pqxx::connection& c, account_id account, campaign_id id) {
   try {
     pqxx::nontransaction tx(c);
@@ -296,18 +311,7 @@ result<campaign_progress> pg_campaign_store::progress(campaign_id id) {
   try {
     pqxx::nontransaction tx(*connection_);
     campaign_progress p;
-    for (const auto& r : tx.exec_params("SELECT state, count(*) FROM contacts WHERE campaign_id = $1 GROUP BY state",
-                                        id.value())) {
-      const auto n = r[1].as<std::int64_t>();
-      const auto s = r[0].as<std::string>();
-      p.total += n;
-      if (s == "pending") p.pending = n;
-      else if (s == "in_progress") p.in_progress = n;
-      else if (s == "done") p.done = n;
-      else if (s == "cancelled") p.cancelled = n;
-      else if (s == "do_not_call") p.do_not_call = n;
-      else if (s == "invalid") p.invalid = n;
-    }
+    count_contact_states(tx, id, p);
     auto a = tx.exec_params1(
         "SELECT count(*), count(*) FILTER (WHERE outcome = 'completed') FROM call_attempts WHERE campaign_id = $1",
         id.value());

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <pqxx/connection>
+#include <pqxx/transaction_base>
 #include <string>
 
 #include "engine/ports/campaign_store.hpp"
@@ -41,6 +42,9 @@ class pg_campaign_store final : public campaign_store {
 
 // A unique id for this process: host:pid:random.
 [[nodiscard]] std::string make_engine_id();
+
+// Counts the campaign's contacts by state into p (shared by the runner's store and the CLI's summaries).
+void count_contact_states(pqxx::transaction_base& tx, campaign_id id, campaign_progress& p);
 
 // Loads a campaign record through any connection (shared by the store and the CLI).
 [[nodiscard]] result<campaign_record> load_campaign_record(pqxx::connection& c, account_id account, campaign_id id);
