@@ -620,7 +620,8 @@ void bm_dispatch(benchmark::State& state, std::string name, workload w, int disp
 // land inside our dispatcher's spin window; 200 us holds outlast it, so every hand-out pays a futex wake-up.
 template <class S>
 void bm_latency(benchmark::State& state, std::string name, std::int64_t hold_min_us, std::int64_t hold_max_us) {
-  const int samples = static_cast<int>((quick ? 2'000'000 : 10'000'000) / (hold_min_us + hold_max_us + 10));
+  // About 0.2 s (quick) or 2 s of holding per contender when nothing else competes for the cores.
+  const int samples = static_cast<int>((quick ? 400'000 : 4'000'000) / (hold_min_us + hold_max_us + 10));
   std::vector<std::int64_t> latencies;
   for (auto _ : state) {
     workload w;
