@@ -1,13 +1,16 @@
 // Scheduler benchmarks, each beside its baseline from the same run:
-// - BM_dispatch: origination decisions per second with 1, 10 and 1000 numbers, every limit checked (per-number
-//   slots and CPS, carrier-account CPS, campaign caps), three caller-ID strategies, one or two dispatcher threads,
-//   and a carrier thread that completes each call on its own (random order) and refills the hopper, so slots cycle.
+// - BM_dispatch: origination decisions per second with 1, 10 and 1000 numbers, every limit checked
+// (per-number
+//   slots and CPS, carrier-account CPS, campaign caps), three caller-ID strategies, one or two dispatcher
+//   threads, and a carrier thread that completes each call on its own (random order) and refills the hopper,
+//   so slots cycle.
 // - BM_handout_latency: from a completion freeing the only slot to the next parked contact being handed out.
 // - BM_queued_contact_memory: heap bytes per queued contact with the hopper full.
 // The baseline (`*_mutex_baseline`) is the same interface built the way a careful engineer would with
 // std::mutex + std::deque + std::condition_variable, driven by the same harness and workload.
 //
-// Quick mode: `bench_scheduler --quick` (smaller runs, --benchmark_min_time=0.01). A summary with the ratios is
+// Quick mode: `bench_scheduler --quick` (smaller runs, --benchmark_min_time=0.01). `--spin_before_sleep=N`
+// overrides our dispatchers' spin (scheduler_options::spin_before_sleep). A summary with the ratios is
 // printed to stderr after the run, so --benchmark_format=json on stdout stays valid JSON.
 
 #include <benchmark/benchmark.h>
@@ -20,6 +23,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <fstream>
@@ -27,6 +31,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
@@ -49,13 +54,14 @@ using namespace dialer::sched;
 using steady = std::chrono::steady_clock;
 
 bool quick = false;
+std::optional<std::uint32_t> spin_before_sleep;  // --spin_before_sleep=N overrides our default
 
-// ------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 // The baseline: one mutex around everything, a std::deque per campaign, a condition variable for dispatchers.
-// Same semantics as ours for this workload: per-number slots, per-number and per-account token buckets, campaign
-// caps, round robin / least loaded / local presence, fair turns between campaigns, batch dispatch under one lock
-// acquisition, bulk enqueue under one lock acquisition, notify only when a dispatcher waits.
-// ------------------------------------------------------------------------------------------------------------
+// Same semantics as ours for this workload: per-number slots, per-number and per-account token buckets,
+// campaign caps, round robin / least loaded / local presence, fair turns between campaigns, batch dispatch
+// under one lock acquisition, bulk enqueue under one lock acquisition, notify only when a dispatcher waits.
+// -----------------------------------------------------------------------------------------------------------
 class mutex_baseline {
  public:
   mutex_baseline(const dialer::clock& clock, std::size_t capacity) : clock_(clock), capacity_(capacity) {}
@@ -63,7 +69,8 @@ class mutex_baseline {
   void add_carrier_account(const carrier_account_config& cfg) {
     std::lock_guard lock(mutex_);
     account_index_[cfg.id.value()] = static_cast<std::uint32_t>(accounts_.size());
-    accounts_.push_back(bucket{static_cast<double>(cfg.cps_burst), cfg.max_cps, static_cast<double>(cfg.cps_burst), 0});
+    accounts_.push_back(
+        bucket{static_cast<double>(cfg.cps_burst), cfg.max_cps, static_cast<double>(cfg.cps_burst), 0});
     account_ids_.push_back(cfg.id);
   }
 
@@ -108,7 +115,8 @@ class mutex_baseline {
           last_id = item.campaign.value();
           last = &campaigns_[campaign_index_.at(last_id)];
         }
-        last->queue.push_back(contact{item.contact.value(), item.cookie, item.region.packed(), item.area_code});
+        last->queue.push_back(
+            contact{item.contact.value(), item.cookie, item.region.packed(), item.area_code});
       }
       queued_ += accepted;
       wake = waiters_ > 0 && accepted > 0;
@@ -176,7 +184,9 @@ class mutex_baseline {
       last = now;
       return tokens >= 1.0;
     }
-    std::int64_t ready_at() const { return last + static_cast<std::int64_t>((1.0 - tokens) / rate * 1e9) + 1; }
+    std::int64_t ready_at() const {
+      return last + static_cast<std::int64_t>((1.0 - tokens) / rate * 1e9) + 1;
+    }
   };
   struct number {
     number_id id;
@@ -256,7 +266,9 @@ class mutex_baseline {
         std::int64_t best_used = 0;
         for (const std::uint32_t index : c.numbers) {
           const number& n = numbers_[index];
-          const int tier = who.area != 0 && n.area == who.area ? 0 : who.region != 0 && n.region == who.region ? 1 : 2;
+          const int tier = who.area != 0 && n.area == who.area         ? 0
+                           : who.region != 0 && n.region == who.region ? 1
+                                                                       : 2;
           if ((tier < best_tier || (tier == best_tier && n.used_today < best_used)) && usable(index)) {
             best = index;
             best_tier = tier;
@@ -280,7 +292,8 @@ class mutex_baseline {
       for (std::size_t j = 0; j < count && k < out.size(); ++j) {
         const auto ci = static_cast<std::uint32_t>((start + j) % count);
         campaign& c = campaigns_[ci];
-        for (std::size_t quota = 32; quota > 0 && k < out.size() && !c.queue.empty() && c.in_flight < c.max; --quota) {
+        for (std::size_t quota = 32; quota > 0 && k < out.size() && !c.queue.empty() && c.in_flight < c.max;
+             --quota) {
           const contact who = c.queue.front();
           const std::uint32_t index = pick(c, who);
           if (index == none) break;
@@ -315,15 +328,19 @@ class mutex_baseline {
     record.number = index;
     record.campaign = ci;
     record.live = true;
-    return decision{contact_id{who.id}, c.id, n.id,
-                    n.account == none ? carrier_account_id{} : account_ids_[n.account], who.cookie,
+    return decision{contact_id{who.id},
+                    c.id,
+                    n.id,
+                    n.account == none ? carrier_account_id{} : account_ids_[n.account],
+                    who.cookie,
                     slot_handle{(static_cast<std::uint64_t>(record.generation) << 32) | (s + 1)}};
   }
 
   void release(slot_handle handle) {
     const std::uint64_t index = handle.value() & 0xffffffffu;
     const auto generation = static_cast<std::uint32_t>(handle.value() >> 32);
-    if (index == 0 || index > slots_.size() || !slots_[index - 1].live || slots_[index - 1].generation != generation) {
+    if (index == 0 || index > slots_.size() || !slots_[index - 1].live ||
+        slots_[index - 1].generation != generation) {
       ++double_releases_;
       return;
     }
@@ -356,9 +373,9 @@ class mutex_baseline {
   std::uint64_t double_releases_ = 0;
 };
 
-// ------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 // Workload and harness, shared by both contenders.
-// ------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 struct workload {
   int numbers = 10;
   caller_id_strategy strategy = caller_id_strategy::round_robin;
@@ -411,7 +428,8 @@ std::vector<contact_item> make_contacts(std::size_t count, int campaigns) {
     out[i].contact = contact_id{static_cast<std::int64_t>(i + 1)};
     out[i].campaign = campaign_id{static_cast<std::int64_t>(1 + i % static_cast<std::size_t>(campaigns))};
     out[i].cookie = i;
-    out[i].area_code = x % 8 == 0 ? 0 : static_cast<std::uint16_t>(area_codes[x % 10] + (x % 16 == 1 ? 1 : 0));
+    out[i].area_code =
+        x % 8 == 0 ? 0 : static_cast<std::uint16_t>(area_codes[x % 10] + (x % 16 == 1 ? 1 : 0));
     out[i].region = region_code::from(regions[(x >> 8) % 10]);
   }
   return out;
@@ -444,6 +462,7 @@ struct ours {
   static scheduler_options options(std::size_t capacity) {
     scheduler_options o;
     o.hopper_capacity = capacity;
+    if (spin_before_sleep) o.spin_before_sleep = *spin_before_sleep;
     return o;
   }
   void add_carrier_account(const carrier_account_config& cfg) { s.add_carrier_account(cfg).value(); }
@@ -497,8 +516,9 @@ struct run_figures {
   bool limits_ok = false;
 };
 
-// One timed run: `dispatchers` threads dispatch until `decisions` are handed out; one carrier thread completes
-// every call individually, in shuffled order, and tops the hopper up whenever there is room for a batch.
+// One timed run: `dispatchers` threads dispatch until `decisions` are handed out; one carrier thread
+// completes every call individually, in shuffled order, and tops the hopper up whenever there is room for a
+// batch.
 template <class S>
 run_figures run_dispatch(const workload& w, int dispatchers, std::uint64_t decisions,
                          const std::vector<contact_item>& feed) {
@@ -608,18 +628,22 @@ void bm_dispatch(benchmark::State& state, std::string name, workload w, int disp
     carrier_cpu += run.carrier_cpu_ns;
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(total));
-  // CPU time per decision (thread clocks) is less sensitive than wall time to a machine shared with other work.
+  // CPU time per decision (thread clocks) is less sensitive than wall time to a machine shared with other
+  // work.
   state.counters["dispatcher_cpu_ns"] = static_cast<double>(dispatcher_cpu) / static_cast<double>(total);
   state.counters["carrier_cpu_ns"] = static_cast<double>(carrier_cpu) / static_cast<double>(total);
   results[name].items_per_second = static_cast<double>(total) / seconds;
-  results[name].cpu_ns_per_decision = static_cast<double>(dispatcher_cpu + carrier_cpu) / static_cast<double>(total);
+  results[name].cpu_ns_per_decision =
+      static_cast<double>(dispatcher_cpu + carrier_cpu) / static_cast<double>(total);
 }
 
 // Latency: one number with one slot and a full hopper; the carrier holds each call for a random time in
-// [hold_min, hold_max) us, stamps the time, and completes it; the dispatcher stamps the next hand-out. Short holds
-// land inside our dispatcher's spin window; 200 us holds outlast it, so every hand-out pays a futex wake-up.
+// [hold_min, hold_max) us, stamps the time, and completes it; the dispatcher stamps the next hand-out. Short
+// holds land inside our dispatcher's spin window; 200 us holds outlast it, so every hand-out pays a futex
+// wake-up.
 template <class S>
-void bm_latency(benchmark::State& state, std::string name, std::int64_t hold_min_us, std::int64_t hold_max_us) {
+void bm_latency(benchmark::State& state, std::string name, std::int64_t hold_min_us,
+                std::int64_t hold_max_us) {
   // About 0.2 s (quick) or 2 s of holding per contender when nothing else competes for the cores.
   const int samples = static_cast<int>((quick ? 400'000 : 4'000'000) / (hold_min_us + hold_max_us + 10));
   std::vector<std::int64_t> latencies;
@@ -647,7 +671,8 @@ void bm_latency(benchmark::State& state, std::string name, std::int64_t hold_min
         x ^= x << 17;
         const std::int64_t span = (hold_max_us - hold_min_us) * 1000;
         const auto hold_until =
-            now_ns() + hold_min_us * 1000 + (span > 0 ? static_cast<std::int64_t>(x % static_cast<std::uint64_t>(span)) : 0);
+            now_ns() + hold_min_us * 1000 +
+            (span > 0 ? static_cast<std::int64_t>(x % static_cast<std::uint64_t>(span)) : 0);
         while (now_ns() < hold_until) cpu_relax();
         freed_at.store(now_ns(), std::memory_order_release);
         s.complete(slot_handle{h});
@@ -664,7 +689,9 @@ void bm_latency(benchmark::State& state, std::string name, std::int64_t hold_min
     state.SetIterationTime(std::chrono::duration<double>(steady::now() - started).count());
   }
   std::sort(latencies.begin(), latencies.end());
-  const auto at = [&](double q) { return static_cast<double>(latencies[static_cast<std::size_t>(q * (latencies.size() - 1))]) / 1000.0; };
+  const auto at = [&](double q) {
+    return static_cast<double>(latencies[static_cast<std::size_t>(q * (latencies.size() - 1))]) / 1000.0;
+  };
   state.counters["p50_us"] = at(0.50);
   state.counters["p99_us"] = at(0.99);
   state.counters["p999_us"] = at(0.999);
@@ -697,7 +724,8 @@ void bm_memory(benchmark::State& state, std::string name) {
       for (std::size_t offset = 0; offset < count; offset += 4096) {
         s->enqueue(std::span(feed).subspan(offset, std::min<std::size_t>(4096, count - offset)));
       }
-      if constexpr (ours_kind) (void)s->s.stats();  // moves every contact from the inbound queue to its campaign
+      if constexpr (ours_kind)
+        (void)s->s.stats();  // moves every contact from the inbound queue to its campaign
       per_contact = static_cast<double>(live_heap_bytes() - configured) / static_cast<double>(count);
       state.SetIterationTime(1e-3);
     }
@@ -729,23 +757,27 @@ void register_all() {
                                    "/dispatchers:" + std::to_string(dispatchers);
         for (const bool base : {false, true}) {
           const std::string name = std::string(base ? "BM_dispatch_mutex_baseline" : "BM_dispatch") + suffix;
-          auto* b = base ? benchmark::RegisterBenchmark(name.c_str(), bm_dispatch<baseline>, name, w, dispatchers)
-                         : benchmark::RegisterBenchmark(name.c_str(), bm_dispatch<ours>, name, w, dispatchers);
+          auto* b =
+              base ? benchmark::RegisterBenchmark(name.c_str(), bm_dispatch<baseline>, name, w, dispatchers)
+                   : benchmark::RegisterBenchmark(name.c_str(), bm_dispatch<ours>, name, w, dispatchers);
           b->UseManualTime()->Unit(benchmark::kMillisecond);
         }
       }
     }
   }
-  const std::tuple<const char*, std::int64_t, std::int64_t> holds[] = {{"/hold:0-50us", 0, 50}, {"/hold:200us", 200, 200}};
+  const std::tuple<const char*, std::int64_t, std::int64_t> holds[] = {{"/hold:0-50us", 0, 50},
+                                                                       {"/hold:200us", 200, 200}};
   for (const auto& [suffix, low, high] : holds) {
     for (const bool base : {false, true}) {
-      const std::string name = std::string(base ? "BM_handout_latency_mutex_baseline" : "BM_handout_latency") + suffix;
+      const std::string name =
+          std::string(base ? "BM_handout_latency_mutex_baseline" : "BM_handout_latency") + suffix;
       auto* b = base ? benchmark::RegisterBenchmark(name.c_str(), bm_latency<baseline>, name, low, high)
                      : benchmark::RegisterBenchmark(name.c_str(), bm_latency<ours>, name, low, high);
       b->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
     }
   }
-  benchmark::RegisterBenchmark("BM_queued_contact_memory", bm_memory<ours, true>, std::string("BM_queued_contact_memory"))
+  benchmark::RegisterBenchmark("BM_queued_contact_memory", bm_memory<ours, true>,
+                               std::string("BM_queued_contact_memory"))
       ->UseManualTime()
       ->Iterations(1);
   benchmark::RegisterBenchmark("BM_queued_contact_memory_mutex_baseline", bm_memory<baseline, false>,
@@ -755,7 +787,8 @@ void register_all() {
 }
 
 void print_summary() {
-  std::fprintf(stderr, "\nscheduler vs mutex baseline (same run; load average now %s)\n", load_average().c_str());
+  std::fprintf(stderr, "\nscheduler vs mutex baseline (same run; load average now %s)\n",
+               load_average().c_str());
   std::fprintf(stderr, "%-58s %14s %14s %7s   %s\n", "benchmark", "ours", "baseline", "ratio",
                "cpu ns/decision ours | baseline");
   for (const auto& [name, row] : results) {
@@ -767,13 +800,14 @@ void print_summary() {
     const result_row& b = base->second;
     if (row.items_per_second > 0 && row.p99_us == 0 && row.bytes_per_contact == 0) {
       std::fprintf(stderr, "%-58s %12.2fM/s %12.2fM/s %6.2fx   %6.0f | %6.0f\n", name.c_str(),
-                   row.items_per_second / 1e6, b.items_per_second / 1e6, row.items_per_second / b.items_per_second,
-                   row.cpu_ns_per_decision, b.cpu_ns_per_decision);
+                   row.items_per_second / 1e6, b.items_per_second / 1e6,
+                   row.items_per_second / b.items_per_second, row.cpu_ns_per_decision, b.cpu_ns_per_decision);
     } else if (row.p99_us > 0) {
       std::fprintf(stderr, "%-58s p50 %7.2f us  p50 %7.2f us\n", name.c_str(), row.p50_us, b.p50_us);
       std::fprintf(stderr, "%-58s p99 %7.2f us  p99 %7.2f us\n", "", row.p99_us, b.p99_us);
     } else if (row.bytes_per_contact > 0) {
-      std::fprintf(stderr, "%-58s %10.1f B/c %10.1f B/c\n", name.c_str(), row.bytes_per_contact, b.bytes_per_contact);
+      std::fprintf(stderr, "%-58s %10.1f B/c %10.1f B/c\n", name.c_str(), row.bytes_per_contact,
+                   b.bytes_per_contact);
     }
   }
 }
@@ -789,6 +823,10 @@ int main(int argc, char** argv) {
       quick = true;
       continue;
     }
+    if (std::strncmp(argv[i], "--spin_before_sleep=", 20) == 0) {
+      spin_before_sleep = static_cast<std::uint32_t>(std::strtoul(argv[i] + 20, nullptr, 10));
+      continue;
+    }
     if (std::strncmp(argv[i], "--benchmark_min_time", 20) == 0) has_min_time = true;
     args.push_back(argv[i]);
   }
@@ -798,6 +836,8 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(count, args.data())) return 1;
   benchmark::AddCustomContext("load_average", load_average());
   benchmark::AddCustomContext("mode", quick ? "quick" : "full");
+  benchmark::AddCustomContext(
+      "spin_before_sleep", std::to_string(spin_before_sleep.value_or(scheduler_options{}.spin_before_sleep)));
   register_all();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

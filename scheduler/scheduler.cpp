@@ -1,6 +1,6 @@
-// moodycamel synchronises partly with std::atomic_thread_fence, which GCC's ThreadSanitizer does not model and
-// warns about (-Wtsan) wherever the fence is inlined. Silence that one warning for this file. The stress test
-// under TSan reports no race; should one ever point inside the queue, suspect such a fence first.
+// moodycamel synchronises partly with std::atomic_thread_fence, which GCC's ThreadSanitizer does not model
+// and warns about (-Wtsan) wherever the fence is inlined. Silence that one warning for this file. The stress
+// test under TSan reports no race; should one ever point inside the queue, suspect such a fence first.
 #pragma GCC diagnostic ignored "-Wpragmas"
 #pragma GCC diagnostic ignored "-Wtsan"
 
@@ -15,7 +15,6 @@
 #include <limits>
 #include <map>
 #include <mutex>
-#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -35,9 +34,12 @@ namespace dialer::sched {
 
 std::string_view to_string(caller_id_strategy s) noexcept {
   switch (s) {
-    case caller_id_strategy::round_robin: return "round_robin";
-    case caller_id_strategy::least_loaded: return "least_loaded";
-    case caller_id_strategy::local_presence: return "local_presence";
+    case caller_id_strategy::round_robin:
+      return "round_robin";
+    case caller_id_strategy::least_loaded:
+      return "least_loaded";
+    case caller_id_strategy::local_presence:
+      return "local_presence";
   }
   return "unknown";
 }
@@ -51,10 +53,14 @@ std::optional<caller_id_strategy> parse_caller_id_strategy(std::string_view text
 
 std::string_view to_string(release_reason r) noexcept {
   switch (r) {
-    case release_reason::completed: return "completed";
-    case release_reason::not_attempted: return "not_attempted";
-    case release_reason::number_unusable: return "number_unusable";
-    case release_reason::throttled: return "throttled";
+    case release_reason::completed:
+      return "completed";
+    case release_reason::not_attempted:
+      return "not_attempted";
+    case release_reason::number_unusable:
+      return "number_unusable";
+    case release_reason::throttled:
+      return "throttled";
   }
   return "unknown";
 }
@@ -68,7 +74,8 @@ constexpr std::int64_t never = std::numeric_limits<std::int64_t>::max();
 constexpr std::uint32_t generation_mask = (1u << 30) - 1;  // bits 62-63 of a queued release carry the reason
 constexpr std::size_t drain_chunk = 256;
 constexpr std::uint32_t min_spin = 16;
-constexpr std::size_t shrink_above = 16384;  // an emptied campaign queue bigger than this gives its memory back
+constexpr std::size_t shrink_above =
+    16384;  // an emptied campaign queue bigger than this gives its memory back
 constexpr std::int32_t max_concurrent_limit = 100'000;
 constexpr std::size_t max_numbers = detail::bitset_index::max_bits;
 constexpr std::uint32_t max_burst = 1'000'000;
@@ -191,8 +198,8 @@ struct campaign_state {
   detail::ring<queued> queue;
   std::size_t parked = 0;
   std::uint64_t handouts = 0;
-  std::uint32_t cursor = 0;   // round robin: next leaf of `all` to try
-  selector* all = nullptr;    // every eligible number
+  std::uint32_t cursor = 0;                                          // round robin: next leaf of `all` to try
+  selector* all = nullptr;                                           // every eligible number
   std::vector<selector*> area_selector;                              // local presence: area code -> group
   std::vector<std::pair<std::uint64_t, selector*>> region_selector;  // local presence: sorted by region
   std::vector<std::uint64_t> eligible;                               // bitmap over number indices
@@ -221,7 +228,9 @@ std::uint64_t encode_release(slot_handle slot, release_reason reason) noexcept {
   return (slot.value() & handle_bits) | (static_cast<std::uint64_t>(reason) << 62);
 }
 
-bool valid_rate(double per_second) noexcept { return per_second > 0 && per_second == per_second; }
+bool valid_rate(double per_second) noexcept {
+  return per_second > 0 && per_second == per_second;
+}
 
 }  // namespace
 
@@ -231,10 +240,11 @@ struct scheduler::impl {
 
   // ---- lock-free side ----
 
-  // After a data-plane queue operation (enqueue, complete, give_back). With no dispatcher in wait() this is one
-  // fence and one load, no shared write: a waiter announces itself (waiting_, poked_ reset) before it looks at
-  // the queues, and the fence on each side guarantees that one of the two sees the other, so no wake-up is lost.
-  // Only the first notifier of a wait episode pays for the wake; the others see poked_ and return.
+  // After a data-plane queue operation (enqueue, complete, give_back). With no dispatcher in wait() this is
+  // one fence and one load, no shared write: a waiter announces itself (waiting_, poked_ reset) before it
+  // looks at the queues, and the fence on each side guarantees that one of the two sees the other, so no
+  // wake-up is lost. Only the first notifier of a wait episode pays for the wake; the others see poked_ and
+  // return.
   void notify_data() noexcept {
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (waiting_.load(std::memory_order_relaxed) == 0 || poked_.load(std::memory_order_relaxed)) return;
@@ -298,7 +308,8 @@ struct scheduler::impl {
     }
     drain_releases();
     drain_inbound();
-    // A timer that fires here (a CPS refill, a throttle ending) frees numbers a sleeping dispatcher waits for.
+    // A timer that fires here (a CPS refill, a throttle ending) frees numbers a sleeping dispatcher waits
+    // for.
     if (run_timers() && !for_dispatch) wake_after_publish_ = true;
   }
 
@@ -338,14 +349,15 @@ struct scheduler::impl {
           continue;
         }
         campaigns_[campaign].queue.push_back(queued{item.contact.value(), item.cookie, item.region.packed(),
-                                                number_of(item.sticky_number), item.area_code});
+                                                    number_of(item.sticky_number), item.area_code});
       }
     }
   }
 
   // Contacts arrive interleaved across campaigns: a direct-mapped cache keeps the lookup off the hash map.
   [[nodiscard]] std::uint32_t campaign_of(campaign_id id) {
-    campaign_cache_entry& entry = campaign_cache_[static_cast<std::uint64_t>(id.value()) % campaign_cache_.size()];
+    campaign_cache_entry& entry =
+        campaign_cache_[static_cast<std::uint64_t>(id.value()) % campaign_cache_.size()];
     if (entry.id == id.value() && id.valid()) return entry.index;
     const auto found = campaign_index_.find(id);
     if (found == campaign_index_.end()) return npos;
@@ -468,7 +480,11 @@ struct scheduler::impl {
     ++c.handouts;
     ++handouts_;
     --queued_delta_;
-    out = decision{contact_id{item.contact}, c.config.id, n.id, account_id, item.cookie,
+    out = decision{contact_id{item.contact},
+                   c.config.id,
+                   n.id,
+                   account_id,
+                   item.cookie,
                    slot_handle{(static_cast<std::uint64_t>(record.generation) << 32) | (slot + 1)}};
   }
 
@@ -476,7 +492,8 @@ struct scheduler::impl {
     const auto reason = static_cast<release_reason>(value >> 62);
     const std::uint64_t index = value & 0xffffffffu;
     const auto generation = static_cast<std::uint32_t>((value >> 32) & generation_mask);
-    if (index == 0 || index > slots_.size() || !slots_[index - 1].live || slots_[index - 1].generation != generation) {
+    if (index == 0 || index > slots_.size() || !slots_[index - 1].live ||
+        slots_[index - 1].generation != generation) {
       ++double_releases_;
       if (options_.abort_on_double_release) {
         std::fprintf(stderr, "dialer::sched: slot handle %#llx released twice or never issued\n",
@@ -495,8 +512,12 @@ struct scheduler::impl {
     campaign_state& c = campaigns_[record.campaign];
     --c.in_flight;
     switch (reason) {
-      case release_reason::completed: ++completed_; break;
-      case release_reason::not_attempted: ++not_attempted_; break;
+      case release_reason::completed:
+        ++completed_;
+        break;
+      case release_reason::not_attempted:
+        ++not_attempted_;
+        break;
       case release_reason::number_unusable:
         ++unusable_;
         if (n.in_rotation) {
@@ -527,8 +548,12 @@ struct scheduler::impl {
   }
 
   [[nodiscard]] contact_item to_item(const queued& q, campaign_id campaign) const {
-    return contact_item{contact_id{q.contact}, campaign, q.sticky == npos ? number_id{} : numbers_[q.sticky].id,
-                        q.cookie, region_code::from_packed(q.region), q.area};
+    return contact_item{contact_id{q.contact},
+                        campaign,
+                        q.sticky == npos ? number_id{} : numbers_[q.sticky].id,
+                        q.cookie,
+                        region_code::from_packed(q.region),
+                        q.area};
   }
 
   void park(std::uint32_t number, std::uint32_t campaign, const queued& item) {
@@ -585,15 +610,16 @@ struct scheduler::impl {
         c.cursor = static_cast<std::uint32_t>(leaf) + 1;
         return c.all->numbers[static_cast<std::uint32_t>(leaf)];
       }
-      case caller_id_strategy::least_loaded: return c.all->best();
+      case caller_id_strategy::least_loaded:
+        return c.all->best();
       case caller_id_strategy::local_presence: {
         if (item.area < c.area_selector.size() && c.area_selector[item.area] != nullptr) {
           if (const std::uint32_t n = c.area_selector[item.area]->best(); n != npos) return n;
         }
         if (item.region != 0) {
-          const auto found = std::lower_bound(
-              c.region_selector.begin(), c.region_selector.end(), item.region,
-              [](const std::pair<std::uint64_t, selector*>& entry, std::uint64_t region) { return entry.first < region; });
+          const auto found = std::lower_bound(c.region_selector.begin(), c.region_selector.end(), item.region,
+                                              [](const std::pair<std::uint64_t, selector*>& entry,
+                                                 std::uint64_t region) { return entry.first < region; });
           if (found != c.region_selector.end() && found->first == item.region) {
             if (const std::uint32_t n = found->second->best(); n != npos) return n;
           }
@@ -605,7 +631,8 @@ struct scheduler::impl {
   }
 
   // Up to `budget` contacts of one campaign: handed out, or parked on their sticky number.
-  std::size_t serve_campaign(std::uint32_t campaign, std::span<decision> out, std::size_t k, std::size_t budget) {
+  std::size_t serve_campaign(std::uint32_t campaign, std::span<decision> out, std::size_t k,
+                             std::size_t budget) {
     campaign_state& c = campaigns_[campaign];
     while (budget > 0 && !c.queue.empty() && c.in_flight < c.max_in_flight) {
       const queued item = c.queue.front();
@@ -639,7 +666,8 @@ struct scheduler::impl {
       for (std::size_t j = 0; j < count && k < out.size(); ++j) {
         const auto index = static_cast<std::uint32_t>((start + j) % count);
         campaign_state& c = campaigns_[index];
-        if (c.phase != campaign_phase::live || c.paused || c.queue.empty() || c.in_flight >= c.max_in_flight) continue;
+        if (c.phase != campaign_phase::live || c.paused || c.queue.empty() || c.in_flight >= c.max_in_flight)
+          continue;
         const std::size_t before = c.queue.size();
         k = serve_campaign(index, out, k, std::min<std::size_t>(options_.campaign_quantum, out.size() - k));
         progress = progress || c.queue.size() != before;
@@ -662,22 +690,27 @@ struct scheduler::impl {
 
   void wait(std::chrono::nanoseconds until) {
     if (closed_.load(std::memory_order_acquire) || more_ready_.load(std::memory_order_relaxed)) return;
-    waiting_.fetch_add(1, std::memory_order_seq_cst);
+    const bool alone = waiting_.fetch_add(1, std::memory_order_seq_cst) == 0;
     poked_.store(false, std::memory_order_seq_cst);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     const std::uint64_t seen = dispatch_epoch_.load(std::memory_order_seq_cst);
     if (wake_epoch_.load(std::memory_order_seq_cst) == seen && !work_pending()) {
-      // Spin before sleeping only when contacts are parked: then a freed slot should turn into a hand-out within
-      // microseconds, faster than a futex wake-up (~30 us on a VM). With an empty hopper there is nothing to hurry.
-      // A yield every 64 polls lets a thread sharing the core (the one completing calls) run.
-      const std::uint32_t budget = queued_.load(std::memory_order_relaxed) > 0
-                                       ? options_.spin_before_sleep
-                                       : std::min(min_spin, options_.spin_before_sleep);
+      // Spin before sleeping only when contacts are parked (a freed slot should become a hand-out within
+      // microseconds, faster than a futex wake-up: ~30 us on an idle VM) and no other dispatcher is already
+      // spinning. The spin adapts: it doubles (up to spin_before_sleep) while spins end with work and halves
+      // when they end in sleep, so it fades out where it cannot help, e.g. when the completing thread shares
+      // the core. No sched_yield: on a busy machine it hands the core away for a whole time slice.
+      const std::uint32_t learned = spin_budget_.load(std::memory_order_relaxed);
+      const std::uint32_t budget = alone && queued_.load(std::memory_order_relaxed) > 0 ? learned : 0;
       bool woken = false;
       for (std::uint32_t i = 1; i <= budget && !woken; ++i) {
         cpu_relax();
-        if (i % 64 == 0) std::this_thread::yield();
         woken = wake_epoch_.load(std::memory_order_acquire) != seen;
+      }
+      if (budget != 0) {
+        const std::uint32_t next = woken ? std::min(options_.spin_before_sleep, learned * 2) : learned / 2;
+        spin_budget_.store(std::max(next, std::min(min_spin, options_.spin_before_sleep)),
+                           std::memory_order_relaxed);
       }
       if (!woken) sleep(seen, std::min(until.count(), next_wake_.load(std::memory_order_relaxed)));
     }
@@ -688,14 +721,16 @@ struct scheduler::impl {
     sleepers_.fetch_add(1, std::memory_order_seq_cst);
     {
       std::unique_lock lock(sleep_mutex_);
-      while (wake_epoch_.load(std::memory_order_seq_cst) == seen && !closed_.load(std::memory_order_acquire)) {
+      while (wake_epoch_.load(std::memory_order_seq_cst) == seen &&
+             !closed_.load(std::memory_order_acquire)) {
         if (deadline == never) {
           sleep_cv_.wait(lock);
           continue;
         }
         const std::int64_t now = clock_.monotonic().count();
         if (now >= deadline) break;
-        sleep_cv_.wait_for(lock, std::chrono::nanoseconds(std::min<std::int64_t>(deadline - now, 3'600'000'000'000)));
+        sleep_cv_.wait_for(
+            lock, std::chrono::nanoseconds(std::min<std::int64_t>(deadline - now, 3'600'000'000'000)));
       }
     }
     sleepers_.fetch_sub(1, std::memory_order_seq_cst);
@@ -711,24 +746,28 @@ struct scheduler::impl {
                                             std::span<const number_id> numbers) const {
     if (!agent.valid()) return make_error(errc::invalid_input, "a campaign or call needs an agent");
     if (numbers.empty()) {
-      const bool any = std::any_of(numbers_.begin(), numbers_.end(), [&](const number_state& n) { return n.agent == agent; });
+      const bool any = std::any_of(numbers_.begin(), numbers_.end(),
+                                   [&](const number_state& n) { return n.agent == agent; });
       if (!any) return make_error(errc::launch_failed, "agent '{}' has no outbound number", agent_name);
       return ok();
     }
     for (const number_id id : numbers) {
       const std::uint32_t index = number_of(id);
       if (index == npos) {
-        return make_error(errc::launch_failed, "number #{} listed for agent '{}' is not a registered outbound number",
-                          id.value(), agent_name);
+        return make_error(errc::launch_failed,
+                          "number #{} listed for agent '{}' is not a registered outbound number", id.value(),
+                          agent_name);
       }
       const number_state& n = numbers_[index];
       if (n.agent == agent) continue;
       if (!n.agent.valid()) {
-        return make_error(errc::launch_failed, "number {} is not assigned to any agent, not to campaign agent '{}'",
-                          display(n), agent_name);
+        return make_error(errc::launch_failed,
+                          "number {} is not assigned to any agent, not to campaign agent '{}'", display(n),
+                          agent_name);
       }
-      return make_error(errc::launch_failed, "number {} is assigned to agent '{}', not to campaign agent '{}'",
-                        display(n), n.agent_name, agent_name);
+      return make_error(errc::launch_failed,
+                        "number {} is assigned to agent '{}', not to campaign agent '{}'", display(n),
+                        n.agent_name, agent_name);
     }
     return ok();
   }
@@ -744,7 +783,8 @@ struct scheduler::impl {
     std::unordered_set<std::uint32_t> seen;
     for (const number_id id : config.numbers) {
       const std::uint32_t index = number_of(id);
-      if (index != npos && numbers_[index].agent == config.agent && seen.insert(index).second) out.push_back(index);
+      if (index != npos && numbers_[index].agent == config.agent && seen.insert(index).second)
+        out.push_back(index);
     }
     return out;
   }
@@ -761,14 +801,18 @@ struct scheduler::impl {
     sel->numbers = key.second;
     const auto leaves = static_cast<std::uint32_t>(sel->numbers.size());
     switch (strategy) {
-      case caller_id_strategy::round_robin: sel->usable.reset(leaves); break;
+      case caller_id_strategy::round_robin:
+        sel->usable.reset(leaves);
+        break;
       case caller_id_strategy::least_loaded: {
         std::int32_t keys = 1;
         for (const std::uint32_t n : sel->numbers) keys = std::max(keys, numbers_[n].max_concurrent);
         sel->by_free.reset(leaves, static_cast<std::uint32_t>(keys));
         break;
       }
-      case caller_id_strategy::local_presence: sel->by_use.reset(leaves); break;
+      case caller_id_strategy::local_presence:
+        sel->by_use.reset(leaves);
+        break;
     }
     for (std::uint32_t leaf = 0; leaf < leaves; ++leaf) {
       numbers_[sel->numbers[leaf]].memberships.push_back(membership{sel.get(), leaf});
@@ -794,7 +838,8 @@ struct scheduler::impl {
         if (numbers_[n].region != 0) by_region[numbers_[n].region].push_back(n);
       }
       c.area_selector.assign(1000, nullptr);
-      for (auto& [area, group] : by_area) c.area_selector[area] = selector_for(c.config.strategy, std::move(group), made);
+      for (auto& [area, group] : by_area)
+        c.area_selector[area] = selector_for(c.config.strategy, std::move(group), made);
       for (auto& [region, group] : by_region) {
         c.region_selector.emplace_back(region, selector_for(c.config.strategy, std::move(group), made));
       }
@@ -803,8 +848,8 @@ struct scheduler::impl {
     if (c.cursor >= c.all->numbers.size()) c.cursor = 0;
   }
 
-  // Registration changed: recompute every campaign's eligible numbers and trees, and send sticky retries parked
-  // on a number that is no longer usable for their campaign back to their queue.
+  // Registration changed: recompute every campaign's eligible numbers and trees, and send sticky retries
+  // parked on a number that is no longer usable for their campaign back to their queue.
   void rebuild() {
     for (auto& n : numbers_) n.memberships.clear();
     for (auto& c : campaigns_) {
@@ -856,7 +901,8 @@ struct scheduler::impl {
 
   [[nodiscard]] result<std::uint32_t> find_number(number_id id) const {
     const std::uint32_t index = number_of(id);
-    if (index == npos) return make_error(errc::not_found, "number #{} is not registered with the scheduler", id.value());
+    if (index == npos)
+      return make_error(errc::not_found, "number #{} is not registered with the scheduler", id.value());
     return index;
   }
 
@@ -868,13 +914,14 @@ struct scheduler::impl {
     return found->second;
   }
 
-  [[nodiscard]] static result<void> check_limits(std::int32_t max_concurrent, double max_cps, std::uint32_t burst,
-                                                 std::string_view what) {
+  [[nodiscard]] static result<void> check_limits(std::int32_t max_concurrent, double max_cps,
+                                                 std::uint32_t burst, std::string_view what) {
     if (max_concurrent < 0 || max_concurrent > max_concurrent_limit) {
-      return make_error(errc::invalid_input, "{}: max_concurrent_calls {} is outside 0..{}", what, max_concurrent,
-                        max_concurrent_limit);
+      return make_error(errc::invalid_input, "{}: max_concurrent_calls {} is outside 0..{}", what,
+                        max_concurrent, max_concurrent_limit);
     }
-    if (!valid_rate(max_cps)) return make_error(errc::invalid_input, "{}: max_cps must be > 0, got {}", what, max_cps);
+    if (!valid_rate(max_cps))
+      return make_error(errc::invalid_input, "{}: max_cps must be > 0, got {}", what, max_cps);
     if (max_cps < 1e-6) return make_error(errc::invalid_input, "{}: max_cps {} is below 1e-6", what, max_cps);
     if (burst < 1 || burst > max_burst) {
       return make_error(errc::invalid_input, "{}: cps_burst {} is outside 1..{}", what, burst, max_burst);
@@ -906,7 +953,8 @@ struct scheduler::impl {
     out.numbers.clear();
     for (const auto& n : numbers_) {
       out.numbers.push_back(number_stats{n.id, n.in_flight, n.peak, n.max_concurrent, n.handouts,
-                                         static_cast<std::uint64_t>(n.used_today), n.parked.size(), n.in_rotation});
+                                         static_cast<std::uint64_t>(n.used_today), n.parked.size(),
+                                         n.in_rotation});
     }
     out.campaigns.clear();
     for (const auto& c : campaigns_) {
@@ -914,8 +962,9 @@ struct scheduler::impl {
       const auto& all = c.all->numbers;
       const auto rotating = static_cast<std::size_t>(
           std::count_if(all.begin(), all.end(), [&](std::uint32_t n) { return numbers_[n].in_rotation; }));
-      out.campaigns.push_back(campaign_stats{c.config.id, c.in_flight, c.max_in_flight, c.queue.size() + c.parked,
-                                             c.handouts, all.size(), rotating, c.paused});
+      out.campaigns.push_back(campaign_stats{c.config.id, c.in_flight, c.max_in_flight,
+                                             c.queue.size() + c.parked, c.handouts, all.size(), rotating,
+                                             c.paused});
     }
   }
 
@@ -927,12 +976,13 @@ struct scheduler::impl {
   moodycamel::ConcurrentQueue<std::uint64_t, queue_traits> releases_;
   alignas(64) std::atomic<std::int64_t> queued_{0};
   alignas(64) std::atomic<std::uint32_t> waiting_{0};  // dispatchers inside wait(): read by every notify
-  std::atomic<bool> poked_{false};                      // a notifier already woke this wait episode
+  std::atomic<bool> poked_{false};                     // a notifier already woke this wait episode
   alignas(64) std::atomic<std::uint64_t> wake_epoch_{0};
   std::atomic<std::uint64_t> dispatch_epoch_{0};  // wake_epoch_ as the latest dispatch() began
   std::atomic<std::uint32_t> sleepers_{0};
   std::atomic<bool> closed_{false};
   std::atomic<bool> more_ready_{false};
+  std::atomic<std::uint32_t> spin_budget_{min_spin};  // see wait()
   std::atomic<std::int64_t> next_wake_{never};
   std::mutex sleep_mutex_;
   std::condition_variable sleep_cv_;
@@ -981,7 +1031,8 @@ result<void> scheduler::add_carrier_account(const carrier_account_config& accoun
     return make_error(errc::conflict, "carrier account {} is already registered", account.id.value());
   }
   const auto what = fmt::format("carrier account '{}'", account.name);
-  if (auto checked = impl::check_limits(0, account.max_cps, account.cps_burst, what); !checked) return checked;
+  if (auto checked = impl::check_limits(0, account.max_cps, account.cps_burst, what); !checked)
+    return checked;
   account_state a;
   a.id = account.id;
   a.name = account.name;
@@ -1001,15 +1052,19 @@ result<void> scheduler::add_number(const number_config& number) {
   if (s.numbers_.size() >= max_numbers) {
     return make_error(errc::invalid_input, "the scheduler holds at most {} numbers", max_numbers);
   }
-  const auto what = fmt::format("number {}", number.e164.empty() ? fmt::format("#{}", number.id.value()) : number.e164);
-  if (auto checked = impl::check_limits(number.max_concurrent_calls, number.max_cps, number.cps_burst, what); !checked) {
+  const auto what =
+      fmt::format("number {}", number.e164.empty() ? fmt::format("#{}", number.id.value()) : number.e164);
+  if (auto checked = impl::check_limits(number.max_concurrent_calls, number.max_cps, number.cps_burst, what);
+      !checked) {
     return checked;
   }
   if (number.area_code >= 1000) {
-    return make_error(errc::invalid_input, "{}: area code {} is not a 3-digit NANP code", what, number.area_code);
+    return make_error(errc::invalid_input, "{}: area code {} is not a 3-digit NANP code", what,
+                      number.area_code);
   }
   if (number.region.size() > 8) {
-    return make_error(errc::invalid_input, "{}: region '{}' is longer than 8 characters", what, number.region);
+    return make_error(errc::invalid_input, "{}: region '{}' is longer than 8 characters", what,
+                      number.region);
   }
   std::uint32_t account = npos;
   if (number.carrier_account.valid()) {
@@ -1045,13 +1100,15 @@ result<void> scheduler::add_number(const number_config& number) {
   return ok();
 }
 
-result<void> scheduler::set_number_limits(number_id number, std::int32_t max_concurrent_calls, double max_cps) {
+result<void> scheduler::set_number_limits(number_id number, std::int32_t max_concurrent_calls,
+                                          double max_cps) {
   std::lock_guard lock(impl_->core_);
   auto& s = *impl_;
   const auto found = s.find_number(number);
   if (!found) return found.error();
   number_state& n = s.numbers_[*found];
-  if (auto checked = impl::check_limits(max_concurrent_calls, max_cps, n.burst, fmt::format("number {}", impl::display(n)));
+  if (auto checked = impl::check_limits(max_concurrent_calls, max_cps, n.burst,
+                                        fmt::format("number {}", impl::display(n)));
       !checked) {
     return checked;
   }
@@ -1118,10 +1175,11 @@ result<void> scheduler::add_campaign(const campaign_config& campaign) {
     return make_error(errc::conflict, "campaign {} is already scheduled", campaign.id.value());
   }
   if (campaign.max_in_flight < 1) {
-    return make_error(errc::invalid_input, "campaign {}: max_in_flight must be >= 1, got {}", campaign.id.value(),
-                      campaign.max_in_flight);
+    return make_error(errc::invalid_input, "campaign {}: max_in_flight must be >= 1, got {}",
+                      campaign.id.value(), campaign.max_in_flight);
   }
-  if (auto checked = s.check_outbound(campaign.agent, campaign.agent_name, campaign.numbers); !checked) return checked;
+  if (auto checked = s.check_outbound(campaign.agent, campaign.agent_name, campaign.numbers); !checked)
+    return checked;
   s.sync();
   std::uint32_t index;
   if (s.free_campaigns_.empty()) {
@@ -1165,8 +1223,8 @@ result<void> scheduler::set_campaign_max_in_flight(campaign_id campaign, std::in
   const auto found = impl_->find_campaign(campaign);
   if (!found) return found.error();
   if (max_in_flight < 1) {
-    return make_error(errc::invalid_input, "campaign {}: max_in_flight must be >= 1, got {}", campaign.value(),
-                      max_in_flight);
+    return make_error(errc::invalid_input, "campaign {}: max_in_flight must be >= 1, got {}",
+                      campaign.value(), max_in_flight);
   }
   impl_->campaigns_[*found].max_in_flight = max_in_flight;
   impl_->wake();
@@ -1262,14 +1320,18 @@ std::size_t scheduler::hopper_size() const noexcept {
   return static_cast<std::size_t>(std::max<std::int64_t>(0, impl_->queued_.load(std::memory_order_acquire)));
 }
 
-std::size_t scheduler::hopper_capacity() const noexcept { return impl_->options_.hopper_capacity; }
+std::size_t scheduler::hopper_capacity() const noexcept {
+  return impl_->options_.hopper_capacity;
+}
 
 std::size_t scheduler::dispatch(std::span<decision> out) noexcept {
   if (out.empty()) return 0;
   return impl_->dispatch(out);
 }
 
-void scheduler::wait(std::chrono::nanoseconds until) noexcept { impl_->wait(until); }
+void scheduler::wait(std::chrono::nanoseconds until) noexcept {
+  impl_->wait(until);
+}
 
 std::size_t scheduler::dispatch_wait(std::span<decision> out, std::chrono::nanoseconds until) noexcept {
   if (out.empty()) return 0;
@@ -1287,13 +1349,17 @@ std::optional<std::chrono::nanoseconds> scheduler::next_refill() const noexcept 
   return std::chrono::nanoseconds(at);
 }
 
-void scheduler::complete(slot_handle slot) noexcept { impl_->push_release(slot, release_reason::completed); }
+void scheduler::complete(slot_handle slot) noexcept {
+  impl_->push_release(slot, release_reason::completed);
+}
 
 void scheduler::complete(std::span<const slot_handle> slots) noexcept {
   impl_->push_releases(slots, release_reason::completed);
 }
 
-void scheduler::give_back(slot_handle slot, release_reason reason) noexcept { impl_->push_release(slot, reason); }
+void scheduler::give_back(slot_handle slot, release_reason reason) noexcept {
+  impl_->push_release(slot, reason);
+}
 
 void scheduler::give_back(std::span<const slot_handle> slots, release_reason reason) noexcept {
   impl_->push_releases(slots, reason);

@@ -43,7 +43,8 @@ class scheduler {
 
   // conflict when the id is taken; invalid_input when the cap is not > 0.
   result<void> add_carrier_account(const carrier_account_config& account);
-  // conflict when the id is taken; not_found when its carrier account is unknown; invalid_input on bad limits.
+  // conflict when the id is taken; not_found when its carrier account is unknown; invalid_input on bad
+  // limits.
   result<void> add_number(const number_config& number);
   // Grows or shrinks a number's share. Lowering never cancels calls in flight: the number simply gets no new
   // hand-out until it is under the new limit.
@@ -67,7 +68,8 @@ class scheduler {
   // not yet seen by a dispatcher), so the engine can release their claims. Calls in flight finish normally;
   // contacts enqueued for it afterwards are rejected (see take_rejected()).
   result<std::vector<contact_item>> remove_campaign(campaign_id campaign);
-  // Carrier back-pressure (HTTP 429, SIP 503 Retry-After): no hand-out on the account's numbers before `until`.
+  // Carrier back-pressure (HTTP 429, SIP 503 Retry-After): no hand-out on the account's numbers before
+  // `until`.
   result<void> throttle_carrier_account(carrier_account_id account, std::chrono::nanoseconds until);
 
   // ---- Data plane. ----
@@ -85,9 +87,9 @@ class scheduler {
   // Hands out up to out.size() decisions, never blocks on time (it takes the core lock for one batch).
   // Any thread. Allocates only when the slot table, a campaign queue or the timer heap outgrows its peak.
   std::size_t dispatch(std::span<decision> out) noexcept;
-  // Blocks until dispatch() may have something: contacts arrived, a slot freed, a control change, the earliest
-  // CPS refill or throttle expiry, close(), or `until` (monotonic). Spins briefly, then sleeps on a condition
-  // variable; the wake-up counter is read before the last dispatch drained, so no wake-up is lost.
+  // Blocks until dispatch() may have something: contacts arrived, a slot freed, a control change, the
+  // earliest CPS refill or throttle expiry, close(), or `until` (monotonic). Spins briefly, then sleeps on a
+  // condition variable; the wake-up counter is read before the last dispatch drained, so no wake-up is lost.
   void wait(std::chrono::nanoseconds until = forever) noexcept;
   // dispatch(), then wait() and retry until something is handed out, `until` passes or close() is called.
   std::size_t dispatch_wait(std::span<decision> out, std::chrono::nanoseconds until = forever) noexcept;

@@ -60,8 +60,8 @@ struct contact_item {
   std::uint16_t area_code = 0;  // callee's NANP area code, 0 when none
 };
 
-// A taken concurrency slot. Must be given back exactly once (complete() or give_back()); a second release of the
-// same handle is detected and counted, never applied. Only meaningful to the scheduler that issued it.
+// A taken concurrency slot. Must be given back exactly once (complete() or give_back()); a second release of
+// the same handle is detected and counted, never applied. Only meaningful to the scheduler that issued it.
 class slot_handle {
  public:
   constexpr slot_handle() noexcept = default;
@@ -86,8 +86,8 @@ struct decision {
 
 // Why a slot comes back without a finished call.
 enum class release_reason : std::uint8_t {
-  completed,        // the call ended: the slot frees
-  not_attempted,    // the engine decided not to call (outside its window...): slot frees, contact NOT re-queued
+  completed,      // the call ended: the slot frees
+  not_attempted,  // the engine decided not to call (outside its window...): slot frees, contact NOT re-queued
   number_unusable,  // the carrier refused the caller ID: the number leaves rotation, the contact is re-queued
   throttled,        // carrier back-pressure: the contact is re-queued (throttle the account separately)
 };
@@ -104,17 +104,17 @@ enum class caller_id_strategy : std::uint8_t {
 
 struct carrier_account_config {
   carrier_account_id id;
-  std::string name;        // for messages
-  double max_cps = 1.0;    // > 0; +infinity means no cap
+  std::string name;             // for messages
+  double max_cps = 1.0;         // > 0; +infinity means no cap
   std::uint32_t cps_burst = 1;  // originations allowed back to back; 1 = strictly spaced
 };
 
 struct number_config {
   number_id id;
-  std::string e164;         // for messages and stats; may be empty
-  agent_id agent;           // invalid when unassigned
-  std::string agent_name;   // for messages
-  carrier_account_id carrier_account;  // invalid when the number has no account-level cap
+  std::string e164;                       // for messages and stats; may be empty
+  agent_id agent;                         // invalid when unassigned
+  std::string agent_name;                 // for messages
+  carrier_account_id carrier_account;     // invalid when the number has no account-level cap
   std::int32_t max_concurrent_calls = 1;  // >= 0; 0 parks the number (a process whose lease share is empty)
   double max_cps = 1.0;                   // > 0, may be < 1 (0.5 = one call per two seconds); +inf = no cap
   std::uint32_t cps_burst = 1;            // see carrier_account_config
@@ -126,19 +126,20 @@ struct number_config {
 struct campaign_config {
   campaign_id id;
   agent_id agent;
-  std::string agent_name;           // for messages
-  std::vector<number_id> numbers;   // explicit caller IDs; empty means "all of the agent's numbers"
+  std::string agent_name;          // for messages
+  std::vector<number_id> numbers;  // explicit caller IDs; empty means "all of the agent's numbers"
   caller_id_strategy strategy = caller_id_strategy::round_robin;
-  bool sticky_retries = true;       // a retry keeps its earlier caller ID while that number is usable
-  std::int32_t max_in_flight = 1;   // >= 1
-  bool paused = false;              // start paused
+  bool sticky_retries = true;      // a retry keeps its earlier caller ID while that number is usable
+  std::int32_t max_in_flight = 1;  // >= 1
+  bool paused = false;             // start paused
 };
 
 struct scheduler_options {
   std::size_t hopper_capacity = 65536;  // high-water mark of queued contacts, across campaigns
   std::uint32_t campaign_quantum = 32;  // hand-outs per campaign per round, for fairness between campaigns
-  // Polls (one `pause` each, 27-50 ns on Zen 3: 55-100 us in all) of the wake-up counter before an idle dispatcher
-  // sleeps, when contacts are parked waiting for a slot; 16 when the hopper is empty. 0 sleeps at once.
+  // Most polls (one `pause` each, 27-50 ns on Zen 3) of the wake-up counter before an idle dispatcher sleeps.
+  // It spins only while contacts are parked and no other dispatcher spins, and the actual spin adapts between
+  // 16 polls and this: longer while spins end with work, shorter while they end in sleep. 0: never spin.
   std::uint32_t spin_before_sleep = 2048;
 #ifdef NDEBUG
   bool abort_on_double_release = false;

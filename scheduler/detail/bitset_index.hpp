@@ -1,7 +1,7 @@
 #pragma once
-// A three-level bitset over up to 64^3 = 262144 positions: set, clear, "next set bit at or after i" (wrapping)
-// and "highest set bit" all in O(1) with a handful of word operations. Round robin finds the next usable
-// number with it, and the least-loaded buckets find their fullest bucket. Not thread-safe.
+// A three-level bitset over up to 64^3 = 262144 positions: set, clear, "next set bit at or after i"
+// (wrapping) and "highest set bit" all in O(1) with a handful of word operations. Round robin finds the next
+// usable number with it, and the least-loaded buckets find their fullest bucket. Not thread-safe.
 
 #include <bit>
 #include <cstdint>
@@ -52,7 +52,8 @@ class bitset_index {
     if (l2_ == 0) return -1;
     const std::uint32_t j = 63 - static_cast<std::uint32_t>(std::countl_zero(l2_));
     const std::uint32_t word = (j << 6) | (63 - static_cast<std::uint32_t>(std::countl_zero(l1_[j])));
-    return static_cast<std::int32_t>((word << 6) | (63 - static_cast<std::uint32_t>(std::countl_zero(l0_[word]))));
+    return static_cast<std::int32_t>((word << 6) |
+                                     (63 - static_cast<std::uint32_t>(std::countl_zero(l0_[word]))));
   }
 
  private:

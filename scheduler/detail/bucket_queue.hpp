@@ -48,8 +48,14 @@ class bucket_queue {
   void unlink(std::uint32_t leaf, std::uint32_t key) noexcept {
     const std::uint32_t p = prev_[leaf];
     const std::uint32_t n = next_[leaf];
-    if (p != none) next_[p] = n; else head_[key] = n;
-    if (n != none) prev_[n] = p; else tail_[key] = p;
+    if (p != none)
+      next_[p] = n;
+    else
+      head_[key] = n;
+    if (n != none)
+      prev_[n] = p;
+    else
+      tail_[key] = p;
     if (head_[key] == none) nonempty_.clear(key);
   }
 
@@ -57,7 +63,10 @@ class bucket_queue {
     const std::uint32_t t = tail_[key];
     prev_[leaf] = t;
     next_[leaf] = none;
-    if (t != none) next_[t] = leaf; else head_[key] = leaf;
+    if (t != none)
+      next_[t] = leaf;
+    else
+      head_[key] = leaf;
     tail_[key] = leaf;
     nonempty_.set(key);
   }

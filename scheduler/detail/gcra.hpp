@@ -17,7 +17,9 @@ class gcra {
   // per_second > 0; +infinity means unlimited. burst >= 1.
   void configure(double per_second, std::uint32_t burst) noexcept {
     const std::int64_t interval =
-        std::isinf(per_second) ? 0 : std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(1e9 / per_second)));
+        std::isinf(per_second)
+            ? 0
+            : std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(1e9 / per_second)));
     // Keep the spacing of the last take under the new rate, so lowering a cap takes effect at once.
     if (last_take_valid_) tat_ += interval - interval_;
     interval_ = interval;

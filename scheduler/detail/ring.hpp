@@ -1,7 +1,7 @@
 #pragma once
 // A growable FIFO ring of trivially copyable items with push at both ends. Capacity is a power of two and
-// only grows (doubling) unless release() is called, so a queue that reached its working size stops allocating.
-// Not thread-safe: owned by whoever holds the scheduler's core lock.
+// only grows (doubling) unless release() is called, so a queue that reached its working size stops
+// allocating. Not thread-safe: owned by whoever holds the scheduler's core lock.
 
 #include <cstdint>
 #include <cstring>
@@ -20,7 +20,9 @@ class ring {
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
 
   [[nodiscard]] T& front() noexcept { return data_[head_]; }
-  [[nodiscard]] const T& operator[](std::size_t i) const noexcept { return data_[(head_ + i) & (capacity_ - 1)]; }
+  [[nodiscard]] const T& operator[](std::size_t i) const noexcept {
+    return data_[(head_ + i) & (capacity_ - 1)];
+  }
 
   void push_back(const T& item) {
     if (size_ == capacity_) grow();

@@ -1,4 +1,5 @@
-// Per-number concurrency slots, per-number and per-account CPS (on a manual clock), campaign caps, throttling.
+// Per-number concurrency slots, per-number and per-account CPS (on a manual clock), campaign caps,
+// throttling.
 
 #include <chrono>
 

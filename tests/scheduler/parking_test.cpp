@@ -89,8 +89,8 @@ TEST_F(parking_test, CloseWakesABlockedDispatcherEmptyHanded) {
   EXPECT_EQ(waiter.get(), 0u);
 }
 
-// One slot, many contacts: the dispatcher blocks for every hand-out until the completer frees the slot. A lost
-// wake-up stalls it; the completer then gives up after the bound and closes the scheduler.
+// One slot, many contacts: the dispatcher blocks for every hand-out until the completer frees the slot. A
+// lost wake-up stalls it; the completer then gives up after the bound and closes the scheduler.
 int ping_pong(scheduler& sched, int rounds, int hold_yields, bool& failed) {
   std::atomic<std::uint64_t> handed{0};  // slot handle of the latest decision, 0 when taken
   std::atomic<bool> gave_up{false};

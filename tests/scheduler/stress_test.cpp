@@ -31,8 +31,12 @@ constexpr int contact_count = campaign_count * contacts_per_campaign;
 constexpr std::int32_t campaign_cap = 6;
 constexpr auto give_up_after = std::chrono::seconds(60);
 
-std::int32_t limit_of(int number) { return 1 + number % 3; }  // 1..3 slots: 16 in all, below the caps' 18
-std::uint16_t area_of(int number) { return static_cast<std::uint16_t>(number % 2 == 0 ? 415 : 212); }
+std::int32_t limit_of(int number) {
+  return 1 + number % 3;
+}  // 1..3 slots: 16 in all, below the caps' 18
+std::uint16_t area_of(int number) {
+  return static_cast<std::uint16_t>(number % 2 == 0 ? 415 : 212);
+}
 
 struct observer {
   std::atomic<int> number_in_flight[number_count + 1] = {};
@@ -67,8 +71,10 @@ struct observer {
     if (const int now = campaign_in_flight[c].fetch_add(1) + 1; now > campaign_cap) {
       violation("campaign " + std::to_string(c) + " has " + std::to_string(now) + " in flight");
     }
-    if (contact_in_flight[id].exchange(1) != 0) violation("contact " + std::to_string(id) + " handed out twice");
-    if (contact_finished[id].load() != 0) violation("contact " + std::to_string(id) + " handed out after it ended");
+    if (contact_in_flight[id].exchange(1) != 0)
+      violation("contact " + std::to_string(id) + " handed out twice");
+    if (contact_finished[id].load() != 0)
+      violation("contact " + std::to_string(id) + " handed out after it ended");
     if (static_cast<std::int64_t>(d.cookie) != d.contact.value() * 3) violation("cookie mismatch");
   }
 
@@ -78,7 +84,8 @@ struct observer {
     const auto c = static_cast<int>(d.campaign.value());
     number_in_flight[d.number.value()].fetch_sub(1);
     campaign_in_flight[c].fetch_sub(1);
-    if (contact_in_flight[id].exchange(0) != 1) violation("contact " + std::to_string(id) + " released twice");
+    if (contact_in_flight[id].exchange(0) != 1)
+      violation("contact " + std::to_string(id) + " released twice");
     if (reason == release_reason::throttled || reason == release_reason::number_unusable) {
       requeued.fetch_add(1);
       return;
@@ -87,7 +94,8 @@ struct observer {
     const int done_here = finished_per_campaign[c].fetch_add(1) + 1;
     finished.fetch_add(1);
     if (done_here == contacts_per_campaign && !first_done_recorded.exchange(true)) {
-      for (int other = 1; other <= campaign_count; ++other) share_when_first_done[other] = finished_per_campaign[other];
+      for (int other = 1; other <= campaign_count; ++other)
+        share_when_first_done[other] = finished_per_campaign[other];
     }
   }
 };

@@ -49,7 +49,8 @@ TEST_F(validation_test, ListedUnknownNumberCannotLaunch) {
   const auto launched = sched_.add_campaign(campaign_of(1, {number_id{1}, number_id{77}}));
   ASSERT_FALSE(launched);
   EXPECT_EQ(launched.error().code, errc::launch_failed);
-  EXPECT_EQ(launched.error().message, "number #77 listed for agent 'sales-bot' is not a registered outbound number");
+  EXPECT_EQ(launched.error().message,
+            "number #77 listed for agent 'sales-bot' is not a registered outbound number");
 }
 
 TEST_F(validation_test, FailedLaunchQueuesNothing) {
