@@ -1,6 +1,6 @@
 // End to end: claim -> schedule -> simulated originate -> outcome written, against PostgreSQL.
 //
-//   bench_e2e [--contacts N] [--quick] [--one-row-sample N] [--one-row-seconds S] [--keep]
+//   bench_e2e [--contacts N] [--quick] [--one-row-sample N] [--one-row-seconds S] [--only PHASE] [--keep]
 //
 // Starts a throwaway PostgreSQL cluster under a temporary directory (stopped and removed at the end) unless
 // DIALER_DATABASE_URL is set. Every phase gets its own database (or, with DIALER_DATABASE_URL, its own campaign)
