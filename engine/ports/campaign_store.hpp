@@ -131,7 +131,8 @@ class campaign_store {
   // Claims up to `max` due pending contacts with a lease (FOR UPDATE SKIP LOCKED); they become in_progress.
   [[nodiscard]] virtual result<std::vector<claimed_contact>> claim(campaign_id id, int max,
                                                                    std::chrono::milliseconds lease) = 0;
-  // Extends the lease of every contact this engine holds in the campaign, and its engine heartbeat.
+  // Renews this engine's heartbeat and the leases of its contacts that are past half their life (the rest are
+  // renewed on a later beat; claims that lapsed longer than a lease ago are recover_expired()'s).
   [[nodiscard]] virtual result<void> heartbeat(campaign_id id, std::chrono::milliseconds lease) = 0;
 
   // Durable before return: one transaction for the whole batch. Fills in each attempt's id.
