@@ -2,6 +2,8 @@
 
 #include <phonenumbers/phonenumberutil.h>
 
+#include "engine/phone_type.hpp"
+
 namespace dialer {
 namespace {
 
@@ -22,17 +24,6 @@ std::string_view parse_error_reason(PhoneNumberUtil::ErrorType e) {
       return "too long";
     default:
       return "unparseable";
-  }
-}
-
-number_type to_number_type(PhoneNumberUtil::PhoneNumberType t) {
-  switch (t) {
-    case PhoneNumberUtil::MOBILE:
-      return number_type::mobile;
-    case PhoneNumberUtil::TOLL_FREE:
-      return number_type::toll_free;
-    default:
-      return number_type::local;
   }
 }
 

@@ -10,6 +10,8 @@
 
 #include <phonenumbers/phonenumberutil.h>
 
+#include "engine/phone_type.hpp"
+
 #include "engine/contacts/digit_pattern.hpp"
 #include "engine/contacts/phone_metadata.hpp"
 
@@ -82,16 +84,6 @@ lpn_type number_type_of(std::string_view nsn, const compiled_region& r) noexcept
   return PhoneNumberUtil::UNKNOWN;
 }
 
-number_type to_number_type(lpn_type t) noexcept {
-  switch (t) {
-    case PhoneNumberUtil::MOBILE:
-      return number_type::mobile;
-    case PhoneNumberUtil::TOLL_FREE:
-      return number_type::toll_free;
-    default:
-      return number_type::local;
-  }
-}
 
 phone_status to_status(PhoneNumberUtil::ErrorType e) noexcept {
   switch (e) {
