@@ -457,7 +457,7 @@ int single_call(const global_options& options, const std::string& agent, const s
     pqxx::nontransaction tx(ctx->db());
     auto rows = tx.exec_params(
         "SELECT a.caller_id, coalesce(a.outcome, 'unknown'), a.billable_ms, coalesce(a.carrier_call_id, ''), a.id "
-        "FROM call_attempts a WHERE a.campaign_id = $1 ORDER BY a.id DESC LIMIT 1",
+        "FROM " + std::string(pg::kCampaignAttempts) + " WHERE k.id = $1 ORDER BY a.id DESC LIMIT 1",
         id->value());
     if (rows.empty()) {
       fmt::print(stderr, "dialer: no attempt was placed (state {})\n", to_string(s.campaign.state));

@@ -50,6 +50,7 @@
 #include "adapters/postgres/connection.hpp"
 #include "adapters/postgres/embedded_cluster.hpp"
 #include "adapters/postgres/migrations.hpp"
+#include "engine/block_tracker.hpp"
 #include "engine/campaign_runner.hpp"
 #include "engine/contacts/synthetic.hpp"
 
@@ -186,7 +187,7 @@ struct op_counter {
 };
 
 struct store_timings {
-  op_counter claim, record_attempts, write_back, progress, heartbeat, lease_slots, recover_expired, other;
+  op_counter claim, record_attempts, write_back, progress, heartbeat, lease_slots, other;
   // What the engine did besides the one outcome per contact: returns by reason, finals, errors seen.
   std::mutex m;
   std::map<std::string, std::int64_t> returns;
@@ -242,10 +243,10 @@ class timed_store final : public campaign_store {
     op_timer t(t_.other);
     return t_.note(inner_->transition(id, from, to), t_.other);
   }
-  result<std::vector<claimed_contact>> claim(campaign_id id, int max, milliseconds lease) override {
+  result<claim_batch> claim(campaign_id id, int max, milliseconds lease) override {
     op_timer t(t_.claim);
     auto r = inner_->claim(id, max, lease);
-    if (r) t.rows(static_cast<std::int64_t>(r->size()));
+    if (r) t.rows(static_cast<std::int64_t>(r->contacts.size()));
     t_.note(r, t_.claim);
     return r;
   }
@@ -258,10 +259,11 @@ class timed_store final : public campaign_store {
     op_timer t(t_.record_attempts, static_cast<std::int64_t>(attempts.size()));
     return t_.note(inner_->record_attempts(id, attempts, carrier), t_.record_attempts);
   }
-  result<void> write_back(std::span<const attempt_outcome> outcomes, std::span<const contact_return> returns,
-                          std::span<const contact_final> finals) override {
+  result<void> write_back(campaign_id id, std::span<const attempt_outcome> outcomes,
+                          std::span<const contact_return> returns, std::span<const contact_final> finals,
+                          std::span<const std::int64_t> release) override {
     op_timer t(t_.write_back, static_cast<std::int64_t>(outcomes.size() + returns.size() + finals.size()));
-    auto r = inner_->write_back(outcomes, returns, finals);
+    auto r = inner_->write_back(id, outcomes, returns, finals, release);
     t_.note(r, t_.write_back);
     if (r) {
       std::lock_guard lock(t_.m);
@@ -274,10 +276,6 @@ class timed_store final : public campaign_store {
   result<campaign_progress> progress(campaign_id id) override {
     op_timer t(t_.progress);
     return t_.note(inner_->progress(id), t_.progress);
-  }
-  result<std::vector<open_attempt>> recover_expired(campaign_id id) override {
-    op_timer t(t_.recover_expired);
-    return t_.note(inner_->recover_expired(id), t_.recover_expired);
   }
   result<std::vector<slot_lease>> lease_slots(std::span<const number_id> numbers, std::span<const int> in_use,
                                               milliseconds lease) override {
@@ -313,7 +311,6 @@ void print_timings(store_timings& t, double wall) {
   line("progress", t.progress, "control");
   line("heartbeat", t.heartbeat, "control");
   line("lease_slots", t.lease_slots, "control");
-  line("recover_expired", t.recover_expired, "control");
   line("other", t.other, "control");
   std::lock_guard lock(t.m);
   if (t.outcomes == 0) return;  // the ceiling counts its own statements only
@@ -400,6 +397,7 @@ struct phase_setup {
   campaign_spec spec;
   std::vector<phone_number> numbers;
   std::string engine_id;
+  contact_blocks blocks;  // the imported contacts' id range
 };
 
 // Area codes with real geography, so the calling-window and local-presence code paths see ordinary caller IDs.
@@ -461,6 +459,7 @@ phase_setup prepare_phase(bench_database& db, const std::string& phase, const fs
   if (imported.summary.accepted != contacts)
     die(fmt::format("imported {} of {} contacts: the synthetic file should be all valid", imported.summary.accepted,
                     contacts));
+  p.blocks = need(pg::load_campaign_record(c, p.account, p.campaign), "loading the campaign").blocks;
   {
     pqxx::nontransaction tx(c);
     tx.exec0("VACUUM ANALYZE contacts");
@@ -488,7 +487,7 @@ void release_numbers(const phase_setup& p) {
 }
 
 struct contact_counts {
-  std::int64_t done = 0, pending = 0, in_progress = 0, attempts = 0, attempts_with_outcome = 0;
+  std::int64_t done = 0, pending = 0, in_progress = 0, attempts = 0, attempts_with_outcome = 0, blocks_held = 0;
 };
 
 contact_counts count_contacts(const phase_setup& p) {
@@ -506,6 +505,9 @@ contact_counts count_contacts(const phase_setup& p) {
                            p.campaign.value());
   out.attempts = a[0].as<std::int64_t>();
   out.attempts_with_outcome = a[1].as<std::int64_t>();
+  out.blocks_held = tx.exec_params1("SELECT count(*) FROM contact_blocks WHERE campaign_id = $1 AND claimed_by IS NOT NULL",
+                                    p.campaign.value())[0]
+                        .as<std::int64_t>();
   return out;
 }
 
@@ -563,10 +565,10 @@ phase_result run_engine(const phase_setup& p, std::uint64_t contacts) {
 
   const auto counts = count_contacts(p);
   if (counts.done != static_cast<std::int64_t>(contacts) || counts.attempts != static_cast<std::int64_t>(contacts) ||
-      counts.attempts_with_outcome != counts.attempts)
-    die(fmt::format("engine: expected {} contacts done with one attempt each; found {} done, {} attempts ({} with "
-                    "an outcome)",
-                    contacts, counts.done, counts.attempts, counts.attempts_with_outcome));
+      counts.attempts_with_outcome != counts.attempts || counts.blocks_held != 0)
+    die(fmt::format("engine: expected {} contacts done with one attempt each and no block held; found {} done, {} "
+                    "attempts ({} with an outcome), {} blocks held",
+                    contacts, counts.done, counts.attempts, counts.attempts_with_outcome, counts.blocks_held));
   phase_result r{contacts, wall};
   fmt::print("  engine: {} contacts done, {} attempts, all with outcomes; {} dialed; {:.2f} s\n", counts.done,
              counts.attempts, status->dialed, wall);
@@ -581,8 +583,21 @@ phase_result run_engine(const phase_setup& p, std::uint64_t contacts) {
 
 phase_result run_one_row_loop(const phase_setup& p, std::uint64_t sample, double budget_s) {
   pqxx::connection c(p.url);
+  {
+    // The classic hopper's own schema, in this phase's database: a claim per contact row, and the index its
+    // query needs (without it every claim would scan the table, which would flatter the engine).
+    pqxx::work tx(c);
+    tx.exec0("ALTER TABLE contacts ADD COLUMN claimed_by text, ADD COLUMN lease_until timestamptz, "
+             "DROP CONSTRAINT contacts_state_check");
+    tx.exec0("CREATE INDEX contacts_due ON contacts (campaign_id, next_attempt_at) WHERE state = 'pending'");
+    tx.commit();
+  }
+  {
+    pqxx::nontransaction tx(c);
+    tx.exec0("ANALYZE contacts");
+  }
   c.prepare("claim_one",
-            "SELECT id, e164, variables::text, attempts FROM contacts "
+            "SELECT id, e164, variables, attempts FROM contacts "
             "WHERE campaign_id = $1 AND state = 'pending' AND next_attempt_at <= now() "
             "ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED");
   c.prepare("mark_in_progress",
@@ -693,25 +708,44 @@ phase_result run_sql_ceiling(const phase_setup& p, std::uint64_t contacts) {
 
   const auto cpu0 = cpu_sample::now();
   const auto started = steady::now();
+  // Blocks are released by the writer once all their contacts are written back, as in the engine.
+  block_tracker blocks;
+  std::atomic<std::uint64_t> written{0};
   std::thread claimer([&] {
     const auto capacity = static_cast<std::int64_t>(engine_defaults.hopper_capacity);
-    const std::int64_t low_water = std::max(1, engine_defaults.claim_batch / 4);
-    while (!failed) {
+    std::uint64_t taken = 0;
+    while (!failed && taken < contacts) {
+      int want = 0;
       {
         std::unique_lock lock(room_m);
-        room_cv.wait(lock, [&] { return capacity - held.load() >= low_water || failed.load(); });
+        room_cv.wait(lock, [&] {
+          want = claim_size(static_cast<std::size_t>(std::max<std::int64_t>(0, capacity - held.load())),
+                            engine_defaults, p.blocks.size);
+          return want > 0 || failed.load();
+        });
       }
-      const int want = static_cast<int>(std::min<std::int64_t>(capacity - held.load(), engine_defaults.claim_batch));
+      if (failed) break;
       op_timer t(timings.claim);
       auto batch = claimer_store->claim(p.campaign, want, engine_defaults.lease);
       if (!batch) {
         fail("claim: " + batch.error().message);
         break;
       }
-      t.rows(static_cast<std::int64_t>(batch->size()));
-      if (batch->empty()) break;
-      held += static_cast<std::int64_t>(batch->size());
-      for (auto& c : *batch) claimed.push(std::move(c));
+      t.rows(static_cast<std::int64_t>(batch->contacts.size()));
+      if (batch->blocks.empty()) {
+        // Everything left is in blocks still held here: wait for the writer to release one.
+        const auto seen = written.load();
+        std::unique_lock lock(room_m);
+        room_cv.wait_for(lock, milliseconds{10}, [&] { return written.load() != seen || failed.load(); });
+        continue;
+      }
+      std::unordered_map<std::int64_t, std::int64_t> units;
+      for (const auto& b : batch->blocks) units.emplace(b.first, 0);
+      for (const auto& c : batch->contacts) ++units[p.blocks.block_of(c.id)];
+      for (const auto& [block, n] : units) (void)blocks.add(block, n);
+      taken += batch->contacts.size();
+      held += static_cast<std::int64_t>(batch->contacts.size());
+      for (auto& c : batch->contacts) claimed.push(std::move(c));
     }
     claimed.close();
   });
@@ -764,14 +798,21 @@ phase_result run_sql_ceiling(const phase_setup& p, std::uint64_t contacts) {
   });
   std::thread writer([&] {
     std::vector<attempt_outcome> batch;
+    std::vector<std::int64_t> units, released;
     while (!failed && outcomes.pop_all(batch)) {
+      units.clear();
+      released.clear();
+      for (const auto& o : batch) units.push_back(p.blocks.block_of(o.contact));
+      blocks.settle(units, released);
       {
         op_timer t(timings.write_back, static_cast<std::int64_t>(batch.size()));
-        if (auto r = writer_store->write_back(batch, {}, {}); !r) {
+        if (auto r = writer_store->write_back(p.campaign, batch, {}, {}, released); !r) {
           fail("write_back: " + r.error().message);
           return;
         }
       }
+      written += batch.size();
+      room_cv.notify_all();
       batch.clear();
     }
   });
@@ -782,9 +823,11 @@ phase_result run_sql_ceiling(const phase_setup& p, std::uint64_t contacts) {
   claimer.join();
   if (!failure.empty()) die("sql ceiling: " + failure);
   const auto counts = count_contacts(p);
-  if (counts.done != static_cast<std::int64_t>(contacts) || counts.attempts != static_cast<std::int64_t>(contacts))
-    die(fmt::format("sql ceiling: expected {} contacts done; found {} done, {} attempts", contacts, counts.done,
-                    counts.attempts));
+  if (counts.done != static_cast<std::int64_t>(contacts) || counts.attempts != static_cast<std::int64_t>(contacts) ||
+      counts.blocks_held != 0)
+    die(fmt::format("sql ceiling: expected {} contacts done and no block held; found {} done, {} attempts, {} blocks "
+                    "held",
+                    contacts, counts.done, counts.attempts, counts.blocks_held));
   fmt::print("  sql ceiling: {} contacts done, {} attempts; {:.2f} s\n", counts.done, counts.attempts, wall);
   fmt::print("  {}\n", cpu_split(cpu0, cpu1, wall));
   fmt::print("  time waiting on PostgreSQL, by statement (one thread and connection per stage):\n");

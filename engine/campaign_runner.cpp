@@ -5,7 +5,9 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
+#include "engine/block_tracker.hpp"
 #include "engine/rules/nanp.hpp"
 #include "engine/rules/zones.hpp"
 #include "scheduler/scheduler.hpp"
@@ -125,6 +127,7 @@ struct campaign_runner::impl : carrier_events {
   std::atomic<std::int64_t> answered_{0};
   std::atomic<std::int64_t> outstanding_{0};  // reports and returns not yet written
   std::atomic<bool> feeder_idle_{false};       // the last claim found nothing due
+  block_tracker blocks_;
 
   std::mutex in_flight_mutex_;
   std::unordered_map<std::int64_t, in_flight_call> in_flight_;
@@ -236,30 +239,52 @@ struct campaign_runner::impl : carrier_events {
     zone_cache zones(campaign_.spec.default_region);
     std::vector<sched::contact_item> items;
     while (!stopping_.load(std::memory_order_acquire)) {
-      const std::size_t room = scheduler_.room();
-      if (!dispatching_.load(std::memory_order_acquire) ||
-          room < static_cast<std::size_t>(std::max(1, options_.claim_batch / 4))) {
+      const int want = claim_size(scheduler_.room(), options_, campaign_.blocks.size);
+      if (!dispatching_.load(std::memory_order_acquire) || want == 0) {
         std::unique_lock lock(feeder_mutex_);
         feeder_cv_.wait_for(lock, milliseconds{20});
         continue;
       }
-      const int want = static_cast<int>(std::min<std::size_t>(room, static_cast<std::size_t>(options_.claim_batch)));
       auto claimed = (*store)->claim(campaign_.id, want, options_.lease);
       if (!claimed) {
         std::unique_lock lock(feeder_mutex_);
         feeder_cv_.wait_for(lock, milliseconds{200});  // database away: try again shortly
         continue;
       }
-      if (claimed->empty()) {
+      if (claimed->blocks.empty()) {
         feeder_idle_.store(true, std::memory_order_release);
         std::unique_lock lock(feeder_mutex_);
         feeder_cv_.wait_for(lock, milliseconds{100});
         continue;
       }
       feeder_idle_.store(false, std::memory_order_release);
+      // Every contact and open attempt of a claimed block is one unit on its way to the writer; the block is
+      // released with the write-back of its last unit. A block that brings nothing is released at once. A block
+      // we still track (our own, retaken after its lease lapsed) is already in the pipeline: nothing is added.
+      std::unordered_map<std::int64_t, std::int64_t> units;
+      for (const auto& b : claimed->blocks) units.emplace(b.first, 0);
+      for (const auto& c : claimed->contacts) ++units[campaign_.blocks.block_of(c.id)];
+      for (const auto& o : claimed->open) ++units[campaign_.blocks.block_of(o.contact)];
+      std::vector<std::int64_t> empty_blocks;
+      std::unordered_set<std::int64_t> retaken;
+      for (const auto& [block, n] : units) {
+        if (!blocks_.add(block, n)) retaken.insert(block);
+        else if (n == 0) empty_blocks.push_back(block);
+      }
+      if (!empty_blocks.empty()) {
+        (void)retry_write(stopping_, [&] { return (*store)->write_back(campaign_.id, {}, {}, {}, empty_blocks); });
+        for (auto b : empty_blocks) blocks_.forget(b);
+      }
+      const auto fresh = [&](contact_id c) { return !retaken.contains(campaign_.blocks.block_of(c)); };
+      if (!claimed->open.empty()) {
+        std::lock_guard lock(reconcile_mutex_);
+        for (auto& o : claimed->open)
+          if (fresh(o.contact)) to_reconcile_.push_back(std::move(o));
+      }
       items.clear();
       const timestamp now = clock_.wall();
-      for (auto& c : *claimed) {
+      for (auto& c : claimed->contacts) {
+        if (!fresh(c.id)) continue;
         if (c.do_not_call) {
           push_final({c.id, rules::contact_state::do_not_call, "do_not_call"});
           continue;
@@ -401,8 +426,10 @@ struct campaign_runner::impl : carrier_events {
       dialing_.fetch_sub(count, std::memory_order_acq_rel);
       for (std::size_t i = 0; i < taken.size(); ++i) {
         if (!attempts[i].id) {
-          // Our claim lapsed and another engine holds the contact now: it is theirs to dial.
+          // Our lease on its block lapsed and another engine took the block over: the contact is theirs to dial.
+          // The return only settles its unit here (write-back leaves contacts of blocks we lost alone).
           scheduler_.give_back(taken[i].slot, sched::release_reason::not_attempted);
+          push_return({attempts[i].contact, batch.decided_at, "lease_lost", {}});
           continue;
         }
         origination_request r;
@@ -462,6 +489,7 @@ struct campaign_runner::impl : carrier_events {
     std::vector<contact_return> returns;
     std::vector<contact_final> finals;
     std::vector<attempt_outcome> outcomes;
+    std::vector<std::int64_t> units, released;
     while (true) {
       {
         std::unique_lock lock(reports_mutex_);
@@ -477,6 +505,14 @@ struct campaign_runner::impl : carrier_events {
         if (writer_stop_.load(std::memory_order_acquire)) return;
         continue;
       }
+      // Each report, return and final is the last unit of one claimed contact (or open attempt): settle them
+      // before the write, so that a block whose last unit this is gets released in the same transaction.
+      units.clear();
+      for (const auto& r : batch) units.push_back(campaign_.blocks.block_of(r.call.contact));
+      for (const auto& r : returns) units.push_back(campaign_.blocks.block_of(r.contact));
+      for (const auto& f : finals) units.push_back(campaign_.blocks.block_of(f.contact));
+      released.clear();
+      blocks_.settle(units, released);
       const timestamp now = clock_.wall();
       outcomes.clear();
       for (const auto& r : batch) {
@@ -497,7 +533,8 @@ struct campaign_runner::impl : carrier_events {
       std::int64_t doubles = 0;
       for (const auto& r : batch)
         if (r.what == carrier_report::kind::refused && r.refusal == origination_refusal::invalid_destination) ++doubles;
-      retry_write(never_give_up_, [&] { return (*store)->write_back(outcomes, returns, finals); });
+      retry_write(never_give_up_,
+                  [&] { return (*store)->write_back(campaign_.id, outcomes, returns, finals, released); });
       outstanding_.fetch_sub(count - doubles, std::memory_order_acq_rel);
       batch.clear();
       returns.clear();
@@ -592,54 +629,63 @@ struct campaign_runner::impl : carrier_events {
     for (const auto& n : numbers_) (void)scheduler_.set_number_limits(n.id, 0, n.max_cps);
   }
 
-  // Attempts of a crashed run: ask the carrier, record what it says, mark unknown what it cannot tell
-  // (never redialed). A call the carrier reports as still running (errc::unavailable) is asked again later.
-  result<void> reconcile(campaign_store& store, run_status& status) {
-    auto open = store.recover_expired(campaign_.id);
-    if (!open) return std::move(open).error();
-    for (auto& a : *open) unresolved_.push_back(std::move(a));
-    if (unresolved_.empty()) return ok();
-    std::vector<attempt_outcome> outcomes;
+  // Attempts found in recovered blocks (a crashed or cut-off engine's): settle those whose outcome was stored,
+  // ask the carrier about the rest, mark unknown what it cannot tell (never redialed). The outcomes go through
+  // the writer like any other. A call the carrier reports as still running (errc::unavailable) is asked again
+  // on a later beat. Control thread only.
+  void reconcile(run_status& status) {
+    {
+      std::lock_guard lock(reconcile_mutex_);
+      for (auto& a : to_reconcile_) unresolved_.push_back(std::move(a));
+      to_reconcile_.clear();
+    }
+    if (unresolved_.empty()) return;
     std::vector<open_attempt> still_open;
     const timestamp now = clock_.wall();
-    for (const auto& a : unresolved_) {
-      auto found = carrier_.lookup(a.attempt, a.carrier_call_id);
-      if (!found && found.error().code == errc::unavailable) {
-        still_open.push_back(a);
-        continue;
-      }
+    for (auto& a : unresolved_) {
       carrier_report r;
       r.attempt = a.attempt;
       r.call.contact = a.contact;
       r.call.number = a.number;
       r.call.attempt_no = a.attempt_no;
-      if (found && found->has_value()) {
-        r.event = **found;
+      if (a.stored) {
+        r.event = *a.stored;
       } else {
-        r.event.attempt = a.attempt;
-        r.event.outcome = call_outcome::unknown;
-        r.event.started_at = now;
-        r.event.ended_at = now;
-        r.event.detail = "engine stopped before the outcome was known; the carrier could not tell";
-        ++status.unknown;
+        auto found = carrier_.lookup(a.attempt, a.carrier_call_id);
+        if (!found && found.error().code == errc::unavailable) {
+          still_open.push_back(std::move(a));
+          continue;
+        }
+        if (found && found->has_value()) {
+          r.event = **found;
+        } else {
+          r.event.attempt = a.attempt;
+          r.event.outcome = call_outcome::unknown;
+          r.event.started_at = now;
+          r.event.ended_at = now;
+          r.event.detail = "engine stopped before the outcome was known; the carrier could not tell";
+          ++status.unknown;
+        }
       }
-      outcomes.push_back(outcome_for(r, now));
       ++status.reconciled;
-    }
-    if (!outcomes.empty()) {
-      if (auto w = store.write_back(outcomes, {}, {}); !w) return w;
+      push(std::move(r));
     }
     unresolved_ = std::move(still_open);
-    return ok();
   }
-  std::vector<open_attempt> unresolved_;
+  bool reconciling() {
+    std::lock_guard lock(reconcile_mutex_);
+    return !to_reconcile_.empty();
+  }
+  std::vector<open_attempt> unresolved_;  // control thread
+  std::mutex reconcile_mutex_;
+  std::vector<open_attempt> to_reconcile_;  // guarded by reconcile_mutex_: from the feeder's claims
 
   bool all_quiet() {
     const auto stats = scheduler_.stats();
     std::size_t queued = 0;
     for (const auto& c : stats.campaigns) queued += c.queued;
     std::lock_guard lock(in_flight_mutex_);
-    return in_flight_.empty() && unresolved_.empty() && queued == 0 && stats.hopper_size == 0 &&
+    return in_flight_.empty() && unresolved_.empty() && !reconciling() && queued == 0 && stats.hopper_size == 0 &&
            dialing_.load(std::memory_order_acquire) == 0 && outstanding_.load(std::memory_order_acquire) == 0;
   }
 
@@ -701,8 +747,6 @@ result<run_status> campaign_runner::run(const std::function<void(const run_statu
   auto started = store.transition(m.campaign_.id, from, campaign_state::running);
   if (!started) return std::move(started).error();
 
-  if (auto r = m.reconcile(store, status); !r) return std::move(r).error();
-
   m.carrier_.set_events(&m);
   std::thread writer([&] { m.writer_loop(); });
   std::thread feeder([&] { m.feeder_loop(); });
@@ -712,9 +756,9 @@ result<run_status> campaign_runner::run(const std::function<void(const run_statu
   const auto tick = milliseconds{50};
   auto last_heartbeat = m.clock_.monotonic();
   auto last_poll = m.clock_.monotonic();
-  // progress() counts the campaign's contacts and attempts: O(campaign) for the database, ~0.6 s at a million
-  // contacts. Polled every state_poll it kept a database core busy; it is refreshed only after ten times its
-  // own last cost has passed, so it takes at most ~10% of one core, and the completion check asks afresh.
+  // progress() sums the blocks' counters (about a millisecond at a million contacts); should a store's be costly,
+  // it is refreshed only after ten times its own last cost has passed (at most ~10% of one core), and the
+  // completion check asks afresh.
   auto last_progress = m.clock_.monotonic();
   nanoseconds progress_cost{0};
   bool idle_checked = false;  // the database was asked once since the feeder went idle and all went quiet
@@ -747,10 +791,11 @@ result<run_status> campaign_runner::run(const std::function<void(const run_statu
       if (m.failure_) break;
     }
     const auto now = m.clock_.monotonic();
+    if (m.reconciling()) m.reconcile(status);  // attempts of recovered blocks, as soon as they are claimed
     if (now - last_heartbeat >= m.options_.heartbeat) {
       last_heartbeat = now;
+      m.reconcile(status);  // calls the carrier said were still running
       auto hb = store.heartbeat(m.campaign_.id, m.options_.lease);
-      if (hb) (void)m.reconcile(store, status);  // expired claims of other processes, and unresolved lookups
       auto leased = hb ? m.refresh_leases(store) : result<void>(hb.error());
       if (!leased) {
         // Past our lease, another process may own our slots: stop handing out calls until we renew.
@@ -893,6 +938,21 @@ std::optional<campaign_state> parse_campaign_state(std::string_view text) noexce
                  campaign_state::cancelled})
     if (to_string(s) == text) return s;
   return std::nullopt;
+}
+
+int claim_size(std::size_t room, const runner_options& options, std::int32_t block_size) noexcept {
+  const auto block = static_cast<std::size_t>(std::max(1, block_size));
+  const auto batch = static_cast<std::size_t>(std::max(1, options.claim_batch));
+  // A hopper smaller than a block takes what fits (the rest of the block waits for a later claim).
+  const auto threshold = std::max<std::size_t>(1, std::min(options.hopper_capacity, std::max(batch / 4, block)));
+  if (room < threshold) return 0;
+  return static_cast<int>(std::min(room, std::max(batch, block)));
+}
+
+std::int32_t block_size_for(std::int64_t contacts) noexcept {
+  std::int32_t size = 16;
+  while (size < 1024 && static_cast<std::int64_t>(size) * 64 < contacts) size *= 2;
+  return size;
 }
 
 }  // namespace dialer

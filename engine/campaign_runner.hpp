@@ -32,7 +32,7 @@
 namespace dialer {
 
 struct runner_options {
-  int claim_batch = 2000;
+  int claim_batch = 4096;  // contacts asked for per claim (whole blocks when the hopper has room for them)
   std::size_t hopper_capacity = 20000;  // contacts held in memory at most (bounded memory)
   std::size_t dispatch_batch = 1024;
   std::chrono::milliseconds lease{15000};      // contact and slot leases; renewed every `heartbeat`
@@ -41,6 +41,10 @@ struct runner_options {
   micros call_minute_rate = 14'000;            // carrier minutes on managed numbers
   bool return_on_pause = false;  // false: a pause by another process waits here for resume (a local pause request always returns)
 };
+
+// How many contacts the feeder asks for with `room` free in the hopper, for blocks of `block_size` (0: wait for
+// more room). It waits for room for a whole block, so that a claimed block is dialed in one go.
+[[nodiscard]] int claim_size(std::size_t room, const runner_options& options, std::int32_t block_size) noexcept;
 
 struct number_usage {
   number_id id;

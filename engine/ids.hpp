@@ -32,6 +32,14 @@ using contact_id = strong_id<struct contact_tag>;
 using attempt_id = strong_id<struct attempt_tag>;
 using carrier_account_id = strong_id<struct carrier_account_tag>;
 
+// An attempt is identified by its contact and its number: its id is derived from both, so the same attempt always
+// has the same id (and the same carrier idempotency key, even when a refused origination is tried again), and the
+// database needs no sequence and no second unique index to keep an attempt from being recorded twice.
+inline constexpr int kMaxAttemptNo = 127;
+[[nodiscard]] constexpr attempt_id attempt_of(contact_id contact, int attempt_no) noexcept {
+  return attempt_id{contact.value() * (kMaxAttemptNo + 1) + attempt_no};
+}
+
 }  // namespace dialer
 
 template <class Tag>

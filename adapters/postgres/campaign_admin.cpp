@@ -10,6 +10,8 @@
 namespace dialer::pg {
 namespace {
 
+constexpr std::int64_t kContactIdLock = 0x6469616c65720002;  // "dialer" + 2: contact id ranges
+
 // COPY text format: backslash, tab, newline and carriage return are escaped.
 void append_copy_field(std::string& out, std::string_view field) {
   for (char c : field) {
@@ -44,6 +46,15 @@ class raw_connection {
     if (!good) return make_error(errc::internal, "{}", why);
     return ok_result();
   }
+  result<std::int64_t> scalar(const std::string& sql) {
+    PGresult* r = PQexec(conn_, sql.c_str());
+    const bool good = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    std::string value = good ? PQgetvalue(r, 0, 0) : "";
+    std::string why = good ? "" : trim(PQresultErrorMessage(r));
+    PQclear(r);
+    if (!good) return make_error(errc::internal, "{}", why);
+    return std::stoll(value);
+  }
   result<void> put(const std::string& data) {
     if (PQputCopyData(conn_, data.data(), static_cast<int>(data.size())) != 1)
       return make_error(errc::unavailable, "COPY failed: {}", message());
@@ -71,14 +82,14 @@ class raw_connection {
 
 class copy_sink final : public contacts::contact_sink {
  public:
-  copy_sink(raw_connection& conn, campaign_id campaign, import_report& report)
-      : conn_(conn), prefix_(std::to_string(campaign.value()) + "\t"), report_(report) {}
+  // Contact ids are assigned here, consecutively from `first_id` (the range the import reserved).
+  copy_sink(raw_connection& conn, campaign_id campaign, std::int64_t first_id, import_report& report)
+      : conn_(conn), campaign_(std::to_string(campaign.value())), next_id_(first_id), report_(report) {}
 
   result<void> write(const contacts::contact_batch& batch) override {
     buffer_.clear();
     for (const auto& a : batch.accepted) {
-      buffer_ += prefix_;
-      fmt::format_to(std::back_inserter(buffer_), "{}\t", a.row);
+      fmt::format_to(std::back_inserter(buffer_), "{}\t{}\t{}\t", next_id_++, campaign_, a.row);
       append_copy_field(buffer_, a.e164);
       buffer_ += '\t';
       append_copy_field(buffer_, a.timezone);
@@ -93,7 +104,8 @@ class copy_sink final : public contacts::contact_sink {
 
  private:
   raw_connection& conn_;
-  std::string prefix_;
+  std::string campaign_;
+  std::int64_t next_id_;
   std::string buffer_;
   import_report& report_;
 };
@@ -173,11 +185,19 @@ result<import_report> campaign_admin::import_contacts(campaign_id id, const std:
       return make_error(errc::conflict, "the contacts of campaign {} were imported already", id.value());
     }
   }
-  if (auto r = conn.exec("COPY contacts (campaign_id, row_number, e164, timezone, variables) FROM STDIN", PGRES_COPY_IN);
+  // The campaign's contacts get one range of consecutive ids, which the engine cuts into claimable blocks. The
+  // sequence is advanced past the range at the end, under a transaction-wide lock: concurrent imports (of other
+  // campaigns) take their ranges one after the other.
+  if (auto r = conn.exec(fmt::format("SELECT pg_advisory_xact_lock({})", kContactIdLock), PGRES_TUPLES_OK); !r)
+    return std::move(r).error();
+  auto first = conn.scalar("SELECT nextval('contacts_id_seq')");
+  if (!first) return std::move(first).error();
+  if (auto r = conn.exec("COPY contacts (id, campaign_id, row_number, e164, timezone, variables) FROM STDIN",
+                         PGRES_COPY_IN);
       !r)
     return std::move(r).error();
   import_report report;
-  copy_sink sink(conn, id, report);
+  copy_sink sink(conn, id, *first, report);
   contacts::import_options options;
   options.default_region = default_region;
   options.do_not_call = &*dnc;
@@ -197,10 +217,27 @@ result<import_report> campaign_admin::import_contacts(campaign_id id, const std:
   std::string rejected_text = rejected.dump();
   std::string quoted;
   for (char c : rejected_text) quoted += (c == '\'' ? std::string("''") : std::string(1, c));
-  if (auto r = conn.exec(fmt::format("UPDATE campaigns SET imported_at = now(), import_accepted = {}, "
-                                     "import_rejected = '{}'::jsonb WHERE id = {}",
-                                     summary->accepted, quoted, id.value()));
-      !r) {
+  const auto accepted = static_cast<std::int64_t>(summary->accepted);
+  std::string first_sql = "NULL", last_sql = "NULL";
+  std::string statements;
+  if (accepted > 0) {
+    const std::int64_t last = *first + accepted - 1;
+    const auto size = block_size_for(accepted);
+    first_sql = std::to_string(*first);
+    last_sql = std::to_string(last);
+    statements = fmt::format(
+        "SELECT setval('contacts_id_seq', {1});"
+        "INSERT INTO contact_blocks (campaign_id, first_id, last_id, pending) "
+        "SELECT {0}, b, least(b + {3} - 1, {1}), least(b + {3} - 1, {1}) - b + 1 "
+        "FROM generate_series({2}::bigint, {1}::bigint, {3}::bigint) b;",
+        id.value(), last, *first, size);
+    statements += fmt::format("UPDATE campaigns SET block_size = {} WHERE id = {};", size, id.value());
+  }
+  statements += fmt::format(
+      "UPDATE campaigns SET imported_at = now(), import_accepted = {}, import_rejected = '{}'::jsonb, "
+      "first_contact_id = {}, last_contact_id = {} WHERE id = {}",
+      summary->accepted, quoted, first_sql, last_sql, id.value());
+  if (auto r = conn.exec(statements); !r) {
     (void)conn.exec("ROLLBACK");
     return std::move(r).error();
   }
@@ -275,22 +312,22 @@ result<campaign_summary> campaign_admin::summary(campaign_id id) {
     pqxx::nontransaction tx(connection_);
     count_contact_states(tx, id, s.progress);
     for (const auto& r : tx.exec_params(
-             "SELECT coalesce(outcome, 'in_flight'), count(*) FROM call_attempts WHERE campaign_id = $1 "
-             "GROUP BY 1 ORDER BY 2 DESC",
+             "SELECT coalesce(a.outcome, 'in_flight'), count(*) FROM " + std::string(kCampaignAttempts) +
+                 " WHERE k.id = $1 GROUP BY 1 ORDER BY 2 DESC",
              id.value())) {
       s.outcomes.push_back({r[0].as<std::string>(), r[1].as<std::int64_t>()});
       s.progress.attempts += r[1].as<std::int64_t>();
       if (r[0].as<std::string>() == "completed") s.progress.answered = r[1].as<std::int64_t>();
     }
     for (const auto& r : tx.exec_params(
-             "SELECT n.id, n.e164, n.max_concurrent_calls, count(a.id) FROM call_attempts a "
-             "JOIN numbers n ON n.id = a.number_id WHERE a.campaign_id = $1 GROUP BY n.id ORDER BY n.e164",
+             "SELECT n.id, n.e164, n.max_concurrent_calls, count(a.id) FROM " + std::string(kCampaignAttempts) +
+                 " JOIN numbers n ON n.id = a.number_id WHERE k.id = $1 GROUP BY n.id ORDER BY n.e164",
              id.value()))
       s.numbers.push_back({number_id{r[0].as<std::int64_t>()}, r[1].as<std::string>(), r[2].as<std::int32_t>(),
                            r[3].as<std::int64_t>()});
     auto totals = tx.exec_params1(
-        "SELECT (coalesce(sum(cost), 0) * 1000000)::bigint, coalesce(sum(billable_ms), 0) / 60000.0 "
-        "FROM call_attempts WHERE campaign_id = $1",
+        "SELECT (coalesce(sum(a.cost), 0) * 1000000)::bigint, coalesce(sum(a.billable_ms), 0) / 60000.0 "
+        "FROM " + std::string(kCampaignAttempts) + " WHERE k.id = $1",
         id.value());
     s.cost = totals[0].as<std::int64_t>();
     s.talk_minutes = totals[1].as<double>();
@@ -320,12 +357,9 @@ result<campaign_state> campaign_admin::set_state(campaign_id id, campaign_state 
         "UPDATE campaigns SET state = $2, updated_at = now(), "
         "finished_at = CASE WHEN $2 = 'cancelled' THEN now() ELSE finished_at END WHERE id = $1",
         id.value(), std::string(to_string(to)));
-    // A cancelled campaign with no engine running it: its waiting contacts end now.
-    if (to == campaign_state::cancelled)
-      tx.exec_params0(
-          "UPDATE contacts SET state = 'cancelled', pending_reason = 'cancelled' WHERE campaign_id = $1 "
-          "AND state = 'pending'",
-          id.value());
+    // Waiting contacts in blocks no engine holds end now; an engine running the campaign sees the state within
+    // a quarter second and cancels the rest of its own.
+    if (to == campaign_state::cancelled) (void)cancel_waiting_contacts(tx, id);
     tx.commit();
     return to;
   } catch (...) {

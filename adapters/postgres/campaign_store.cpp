@@ -2,6 +2,8 @@
 
 #include <pqxx/pqxx>
 #include <random>
+#include <set>
+#include <unordered_set>
 #include <unistd.h>
 #include <unordered_map>
 
@@ -34,18 +36,26 @@ pg_campaign_store::pg_campaign_store(std::unique_ptr<pqxx::connection> connectio
     : connection_(std::move(connection)), account_(account), engine_id_(std::move(engine_id)) {}
 
 void count_contact_states(pqxx::transaction_base& tx, campaign_id id, campaign_progress& p) {
-  for (const auto& r : tx.exec_params("SELECT state, count(*) FROM contacts WHERE campaign_id = $1 GROUP BY state",
+  // Through the campaign's id range (the primary key): contacts have no index on campaign_id.
+  for (const auto& r : tx.exec_params(std::string("SELECT c.state, count(*) FROM ") + kCampaignContacts +
+                                          " WHERE k.id = $1 GROUP BY c.state",
                                       id.value())) {
     const auto n = r[1].as<std::int64_t>();
     const auto s = r[0].as<std::string>();
     p.total += n;
     if (s == "pending") p.pending = n;
-    else if (s == "in_progress") p.in_progress = n;
     else if (s == "done") p.done = n;
     else if (s == "cancelled") p.cancelled = n;
     else if (s == "do_not_call") p.do_not_call = n;
     else if (s == "invalid") p.invalid = n;
   }
+  // Pending contacts in blocks an engine holds are in progress.
+  const auto held = tx.exec_params1("SELECT coalesce(sum(pending), 0) FROM contact_blocks "
+                                    "WHERE campaign_id = $1 AND claimed_by IS NOT NULL",
+                                    id.value())[0]
+                        .as<std::int64_t>();
+  p.in_progress = std::min(held, p.pending);
+  p.pending -= p.in_progress;
 }
 
 result<campaign_record> load_campaign_record(pqxx::connection& c, account_id account, campaign_id id) {
@@ -55,7 +65,8 @@ result<campaign_record> load_campaign_record(pqxx::connection& c, account_id acc
         "SELECT c.id, c.name, c.agent_id, a.name, a.handoff, c.state, c.carrier, c.settings::text, "
         "c.imported_at IS NOT NULL, c.import_accepted, c.import_rejected::text, "
         "(extract(epoch FROM c.created_at) * 1e6)::bigint, (extract(epoch FROM c.started_at) * 1e6)::bigint, "
-        "(extract(epoch FROM c.finished_at) * 1e6)::bigint "
+        "(extract(epoch FROM c.finished_at) * 1e6)::bigint, "
+        "coalesce(c.first_contact_id, 0), coalesce(c.last_contact_id, 0), c.block_size "
         "FROM campaigns c JOIN agents a ON a.id = c.agent_id WHERE c.account_id = $1 AND c.id = $2",
         account.value(), id.value());
     if (rows.empty()) return make_error(errc::not_found, "campaign {} does not exist", id.value());
@@ -78,6 +89,9 @@ result<campaign_record> load_campaign_record(pqxx::connection& c, account_id acc
     rec.created_at = from_us(r[11].as<std::int64_t>());
     if (!r[12].is_null()) rec.started_at = from_us(r[12].as<std::int64_t>());
     if (!r[13].is_null()) rec.finished_at = from_us(r[13].as<std::int64_t>());
+    rec.blocks.first = r[14].as<std::int64_t>();
+    rec.blocks.last = r[15].as<std::int64_t>();
+    rec.blocks.size = r[16].as<std::int32_t>();
     for (const auto& n : tx.exec_params("SELECT number_id FROM campaign_numbers WHERE campaign_id = $1 ORDER BY number_id",
                                         id.value()))
       rec.numbers.emplace_back(n[0].as<std::int64_t>());
@@ -127,25 +141,117 @@ result<campaign_state> pg_campaign_store::transition(campaign_id id, std::span<c
   }
 }
 
-result<std::vector<claimed_contact>> pg_campaign_store::claim(campaign_id id, int max, milliseconds lease) {
+const contact_blocks& pg_campaign_store::layout(pqxx::transaction_base& tx, campaign_id id) {
+  auto it = layouts_.find(id.value());
+  if (it != layouts_.end() && !it->second.empty()) return it->second;
+  auto r = tx.exec_params1(
+      "SELECT coalesce(first_contact_id, 0), coalesce(last_contact_id, 0), block_size FROM campaigns WHERE id = $1",
+      id.value());
+  contact_blocks b;
+  b.first = r[0].as<std::int64_t>();
+  b.last = r[1].as<std::int64_t>();
+  b.size = r[2].as<std::int32_t>();
+  return layouts_[id.value()] = b;
+}
+
+result<claim_batch> pg_campaign_store::claim(campaign_id id, int max, milliseconds lease) {
+  claim_batch out;
+  if (max <= 0) return out;
   try {
     pqxx::work tx(*connection_);
+    // Blocks in order of their earliest due contact, as many as fit in `max` by their pending counters (the
+    // first always), locked with SKIP LOCKED so that engines never wait on each other. The claimability test is
+    // repeated on the locked rows: a block another engine claimed since the candidates were read is skipped.
+    auto blocks = tx.exec_params(
+        // The candidates are computed once (an InitPlan): inlined into a join, the window ran again for every
+        // block when the statistics said the table was nearly empty.
+        "WITH cand AS MATERIALIZED ("
+        "  SELECT first_id, pending, sum(pending) OVER (ORDER BY next_due, first_id) - pending AS before "
+        "  FROM contact_blocks WHERE campaign_id = $1 AND next_due <= now() "
+        "  AND (claimed_by IS NULL OR lease_until < now())), "
+        "picked AS ("
+        "  SELECT b.first_id, b.claimed_by IS NOT NULL AS recovered FROM contact_blocks b "
+        "  WHERE b.campaign_id = $1 AND b.next_due <= now() AND (b.claimed_by IS NULL OR b.lease_until < now()) "
+        "  AND b.first_id = ANY (ARRAY(SELECT first_id FROM cand WHERE before = 0 OR before + pending <= $2)) "
+        "  FOR UPDATE SKIP LOCKED) "
+        "UPDATE contact_blocks t SET claimed_by = $3, lease_until = now() + $4 * interval '1 millisecond' "
+        "FROM picked WHERE t.campaign_id = $1 AND t.first_id = picked.first_id "
+        "RETURNING t.first_id, t.last_id, picked.recovered",
+        id.value(), max, engine_id_, static_cast<std::int64_t>(lease.count()));
+    if (blocks.empty()) {
+      tx.commit();
+      return out;
+    }
+    array_literal firsts, lasts, recovered_firsts, recovered_lasts;
+    bool any_recovered = false;
+    for (const auto& r : blocks) {
+      claimed_block b{r[0].as<std::int64_t>(), r[1].as<std::int64_t>(), r[2].as<bool>()};
+      firsts.add(b.first);
+      lasts.add(b.last);
+      if (b.recovered) {
+        any_recovered = true;
+        recovered_firsts.add(b.first);
+        recovered_lasts.add(b.last);
+      }
+      out.blocks.push_back(b);
+    }
+    if (any_recovered) {
+      // A recovered block may hold attempts its previous engine recorded (and perhaps settled) without writing
+      // the contact back: attempt numbers beyond the contact's counter. Those contacts are reconciled, not dialed.
+      for (const auto& r : tx.exec_params(
+               "SELECT a.id, a.contact_id, a.attempt_no, a.number_id, coalesce(a.carrier_call_id, ''), a.outcome, "
+               "  (extract(epoch FROM a.started_at) * 1e6)::bigint, (extract(epoch FROM a.answered_at) * 1e6)::bigint, "
+               "  (extract(epoch FROM a.ended_at) * 1e6)::bigint, a.billable_ms, coalesce(a.detail, '') "
+               "FROM unnest($2::bigint[], $3::bigint[]) b(f, l) "
+               "CROSS JOIN LATERAL (SELECT x.id, x.attempts FROM contacts x WHERE x.id BETWEEN b.f AND b.l "
+               "  AND x.campaign_id = $1 AND x.state = 'pending' OFFSET 0) c "
+               "JOIN call_attempts a ON a.id BETWEEN c.id * 128 + c.attempts + 1 AND c.id * 128 + 127 "
+               "ORDER BY a.contact_id, a.attempt_no",
+               id.value(), recovered_firsts.str(), recovered_lasts.str())) {
+        open_attempt o;
+        o.attempt = attempt_id{r[0].as<std::int64_t>()};
+        o.contact = contact_id{r[1].as<std::int64_t>()};
+        o.attempt_no = r[2].as<int>();
+        o.number = number_id{r[3].as<std::int64_t>()};
+        o.carrier_call_id = r[4].as<std::string>();
+        o.idempotency_key = fmt::format("attempt-{}", o.attempt.value());
+        if (!r[5].is_null()) {
+          call_event e;
+          e.attempt = o.attempt;
+          e.carrier_call_id = o.carrier_call_id;
+          e.outcome = parse_call_outcome(r[5].as<std::string>()).value_or(call_outcome::unknown);
+          if (!r[6].is_null()) e.started_at = from_us(r[6].as<std::int64_t>());
+          if (!r[7].is_null()) e.answered_at = from_us(r[7].as<std::int64_t>());
+          if (!r[8].is_null()) e.ended_at = from_us(r[8].as<std::int64_t>());
+          e.billable = milliseconds{r[9].as<std::int64_t>()};
+          e.detail = r[10].as<std::string>();
+          o.stored = std::move(e);
+        }
+        // Only the latest attempt of a contact decides it; an earlier one beyond the counter is settled too.
+        out.open.push_back(std::move(o));
+      }
+    }
+    // The due contacts, with a dial-time do-not-call check. Contacts with an attempt beyond their counter (only
+    // possible in a recovered block) are left out: they are in `open`. Each block is one range scan of the
+    // primary key (LATERAL with a LIMIT, so the planner cannot turn it into a walk of the whole index from the
+    // campaign's first contact, which grows with every block done).
     auto rows = tx.exec_params(
-        "WITH due AS ("
-        "  SELECT id FROM contacts WHERE campaign_id = $1 AND state = 'pending' AND next_attempt_at <= now() "
-        "  ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) "
-        "UPDATE contacts t SET state = 'in_progress', claimed_by = $3, "
-        "  lease_until = now() + $4 * interval '1 millisecond' "
-        "FROM due WHERE t.id = due.id "
-        "RETURNING t.id, t.row_number, t.e164, t.timezone, t.variables::text, t.attempts, t.sticky_number_id, "
-        "  EXISTS (SELECT 1 FROM do_not_call d WHERE d.account_id = $5 AND d.e164 = t.e164)",
-        id.value(), max, engine_id_, static_cast<std::int64_t>(lease.count()), account_.value());
+        "SELECT c.id, c.row_number, c.e164, c.timezone, c.variables, c.attempts, c.sticky_number_id, "
+        "  d.e164 IS NOT NULL "
+        "FROM unnest($2::bigint[], $3::bigint[]) b(f, l) "
+        "CROSS JOIN LATERAL (SELECT * FROM contacts x WHERE x.id BETWEEN b.f AND b.l AND x.campaign_id = $1 "
+        "  AND x.state = 'pending' AND x.next_attempt_at <= now() ORDER BY x.id LIMIT $5) c "
+        "LEFT JOIN do_not_call d ON d.account_id = $4 AND d.e164 = c.e164 "
+        "ORDER BY c.id LIMIT $5",
+        id.value(), firsts.str(), lasts.str(), account_.value(), max);
     tx.commit();
-    std::vector<claimed_contact> out;
-    out.reserve(rows.size());
+    std::unordered_set<std::int64_t> reconciling;
+    for (const auto& o : out.open) reconciling.insert(o.contact.value());
+    out.contacts.reserve(rows.size());
     for (const auto& r : rows) {
       claimed_contact c;
       c.id = contact_id{r[0].as<std::int64_t>()};
+      if (reconciling.contains(c.id.value())) continue;
       c.row = r[1].as<int>();
       c.e164 = r[2].as<std::string>();
       c.timezone = r[3].as<std::string>();
@@ -153,7 +259,7 @@ result<std::vector<claimed_contact>> pg_campaign_store::claim(campaign_id id, in
       c.attempts = r[5].as<int>();
       if (!r[6].is_null()) c.sticky = number_id{r[6].as<std::int64_t>()};
       c.do_not_call = r[7].as<bool>();
-      out.push_back(std::move(c));
+      out.contacts.push_back(std::move(c));
     }
     return out;
   } catch (...) {
@@ -170,20 +276,11 @@ result<void> pg_campaign_store::heartbeat(campaign_id id, milliseconds lease) {
         "INSERT INTO engines (id, host, pid, expires_at) VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond') "
         "ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), expires_at = EXCLUDED.expires_at",
         engine_id_, std::string(host), static_cast<int>(::getpid()), static_cast<std::int64_t>(lease.count()));
-    // Only the leases past their half-life: renewing every held contact each beat rewrote the whole hopper
-    // (20 000 rows) every second, more rows than the campaign itself completed. A lease is renewed at most
-    // lease/2 - heartbeat before it would lapse, and several beats get the chance. SKIP LOCKED: a row locked
-    // now is being written back (its claim ends) or claimed; waiting for it deadlocked with write_back, which
-    // locks the same rows in another order. If that write-back rolls back, the next beat renews the row.
-    // The lower bound keeps the scan of contacts_leased off the entries of every contact claimed since the
-    // campaign began (dead, not yet vacuumed: 350 ms a beat at a million contacts); a claim lapsed longer ago
-    // than a lease is recover_expired()'s to reconcile.
+    // Only the leases past their half-life: a block is rewritten at most every lease/2, not every beat. A lease
+    // that lapsed stays ours until another engine claims the block; renewing it here takes it back.
     tx.exec_params0(
-        "UPDATE contacts c SET lease_until = now() + $3 * interval '1 millisecond' "
-        "FROM (SELECT id FROM contacts WHERE campaign_id = $1 AND state = 'in_progress' AND claimed_by = $2 "
-        "      AND lease_until >= now() - $3 * interval '1 millisecond' "
-        "      AND lease_until < now() + $3 * interval '0.5 millisecond' FOR UPDATE SKIP LOCKED) due "
-        "WHERE c.id = due.id",
+        "UPDATE contact_blocks SET lease_until = now() + $3 * interval '1 millisecond' "
+        "WHERE campaign_id = $1 AND claimed_by = $2 AND lease_until < now() + $3 * interval '0.5 millisecond'",
         id.value(), engine_id_, static_cast<std::int64_t>(lease.count()));
     tx.commit();
     return ok();
@@ -195,32 +292,67 @@ result<void> pg_campaign_store::heartbeat(campaign_id id, milliseconds lease) {
 result<void> pg_campaign_store::record_attempts(campaign_id id, std::span<attempt_to_record> attempts,
                                                 const std::string& carrier) {
   if (attempts.empty()) return ok();
-  try {
-    array_literal contacts, numbers_arr, attempt_nos, callers;
+  const auto insert = [&](bool tolerate_duplicates) -> std::vector<std::int64_t> {
+    pqxx::work tx(*connection_);
+    const auto& blocks = layout(tx, id);
+    // Only for blocks this engine still holds: if our lease lapsed and another engine took a block over, its
+    // contacts are not ours to dial. The key-share lock makes claims skip these blocks until we commit (and does
+    // not wait for our own heartbeat or writer).
+    array_literal touched;
+    std::int64_t last_block = -1;
     for (const auto& a : attempts) {
+      const auto b = blocks.block_of(a.contact);
+      if (b != last_block) touched.add(b);  // duplicates are harmless in ANY()
+      last_block = b;
+    }
+    std::unordered_set<std::int64_t> mine;
+    for (const auto& r : tx.exec_params("SELECT first_id FROM contact_blocks WHERE campaign_id = $1 "
+                                        "AND first_id = ANY($2::bigint[]) AND claimed_by = $3 "
+                                        "ORDER BY first_id FOR KEY SHARE",
+                                        id.value(), touched.str(), engine_id_))
+      mine.insert(r[0].as<std::int64_t>());
+    array_literal contacts, numbers_arr, attempt_nos, callers;
+    std::vector<std::int64_t> recorded;
+    for (const auto& a : attempts) {
+      if (!mine.contains(blocks.block_of(a.contact))) continue;
       contacts.add(a.contact.value());
       numbers_arr.add(a.number.value());
       attempt_nos.add(static_cast<std::int64_t>(a.attempt_no));
       callers.add(std::string_view(a.caller_id));
+      recorded.push_back(attempt_of(a.contact, a.attempt_no).value());
     }
-    pqxx::work tx(*connection_);
-    auto rows = tx.exec_params(
-        // Only for contacts this engine still holds: if our lease lapsed and another engine took a contact
-        // over, we must not dial it. ON CONFLICT: the same attempt is never recorded (or placed) twice.
-        "INSERT INTO call_attempts (campaign_id, contact_id, attempt_no, number_id, caller_id, carrier, engine_id) "
-        "SELECT $1, u.c, u.a, u.n, u.e, $2, $3 "
-        "FROM unnest($4::bigint[], $5::int[], $6::bigint[], $7::text[]) AS u(c, a, n, e) "
-        "JOIN contacts k ON k.id = u.c AND k.state = 'in_progress' AND k.claimed_by = $3 "
-        "ON CONFLICT (contact_id, attempt_no) DO NOTHING "
-        "RETURNING id, contact_id",
-        id.value(), carrier, engine_id_, contacts.str(), attempt_nos.str(), numbers_arr.str(), callers.str());
+    if (recorded.empty()) return recorded;
+    // The id is the attempt's natural key: a second recording of the same attempt is a unique violation.
+    const std::string sql =
+        "INSERT INTO call_attempts (id, campaign_id, contact_id, attempt_no, number_id, caller_id, carrier, engine_id) "
+        "SELECT u.c * 128 + u.a, $1, u.c, u.a, u.n, u.e, $2, $3 "
+        "FROM unnest($4::bigint[], $5::int[], $6::bigint[], $7::text[]) AS u(c, a, n, e)";
+    if (!tolerate_duplicates) {
+      tx.exec_params0(sql, id.value(), carrier, engine_id_, contacts.str(), attempt_nos.str(), numbers_arr.str(),
+                      callers.str());
+    } else {
+      recorded.clear();
+      for (const auto& r : tx.exec_params(sql + " ON CONFLICT (id) DO NOTHING RETURNING id", id.value(), carrier,
+                                          engine_id_, contacts.str(), attempt_nos.str(), numbers_arr.str(),
+                                          callers.str()))
+        recorded.push_back(r[0].as<std::int64_t>());
+    }
     tx.commit();
-    std::unordered_map<std::int64_t, std::int64_t> by_contact;
-    by_contact.reserve(rows.size());
-    for (const auto& r : rows) by_contact.emplace(r[1].as<std::int64_t>(), r[0].as<std::int64_t>());
+    return recorded;
+  };
+  try {
+    std::vector<std::int64_t> recorded;
+    try {
+      recorded = insert(false);
+    } catch (const pqxx::unique_violation&) {
+      // Cannot happen while block leases hold (an attempt number is taken only by the block's holder, from the
+      // contact's counter); should it, the batch is recorded without the duplicates, which are not dialed.
+      recorded = insert(true);
+    }
+    std::unordered_set<std::int64_t> ok_ids(recorded.begin(), recorded.end());
     for (auto& a : attempts) {
-      auto it = by_contact.find(a.contact.value());
-      a.id = it == by_contact.end() ? attempt_id{} : attempt_id{it->second};  // invalid: not ours to dial any more
+      const auto key = attempt_of(a.contact, a.attempt_no);
+      a.id = ok_ids.contains(key.value()) ? key : attempt_id{};  // invalid: not ours to dial
     }
     return ok();
   } catch (...) {
@@ -228,24 +360,39 @@ result<void> pg_campaign_store::record_attempts(campaign_id id, std::span<attemp
   }
 }
 
-result<void> pg_campaign_store::write_back(std::span<const attempt_outcome> outcomes,
+result<void> pg_campaign_store::write_back(campaign_id id, std::span<const attempt_outcome> outcomes,
                                            std::span<const contact_return> returns,
-                                           std::span<const contact_final> finals) {
-  if (outcomes.empty() && returns.empty() && finals.empty()) return ok();
-  // The claim guard (claimed_by = this engine) is a join clause against a column of the batch, never a filter on
-  // contacts alone: statistics taken before the campaign ran say no contact is claimed, so `c.claimed_by = $n`
-  // was estimated at one row and, at a million contacts, the planner scanned all of them as the outer side of a
-  // nested loop over the batch (17 s for 10 000 rows). OFFSET 0 keeps the constant from being folded back in.
-  // Driven from the batch, each row is one primary-key lookup.
+                                           std::span<const contact_final> finals,
+                                           std::span<const std::int64_t> release) {
+  if (outcomes.empty() && returns.empty() && finals.empty() && release.empty()) return ok();
   try {
     pqxx::work tx(*connection_);
     // The rows written back were claimed and recorded seconds ago: they are in shared buffers. At the default
-    // random_page_cost (4, for disks) the planner preferred walking all of call_attempts (merge or hash join, 480 ms
-    // for 20 000 of a million attempts) over 20 000 cached primary-key lookups (290 ms).
+    // random_page_cost (4, for disks) the planner prefers hashing the whole table (a sequential scan of every
+    // contact or attempt, growing with the campaign) over a few thousand cached primary-key lookups.
     tx.exec0("SET LOCAL random_page_cost = 1.1");
+    const auto& blocks = layout(tx, id);
+    // The blocks this batch touches that are still ours, key-share locked until commit so that no engine can
+    // claim one while its contacts are written (claims skip locked blocks). Contacts of a block we lost are its new
+    // holder's: it finds their attempts beyond the contacts' counters and reconciles them.
+    std::set<std::int64_t> touched(release.begin(), release.end());
+    for (const auto& o : outcomes) touched.insert(blocks.block_of(o.contact));
+    for (const auto& r : returns) touched.insert(blocks.block_of(r.contact));
+    for (const auto& f : finals) touched.insert(blocks.block_of(f.contact));
+    array_literal touched_arr;
+    for (auto b : touched) touched_arr.add(b);
+    std::unordered_set<std::int64_t> mine;
+    for (const auto& r : tx.exec_params("SELECT first_id FROM contact_blocks WHERE campaign_id = $1 "
+                                        "AND first_id = ANY($2::bigint[]) AND claimed_by = $3 "
+                                        "ORDER BY first_id FOR KEY SHARE",
+                                        id.value(), touched_arr.str(), engine_id_))
+      mine.insert(r[0].as<std::int64_t>());
+    const auto ours = [&](contact_id c) { return mine.contains(blocks.block_of(c)); };
+
     if (!outcomes.empty()) {
       array_literal ids, call_ids, started, answered, ended, outcome, billable, cost, detail;
       array_literal contact_ids, states, attempts, next_at, reasons, sticky;
+      bool any_contact = false;
       for (const auto& o : outcomes) {
         ids.add(o.attempt.value());
         call_ids.add(std::string_view(o.event.carrier_call_id));
@@ -256,6 +403,8 @@ result<void> pg_campaign_store::write_back(std::span<const attempt_outcome> outc
         billable.add(static_cast<std::int64_t>(o.event.billable.count()));
         cost.add(static_cast<std::int64_t>(o.cost));
         detail.add(std::string_view(o.event.detail));
+        if (!ours(o.contact)) continue;
+        any_contact = true;
         contact_ids.add(o.contact.value());
         states.add(rules::to_string(o.next_state));
         attempts.add(static_cast<std::int64_t>(o.attempt_no));
@@ -263,28 +412,30 @@ result<void> pg_campaign_store::write_back(std::span<const attempt_outcome> outc
         reasons.add(std::string_view(o.pending_reason));
         sticky.add(o.number.value());
       }
+      // An outcome is written once: a reconciliation never overwrites one that arrived first.
       tx.exec_params0(
           "UPDATE call_attempts a SET carrier_call_id = nullif(u.cid, ''), started_at = to_timestamp(u.st), "
           "answered_at = to_timestamp(u.an), ended_at = to_timestamp(u.en), outcome = u.o, billable_ms = u.b, "
           "cost = u.cost / 1000000.0, detail = nullif(u.d, '') "
           "FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::float8[], $5::float8[], $6::text[], $7::int[], "
-          "$8::bigint[], $9::text[]) AS u(id, cid, st, an, en, o, b, cost, d) WHERE a.id = u.id",
+          "$8::bigint[], $9::text[]) AS u(id, cid, st, an, en, o, b, cost, d) WHERE a.id = u.id AND a.outcome IS NULL",
           ids.str(), call_ids.str(), started.str(), answered.str(), ended.str(), outcome.str(), billable.str(),
           cost.str(), detail.str());
-      tx.exec_params0(
-          "UPDATE contacts c SET state = u.s, attempts = greatest(c.attempts, u.att), outcome = u.o, "
-          "next_attempt_at = coalesce(to_timestamp(u.na), c.next_attempt_at), pending_reason = u.r, "
-          "sticky_number_id = coalesce(c.sticky_number_id, u.num), claimed_by = NULL, lease_until = NULL, "
-          "updated_at = now() "
-          "FROM (SELECT u.*, $8::text AS owner FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], "
-          "$5::float8[], $6::text[], $7::bigint[]) AS u(id, s, att, o, na, r, num) OFFSET 0) u "
-          "WHERE c.id = u.id AND c.claimed_by = u.owner",
-          contact_ids.str(), states.str(), attempts.str(), outcome.str(), next_at.str(), reasons.str(), sticky.str(), engine_id_);
+      if (any_contact)
+        tx.exec_params0(
+            "UPDATE contacts c SET state = u.s, attempts = greatest(c.attempts, u.att), outcome = u.o, "
+            "next_attempt_at = coalesce(to_timestamp(u.na), c.next_attempt_at), pending_reason = u.r, "
+            "sticky_number_id = coalesce(c.sticky_number_id, u.num), updated_at = now() "
+            "FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::float8[], $6::text[], $7::bigint[]) "
+            "AS u(id, s, att, o, na, r, num) WHERE c.id = u.id",
+            contact_ids.str(), states.str(), attempts.str(), outcome.str(), next_at.str(), reasons.str(), sticky.str());
     }
     if (!returns.empty()) {
       array_literal ids, next_at, reasons, refused;
-      bool any_refused = false;
+      bool any = false, any_refused = false;
       for (const auto& r : returns) {
+        if (!ours(r.contact)) continue;
+        any = true;
         ids.add(r.contact.value());
         next_at.add(epoch_s(r.next_attempt_at));
         reasons.add(std::string_view(r.reason));
@@ -295,25 +446,37 @@ result<void> pg_campaign_store::write_back(std::span<const attempt_outcome> outc
       }
       // A refused origination never happened: its attempt row goes.
       if (any_refused) tx.exec_params0("DELETE FROM call_attempts WHERE id = ANY($1::bigint[])", refused.str());
-      tx.exec_params0(
-          "UPDATE contacts c SET state = 'pending', next_attempt_at = to_timestamp(u.na), pending_reason = u.r, "
-          "claimed_by = NULL, lease_until = NULL, updated_at = now() "
-          "FROM (SELECT u.*, $4::text AS owner FROM unnest($1::bigint[], $2::float8[], $3::text[]) AS u(id, na, r) "
-          "OFFSET 0) u WHERE c.id = u.id AND c.claimed_by = u.owner",
-          ids.str(), next_at.str(), reasons.str(), engine_id_);
+      if (any)
+        tx.exec_params0(
+            "UPDATE contacts c SET state = 'pending', next_attempt_at = to_timestamp(u.na), pending_reason = u.r, "
+            "updated_at = now() FROM unnest($1::bigint[], $2::float8[], $3::text[]) AS u(id, na, r) WHERE c.id = u.id",
+            ids.str(), next_at.str(), reasons.str());
     }
     if (!finals.empty()) {
       array_literal ids, states, reasons;
+      bool any = false;
       for (const auto& f : finals) {
+        if (!ours(f.contact)) continue;
+        any = true;
         ids.add(f.contact.value());
         states.add(rules::to_string(f.state));
         reasons.add(std::string_view(f.reason));
       }
-      tx.exec_params0(
-          "UPDATE contacts c SET state = u.s, pending_reason = u.r, claimed_by = NULL, lease_until = NULL, "
-          "updated_at = now() FROM (SELECT u.*, $4::text AS owner FROM unnest($1::bigint[], $2::text[], $3::text[]) "
-          "AS u(id, s, r) OFFSET 0) u WHERE c.id = u.id AND c.claimed_by = u.owner",
-          ids.str(), states.str(), reasons.str(), engine_id_);
+      if (any)
+        tx.exec_params0(
+            "UPDATE contacts c SET state = u.s, pending_reason = u.r, updated_at = now() "
+            "FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, s, r) WHERE c.id = u.id",
+            ids.str(), states.str(), reasons.str());
+    }
+    if (!release.empty()) {
+      array_literal released;
+      bool any = false;
+      for (auto b : release) {
+        if (!mine.contains(b)) continue;
+        released.add(b);
+        any = true;
+      }
+      if (any) recount_blocks(tx, id, released.str(), true);
     }
     tx.commit();
     return ok();
@@ -322,68 +485,80 @@ result<void> pg_campaign_store::write_back(std::span<const attempt_outcome> outc
   }
 }
 
+void recount_blocks(pqxx::transaction_base& tx, campaign_id id, const std::string& firsts, bool release) {
+  // One range scan of the primary key per block. The counters are what progress() sums.
+  tx.exec_params0(
+      std::string("UPDATE contact_blocks b SET pending = s.pending, done = s.done, cancelled = s.cancelled, "
+                  "do_not_call = s.dnc, invalid = s.invalid, next_due = coalesce(s.next_due, 'infinity') ") +
+          (release ? ", claimed_by = NULL, lease_until = NULL " : "") +
+          "FROM (SELECT k.first_id, n.* FROM contact_blocks k CROSS JOIN LATERAL (SELECT "
+          "  count(*) FILTER (WHERE c.state = 'pending') AS pending, "
+          "  count(*) FILTER (WHERE c.state = 'done') AS done, "
+          "  count(*) FILTER (WHERE c.state = 'cancelled') AS cancelled, "
+          "  count(*) FILTER (WHERE c.state = 'do_not_call') AS dnc, "
+          "  count(*) FILTER (WHERE c.state = 'invalid') AS invalid, "
+          "  min(c.next_attempt_at) FILTER (WHERE c.state = 'pending') AS next_due "
+          "  FROM contacts c WHERE c.id BETWEEN k.first_id AND k.last_id AND c.campaign_id = k.campaign_id) n "
+          "  WHERE k.campaign_id = $1 AND k.first_id = ANY($2::bigint[])) s "
+          "WHERE b.campaign_id = $1 AND b.first_id = s.first_id",
+      id.value(), firsts);
+}
+
+std::int64_t cancel_waiting_contacts(pqxx::transaction_base& tx, campaign_id id) {
+  // Blocks no engine holds, and blocks whose holder's lease lapsed (a dead engine's), locked against claims. In
+  // a lapsed block, a contact with an attempt beyond its counter awaits reconciliation: it stays pending.
+  std::vector<std::int64_t> released, lapsed;
+  array_literal firsts;
+  for (const auto& r : tx.exec_params("SELECT first_id, claimed_by IS NOT NULL FROM contact_blocks "
+                                      "WHERE campaign_id = $1 AND (claimed_by IS NULL OR lease_until < now()) "
+                                      "AND pending > 0 ORDER BY first_id FOR NO KEY UPDATE SKIP LOCKED",
+                                      id.value())) {
+    firsts.add(r[0].as<std::int64_t>());
+    (r[1].as<bool>() ? lapsed : released).push_back(r[0].as<std::int64_t>());
+  }
+  if (released.empty() && lapsed.empty()) return 0;
+  auto cancelled = tx.exec_params(
+      "UPDATE contacts c SET state = 'cancelled', pending_reason = 'cancelled', updated_at = now() "
+      "FROM (SELECT x.id FROM contact_blocks b CROSS JOIN LATERAL (SELECT y.id FROM contacts y "
+      "  WHERE y.id BETWEEN b.first_id AND b.last_id AND y.campaign_id = b.campaign_id AND y.state = 'pending' "
+      "  AND (b.claimed_by IS NULL OR NOT EXISTS (SELECT 1 FROM call_attempts a "
+      "  WHERE a.id BETWEEN y.id * 128 + y.attempts + 1 AND y.id * 128 + 127)) OFFSET 0) x "
+      "  WHERE b.campaign_id = $1 AND b.first_id = ANY($2::bigint[])) s "
+      "WHERE c.id = s.id",
+      id.value(), firsts.str());
+  recount_blocks(tx, id, firsts.str(), false);
+  // A lapsed block with nothing left to reconcile is nobody's any more.
+  tx.exec_params0("UPDATE contact_blocks SET claimed_by = NULL, lease_until = NULL WHERE campaign_id = $1 "
+                  "AND first_id = ANY($2::bigint[]) AND claimed_by IS NOT NULL AND pending = 0",
+                  id.value(), firsts.str());
+  return static_cast<std::int64_t>(cancelled.affected_rows());
+}
+
 result<campaign_progress> pg_campaign_store::progress(campaign_id id) {
   try {
     pqxx::nontransaction tx(*connection_);
     campaign_progress p;
-    count_contact_states(tx, id, p);
-    auto a = tx.exec_params1(
-        "SELECT count(*), count(*) FILTER (WHERE outcome = 'completed') FROM call_attempts WHERE campaign_id = $1",
+    // From the blocks' counters: a few hundred rows for a million contacts, not a scan of the contacts.
+    auto r = tx.exec_params1(
+        "SELECT coalesce(sum(pending) FILTER (WHERE claimed_by IS NULL), 0), "
+        "  coalesce(sum(pending) FILTER (WHERE claimed_by IS NOT NULL), 0), coalesce(sum(done), 0), "
+        "  coalesce(sum(cancelled), 0), coalesce(sum(do_not_call), 0), coalesce(sum(invalid), 0), "
+        // Imported contacts are due at '-infinity', which has no epoch: clamp to 1970 (due now).
+        "  (extract(epoch FROM greatest(min(next_due) FILTER (WHERE claimed_by IS NULL AND pending > 0), "
+        "   'epoch'::timestamptz)) * 1e6)::bigint "
+        "FROM contact_blocks WHERE campaign_id = $1",
         id.value());
-    p.attempts = a[0].as<std::int64_t>();
-    p.answered = a[1].as<std::int64_t>();
-    auto due = tx.exec_params1(
-        // Imported contacts are due at '-infinity', which has no bigint epoch: clamp to 1970 (due now).
-        "SELECT (extract(epoch FROM greatest(min(next_attempt_at), 'epoch'::timestamptz)) * 1e6)::bigint FROM contacts "
-        "WHERE campaign_id = $1 AND state = 'pending'",
-        id.value());
-    if (!due[0].is_null()) p.next_due = from_us(due[0].as<std::int64_t>());
+    p.pending = r[0].as<std::int64_t>();
+    p.in_progress = r[1].as<std::int64_t>();
+    p.done = r[2].as<std::int64_t>();
+    p.cancelled = r[3].as<std::int64_t>();
+    p.do_not_call = r[4].as<std::int64_t>();
+    p.invalid = r[5].as<std::int64_t>();
+    p.total = p.pending + p.in_progress + p.terminal();
+    if (!r[6].is_null()) p.next_due = from_us(r[6].as<std::int64_t>());
     return p;
   } catch (...) {
     return current_exception_error("reading campaign progress");
-  }
-}
-
-result<std::vector<open_attempt>> pg_campaign_store::recover_expired(campaign_id id) {
-  try {
-    pqxx::work tx(*connection_);
-    auto expired = tx.exec_params(
-        "SELECT id FROM contacts WHERE campaign_id = $1 AND state = 'in_progress' AND lease_until < now() "
-        "FOR UPDATE SKIP LOCKED",
-        id.value());
-    std::vector<open_attempt> open;
-    if (expired.empty()) return open;
-    array_literal ids;
-    for (const auto& r : expired) ids.add(r[0].as<std::int64_t>());
-    auto rows = tx.exec_params(
-        "SELECT a.id, a.contact_id, a.attempt_no, a.number_id, coalesce(a.carrier_call_id, '') FROM call_attempts a "
-        "WHERE a.contact_id = ANY($1::bigint[]) AND a.outcome IS NULL",
-        ids.str());
-    array_literal with_open;
-    for (const auto& r : rows) {
-      open_attempt o;
-      o.attempt = attempt_id{r[0].as<std::int64_t>()};
-      o.contact = contact_id{r[1].as<std::int64_t>()};
-      o.attempt_no = r[2].as<int>();
-      o.number = number_id{r[3].as<std::int64_t>()};
-      o.carrier_call_id = r[4].as<std::string>();
-      o.idempotency_key = fmt::format("attempt-{}", o.attempt.value());
-      with_open.add(o.contact.value());
-      open.push_back(std::move(o));
-    }
-    // Contacts with an attempt of unknown fate are ours to reconcile; the rest simply go back to pending.
-    tx.exec_params0(
-        "UPDATE contacts SET claimed_by = $2, lease_until = now() + interval '5 minutes' "
-        "WHERE id = ANY($1::bigint[])",
-        with_open.str(), engine_id_);
-    tx.exec_params0(
-        "UPDATE contacts SET state = 'pending', pending_reason = 'lease_expired', claimed_by = NULL, "
-        "lease_until = NULL, updated_at = now() WHERE id = ANY($1::bigint[]) AND NOT (id = ANY($2::bigint[]))",
-        ids.str(), with_open.str());
-    tx.commit();
-    return open;
-  } catch (...) {
-    return current_exception_error("recovering expired claims");
   }
 }
 
@@ -482,12 +657,9 @@ result<void> pg_campaign_store::release_engine() {
 result<std::int64_t> pg_campaign_store::cancel_pending(campaign_id id) {
   try {
     pqxx::work tx(*connection_);
-    auto r = tx.exec_params(
-        "UPDATE contacts SET state = 'cancelled', pending_reason = 'cancelled', updated_at = now() "
-        "WHERE campaign_id = $1 AND state = 'pending'",
-        id.value());
+    const auto n = cancel_waiting_contacts(tx, id);
     tx.commit();
-    return static_cast<std::int64_t>(r.affected_rows());
+    return n;
   } catch (...) {
     return current_exception_error("cancelling contacts");
   }

@@ -214,6 +214,114 @@ END $$;
 CREATE TRIGGER campaign_number_must_belong_to_agent BEFORE INSERT OR UPDATE ON campaign_numbers
   FOR EACH ROW EXECUTE FUNCTION campaign_number_must_belong_to_agent();
 )SQL"},
+    {3, "contacts claimed in blocks; lean contact and attempt rows for the dialing path", R"SQL(
+-- Why (docs/benchmarks.md has the figures): a per-row claim rewrote every contact once more than needed and
+-- moved it between two partial indexes; every attempt paid three foreign-key triggers and four indexes; and no
+-- update could be HOT. Now an engine claims a *block* of a campaign's contacts (a range of ids) with a lease,
+-- a contact row is written once per attempt (its outcome), and with one index per table those writes stay on
+-- their page (HOT).
+
+-- A campaign's contacts have consecutive ids (the import allocates them as one range under an advisory lock),
+-- cut into blocks of block_size: the block of id i is first_contact_id + (i - first_contact_id) / block_size * block_size.
+ALTER TABLE campaigns
+  ADD COLUMN first_contact_id bigint,
+  ADD COLUMN last_contact_id bigint,
+  ADD COLUMN block_size integer NOT NULL DEFAULT 1024 CHECK (block_size > 0),
+  ADD CONSTRAINT contact_range_is_whole CHECK ((first_contact_id IS NULL) = (last_contact_id IS NULL)
+                                               AND last_contact_id >= first_contact_id);
+
+-- The unit of claiming: an engine holds a block under a lease (claimed_by, lease_until), claimed with
+-- FOR UPDATE SKIP LOCKED. The counters are exact for a block nobody holds (recomputed from its contacts at
+-- every release) and as of the claim for a held one; next_due is the earliest next attempt of a pending contact
+-- ('infinity': none left).
+CREATE TABLE contact_blocks (
+  campaign_id bigint NOT NULL REFERENCES campaigns (id),
+  first_id    bigint NOT NULL,
+  last_id     bigint NOT NULL,
+  next_due    timestamptz NOT NULL DEFAULT '-infinity',
+  pending     integer NOT NULL DEFAULT 0 CHECK (pending >= 0),
+  done        integer NOT NULL DEFAULT 0 CHECK (done >= 0),
+  cancelled   integer NOT NULL DEFAULT 0 CHECK (cancelled >= 0),
+  do_not_call integer NOT NULL DEFAULT 0 CHECK (do_not_call >= 0),
+  invalid     integer NOT NULL DEFAULT 0 CHECK (invalid >= 0),
+  claimed_by  text,
+  lease_until timestamptz,
+  PRIMARY KEY (campaign_id, first_id),
+  CHECK (last_id >= first_id),
+  CONSTRAINT claimed_blocks_have_a_lease CHECK ((claimed_by IS NULL) = (lease_until IS NULL))
+);
+CREATE INDEX contact_blocks_due ON contact_blocks (campaign_id, next_due);
+
+-- Existing campaigns: their id range and blocks (ids need not be consecutive here: every block scan also
+-- filters on campaign_id). Block size as for new imports: about 64 blocks, 16 to 1024 contacts each.
+UPDATE campaigns c SET first_contact_id = r.lo, last_contact_id = r.hi,
+  block_size = least(1024, greatest(16, (2 ^ ceil(log(2, greatest(1, (r.hi - r.lo + 1) / 64.0))))::integer))
+FROM (SELECT campaign_id, min(id) AS lo, max(id) AS hi FROM contacts GROUP BY campaign_id) r
+WHERE r.campaign_id = c.id;
+INSERT INTO contact_blocks (campaign_id, first_id, last_id)
+SELECT c.id, b, least(b + c.block_size - 1, c.last_contact_id)
+FROM campaigns c, generate_series(c.first_contact_id, c.last_contact_id, c.block_size) b
+WHERE c.first_contact_id IS NOT NULL;
+-- A block that held a claimed contact was being dialed by an engine of the old schema: it is left claimed with a
+-- lapsed lease, so the next claim treats it as recovered and reconciles its attempts without an outcome.
+UPDATE contact_blocks b SET claimed_by = 'schema-3-migration', lease_until = '-infinity'
+WHERE EXISTS (SELECT 1 FROM contacts x WHERE x.campaign_id = b.campaign_id AND x.id BETWEEN b.first_id AND b.last_id
+              AND x.state = 'in_progress');
+
+DROP INDEX contacts_due;
+DROP INDEX contacts_leased;
+ALTER TABLE contacts DROP CONSTRAINT claimed_contacts_have_a_lease;
+UPDATE contacts SET state = 'pending', pending_reason = 'lease_expired' WHERE state = 'in_progress';
+ALTER TABLE contacts
+  DROP COLUMN claimed_by,
+  DROP COLUMN lease_until,
+  -- Referential rules kept by other means (a trigger per row cost more than the rest of the row): contacts are
+  -- written only by the import, which holds its campaign's row lock, and campaigns are never deleted (below).
+  DROP CONSTRAINT contacts_campaign_id_fkey,
+  -- The import rejects duplicates itself (it sees the whole file, once per campaign); a unique index on text
+  -- took most of the import's database time.
+  DROP CONSTRAINT contacts_campaign_id_e164_key,
+  DROP CONSTRAINT contacts_state_check,
+  ADD CONSTRAINT contacts_state_check CHECK (state IN ('pending', 'done', 'cancelled', 'do_not_call', 'invalid')),
+  ALTER COLUMN id DROP DEFAULT;
+-- Room on every page for the next version of each row, so that write-back is a HOT update (a block's contacts are
+-- written back together, in one transaction, so each page needs room for all its rows' new versions at once).
+ALTER TABLE contacts SET (fillfactor = 50);
+-- The importer writes the variables it has built as JSON; no second validation per row (and a rewrite here).
+ALTER TABLE contacts ALTER COLUMN variables TYPE text, ALTER COLUMN variables SET DEFAULT '{}';
+
+-- An attempt's id is derived from its natural key: contact_id * 128 + attempt_no (engine/ids.hpp, attempt_of).
+-- One index (the primary key) then serves lookups by attempt, by contact (an id range) and by campaign (the
+-- range of its contacts), and keeps an attempt from being recorded twice.
+ALTER TABLE call_attempts
+  DROP CONSTRAINT call_attempts_campaign_id_fkey,
+  DROP CONSTRAINT call_attempts_contact_id_fkey,
+  DROP CONSTRAINT call_attempts_number_id_fkey,
+  DROP CONSTRAINT call_attempts_contact_id_attempt_no_key,
+  DROP CONSTRAINT call_attempts_pkey,
+  ALTER COLUMN id DROP DEFAULT;
+DROP SEQUENCE call_attempts_id_seq;
+UPDATE call_attempts SET id = contact_id * 128 + attempt_no;
+ALTER TABLE call_attempts
+  ADD PRIMARY KEY (id),
+  ADD CONSTRAINT attempt_id_is_its_natural_key CHECK (attempt_no BETWEEN 1 AND 127 AND id = contact_id * 128 + attempt_no);
+DROP INDEX call_attempts_by_campaign;
+DROP INDEX call_attempts_by_number_time;
+-- Time ranges (billing) through a BRIN index: attempts are appended in time order, and BRIN costs next to
+-- nothing per insert. A campaign's attempts are found through (contact_id, attempt_no) and its contact range.
+CREATE INDEX call_attempts_created_brin ON call_attempts USING brin (created_at);
+-- Room for the outcome on the attempt's own page, so that the outcome update is HOT (no index entry, no second
+-- page): an attempt row grows from ~110 to ~200 bytes with its outcome, and the whole batch of a page is
+-- updated in one transaction. The price is disk: about 400 bytes per attempt instead of ~200.
+ALTER TABLE call_attempts SET (fillfactor = 30);
+
+-- Campaigns hold the history that billing reads: they are completed or cancelled, never deleted.
+CREATE FUNCTION campaigns_are_kept() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'campaign % cannot be deleted: cancel it instead', OLD.name USING ERRCODE = 'restrict_violation';
+END $$;
+CREATE TRIGGER campaigns_are_kept BEFORE DELETE ON campaigns FOR EACH ROW EXECUTE FUNCTION campaigns_are_kept();
+)SQL"},
 };
 
 }  // namespace

@@ -1,5 +1,5 @@
 #pragma once
-// The campaign persistence port: claims of contacts with leases, durable attempts (group commit),
+// The campaign persistence port: claims of contact blocks with leases, durable attempts (group commit),
 // batched outcome write-back, slot leases across processes, and crash reconciliation.
 // Implemented by adapters/postgres. Threading: one instance per thread (each owns a connection);
 // the campaign runner opens one per worker thread through a factory.
@@ -24,6 +24,24 @@ enum class campaign_state : std::uint8_t { draft, running, paused, completed, ca
 [[nodiscard]] std::string_view to_string(campaign_state s) noexcept;
 [[nodiscard]] std::optional<campaign_state> parse_campaign_state(std::string_view text) noexcept;
 
+// A campaign's contacts have consecutive ids (one range, allocated at import), cut into blocks of `size`:
+// the unit an engine claims, under a lease. Memory: a block is only a range; nothing per contact.
+struct contact_blocks {
+  std::int64_t first = 0;  // first contact id of the campaign (0: no contacts)
+  std::int64_t last = 0;   // last contact id
+  std::int32_t size = 1024;
+
+  [[nodiscard]] bool empty() const noexcept { return first <= 0; }
+  // The first contact id of the block that holds `c`: its key. Pure, thread-safe.
+  [[nodiscard]] std::int64_t block_of(contact_id c) const noexcept {
+    return first + (c.value() - first) / size * size;
+  }
+};
+
+// Blocks of about 1/64 of the campaign, 16 to 1024 contacts: small campaigns still spread over several engines,
+// large ones claim in big steps.
+[[nodiscard]] std::int32_t block_size_for(std::int64_t contacts) noexcept;
+
 struct campaign_record {
   campaign_id id;
   std::string name;
@@ -37,6 +55,7 @@ struct campaign_record {
   int import_accepted = 0;
   std::vector<std::pair<int, std::string>> import_rejected;  // {row, reason}
   std::vector<number_id> numbers;                            // explicit caller IDs (empty: all of the agent's)
+  contact_blocks blocks;                                     // its contacts' id range (set by the import)
   timestamp created_at{};
   std::optional<timestamp> started_at;
   std::optional<timestamp> finished_at;
@@ -51,6 +70,31 @@ struct claimed_contact {
   int attempts = 0;       // attempts placed so far
   number_id sticky;       // caller ID of the first attempt, if any
   bool do_not_call = false;  // on the account's do-not-call list now (suppressed at dial time)
+};
+
+// An attempt found without its contact's write-back in a block whose previous holder lost its lease (a crash,
+// an outage): the contact is not dialed again; the attempt is reconciled (asked of the carrier, or settled from
+// the outcome already stored).
+struct open_attempt {
+  attempt_id attempt;
+  contact_id contact;
+  int attempt_no = 1;
+  number_id number;
+  std::string carrier_call_id;
+  std::string idempotency_key;
+  std::optional<call_event> stored;  // the outcome was written but the contact was not: settle from it
+};
+
+struct claimed_block {
+  std::int64_t first = 0;  // contact_blocks::block_of key
+  std::int64_t last = 0;
+  bool recovered = false;  // it was claimed by an engine whose lease lapsed
+};
+
+struct claim_batch {
+  std::vector<claimed_block> blocks;     // every block claimed; each must be released by write_back
+  std::vector<claimed_contact> contacts;  // due contacts of those blocks, at most the requested number
+  std::vector<open_attempt> open;        // recovered blocks only; their contacts are not in `contacts`
 };
 
 struct attempt_to_record {
@@ -78,7 +122,7 @@ struct attempt_outcome {
 struct contact_return {
   contact_id contact;
   timestamp next_attempt_at{};
-  std::string reason;              // "outside_window", "paused", "throttled", "number_unusable", "lease_expired"
+  std::string reason;              // "outside_window", "paused", "throttled", "number_unusable", "hopper_full"
   attempt_id refused_attempt;      // a recorded attempt the carrier refused: deleted, it never happened
 };
 
@@ -88,26 +132,17 @@ struct contact_final {
   std::string reason;
 };
 
-struct open_attempt {
-  attempt_id attempt;
-  contact_id contact;
-  int attempt_no = 1;
-  number_id number;
-  std::string carrier_call_id;
-  std::string idempotency_key;
-};
-
 struct campaign_progress {
   std::int64_t total = 0;
-  std::int64_t pending = 0;
-  std::int64_t in_progress = 0;
+  std::int64_t pending = 0;      // waiting in blocks nobody holds
+  std::int64_t in_progress = 0;  // not yet terminal, in blocks an engine holds (or held until its lease lapsed)
   std::int64_t done = 0;
   std::int64_t cancelled = 0;
   std::int64_t do_not_call = 0;
   std::int64_t invalid = 0;
   std::int64_t attempts = 0;
   std::int64_t answered = 0;  // attempts with outcome completed
-  std::optional<timestamp> next_due;  // earliest pending next_attempt_at
+  std::optional<timestamp> next_due;  // earliest next attempt of a pending contact in a block nobody holds
   [[nodiscard]] std::int64_t terminal() const noexcept { return done + cancelled + do_not_call + invalid; }
 };
 
@@ -128,26 +163,27 @@ class campaign_store {
   [[nodiscard]] virtual result<campaign_state> transition(campaign_id id, std::span<const campaign_state> from,
                                                           campaign_state to) = 0;
 
-  // Claims up to `max` due pending contacts with a lease (FOR UPDATE SKIP LOCKED); they become in_progress.
-  [[nodiscard]] virtual result<std::vector<claimed_contact>> claim(campaign_id id, int max,
-                                                                   std::chrono::milliseconds lease) = 0;
-  // Renews this engine's heartbeat and the leases of its contacts that are past half their life (the rest are
-  // renewed on a later beat; claims that lapsed longer than a lease ago are recover_expired()'s).
+  // Claims blocks of due contacts (FOR UPDATE SKIP LOCKED, oldest due first, including blocks whose holder's
+  // lease lapsed) and returns at most `max` of their due pending contacts. Contacts of a claimed block that are
+  // not returned stay pending for a later claim. Every claimed block is this engine's until write_back releases it.
+  [[nodiscard]] virtual result<claim_batch> claim(campaign_id id, int max, std::chrono::milliseconds lease) = 0;
+  // Renews this engine's heartbeat and the leases of its blocks that are past half their life.
   [[nodiscard]] virtual result<void> heartbeat(campaign_id id, std::chrono::milliseconds lease) = 0;
 
-  // Durable before return: one transaction for the whole batch. Fills in each attempt's id.
+  // Durable before return: one transaction for the whole batch, which also renews the leases of the blocks
+  // involved. Fills in each attempt's id; an attempt whose block is no longer this engine's (its lease lapsed
+  // and another engine took it) is not recorded and keeps an invalid id: it must not be dialed.
   [[nodiscard]] virtual result<void> record_attempts(campaign_id id, std::span<attempt_to_record> attempts,
                                                      const std::string& carrier) = 0;
-  // One transaction: attempt rows, contact rows, returns and finals together.
-  [[nodiscard]] virtual result<void> write_back(std::span<const attempt_outcome> outcomes,
+  // One transaction: attempt rows, contact rows, returns, finals, then the release of `release` (blocks whose
+  // every claimed contact has now been written back), with their counters recomputed. Contacts in blocks this
+  // engine no longer holds are left to their new holder; an attempt's outcome is written only once.
+  [[nodiscard]] virtual result<void> write_back(campaign_id id, std::span<const attempt_outcome> outcomes,
                                                 std::span<const contact_return> returns,
-                                                std::span<const contact_final> finals) = 0;
+                                                std::span<const contact_final> finals,
+                                                std::span<const std::int64_t> release) = 0;
 
   [[nodiscard]] virtual result<campaign_progress> progress(campaign_id id) = 0;
-
-  // Crash recovery: contacts whose lease expired. Those with an attempt that has no outcome are returned in
-  // `open` (to reconcile with the carrier); the others go back to pending at once.
-  [[nodiscard]] virtual result<std::vector<open_attempt>> recover_expired(campaign_id id) = 0;
 
   // Cross-process slot leases for the campaign's numbers: renews what is held, converges to a fair share
   // among live engines, never releasing a slot that is in use (in_use[i] for numbers[i]).
@@ -156,7 +192,8 @@ class campaign_store {
                                                                     std::chrono::milliseconds lease) = 0;
   [[nodiscard]] virtual result<void> release_engine() = 0;  // on clean exit: slots and heartbeat row go
 
-  // Cancel: every contact not yet terminal and not in flight becomes cancelled.
+  // Cancel: every pending contact in a block no engine holds becomes cancelled (a held block's contacts are its
+  // engine's; contacts with an attempt awaiting reconciliation stay pending). Returns how many.
   [[nodiscard]] virtual result<std::int64_t> cancel_pending(campaign_id id) = 0;
 };
 

@@ -130,8 +130,10 @@ class SingleCall : public campaign_test {
 
 TEST_F(SingleCall, AgentWithANumberPlacesTheCallAndPrintsItsOutcome) {
   // `dialer call` plays the simulated carrier in real time, and a call's fate depends only on its attempt id
-  // (seed 1, key "attempt-<id>"): attempt 1 is busy after about 4 s, attempt 25 fails after about 1.5 s. Other
-  // ids would test the same, only slower (answered calls last a minute or more).
+  // (seed 1, key "attempt-<id>", id = contact id * 128 + 1): the first attempt of contact 10 is busy after about
+  // 1.8 s, that of contact 107 fails after about 1.7 s. Other contacts would test the same, only slower
+  // (answered calls last a minute or more); the contact id sequence picks them.
+  scalar("SELECT setval('contacts_id_seq', 9)");
   auto r = dialer_json({"call", "--agent", "caller", "--to", "+12025550143"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   json call;
@@ -142,7 +144,7 @@ TEST_F(SingleCall, AgentWithANumberPlacesTheCallAndPrintsItsOutcome) {
   EXPECT_TRUE(outcomes.contains(call["outcome"].get<std::string>())) << call.dump();
   EXPECT_EQ(scalar("SELECT count(*) FROM call_attempts WHERE outcome IS NOT NULL AND caller_id = '+14155550100'"), 1);
 
-  scalar("SELECT setval('call_attempts_id_seq', 24)");
+  scalar("SELECT setval('contacts_id_seq', 106)");
   auto text = dialer({"call", "--agent", "caller", "--to", "+12025550144"});
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_NE(text.out.find("+14155550100 -> +12025550144: "), std::string::npos) << text.out;

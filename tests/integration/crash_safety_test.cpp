@@ -45,8 +45,8 @@ TEST_F(CrashSafety, InterruptPausesAfterInFlightCallsFinishAndAResumeCompletesWi
   ASSERT_EQ(run->wait(), 130) << run->err();
   EXPECT_NE(run->err().find("is paused"), std::string::npos) << run->err();
   EXPECT_EQ(campaign_state(campaign), "paused");
-  // In-flight calls finished before the exit: nothing is claimed and every attempt has its outcome.
-  EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE state = 'in_progress'"), 0);
+  // In-flight calls finished before the exit: no block is held and every attempt has its outcome.
+  EXPECT_EQ(held_blocks(), 0);
   EXPECT_EQ(open_attempts(), 0);
   EXPECT_EQ(parse(run->out())["campaign"]["state"], "paused");
   const auto imported = contacts();
@@ -182,7 +182,7 @@ TEST_F(CrashSafety, PauseFromAnotherProcessStopsOriginationAndResumeLetsTheRunCo
 
   // The run takes nothing new and its in-flight calls end: no claimed contact and no attempt without outcome.
   const auto quiet = [&] {
-    return scalar("SELECT count(*) FROM contacts WHERE state = 'in_progress'") == 0 && open_attempts() == 0;
+    return held_blocks() == 0 && open_attempts() == 0;
   };
   ASSERT_TRUE(eventually(quiet, run.get())) << "the paused run kept calls going:\n"
                                             << table("SELECT state, pending_reason, count(*) FROM contacts GROUP BY 1, 2");

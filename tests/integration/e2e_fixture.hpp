@@ -158,6 +158,8 @@ class campaign_test : public ::testing::Test {
 
   std::int64_t attempts() const { return scalar("SELECT count(*) FROM call_attempts"); }
   std::int64_t open_attempts() const { return scalar("SELECT count(*) FROM call_attempts WHERE outcome IS NULL"); }
+  // Contact blocks an engine holds (claimed, lease not given back).
+  std::int64_t held_blocks() const { return scalar("SELECT count(*) FROM contact_blocks WHERE claimed_by IS NOT NULL"); }
   std::string campaign_state(const std::string& name) const {
     auto rows = query("SELECT state FROM campaigns WHERE name = '" + name + "'");
     return rows.empty() ? std::string("<none>") : rows[0][0].as<std::string>();
