@@ -262,6 +262,17 @@ INSERT INTO contact_blocks (campaign_id, first_id, last_id)
 SELECT c.id, b, least(b + c.block_size - 1, c.last_contact_id)
 FROM campaigns c, generate_series(c.first_contact_id, c.last_contact_id, c.block_size) b
 WHERE c.first_contact_id IS NOT NULL;
+UPDATE contact_blocks b SET pending = n.pending, done = n.done, cancelled = n.cancelled, do_not_call = n.dnc,
+  invalid = n.invalid, next_due = coalesce(n.next_due, 'infinity')
+FROM (SELECT k.campaign_id, k.first_id,
+        count(*) FILTER (WHERE c.state IN ('pending', 'in_progress')) AS pending,
+        count(*) FILTER (WHERE c.state = 'done') AS done, count(*) FILTER (WHERE c.state = 'cancelled') AS cancelled,
+        count(*) FILTER (WHERE c.state = 'do_not_call') AS dnc, count(*) FILTER (WHERE c.state = 'invalid') AS invalid,
+        min(CASE WHEN c.state = 'in_progress' THEN '-infinity' ELSE c.next_attempt_at END)
+          FILTER (WHERE c.state IN ('pending', 'in_progress')) AS next_due
+      FROM contact_blocks k JOIN contacts c ON c.campaign_id = k.campaign_id AND c.id BETWEEN k.first_id AND k.last_id
+      GROUP BY k.campaign_id, k.first_id) n
+WHERE b.campaign_id = n.campaign_id AND b.first_id = n.first_id;
 -- A block that held a claimed contact was being dialed by an engine of the old schema: it is left claimed with a
 -- lapsed lease, so the next claim treats it as recovered and reconciles its attempts without an outcome.
 UPDATE contact_blocks b SET claimed_by = 'schema-3-migration', lease_until = '-infinity'
@@ -271,7 +282,8 @@ WHERE EXISTS (SELECT 1 FROM contacts x WHERE x.campaign_id = b.campaign_id AND x
 DROP INDEX contacts_due;
 DROP INDEX contacts_leased;
 ALTER TABLE contacts DROP CONSTRAINT claimed_contacts_have_a_lease;
-UPDATE contacts SET state = 'pending', pending_reason = 'lease_expired' WHERE state = 'in_progress';
+UPDATE contacts SET state = 'pending', pending_reason = 'lease_expired', next_attempt_at = '-infinity'
+WHERE state = 'in_progress';
 ALTER TABLE contacts
   DROP COLUMN claimed_by,
   DROP COLUMN lease_until,

@@ -16,7 +16,7 @@ namespace dialer::rules {
 // A contact's lifecycle, stored as text by the contact store (see README.md for who sets each state).
 enum class contact_state : std::uint8_t {
   pending,      // waiting for its next attempt (next_attempt_at, and the calling window)
-  in_progress,  // claimed: an attempt is being placed or is in flight
+  in_progress,  // claimed: an attempt is being placed or is in flight (stored: pending, in a block an engine holds)
   done,         // terminal: attempts are over; the final outcome says how it ended
   cancelled,    // terminal: the campaign was cancelled before the contact was done
   do_not_call,  // terminal: suppressed by a do-not-call list, never dialed

@@ -63,14 +63,17 @@ void set_env(const std::map<std::string, std::string>& env) {
 
 }  // namespace
 
-std::string fresh_database(const std::string& label) {
+std::string fresh_database(const std::string& label, int schema_version) {
   static std::atomic<int> counter{0};
   auto& rc = shared_cluster();
   const std::string name = fmt::format("t_{}_{}_{}", sanitize(label), ::getpid(), counter++);
   if (auto r = rc.cluster->create_database(name); !r) throw std::runtime_error(r.error().message);
   const std::string url = rc.cluster->connection_string(name);
   pqxx::connection c(url);
-  if (auto m = pg::migrate(c); !m) throw std::runtime_error(m.error().message);
+  std::vector<pg::migration> wanted;
+  for (const auto& m : pg::all_migrations())
+    if (m.version <= schema_version) wanted.push_back(m);
+  if (auto m = pg::migrate(c, wanted); !m) throw std::runtime_error(m.error().message);
   return url;
 }
 

@@ -4,6 +4,7 @@
 // one fresh database per test, and a way to run the real `dialer` binary.
 
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <memory>
 #include <pqxx/connection>
@@ -12,8 +13,9 @@
 
 namespace dialer::testing {
 
-// Creates a new, migrated database in the run's cluster and returns its libpq URL.
-std::string fresh_database(const std::string& label);
+// Creates a new database in the run's cluster, migrated up to `schema_version` (every migration by default),
+// and returns its libpq URL.
+std::string fresh_database(const std::string& label, int schema_version = std::numeric_limits<int>::max());
 std::unique_ptr<pqxx::connection> connect_to(const std::string& url);
 
 struct run_result {

@@ -1,0 +1,390 @@
+// Contact blocks on real PostgreSQL, through the campaign_store port: the import's id ranges, claims by several
+// engines, leases that lapse, recovery of a lost block's attempts, write-back guards, counters and cancellation.
+// Each test has its own database; "engines" are store instances with their own connection and engine id.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <pqxx/pqxx>
+#include <set>
+#include <thread>
+
+#include "adapters/postgres/campaign_admin.hpp"
+#include "adapters/postgres/campaign_store.hpp"
+#include "adapters/postgres/migrations.hpp"
+#include "engine/contacts/synthetic.hpp"
+#include "tests/integration/support.hpp"
+
+namespace dialer::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using namespace std::chrono_literals;
+
+constexpr milliseconds kLease{60'000};
+constexpr milliseconds kLapsed{-1'000};  // a lease that has run out already: the block is anyone's to take
+
+class BlockClaims : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    url_ = fresh_database(name);
+    dir_ = make_temp_dir(name);
+    c_ = connect_to(url_);
+    pqxx::work tx(*c_);
+    agent_ = agent_id{tx.exec1("INSERT INTO agents (account_id, name) VALUES (1, 'blocks') RETURNING id")[0]
+                          .as<std::int64_t>()};
+    number_ = number_id{tx.exec1("INSERT INTO numbers (account_id, e164, country, type, kind, provider, agent_id, "
+                                 "assigned_at, max_concurrent_calls) VALUES (1, '+14155550100', 'US', 'local', "
+                                 "'managed', 'simulated', " +
+                                 std::to_string(agent_.value()) + ", now(), 50) RETURNING id")[0]
+                            .as<std::int64_t>()};
+    tx.commit();
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // A campaign of the agent with `contacts` imported (all valid, distinct).
+  campaign_id campaign(const std::string& name, std::uint64_t contacts, std::uint64_t seed = 7) {
+    campaign_spec spec;
+    spec.name = name;
+    spec.agent = "blocks";
+    const auto csv = dir_ / (name + ".csv");
+    contacts::synthetic_options clean;
+    clean.duplicate_fraction = clean.invalid_fraction = clean.missing_fraction = 0;
+    clean.international_fraction = clean.bad_timezone_fraction = 0;
+    EXPECT_TRUE(contacts::write_synthetic_contacts(csv.string(), contacts, seed, "US", clean));
+    auto conn = connect_to(url_);
+    pg::campaign_admin admin(*conn, account_id{1}, url_);
+    auto id = admin.create_campaign(spec, agent_, {});
+    EXPECT_TRUE(id) << id.error().message;
+    auto imported = admin.import_contacts(*id, csv, "US");
+    EXPECT_TRUE(imported) << imported.error().message;
+    EXPECT_EQ(imported->summary.accepted, contacts);
+    return *id;
+  }
+  std::unique_ptr<pg::pg_campaign_store> engine(const std::string& name) {
+    return std::make_unique<pg::pg_campaign_store>(connect_to(url_), account_id{1}, name);
+  }
+  contact_blocks layout(campaign_id id) {
+    auto rec = pg::load_campaign_record(*c_, account_id{1}, id);
+    EXPECT_TRUE(rec) << rec.error().message;
+    return rec->blocks;
+  }
+  std::int64_t scalar(const std::string& sql) {
+    pqxx::nontransaction tx(*c_);
+    auto r = tx.exec1(sql);
+    return r[0].is_null() ? 0 : r[0].as<std::int64_t>();
+  }
+  // Claims with `store` until a claim brings nothing; returns every contact id it got.
+  static std::vector<std::int64_t> drain(campaign_store& store, campaign_id id, std::vector<std::int64_t>& blocks) {
+    std::vector<std::int64_t> got;
+    while (true) {
+      auto batch = store.claim(id, 100, kLease);
+      EXPECT_TRUE(batch) << batch.error().message;
+      if (!batch || batch->blocks.empty()) return got;
+      for (const auto& b : batch->blocks) blocks.push_back(b.first);
+      for (const auto& c : batch->contacts) got.push_back(c.id.value());
+    }
+  }
+  static attempt_outcome outcome_of(const attempt_to_record& a, call_outcome o, rules::contact_state next) {
+    attempt_outcome out;
+    out.attempt = a.id;
+    out.contact = a.contact;
+    out.attempt_no = a.attempt_no;
+    out.number = a.number;
+    out.event.attempt = a.id;
+    out.event.outcome = o;
+    out.event.started_at = out.event.ended_at = std::chrono::system_clock::now();
+    out.next_state = next;
+    return out;
+  }
+
+  std::string url_;
+  fs::path dir_;
+  std::unique_ptr<pqxx::connection> c_;
+  agent_id agent_;
+  number_id number_;
+};
+
+TEST_F(BlockClaims, ImportGivesACampaignOneRangeOfConsecutiveIdsCutIntoBlocks) {
+  const auto id = campaign("range", 1000);
+  const auto b = layout(id);
+  EXPECT_EQ(b.last - b.first + 1, 1000);
+  EXPECT_EQ(b.size, block_size_for(1000));
+  EXPECT_EQ(b.size, 16);
+  EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE campaign_id = " + std::to_string(id.value()) +
+                   " AND id BETWEEN " + std::to_string(b.first) + " AND " + std::to_string(b.last)),
+            1000);
+  // The blocks tile the range exactly, each counting its contacts as pending.
+  EXPECT_EQ(scalar("SELECT count(*) FROM contact_blocks"), (1000 + 15) / 16);
+  EXPECT_EQ(scalar("SELECT sum(last_id - first_id + 1) FROM contact_blocks"), 1000);
+  EXPECT_EQ(scalar("SELECT sum(pending) FROM contact_blocks"), 1000);
+  EXPECT_EQ(scalar("SELECT count(*) FROM contact_blocks WHERE (first_id - " + std::to_string(b.first) + ") % 16 <> 0"),
+            0);
+}
+
+TEST_F(BlockClaims, ConcurrentImportsOfTwoCampaignsTakeDisjointRanges) {
+  campaign_id one, two;
+  std::thread a([&] { one = campaign("one", 3000, 1); });
+  std::thread b([&] { two = campaign("two", 3000, 2); });
+  a.join();
+  b.join();
+  const auto r1 = layout(one), r2 = layout(two);
+  EXPECT_TRUE(r1.last < r2.first || r2.last < r1.first) << r1.first << ".." << r1.last << " and " << r2.first << ".."
+                                                        << r2.last;
+  for (const auto& [c, r] : {std::pair{one, r1}, std::pair{two, r2}})
+    EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE campaign_id = " + std::to_string(c.value()) + " AND id BETWEEN " +
+                     std::to_string(r.first) + " AND " + std::to_string(r.last)),
+              3000);
+}
+
+TEST_F(BlockClaims, TwoEnginesNeverClaimTheSameContact) {
+  const auto id = campaign("shared", 2000);
+  auto a = engine("engine-a");
+  auto b = engine("engine-b");
+  std::vector<std::int64_t> blocks_a, blocks_b, got_a, got_b;
+  std::thread ta([&] { got_a = drain(*a, id, blocks_a); });
+  std::thread tb([&] { got_b = drain(*b, id, blocks_b); });
+  ta.join();
+  tb.join();
+  std::set<std::int64_t> all(got_a.begin(), got_a.end());
+  for (auto c : got_b) EXPECT_TRUE(all.insert(c).second) << "contact " << c << " was claimed by both engines";
+  EXPECT_EQ(all.size(), 2000u);
+  EXPECT_EQ(scalar("SELECT count(*) FROM contact_blocks WHERE claimed_by = 'engine-a'"),
+            static_cast<std::int64_t>(blocks_a.size()));
+  EXPECT_EQ(scalar("SELECT count(*) FROM contact_blocks WHERE claimed_by = 'engine-b'"),
+            static_cast<std::int64_t>(blocks_b.size()));
+}
+
+TEST_F(BlockClaims, AClaimNeverReturnsMoreThanAskedAndTheRestOfTheBlockWaits) {
+  const auto id = campaign("partial", 40);  // blocks of 16
+  auto a = engine("engine-a");
+  auto batch = a->claim(id, 10, kLease);
+  ASSERT_TRUE(batch) << batch.error().message;
+  ASSERT_EQ(batch->blocks.size(), 1u);
+  EXPECT_EQ(batch->contacts.size(), 10u);
+  // Released with 10 written back and 6 never taken: the 6 are due again at once.
+  std::vector<contact_return> back;
+  for (const auto& c : batch->contacts) back.push_back({c.id, std::chrono::system_clock::now(), "paused", {}});
+  const std::int64_t release[] = {batch->blocks[0].first};
+  ASSERT_TRUE(a->write_back(id, {}, back, {}, release));
+  auto again = a->claim(id, 100, kLease);
+  ASSERT_TRUE(again);
+  std::size_t from_first = 0;
+  for (const auto& c : again->contacts)
+    if (c.id.value() <= batch->blocks[0].last) ++from_first;
+  EXPECT_EQ(from_first, 16u);
+}
+
+TEST_F(BlockClaims, ALapsedBlockIsRecoveredAndItsOpenAttemptsAreReconciledNotRedialed) {
+  const auto id = campaign("recover", 16);  // one block
+  auto a = engine("engine-a");
+  auto b = engine("engine-b");
+  auto first = a->claim(id, 100, kLapsed);
+  ASSERT_TRUE(first) << first.error().message;
+  ASSERT_EQ(first->contacts.size(), 16u);
+  EXPECT_FALSE(first->blocks[0].recovered);
+  // Engine a records three attempts, then loses its lease before any outcome.
+  std::vector<attempt_to_record> placed;
+  for (int i = 0; i < 3; ++i) placed.push_back({first->contacts[i].id, 1, number_, "+14155550100", {}});
+  ASSERT_TRUE(a->record_attempts(id, placed, "simulated"));
+  for (const auto& p : placed) ASSERT_TRUE(p.id) << "engine a still held the block";
+
+  auto taken = b->claim(id, 100, kLease);
+  ASSERT_TRUE(taken) << taken.error().message;
+  ASSERT_EQ(taken->blocks.size(), 1u);
+  EXPECT_TRUE(taken->blocks[0].recovered);
+  ASSERT_EQ(taken->open.size(), 3u);
+  std::set<std::int64_t> open_contacts;
+  for (const auto& o : taken->open) {
+    open_contacts.insert(o.contact.value());
+    EXPECT_EQ(o.attempt, attempt_of(o.contact, 1));
+    EXPECT_FALSE(o.stored.has_value());
+  }
+  EXPECT_EQ(taken->contacts.size(), 13u);
+  for (const auto& c : taken->contacts) EXPECT_FALSE(open_contacts.contains(c.id.value())) << "would be redialed";
+
+  // Engine a, cut off, tries to dial another contact of the block: refused, not recorded.
+  std::vector<attempt_to_record> late{{first->contacts[5].id, 1, number_, "+14155550100", {}}};
+  ASSERT_TRUE(a->record_attempts(id, late, "simulated"));
+  EXPECT_FALSE(late[0].id);
+  EXPECT_EQ(scalar("SELECT count(*) FROM call_attempts"), 3);
+
+  // Engine a's real outcome arrives first: the attempt keeps it, but the contact is engine b's to write.
+  const auto a_outcome = outcome_of(placed[0], call_outcome::completed, rules::contact_state::done);
+  ASSERT_TRUE(a->write_back(id, std::span(&a_outcome, 1), {}, {}, {}));
+  EXPECT_EQ(scalar("SELECT count(*) FROM call_attempts WHERE outcome = 'completed'"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE state = 'done'"), 0);
+  // Engine b reconciles it as unknown: the outcome already written stays, the contact ends.
+  const auto b_outcome = outcome_of(placed[0], call_outcome::unknown, rules::contact_state::done);
+  ASSERT_TRUE(b->write_back(id, std::span(&b_outcome, 1), {}, {}, {}));
+  EXPECT_EQ(scalar("SELECT count(*) FROM call_attempts WHERE outcome = 'completed'"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM call_attempts WHERE outcome = 'unknown'"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE state = 'done' AND attempts = 1"), 1);
+}
+
+TEST_F(BlockClaims, AnOutcomeStoredWithoutItsContactIsSettledFromTheStoredOutcome) {
+  const auto id = campaign("stored", 16);
+  auto a = engine("engine-a");
+  auto b = engine("engine-b");
+  auto first = a->claim(id, 100, kLapsed);
+  ASSERT_TRUE(first);
+  std::vector<attempt_to_record> placed{{first->contacts[0].id, 1, number_, "+14155550100", {}}};
+  ASSERT_TRUE(a->record_attempts(id, placed, "simulated"));
+  auto taken = b->claim(id, 100, kLease);  // b takes the lapsed block
+  ASSERT_TRUE(taken);
+  // a's outcome lands after the block changed hands: stored on the attempt, contact untouched.
+  const auto busy = outcome_of(placed[0], call_outcome::busy, rules::contact_state::pending);
+  ASSERT_TRUE(a->write_back(id, std::span(&busy, 1), {}, {}, {}));
+  // The next engine to recover the block (b lets its lease lapse) finds the stored outcome.
+  std::vector<contact_return> back;
+  for (const auto& c : taken->contacts) back.push_back({c.id, std::chrono::system_clock::now(), "paused", {}});
+  ASSERT_TRUE(b->write_back(id, {}, back, {}, {}));
+  {
+    pqxx::work tx(*c_);
+    tx.exec0("UPDATE contact_blocks SET lease_until = now() - interval '1 second'");  // b dies: its lease runs out
+    tx.commit();
+  }
+  auto again = a->claim(id, 100, kLease);
+  ASSERT_TRUE(again);
+  ASSERT_EQ(again->open.size(), 1u);
+  ASSERT_TRUE(again->open[0].stored.has_value());
+  EXPECT_EQ(again->open[0].stored->outcome, call_outcome::busy);
+}
+
+TEST_F(BlockClaims, ReleaseRecomputesTheCountersThatProgressSums) {
+  const auto id = campaign("counters", 32);  // two blocks of 16
+  auto a = engine("engine-a");
+  auto batch = a->claim(id, 16, kLease);
+  ASSERT_TRUE(batch);
+  ASSERT_EQ(batch->contacts.size(), 16u);
+  auto p = a->progress(id);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->total, 32);
+  EXPECT_EQ(p->in_progress, 16);
+  EXPECT_EQ(p->pending, 16);
+
+  std::vector<attempt_to_record> placed;
+  for (int i = 0; i < 10; ++i) placed.push_back({batch->contacts[i].id, 1, number_, "+14155550100", {}});
+  ASSERT_TRUE(a->record_attempts(id, placed, "simulated"));
+  std::vector<attempt_outcome> outcomes;
+  for (int i = 0; i < 8; ++i) outcomes.push_back(outcome_of(placed[i], call_outcome::completed, rules::contact_state::done));
+  const auto later = std::chrono::system_clock::now() + 1h;
+  for (int i = 8; i < 10; ++i) {
+    auto o = outcome_of(placed[i], call_outcome::busy, rules::contact_state::pending);
+    o.next_attempt_at = later;
+    o.pending_reason = "retry";
+    outcomes.push_back(o);
+  }
+  std::vector<contact_final> finals;
+  for (int i = 10; i < 13; ++i) finals.push_back({batch->contacts[i].id, rules::contact_state::do_not_call, "do_not_call"});
+  std::vector<contact_return> back;
+  for (int i = 13; i < 16; ++i) back.push_back({batch->contacts[i].id, later, "outside_window", {}});
+  const std::int64_t release[] = {batch->blocks[0].first};
+  ASSERT_TRUE(a->write_back(id, outcomes, back, finals, release));
+
+  p = a->progress(id);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->in_progress, 0);
+  EXPECT_EQ(p->done, 8);
+  EXPECT_EQ(p->do_not_call, 3);
+  EXPECT_EQ(p->pending, 16 + 5);
+  EXPECT_EQ(p->total, 32);
+  EXPECT_EQ(scalar("SELECT count(*) FROM contact_blocks WHERE claimed_by IS NOT NULL"), 0);
+  // The released block is due only when its earliest waiting contact is: the next claim takes the other block.
+  auto next = a->claim(id, 100, kLease);
+  ASSERT_TRUE(next);
+  ASSERT_EQ(next->blocks.size(), 1u);
+  EXPECT_NE(next->blocks[0].first, batch->blocks[0].first);
+  auto none = a->claim(id, 100, kLease);
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->blocks.empty());
+}
+
+TEST_F(BlockClaims, CancelLeavesTheBlocksAnEngineHoldsToThatEngine) {
+  const auto id = campaign("cancel", 32);
+  auto a = engine("engine-a");
+  auto held = a->claim(id, 16, kLease);
+  ASSERT_TRUE(held);
+  ASSERT_EQ(held->contacts.size(), 16u);
+  auto other = engine("engine-b");
+  auto n = other->cancel_pending(id);
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_EQ(*n, 16);
+  EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE state = 'cancelled'"), 16);
+  EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE state = 'pending' AND id BETWEEN " +
+                   std::to_string(held->blocks[0].first) + " AND " + std::to_string(held->blocks[0].last)),
+            16);
+  auto p = other->progress(id);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->cancelled, 16);
+  EXPECT_EQ(p->in_progress, 16);
+  EXPECT_EQ(p->pending, 0);
+}
+
+TEST_F(BlockClaims, AnAttemptIsNeverRecordedTwice) {
+  const auto id = campaign("twice", 16);
+  auto a = engine("engine-a");
+  auto batch = a->claim(id, 100, kLease);
+  ASSERT_TRUE(batch);
+  std::vector<attempt_to_record> once{{batch->contacts[0].id, 1, number_, "+14155550100", {}}};
+  ASSERT_TRUE(a->record_attempts(id, once, "simulated"));
+  ASSERT_TRUE(once[0].id);
+  std::vector<attempt_to_record> again{{batch->contacts[0].id, 1, number_, "+14155550100", {}},
+                                       {batch->contacts[1].id, 1, number_, "+14155550100", {}}};
+  ASSERT_TRUE(a->record_attempts(id, again, "simulated"));
+  EXPECT_FALSE(again[0].id) << "the same attempt was handed out for dialing twice";
+  EXPECT_TRUE(again[1].id);
+  EXPECT_EQ(scalar("SELECT count(*) FROM call_attempts"), 2);
+}
+
+// A database of schema 2 with a campaign in flight (claimed contacts, attempts without outcome) comes through the
+// upgrade with its contacts in blocks, attempts renumbered to their natural keys, and the claimed contacts
+// reconciled, not redialed, by the next engine.
+TEST(SchemaUpgrade, ACampaignInFlightUnderSchemaTwoIsRecoveredAfterTheUpgrade) {
+  const auto url = fresh_database("schema_upgrade", 2);
+  auto c = connect_to(url);
+  {
+    pqxx::work tx(*c);
+    tx.exec0("INSERT INTO agents (account_id, name) VALUES (1, 'old')");
+    tx.exec0("INSERT INTO numbers (account_id, e164, country, type, kind, provider, agent_id) "
+             "VALUES (1, '+14155550100', 'US', 'local', 'managed', 'simulated', 1)");
+    tx.exec0("INSERT INTO campaigns (account_id, name, agent_id, carrier, settings, imported_at, import_accepted) "
+             "VALUES (1, 'old', 1, 'simulated', '{}', now(), 40)");
+    // 40 contacts: 1-20 done (one attempt each), 21-23 claimed with an attempt in flight, 24-40 pending.
+    tx.exec0("INSERT INTO contacts (campaign_id, row_number, e164, variables) "
+             "SELECT 1, g, '+1212555' || lpad(g::text, 4, '0'), ('{\"n\": \"' || g || '\"}')::json FROM generate_series(1, 40) g");
+    tx.exec0("UPDATE contacts SET state = 'done', attempts = 1, outcome = 'busy' WHERE id <= 20");
+    tx.exec0("UPDATE contacts SET state = 'in_progress', claimed_by = 'old-engine', lease_until = now() "
+             "WHERE id BETWEEN 21 AND 23");
+    tx.exec0("INSERT INTO call_attempts (campaign_id, contact_id, attempt_no, number_id, caller_id, carrier, engine_id, "
+             "outcome) SELECT 1, g, 1, 1, '+14155550100', 'simulated', 'old-engine', "
+             "CASE WHEN g <= 20 THEN 'busy' END FROM generate_series(1, 23) g");
+    tx.commit();
+  }
+  ASSERT_TRUE(pg::migrate(*c));
+  pqxx::nontransaction tx(*c);
+  EXPECT_EQ(tx.exec1("SELECT first_contact_id, last_contact_id FROM campaigns")[0].as<std::int64_t>(), 1);
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM call_attempts WHERE id <> contact_id * 128 + attempt_no")[0].as<int>(), 0);
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM contacts WHERE state = 'pending'")[0].as<int>(), 20);
+  EXPECT_EQ(tx.exec1("SELECT sum(pending), sum(done) FROM contact_blocks")[0].as<int>(), 20);
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM contact_blocks WHERE claimed_by IS NOT NULL")[0].as<int>(), 1);
+  EXPECT_EQ(tx.exec1("SELECT variables FROM contacts WHERE id = 7")[0].as<std::string>(), "{\"n\": \"7\"}");
+
+  pg::pg_campaign_store store(connect_to(url), account_id{1}, "new-engine");
+  std::set<std::int64_t> open, dialable;
+  while (true) {
+    auto batch = store.claim(campaign_id{1}, 100, kLease);
+    ASSERT_TRUE(batch) << batch.error().message;
+    if (batch->blocks.empty()) break;
+    for (const auto& o : batch->open) open.insert(o.contact.value());
+    for (const auto& x : batch->contacts) dialable.insert(x.id.value());
+  }
+  EXPECT_EQ(open, (std::set<std::int64_t>{21, 22, 23}));
+  EXPECT_EQ(dialable.size(), 17u);
+  EXPECT_EQ(*dialable.begin(), 24);
+}
+
+}  // namespace
+}  // namespace dialer::testing
