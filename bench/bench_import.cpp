@@ -1,13 +1,24 @@
-// Contact import throughput: CSV -> validated contacts, the parse + validate step that feeds COPY.
+// Contact import throughput: CSV -> validated contacts -> PostgreSQL.
 //
-//   bench_import [--rows N] [--baseline-rows N] [--dir DIR] [--keep]
+//   bench_import [--rows N] [--baseline-rows N] [--dir DIR] [--keep] [--no-db]
 //
 // Writes a realistic synthetic file (mixed formats, ~1% invalid, ~2% duplicates, some quoted fields,
-// some international numbers) and imports it into a sink that only counts. Every figure is printed
-// next to the baseline measured in the same run: the straightforward single-threaded path, one
-// libphonenumber Parse + IsValidNumber + GetNumberType + region + format per row, a
-// std::unordered_set<std::string> for duplicates, date::locate_zone and nlohmann::json for variables.
-// The baseline runs on the first --baseline-rows rows of the same file (it is ~60x slower).
+// some international numbers), then measures, each figure beside its baseline from the same run:
+//
+//   parse + validate   import_contacts into a sink that only counts, with 0, 1 and 2 validator threads;
+//                      baseline: the straightforward single-threaded path, one libphonenumber Parse +
+//                      IsValidNumber + GetNumberType + region + format per row, a std::unordered_set<std::string>
+//                      for duplicates, date::locate_zone and nlohmann::json for variables, on the first
+//                      --baseline-rows rows of the same file (it is ~60x slower).
+//   whole import       campaign_admin::import_contacts, the path `dialer run` takes: parse, validate, COPY into
+//                      `contacts` in one transaction with the campaign's id range and blocks (target >= 300 k
+//                      rows/s of the file). Baselines: COPY alone of the same accepted rows, formatted
+//                      beforehand (the database's own ceiling for this table), and the same COPY into a table
+//                      of the schema-2 shape (bigserial key, foreign key, unique (campaign_id, e164), two partial
+//                      indexes, json), the import's table before this design.
+//
+// Starts a throwaway PostgreSQL cluster unless DIALER_DATABASE_URL is set (--no-db skips the database).
+// The last line of stdout is: import_rows_per_s=X copy_alone_rows_per_s=Y schema2_copy_rows_per_s=Z
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -23,6 +34,10 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "adapters/postgres/campaign_admin.hpp"
+#include "adapters/postgres/campaign_store.hpp"
+#include "adapters/postgres/raw_connection.hpp"
+#include "bench/bench_support.hpp"
 #include "engine/contacts/contact_import.hpp"
 #include "engine/contacts/phone_fast_path.hpp"
 #include "engine/contacts/synthetic.hpp"
@@ -107,12 +122,139 @@ baseline_result run_baseline(const std::string& path, std::uint64_t max_rows) {
   return out;
 }
 
+// The accepted rows as COPY text, twice: with the ids the import gives them (for `contacts`), and without (for the
+// schema-2 table, whose ids come from a sequence).
+class copy_text_sink final : public contact_sink {
+ public:
+  copy_text_sink(std::int64_t campaign, std::int64_t first_id) : campaign_(campaign), next_id_(first_id) {}
+  result<void> write(const contact_batch& batch) override {
+    for (const auto& a : batch.accepted) {
+      fmt::format_to(std::back_inserter(with_id), "{}\t", next_id_++);
+      const auto start = without_id.size();
+      fmt::format_to(std::back_inserter(without_id), "{}\t{}\t", campaign_, a.row);
+      dialer::pg::append_copy_field(without_id, a.e164);
+      without_id += '\t';
+      dialer::pg::append_copy_field(without_id, a.timezone);
+      without_id += '\t';
+      dialer::pg::append_copy_field(without_id, a.variables_json);
+      without_id += '\n';
+      with_id.append(without_id, start, std::string::npos);
+      ++rows;
+    }
+    return ok();
+  }
+  std::string with_id, without_id;
+  std::uint64_t rows = 0;
+
+ private:
+  std::int64_t campaign_;
+  std::int64_t next_id_;
+};
+
+// One timed COPY of `text` into `target` in its own transaction; seconds.
+double timed_copy(dialer::pg::raw_connection& raw, const std::string& target, const std::string& text) {
+  using dialer::bench::need;
+  need(raw.exec("CHECKPOINT"), "checkpoint");
+  const auto start = clock_type::now();
+  need(raw.exec("BEGIN"), "BEGIN");
+  need(raw.exec("COPY " + target + " FROM STDIN", PGRES_COPY_IN), "COPY");
+  constexpr std::size_t chunk = 1 << 20;
+  for (std::size_t at = 0; at < text.size(); at += chunk)
+    need(raw.put(std::string_view(text).substr(at, chunk)), "COPY data");
+  need(raw.end_copy(), "COPY");
+  need(raw.exec("COMMIT"), "COMMIT");
+  return seconds_since(start);
+}
+
+struct database_figures {
+  double import_rate = 0, copy_rate = 0, schema2_rate = 0;
+};
+
+// The whole import into PostgreSQL, and the two COPY baselines, on a throwaway cluster (or DIALER_DATABASE_URL).
+database_figures run_database(const std::string& path, std::uint64_t rows, std::uint64_t expected_valid) {
+  using namespace dialer::bench;
+  database_figures out;
+  bench_database db;
+  const std::string url = db.database_for("import");
+  pqxx::connection c(url);
+  fmt::print("\npostgresql: {} ({})\n", server_settings(url),
+             db.embedded() ? "throwaway cluster, Unix socket" : "DIALER_DATABASE_URL");
+  const std::string tag = fmt::format("bench-import-{}", ::getpid());
+  agent_id agent;
+  {
+    pqxx::work tx(c);
+    agent = agent_id{tx.exec_params1("INSERT INTO agents (account_id, name) VALUES (1, $1) RETURNING id", tag)[0]
+                         .as<std::int64_t>()};
+    tx.commit();
+  }
+  dialer::pg::campaign_admin admin(c, account_id{1}, url);
+  campaign_spec spec;
+  spec.agent = tag;
+  spec.name = tag + "-import";
+  const auto campaign = need(admin.create_campaign(spec, agent, {}), "creating the campaign");
+  dialer::pg::raw_connection raw(url);
+  if (!raw.ok()) die("connecting: " + raw.message());
+  need(raw.exec("CHECKPOINT"), "checkpoint");
+
+  const auto cpu0 = cpu_sample::now();
+  auto start = clock_type::now();
+  const auto report = need(admin.import_contacts(campaign, path, "US"), "importing");
+  const double import_s = seconds_since(start);
+  const auto cpu1 = cpu_sample::now();
+  if (report.summary.rows != rows || report.summary.accepted != expected_valid)
+    die(fmt::format("the import read {} rows and accepted {}; the file has {} rows, {} valid", report.summary.rows,
+                    report.summary.accepted, rows, expected_valid));
+  const auto range = need(dialer::pg::load_campaign_record(c, account_id{1}, campaign), "loading the campaign").blocks;
+  if (range.last - range.first + 1 != static_cast<std::int64_t>(expected_valid))
+    die("the campaign's id range does not match its accepted rows");
+  out.import_rate = static_cast<double>(rows) / import_s;
+  fmt::print("whole import (campaign_admin::import_contacts): {} rows in {:.2f} s, {} accepted, {} blocks of {}\n", rows,
+             import_s, report.summary.accepted, (expected_valid + static_cast<std::uint64_t>(range.size) - 1) /
+                                                     static_cast<std::uint64_t>(range.size),
+             range.size);
+  fmt::print("  {}\n", cpu_split(cpu0, cpu1, import_s));
+
+  // The same accepted rows, formatted beforehand (not timed), for the two COPY baselines.
+  spec.name = tag + "-copy";
+  const auto second = need(admin.create_campaign(spec, agent, {}), "creating the second campaign");
+  copy_text_sink text(second.value(), range.last + 1);
+  import_options options;
+  need(import_contacts_file(path, options, text), "formatting the rows");
+  const double copy_s =
+      timed_copy(raw, "contacts (id, campaign_id, row_number, e164, timezone, variables)", text.with_id);
+  out.copy_rate = static_cast<double>(text.rows) / copy_s;
+  fmt::print("COPY alone of the same {} accepted rows into contacts: {:.2f} s\n", text.rows, copy_s);
+
+  need(raw.exec(R"SQL(
+    CREATE TABLE contacts_schema2 (
+      id bigserial PRIMARY KEY,
+      campaign_id bigint NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
+      row_number integer NOT NULL, e164 text NOT NULL, timezone text NOT NULL DEFAULT '',
+      variables json NOT NULL DEFAULT '{}',
+      state text NOT NULL DEFAULT 'pending'
+        CHECK (state IN ('pending', 'in_progress', 'done', 'cancelled', 'do_not_call', 'invalid')),
+      pending_reason text NOT NULL DEFAULT 'new', attempts integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+      next_attempt_at timestamptz NOT NULL DEFAULT '-infinity', outcome text, sticky_number_id bigint,
+      claimed_by text, lease_until timestamptz, updated_at timestamptz NOT NULL DEFAULT now(),
+      CHECK ((state = 'in_progress') = (claimed_by IS NOT NULL)),
+      UNIQUE (campaign_id, e164));
+    CREATE INDEX ON contacts_schema2 (campaign_id, next_attempt_at) WHERE state = 'pending';
+    CREATE INDEX ON contacts_schema2 (campaign_id, lease_until) WHERE state = 'in_progress';)SQL"),
+       "creating the schema-2 table");
+  const double schema2_s =
+      timed_copy(raw, "contacts_schema2 (campaign_id, row_number, e164, timezone, variables)", text.without_id);
+  out.schema2_rate = static_cast<double>(text.rows) / schema2_s;
+  fmt::print("COPY alone of the same rows into the schema-2 table: {:.2f} s\n", schema2_s);
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  dialer::bench::program_name = "bench_import";
   std::uint64_t rows = 1'000'000, baseline_rows = 100'000;
   std::string dir = std::filesystem::temp_directory_path().string();
-  bool keep = false;
+  bool keep = false, with_db = true;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--rows" && i + 1 < argc) {
@@ -123,8 +265,10 @@ int main(int argc, char** argv) {
       dir = argv[++i];
     } else if (arg == "--keep") {
       keep = true;
+    } else if (arg == "--no-db") {
+      with_db = false;
     } else {
-      std::fprintf(stderr, "usage: %s [--rows N] [--baseline-rows N] [--dir DIR] [--keep]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--rows N] [--baseline-rows N] [--dir DIR] [--keep] [--no-db]\n", argv[0]);
       return 2;
     }
   }
@@ -209,7 +353,20 @@ int main(int argc, char** argv) {
         "  {:.1f}% of rows take the fast parse ({:.0f} ns each); the rest call Parse ({:.0f} ns each)\n",
         100.0 * static_cast<double>(fast_shapes) / static_cast<double>(phones.size()), shaped_ns, other_ns);
   }
+  database_figures db;
+  if (with_db) {
+    db = run_database(path, rows, expected->valid);
+    fmt::print("\n{:<58} {:>12} {:>9}\n", "into PostgreSQL", "rows/s", "import vs");
+    fmt::print("{:<58} {:>12.0f} {:>9}   target >= 300000: {}\n", "whole import: parse, validate, COPY (rows of the file)",
+               db.import_rate, "", db.import_rate >= 300'000 ? "MET" : "NOT MET");
+    fmt::print("{:<58} {:>12.0f} {:>8.2f}x\n", "baseline: COPY alone, same rows, already formatted", db.copy_rate,
+               db.import_rate / db.copy_rate);
+    fmt::print("{:<58} {:>12.0f} {:>8.2f}x\n", "baseline: COPY alone into the schema-2 table", db.schema2_rate,
+               db.import_rate / db.schema2_rate);
+  }
   fmt::print("peak RSS {} MB; load average now {}\n", peak_rss_mb(), load_average());
   if (!keep) std::filesystem::remove(path);
+  fmt::print("import_rows_per_s={:.0f} copy_alone_rows_per_s={:.0f} schema2_copy_rows_per_s={:.0f}\n", db.import_rate,
+             db.copy_rate, db.schema2_rate);
   return all_ok ? 0 : 1;
 }

@@ -1,84 +1,16 @@
 #include "adapters/postgres/campaign_admin.hpp"
 
-#include <libpq-fe.h>
 #include <pqxx/pqxx>
 
 #include "adapters/postgres/campaign_store.hpp"
 #include "adapters/postgres/connection.hpp"
+#include "adapters/postgres/raw_connection.hpp"
 #include "adapters/postgres/sql_arrays.hpp"
 
 namespace dialer::pg {
 namespace {
 
 constexpr std::int64_t kContactIdLock = 0x6469616c65720002;  // "dialer" + 2: contact id ranges
-
-// COPY text format: backslash, tab, newline and carriage return are escaped.
-void append_copy_field(std::string& out, std::string_view field) {
-  for (char c : field) {
-    switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\t': out += "\\t"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      default: out += c;
-    }
-  }
-}
-
-// A raw libpq connection: libpqxx 6 does not expose COPY FROM STDIN with caller-formatted rows.
-class raw_connection {
- public:
-  explicit raw_connection(const std::string& url) : conn_(PQconnectdb(url.c_str())) {}
-  ~raw_connection() {
-    if (conn_) PQfinish(conn_);
-  }
-  raw_connection(const raw_connection&) = delete;
-  raw_connection& operator=(const raw_connection&) = delete;
-
-  [[nodiscard]] bool ok() const { return conn_ && PQstatus(conn_) == CONNECTION_OK; }
-  [[nodiscard]] std::string message() const { return conn_ ? trim(PQerrorMessage(conn_)) : "out of memory"; }
-
-  result<void> exec(const std::string& sql, ExecStatusType expect = PGRES_COMMAND_OK) {
-    PGresult* r = PQexec(conn_, sql.c_str());
-    const bool good = PQresultStatus(r) == expect;
-    std::string why = good ? "" : trim(PQresultErrorMessage(r));
-    PQclear(r);
-    if (!good) return make_error(errc::internal, "{}", why);
-    return ok_result();
-  }
-  result<std::int64_t> scalar(const std::string& sql) {
-    PGresult* r = PQexec(conn_, sql.c_str());
-    const bool good = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
-    std::string value = good ? PQgetvalue(r, 0, 0) : "";
-    std::string why = good ? "" : trim(PQresultErrorMessage(r));
-    PQclear(r);
-    if (!good) return make_error(errc::internal, "{}", why);
-    return std::stoll(value);
-  }
-  result<void> put(const std::string& data) {
-    if (PQputCopyData(conn_, data.data(), static_cast<int>(data.size())) != 1)
-      return make_error(errc::unavailable, "COPY failed: {}", message());
-    return ok_result();
-  }
-  result<void> end_copy() {
-    if (PQputCopyEnd(conn_, nullptr) != 1) return make_error(errc::unavailable, "COPY failed: {}", message());
-    PGresult* r = PQgetResult(conn_);
-    const bool good = PQresultStatus(r) == PGRES_COMMAND_OK;
-    std::string why = good ? "" : trim(PQresultErrorMessage(r));
-    PQclear(r);
-    while ((r = PQgetResult(conn_)) != nullptr) PQclear(r);
-    if (!good) return make_error(errc::internal, "COPY failed: {}", why);
-    return ok_result();
-  }
-
- private:
-  static result<void> ok_result() { return dialer::ok(); }
-  static std::string trim(std::string s) {
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-    return s;
-  }
-  PGconn* conn_;
-};
 
 class copy_sink final : public contacts::contact_sink {
  public:

@@ -1,0 +1,71 @@
+#include "adapters/postgres/raw_connection.hpp"
+
+namespace dialer::pg {
+namespace {
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+void append_copy_field(std::string& out, std::string_view field) {
+  for (char c : field) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      default: out += c;
+    }
+  }
+}
+
+raw_connection::raw_connection(const std::string& url) : conn_(PQconnectdb(url.c_str())) {}
+
+raw_connection::~raw_connection() {
+  if (conn_) PQfinish(conn_);
+}
+
+bool raw_connection::ok() const { return conn_ && PQstatus(conn_) == CONNECTION_OK; }
+
+std::string raw_connection::message() const { return conn_ ? trim(PQerrorMessage(conn_)) : "out of memory"; }
+
+result<void> raw_connection::exec(const std::string& sql, ExecStatusType expect) {
+  PGresult* r = PQexec(conn_, sql.c_str());
+  const bool good = PQresultStatus(r) == expect;
+  std::string why = good ? "" : trim(PQresultErrorMessage(r));
+  PQclear(r);
+  if (!good) return make_error(errc::internal, "{}", why);
+  return dialer::ok();
+}
+
+result<std::int64_t> raw_connection::scalar(const std::string& sql) {
+  PGresult* r = PQexec(conn_, sql.c_str());
+  const bool good = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQnfields(r) == 1;
+  std::string value = good ? PQgetvalue(r, 0, 0) : "";
+  std::string why = good ? "" : trim(PQresultErrorMessage(r));
+  PQclear(r);
+  if (!good) return make_error(errc::internal, "{}", why.empty() ? "expected one value" : why);
+  return std::stoll(value);
+}
+
+result<void> raw_connection::put(std::string_view data) {
+  if (PQputCopyData(conn_, data.data(), static_cast<int>(data.size())) != 1)
+    return make_error(errc::unavailable, "COPY failed: {}", message());
+  return dialer::ok();
+}
+
+result<void> raw_connection::end_copy() {
+  if (PQputCopyEnd(conn_, nullptr) != 1) return make_error(errc::unavailable, "COPY failed: {}", message());
+  PGresult* r = PQgetResult(conn_);
+  const bool good = PQresultStatus(r) == PGRES_COMMAND_OK;
+  std::string why = good ? "" : trim(PQresultErrorMessage(r));
+  PQclear(r);
+  while ((r = PQgetResult(conn_)) != nullptr) PQclear(r);
+  if (!good) return make_error(errc::internal, "COPY failed: {}", why);
+  return dialer::ok();
+}
+
+}  // namespace dialer::pg

@@ -1,0 +1,42 @@
+#pragma once
+// A raw libpq connection, for COPY FROM STDIN with rows the caller formats itself (libpqxx 6 cannot stream
+// caller-formatted COPY data). Used by the contact import and the import benchmark.
+// Threading: one thread at a time; not copyable.
+
+#include <libpq-fe.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "engine/result.hpp"
+
+namespace dialer::pg {
+
+// Appends `field` in COPY text format: backslash, tab, newline and carriage return escaped.
+void append_copy_field(std::string& out, std::string_view field);
+
+class raw_connection {
+ public:
+  explicit raw_connection(const std::string& url);
+  ~raw_connection();
+  raw_connection(const raw_connection&) = delete;
+  raw_connection& operator=(const raw_connection&) = delete;
+
+  [[nodiscard]] bool ok() const;
+  [[nodiscard]] std::string message() const;  // libpq's last error, one line
+
+  // Runs `sql` (several statements allowed); errc::internal with the server's message unless the last result
+  // has status `expect`.
+  result<void> exec(const std::string& sql, ExecStatusType expect = PGRES_COMMAND_OK);
+  // Runs a query that returns one row of one integer column.
+  result<std::int64_t> scalar(const std::string& sql);
+  // COPY data after `exec("COPY ... FROM STDIN", PGRES_COPY_IN)`: any number of whole or partial rows.
+  result<void> put(std::string_view data);
+  result<void> end_copy();
+
+ private:
+  PGconn* conn_;
+};
+
+}  // namespace dialer::pg
