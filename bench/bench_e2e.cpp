@@ -15,7 +15,8 @@
 //                 default 20 s, whichever ends first) and reports that sample's rate.
 //   sql ceiling   the engine's own statements alone, batched as the engine batches them: pg_campaign_store::claim
 //                 of up to 2000 while fewer than the hopper's 20000 are held, record_attempts of everything queued
-//                 (at most the 5000 slots), write_back of everything that has accumulated, outcomes made up.
+//                 (at most the 5000 slots), write_back of what has accumulated (at most 5000 per transaction),
+//                 outcomes made up.
 //                 Pipelined like the engine's feeder, originator and writer: three threads, each with its own
 //                 connection, joined by queues. No scheduler, no carrier, no heartbeats, slot leases or polls.
 //
@@ -436,8 +437,8 @@ phase_result run_one_row_loop(const phase_setup& p, std::uint64_t sample, double
             "UPDATE contacts SET state = 'in_progress', claimed_by = $2, "
             "lease_until = now() + interval '15 seconds' WHERE id = $1");
   c.prepare("insert_attempt",
-            "INSERT INTO call_attempts (campaign_id, contact_id, attempt_no, number_id, caller_id, carrier, engine_id) "
-            "VALUES ($1, $2, $3, $4, $5, 'simulated', $6) RETURNING id");
+            "INSERT INTO call_attempts (id, campaign_id, contact_id, attempt_no, number_id, caller_id, carrier, "
+            "engine_id) VALUES ($2 * 128 + $3, $1, $2, $3, $4, $5, 'simulated', $6) RETURNING id");
   c.prepare("set_outcome",
             "UPDATE call_attempts SET carrier_call_id = $2, started_at = now(), answered_at = now(), ended_at = now(), "
             "outcome = 'completed', billable_ms = 30000, cost = 0.014 WHERE id = $1");
@@ -632,19 +633,24 @@ phase_result run_sql_ceiling(const phase_setup& p, std::uint64_t contacts) {
     std::vector<attempt_outcome> batch;
     std::vector<std::int64_t> units, released;
     while (!failed && outcomes.pop_all(batch)) {
-      units.clear();
-      released.clear();
-      for (const auto& o : batch) units.push_back(p.blocks.block_of(o.contact));
-      blocks.settle(units, released);
-      {
-        op_timer t(timings.write_back, static_cast<std::int64_t>(batch.size()));
-        if (auto r = writer_store->write_back(p.campaign, batch, {}, {}, released); !r) {
-          fail("write_back: " + r.error().message);
-          return;
+      // At most a slot table's worth per transaction: the engine's writer sees outcomes arrive as calls end and
+      // writes a few thousand at a time; a backlog of 100 000 in one transaction is slower per row.
+      for (std::size_t begin = 0; begin < batch.size(); begin += kSlotsInFlight) {
+        const std::span<const attempt_outcome> part(batch.data() + begin, std::min(kSlotsInFlight, batch.size() - begin));
+        units.clear();
+        released.clear();
+        for (const auto& o : part) units.push_back(p.blocks.block_of(o.contact));
+        blocks.settle(units, released);
+        {
+          op_timer t(timings.write_back, static_cast<std::int64_t>(part.size()));
+          if (auto r = writer_store->write_back(p.campaign, part, {}, {}, released); !r) {
+            fail("write_back: " + r.error().message);
+            return;
+          }
         }
+        written += part.size();
+        room_cv.notify_all();
       }
-      written += batch.size();
-      room_cv.notify_all();
       batch.clear();
     }
   });

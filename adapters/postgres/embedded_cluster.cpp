@@ -244,8 +244,13 @@ result<cluster_status> embedded_cluster::ensure_running() {
   fs::permissions(socket_dir_, fs::perms::owner_all, ec);
   if (auto r = chown_to(socket_dir_, server_user_); !r) return std::move(r).error();
   {
+    // Rewritten at every start (clusters made by an older version pick up new settings on their next start).
     std::ofstream socket_conf(data_dir_ / "dialer-socket.conf", std::ios::trunc);
-    socket_conf << "unix_socket_directories = '" << socket_dir_.string() << "'\n";
+    socket_conf << "unix_socket_directories = '" << socket_dir_.string() << "'\n"
+                // A million-contact campaign writes about 2 GB of WAL: with the default 1 GB a checkpoint (and a
+                // full-page image of every page touched after it) lands in the middle of every large run.
+                << "max_wal_size = 4GB\n"
+                << "checkpoint_timeout = 15min\n";
     // Throwaway test clusters only: durability off makes creating a database per test cheap.
     if (const char* unsafe = std::getenv("DIALER_PG_UNSAFE_FAST"); unsafe && std::string(unsafe) == "1")
       socket_conf << "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n";
