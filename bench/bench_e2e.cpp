@@ -14,11 +14,12 @@
 //                 It is slow, so it runs on a sample (--one-row-sample, default 20000, or --one-row-seconds,
 //                 default 20 s, whichever ends first) and reports that sample's rate.
 //   sql ceiling   the engine's own statements alone, batched as the engine batches them: pg_campaign_store::claim
-//                 of up to 2000 while fewer than the hopper's 20000 are held, record_attempts of everything queued
-//                 (at most the 5000 slots), write_back of what has accumulated (at most 5000 per transaction),
-//                 outcomes made up.
-//                 Pipelined like the engine's feeder, originator and writer: three threads, each with its own
-//                 connection, joined by queues. No scheduler, no carrier, no heartbeats, slot leases or polls.
+//                 sized like the engine's feeder (refilled below half the high-water mark of 4 contacts per slot,
+//                 20000, up to 4096 at a time), record_attempts of everything queued (at most the 5000 slots),
+//                 write_back of what has accumulated (at most 5000 per transaction) with the release of every
+//                 block whose contacts are all written, outcomes made up. Pipelined like the engine's feeder,
+//                 originator and writer: three threads, each with its own connection, joined by queues. No
+//                 scheduler, no carrier, no heartbeats, slot leases or polls.
 //
 // The last line of stdout is: engine_contacts_per_s=X one_row_loop_per_s=Y sql_ceiling_per_s=Z
 
@@ -545,15 +546,15 @@ phase_result run_sql_ceiling(const phase_setup& p, std::uint64_t contacts) {
   block_tracker blocks;
   std::atomic<std::uint64_t> written{0};
   std::thread claimer([&] {
-    const auto capacity = static_cast<std::int64_t>(engine_defaults.hopper_capacity);
     std::uint64_t taken = 0;
     while (!failed && taken < contacts) {
       int want = 0;
       {
         std::unique_lock lock(room_m);
         room_cv.wait(lock, [&] {
-          want = claim_size(static_cast<std::size_t>(std::max<std::int64_t>(0, capacity - held.load())),
-                            engine_defaults, p.blocks.size);
+          want = claim_size(static_cast<std::size_t>(std::max<std::int64_t>(0, held.load())),
+                            high_water_mark(kSlotsInFlight, engine_defaults, p.blocks.size), engine_defaults,
+                            p.blocks.size);
           return want > 0 || failed.load();
         });
       }

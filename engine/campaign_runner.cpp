@@ -127,6 +127,7 @@ struct campaign_runner::impl : carrier_events {
   std::atomic<std::int64_t> answered_{0};
   std::atomic<std::int64_t> outstanding_{0};  // reports and returns not yet written
   std::atomic<bool> feeder_idle_{false};       // the last claim found nothing due
+  std::atomic<std::size_t> usable_slots_{0};   // slots this process may dial on now (sizes the hopper)
   block_tracker blocks_;
 
   std::mutex in_flight_mutex_;
@@ -239,7 +240,11 @@ struct campaign_runner::impl : carrier_events {
     zone_cache zones(campaign_.spec.default_region);
     std::vector<sched::contact_item> items;
     while (!stopping_.load(std::memory_order_acquire)) {
-      const int want = claim_size(scheduler_.room(), options_, campaign_.blocks.size);
+      const std::size_t queued = options_.hopper_capacity - std::min(options_.hopper_capacity, scheduler_.room());
+      const int want = claim_size(queued,
+                                  high_water_mark(usable_slots_.load(std::memory_order_acquire), options_,
+                                                  campaign_.blocks.size),
+                                  options_, campaign_.blocks.size);
       if (!dispatching_.load(std::memory_order_acquire) || want == 0) {
         std::unique_lock lock(feeder_mutex_);
         feeder_cv_.wait_for(lock, milliseconds{20});
@@ -609,6 +614,7 @@ struct campaign_runner::impl : carrier_events {
     }
     auto leases = store.lease_slots(ids, busy, options_.lease);
     if (!leases) return std::move(leases).error();
+    std::size_t usable_total = 0;
     for (std::size_t i = 0; i < leases->size(); ++i) {
       const auto& l = (*leases)[i];
       const auto& n = numbers_[i];
@@ -620,12 +626,15 @@ struct campaign_runner::impl : carrier_events {
       const double share = l.max > 0 ? n.max_cps * usable / l.max : n.max_cps;
       (void)scheduler_.set_number_limits(l.number, usable, share > 0 ? share : n.max_cps);
       leased_[l.number.value()] = l.held;
+      usable_total += static_cast<std::size_t>(std::max(0, usable));
     }
+    usable_slots_.store(usable_total, std::memory_order_release);
     last_lease_ok_ = clock_.monotonic();
     return ok();
   }
 
   void drop_capacity() {
+    usable_slots_.store(0, std::memory_order_release);
     for (const auto& n : numbers_) (void)scheduler_.set_number_limits(n.id, 0, n.max_cps);
   }
 
@@ -940,13 +949,19 @@ std::optional<campaign_state> parse_campaign_state(std::string_view text) noexce
   return std::nullopt;
 }
 
-int claim_size(std::size_t room, const runner_options& options, std::int32_t block_size) noexcept {
+std::size_t high_water_mark(std::size_t usable_slots, const runner_options& options,
+                            std::int32_t block_size) noexcept {
   const auto block = static_cast<std::size_t>(std::max(1, block_size));
-  const auto batch = static_cast<std::size_t>(std::max(1, options.claim_batch));
-  // A hopper smaller than a block takes what fits (the rest of the block waits for a later claim).
-  const auto threshold = std::max<std::size_t>(1, std::min(options.hopper_capacity, std::max(batch / 4, block)));
-  if (room < threshold) return 0;
-  return static_cast<int>(std::min(room, std::max(batch, block)));
+  const auto wanted = std::max(usable_slots * std::max<std::size_t>(1, options.hopper_per_slot), block);
+  return std::max<std::size_t>(1, std::min(wanted, options.hopper_capacity));
+}
+
+int claim_size(std::size_t queued, std::size_t high_water, const runner_options& options,
+               std::int32_t block_size) noexcept {
+  if (queued >= high_water || queued > high_water / 2) return 0;  // still above the low-water mark
+  const auto room = high_water - queued;
+  const auto batch = static_cast<std::size_t>(std::max({1, options.claim_batch, block_size}));
+  return static_cast<int>(std::min(room, batch));
 }
 
 std::int32_t block_size_for(std::int64_t contacts) noexcept {

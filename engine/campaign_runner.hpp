@@ -34,6 +34,7 @@ namespace dialer {
 struct runner_options {
   int claim_batch = 4096;  // contacts asked for per claim (whole blocks when the hopper has room for them)
   std::size_t hopper_capacity = 20000;  // contacts held in memory at most (bounded memory)
+  std::size_t hopper_per_slot = 4;      // high-water mark: this many queued contacts per usable slot
   std::size_t dispatch_batch = 1024;
   std::chrono::milliseconds lease{15000};      // contact and slot leases; renewed every `heartbeat`
   std::chrono::milliseconds heartbeat{1000};
@@ -42,9 +43,15 @@ struct runner_options {
   bool return_on_pause = false;  // false: a pause by another process waits here for resume (a local pause request always returns)
 };
 
-// How many contacts the feeder asks for with `room` free in the hopper, for blocks of `block_size` (0: wait for
-// more room). It waits for room for a whole block, so that a claimed block is dialed in one go.
-[[nodiscard]] int claim_size(std::size_t room, const runner_options& options, std::int32_t block_size) noexcept;
+// The hopper's water marks, sized from the slots this process holds: it is refilled when fewer than half of
+// `high_water_mark` contacts wait, up to the mark. Enough to keep every slot busy across a few claims, and no more:
+// contacts held here are out of other engines' reach.
+[[nodiscard]] std::size_t high_water_mark(std::size_t usable_slots, const runner_options& options,
+                                          std::int32_t block_size) noexcept;
+// How many contacts the feeder asks for with `queued` waiting in the hopper (0: not yet): up to the high-water
+// mark, in whole blocks of `block_size` when it can.
+[[nodiscard]] int claim_size(std::size_t queued, std::size_t high_water, const runner_options& options,
+                             std::int32_t block_size) noexcept;
 
 struct number_usage {
   number_id id;

@@ -1,0 +1,65 @@
+// The hopper's water marks and claim sizes (engine/campaign_runner.hpp) and the contact block layout
+// (engine/ports/campaign_store.hpp): pure functions of the slots, the options and the campaign's size.
+#include <gtest/gtest.h>
+
+#include "engine/campaign_runner.hpp"
+#include "engine/ports/campaign_store.hpp"
+
+namespace dialer {
+namespace {
+
+TEST(HopperMarks, HighWaterIsFourContactsPerUsableSlotWithinTheHopper) {
+  const runner_options o;  // 20 000 contacts at most, 4 per slot
+  EXPECT_EQ(high_water_mark(100, o, 256), 400u);
+  EXPECT_EQ(high_water_mark(5000, o, 1024), 20000u);
+  EXPECT_EQ(high_water_mark(50000, o, 1024), 20000u);  // never above the hopper's bound
+}
+
+TEST(HopperMarks, AtLeastOneBlockEvenWithoutSlots) {
+  const runner_options o;
+  EXPECT_EQ(high_water_mark(0, o, 1024), 1024u);  // slots lost (database away): a block still fits
+  EXPECT_EQ(high_water_mark(10, o, 256), 256u);
+}
+
+TEST(HopperMarks, NoClaimWhileAboveTheLowWaterMark) {
+  const runner_options o;
+  EXPECT_EQ(claim_size(201, 400, o, 64), 0);
+  EXPECT_EQ(claim_size(400, 400, o, 64), 0);
+  EXPECT_EQ(claim_size(500, 400, o, 64), 0);  // above the mark after a drop in capacity
+}
+
+TEST(HopperMarks, ClaimFillsUpToTheHighWaterMarkInBatches) {
+  runner_options o;
+  o.claim_batch = 4096;
+  EXPECT_EQ(claim_size(200, 400, o, 64), 200);
+  EXPECT_EQ(claim_size(0, 400, o, 64), 400);
+  EXPECT_EQ(claim_size(0, 20000, o, 1024), 4096);
+  o.claim_batch = 100;
+  EXPECT_EQ(claim_size(0, 20000, o, 1024), 1024);  // a whole block when the batch is smaller
+}
+
+TEST(ContactBlocks, SizeIsAboutASixtyFourthOfTheCampaignBetweenSixteenAndOneThousandTwentyFour) {
+  EXPECT_EQ(block_size_for(1), 16);
+  EXPECT_EQ(block_size_for(1000), 16);
+  EXPECT_EQ(block_size_for(1025), 32);
+  EXPECT_EQ(block_size_for(10000), 256);
+  EXPECT_EQ(block_size_for(65536), 1024);
+  EXPECT_EQ(block_size_for(10'000'000), 1024);
+}
+
+TEST(ContactBlocks, AContactBelongsToTheBlockThatStartsAtOrBeforeIt) {
+  const contact_blocks b{1001, 1100, 16};
+  EXPECT_EQ(b.block_of(contact_id{1001}), 1001);
+  EXPECT_EQ(b.block_of(contact_id{1016}), 1001);
+  EXPECT_EQ(b.block_of(contact_id{1017}), 1017);
+  EXPECT_EQ(b.block_of(contact_id{1100}), 1097);
+}
+
+TEST(AttemptIds, AnAttemptsIdIsItsContactAndNumber) {
+  EXPECT_EQ(attempt_of(contact_id{10}, 1), attempt_id{1281});
+  EXPECT_NE(attempt_of(contact_id{10}, 2), attempt_of(contact_id{11}, 1));
+  EXPECT_LT(attempt_of(contact_id{10}, kMaxAttemptNo), attempt_of(contact_id{11}, 1));
+}
+
+}  // namespace
+}  // namespace dialer
