@@ -502,9 +502,20 @@ struct campaign_runner::impl : carrier_events {
           return !reports_.empty() || !pending_returns_.empty() || !pending_finals_.empty() ||
                  writer_stop_.load(std::memory_order_acquire);
         });
-        batch.swap(reports_);
-        returns.swap(pending_returns_);
-        finals.swap(pending_finals_);
+        // At most write_batch of each per transaction: when the writer falls behind, one huge transaction per
+        // backlog costs more per row than several of a few thousand (and the backlog then grows).
+        const auto take = [&](auto& from, auto& into) {
+          if (from.size() <= options_.write_batch) {
+            into.swap(from);
+            return;
+          }
+          const auto end = from.begin() + static_cast<std::ptrdiff_t>(options_.write_batch);
+          into.assign(std::make_move_iterator(from.begin()), std::make_move_iterator(end));
+          from.erase(from.begin(), end);
+        };
+        take(reports_, batch);
+        take(pending_returns_, returns);
+        take(pending_finals_, finals);
       }
       if (batch.empty() && returns.empty() && finals.empty()) {
         if (writer_stop_.load(std::memory_order_acquire)) return;

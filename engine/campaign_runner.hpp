@@ -36,6 +36,7 @@ struct runner_options {
   std::size_t hopper_capacity = 20000;  // contacts held in memory at most (bounded memory)
   std::size_t hopper_per_slot = 4;      // high-water mark: this many queued contacts per usable slot
   std::size_t dispatch_batch = 1024;
+  std::size_t write_batch = 4096;  // outcomes (and returns, and finals) per write-back transaction, at most
   std::chrono::milliseconds lease{15000};      // contact and slot leases; renewed every `heartbeat`
   std::chrono::milliseconds heartbeat{1000};
   std::chrono::milliseconds state_poll{250};   // how soon a pause or cancel from another process is seen
