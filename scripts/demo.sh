@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up the machine, builds the dialer, and runs the demo campaign on the embedded default:
 # a private PostgreSQL cluster under ./.dialer and the simulated carrier. A rerun shows the finished
-# campaign's summary (it resumes, it never imports twice); `rm -rf .dialer` starts afresh.
+# campaign's summary (it resumes, it never imports twice); `./build/app/dialer db stop && rm -rf .dialer` starts
+# afresh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -15,7 +15,8 @@
 //   invalid_timezone  the timezone field is not empty and not an IANA zone of the OS tzdb
 //   do_not_call       the number is on the caller's do-not-call list
 //   duplicate         an earlier *accepted* row has the same E.164 number (the first one wins)
-// A second import of the same file into the same campaign is the database's business (unique key).
+// Duplicates are decided here only (the database keeps no unique index on a contact's number); a campaign is
+// imported once, which the PostgreSQL adapter enforces with the campaign's import record.
 
 #include <array>
 #include <cstdint>
