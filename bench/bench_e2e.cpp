@@ -152,9 +152,9 @@ class timed_store final : public campaign_store {
     t_.note(r, t_.claim);
     return r;
   }
-  result<void> heartbeat(campaign_id id, milliseconds lease) override {
+  result<void> heartbeat(campaign_id id, milliseconds lease, std::span<const std::int64_t> blocks) override {
     op_timer t(t_.heartbeat);
-    return t_.note(inner_->heartbeat(id, lease), t_.heartbeat);
+    return t_.note(inner_->heartbeat(id, lease, blocks), t_.heartbeat);
   }
   result<void> record_attempts(campaign_id id, std::span<attempt_to_record> attempts,
                                const std::string& carrier) override {

@@ -278,7 +278,7 @@ struct campaign_runner::impl : carrier_events {
       }
       if (!empty_blocks.empty()) {
         (void)retry_write(stopping_, [&] { return (*store)->write_back(campaign_.id, {}, {}, {}, empty_blocks); });
-        for (auto b : empty_blocks) blocks_.forget(b);
+        blocks_.released(empty_blocks);
       }
       const auto fresh = [&](contact_id c) { return !retaken.contains(campaign_.blocks.block_of(c)); };
       if (!claimed->open.empty()) {
@@ -291,16 +291,16 @@ struct campaign_runner::impl : carrier_events {
       for (auto& c : claimed->contacts) {
         if (!fresh(c.id)) continue;
         if (c.do_not_call) {
-          push_final({c.id, rules::contact_state::do_not_call, "do_not_call"});
+          push_final({c.id, c.attempts, rules::contact_state::do_not_call, "do_not_call"});
           continue;
         }
         auto z = zones.zones_for(c);
         if (!z) {
-          push_final({c.id, rules::contact_state::invalid, z.error().message});
+          push_final({c.id, c.attempts, rules::contact_state::invalid, z.error().message});
           continue;
         }
         if (!checker.open_at(**z, now)) {
-          push_return({c.id, window_time(*z, now), "outside_window", {}});
+          push_return({c.id, c.attempts, window_time(*z, now), "outside_window", {}});
           continue;
         }
         const int npa = rules::nanp_npa_of(c.e164);
@@ -317,7 +317,7 @@ struct campaign_runner::impl : carrier_events {
       const std::size_t accepted = scheduler_.enqueue(items);
       for (std::size_t i = accepted; i < items.size(); ++i) {  // no room after all: back to the database
         std::unique_ptr<contact_entry> entry(reinterpret_cast<contact_entry*>(items[i].cookie));
-        push_return({entry->contact.id, now, "hopper_full", {}});
+        push_return({entry->contact.id, entry->contact.attempts, now, "hopper_full", {}});
       }
     }
   }
@@ -345,7 +345,8 @@ struct campaign_runner::impl : carrier_events {
         if (!dispatching_.load(std::memory_order_acquire) || !checker.open_at(*entry->zones, batch.decided_at)) {
           scheduler_.give_back(d.slot, sched::release_reason::not_attempted);
           const bool closed = dispatching_.load(std::memory_order_acquire);
-          push_return({entry->contact.id, closed ? window_time(entry->zones, batch.decided_at) : batch.decided_at,
+          push_return({entry->contact.id, entry->contact.attempts,
+                       closed ? window_time(entry->zones, batch.decided_at) : batch.decided_at,
                        closed ? "outside_window" : "paused", {}});
           dialing_.fetch_sub(1, std::memory_order_acq_rel);
           continue;
@@ -431,10 +432,23 @@ struct campaign_runner::impl : carrier_events {
       dialing_.fetch_sub(count, std::memory_order_acq_rel);
       for (std::size_t i = 0; i < taken.size(); ++i) {
         if (!attempts[i].id) {
+          scheduler_.give_back(taken[i].slot, sched::release_reason::not_attempted);
+          if (attempts[i].recorded_before) {
+            // The attempt exists already (it cannot while block leases hold): reconciled like a crashed run's,
+            // never dialed, so that the contact settles instead of coming back for the same attempt again.
+            open_attempt o;
+            o.attempt = attempt_of(attempts[i].contact, attempts[i].attempt_no);
+            o.contact = attempts[i].contact;
+            o.attempt_no = attempts[i].attempt_no;
+            o.number = attempts[i].number;
+            o.idempotency_key = fmt::format("attempt-{}", o.attempt.value());
+            std::lock_guard lock(reconcile_mutex_);
+            to_reconcile_.push_back(std::move(o));
+            continue;
+          }
           // Our lease on its block lapsed and another engine took the block over: the contact is theirs to dial.
           // The return only settles its unit here (write-back leaves contacts of blocks we lost alone).
-          scheduler_.give_back(taken[i].slot, sched::release_reason::not_attempted);
-          push_return({attempts[i].contact, batch.decided_at, "lease_lost", {}});
+          push_return({attempts[i].contact, attempts[i].attempt_no - 1, batch.decided_at, "lease_lost", {}});
           continue;
         }
         origination_request r;
@@ -458,7 +472,7 @@ struct campaign_runner::impl : carrier_events {
   void give_back_batch(dial_batch& b, const char* reason) {
     for (std::size_t i = 0; i < b.taken.size(); ++i) {
       scheduler_.give_back(b.taken[i].slot, sched::release_reason::not_attempted);
-      push_return({b.entries[i]->contact.id, b.decided_at, reason, {}});
+      push_return({b.entries[i]->contact.id, b.entries[i]->contact.attempts, b.decided_at, reason, {}});
     }
     dialing_.fetch_sub(static_cast<std::int64_t>(b.taken.size()), std::memory_order_acq_rel);
   }
@@ -536,22 +550,23 @@ struct campaign_runner::impl : carrier_events {
           outcomes.push_back(outcome_for(r, now));
         } else if (r.refusal == origination_refusal::invalid_destination) {
           // Never placed: remove the attempt row and end the contact.
-          returns.push_back({r.call.contact, now, "invalid_destination", r.attempt});
-          finals.push_back({r.call.contact, rules::contact_state::invalid, "invalid_destination: " + r.detail});
+          returns.push_back({r.call.contact, r.call.attempt_no - 1, now, "invalid_destination", r.attempt});
+          finals.push_back({r.call.contact, r.call.attempt_no - 1, rules::contact_state::invalid,
+                            "invalid_destination: " + r.detail});
         } else {
           const auto wait = r.retry_after.value_or(r.refusal == origination_refusal::transient ? milliseconds{2000}
                                                                                                 : milliseconds{0});
-          returns.push_back({r.call.contact, now + wait, std::string(to_string(r.refusal)), r.attempt});
+          returns.push_back(
+              {r.call.contact, r.call.attempt_no - 1, now + wait, std::string(to_string(r.refusal)), r.attempt});
         }
       }
-      const auto count = static_cast<std::int64_t>(batch.size() + returns.size() + finals.size());
-      // Returns that only delete an attempt row also appear in finals; count each report once.
-      std::int64_t doubles = 0;
-      for (const auto& r : batch)
-        if (r.what == carrier_report::kind::refused && r.refusal == origination_refusal::invalid_destination) ++doubles;
-      retry_write(never_give_up_,
-                  [&] { return (*store)->write_back(campaign_.id, outcomes, returns, finals, released); });
-      outstanding_.fetch_sub(count - doubles, std::memory_order_acq_rel);
+      // Each report, return and final taken from the queues was counted once in outstanding_ (a refusal's derived
+      // return and final were not).
+      const auto count = static_cast<std::int64_t>(units.size());
+      if (retry_write(writer_give_up_,
+                      [&] { return (*store)->write_back(campaign_.id, outcomes, returns, finals, released); }))
+        blocks_.released(released);
+      outstanding_.fetch_sub(count, std::memory_order_acq_rel);
       batch.clear();
       returns.clear();
       finals.clear();
@@ -565,7 +580,7 @@ struct campaign_runner::impl : carrier_events {
   }
 
   std::atomic<bool> writer_stop_{false};
-  std::atomic<bool> never_give_up_{false};
+  std::atomic<bool> writer_give_up_{false};  // stop now: what cannot be written is reconciled on the next run
   std::mutex failure_mutex_;
   std::optional<error> failure_;
   std::unordered_map<std::int64_t, bool> managed_numbers_;
@@ -815,7 +830,7 @@ result<run_status> campaign_runner::run(const std::function<void(const run_statu
     if (now - last_heartbeat >= m.options_.heartbeat) {
       last_heartbeat = now;
       m.reconcile(status);  // calls the carrier said were still running
-      auto hb = store.heartbeat(m.campaign_.id, m.options_.lease);
+      auto hb = store.heartbeat(m.campaign_.id, m.options_.lease, m.blocks_.held());
       auto leased = hb ? m.refresh_leases(store) : result<void>(hb.error());
       if (!leased) {
         // Past our lease, another process may own our slots: stop handing out calls until we renew.
@@ -870,7 +885,8 @@ result<run_status> campaign_runner::run(const std::function<void(const run_statu
       m.scheduler_.take_rejected(returned);
       for (const auto& item : returned) {
         std::unique_ptr<contact_entry> entry(reinterpret_cast<contact_entry*>(item.cookie));
-        m.push_return({item.contact, m.clock_.wall(), m.cancelled_.load() ? "cancelled" : "paused", {}});
+        m.push_return({item.contact, entry->contact.attempts, m.clock_.wall(),
+                       m.cancelled_.load() ? "cancelled" : "paused", {}});
       }
       if (m.all_quiet()) {
         if (m.cancelled_.load() || pause_requested_.load(std::memory_order_acquire) || m.options_.return_on_pause) {
@@ -914,6 +930,9 @@ result<run_status> campaign_runner::run(const std::function<void(const run_statu
   dispatcher.join();
   originator.join();  // after the dispatcher: it records and originates what the dispatcher queued last
   if (!stop_now_.load()) m.carrier_.drain(seconds{30});
+  // Stopping at once: the writer writes what it can and gives up on a database that is away; whatever it could
+  // not write is an attempt without outcome, reconciled on the next run.
+  if (stop_now_.load()) m.writer_give_up_.store(true, std::memory_order_release);
   m.writer_stop_.store(true, std::memory_order_release);
   m.reports_cv_.notify_all();
   writer.join();

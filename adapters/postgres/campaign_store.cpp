@@ -267,7 +267,7 @@ result<claim_batch> pg_campaign_store::claim(campaign_id id, int max, millisecon
   }
 }
 
-result<void> pg_campaign_store::heartbeat(campaign_id id, milliseconds lease) {
+result<void> pg_campaign_store::heartbeat(campaign_id id, milliseconds lease, std::span<const std::int64_t> blocks) {
   try {
     pqxx::work tx(*connection_);
     char host[256] = {0};
@@ -277,11 +277,19 @@ result<void> pg_campaign_store::heartbeat(campaign_id id, milliseconds lease) {
         "ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), expires_at = EXCLUDED.expires_at",
         engine_id_, std::string(host), static_cast<int>(::getpid()), static_cast<std::int64_t>(lease.count()));
     // Only the leases past their half-life: a block is rewritten at most every lease/2, not every beat. A lease
-    // that lapsed stays ours until another engine claims the block; renewing it here takes it back.
-    tx.exec_params0(
-        "UPDATE contact_blocks SET lease_until = now() + $3 * interval '1 millisecond' "
-        "WHERE campaign_id = $1 AND claimed_by = $2 AND lease_until < now() + $3 * interval '0.5 millisecond'",
-        id.value(), engine_id_, static_cast<std::int64_t>(lease.count()));
+    // that lapsed stays ours until another engine claims the block; renewing it here takes it back. Rows are
+    // locked in first_id order, as every multi-block statement here does, so that two of them never deadlock.
+    if (!blocks.empty()) {
+      array_literal held;
+      for (auto b : blocks) held.add(b);
+      tx.exec_params0(
+          "UPDATE contact_blocks b SET lease_until = now() + $3 * interval '1 millisecond' FROM ("
+          "  SELECT first_id FROM contact_blocks WHERE campaign_id = $1 AND first_id = ANY($4::bigint[]) "
+          "  AND claimed_by = $2 AND lease_until < now() + $3 * interval '0.5 millisecond' "
+          "  ORDER BY first_id FOR NO KEY UPDATE) due "
+          "WHERE b.campaign_id = $1 AND b.first_id = due.first_id",
+          id.value(), engine_id_, static_cast<std::int64_t>(lease.count()), held.str());
+    }
     tx.commit();
     return ok();
   } catch (...) {
@@ -292,6 +300,7 @@ result<void> pg_campaign_store::heartbeat(campaign_id id, milliseconds lease) {
 result<void> pg_campaign_store::record_attempts(campaign_id id, std::span<attempt_to_record> attempts,
                                                 const std::string& carrier) {
   if (attempts.empty()) return ok();
+  std::unordered_set<std::int64_t> ours;  // attempts whose block this engine holds
   const auto insert = [&](bool tolerate_duplicates) -> std::vector<std::int64_t> {
     pqxx::work tx(*connection_);
     const auto& blocks = layout(tx, id);
@@ -313,8 +322,10 @@ result<void> pg_campaign_store::record_attempts(campaign_id id, std::span<attemp
       mine.insert(r[0].as<std::int64_t>());
     array_literal contacts, numbers_arr, attempt_nos, callers;
     std::vector<std::int64_t> recorded;
+    ours.clear();
     for (const auto& a : attempts) {
       if (!mine.contains(blocks.block_of(a.contact))) continue;
+      ours.insert(attempt_of(a.contact, a.attempt_no).value());
       contacts.add(a.contact.value());
       numbers_arr.add(a.number.value());
       attempt_nos.add(static_cast<std::int64_t>(a.attempt_no));
@@ -352,7 +363,8 @@ result<void> pg_campaign_store::record_attempts(campaign_id id, std::span<attemp
     std::unordered_set<std::int64_t> ok_ids(recorded.begin(), recorded.end());
     for (auto& a : attempts) {
       const auto key = attempt_of(a.contact, a.attempt_no);
-      a.id = ok_ids.contains(key.value()) ? key : attempt_id{};  // invalid: not ours to dial
+      a.id = ok_ids.contains(key.value()) ? key : attempt_id{};  // invalid: not to be dialed
+      a.recorded_before = !a.id && ours.contains(key.value());
     }
     return ok();
   } catch (...) {
@@ -391,7 +403,7 @@ result<void> pg_campaign_store::write_back(campaign_id id, std::span<const attem
 
     if (!outcomes.empty()) {
       array_literal ids, call_ids, started, answered, ended, outcome, billable, cost, detail;
-      array_literal contact_ids, states, attempts, next_at, reasons, sticky;
+      array_literal contact_ids, states, attempts, contact_outcome, next_at, reasons, sticky;
       bool any_contact = false;
       for (const auto& o : outcomes) {
         ids.add(o.attempt.value());
@@ -408,6 +420,7 @@ result<void> pg_campaign_store::write_back(campaign_id id, std::span<const attem
         contact_ids.add(o.contact.value());
         states.add(rules::to_string(o.next_state));
         attempts.add(static_cast<std::int64_t>(o.attempt_no));
+        contact_outcome.add(to_string(o.event.outcome));
         if (o.next_attempt_at) next_at.add(epoch_s(*o.next_attempt_at)); else next_at.add_null();
         reasons.add(std::string_view(o.pending_reason));
         sticky.add(o.number.value());
@@ -423,20 +436,22 @@ result<void> pg_campaign_store::write_back(campaign_id id, std::span<const attem
           cost.str(), detail.str());
       if (any_contact)
         tx.exec_params0(
-            "UPDATE contacts c SET state = u.s, attempts = greatest(c.attempts, u.att), outcome = u.o, "
+            "UPDATE contacts c SET state = u.s, attempts = u.att, outcome = u.o, "
             "next_attempt_at = coalesce(to_timestamp(u.na), c.next_attempt_at), pending_reason = u.r, "
             "sticky_number_id = coalesce(c.sticky_number_id, u.num), updated_at = now() "
             "FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::float8[], $6::text[], $7::bigint[]) "
-            "AS u(id, s, att, o, na, r, num) WHERE c.id = u.id",
-            contact_ids.str(), states.str(), attempts.str(), outcome.str(), next_at.str(), reasons.str(), sticky.str());
+            "AS u(id, s, att, o, na, r, num) WHERE c.id = u.id AND c.state = 'pending' AND c.attempts = u.att - 1",
+            contact_ids.str(), states.str(), attempts.str(), contact_outcome.str(), next_at.str(), reasons.str(),
+            sticky.str());
     }
     if (!returns.empty()) {
-      array_literal ids, next_at, reasons, refused;
+      array_literal ids, counters, next_at, reasons, refused;
       bool any = false, any_refused = false;
       for (const auto& r : returns) {
         if (!ours(r.contact)) continue;
         any = true;
         ids.add(r.contact.value());
+        counters.add(static_cast<std::int64_t>(r.attempts));
         next_at.add(epoch_s(r.next_attempt_at));
         reasons.add(std::string_view(r.reason));
         if (r.refused_attempt) {
@@ -448,25 +463,28 @@ result<void> pg_campaign_store::write_back(campaign_id id, std::span<const attem
       if (any_refused) tx.exec_params0("DELETE FROM call_attempts WHERE id = ANY($1::bigint[])", refused.str());
       if (any)
         tx.exec_params0(
-            "UPDATE contacts c SET state = 'pending', next_attempt_at = to_timestamp(u.na), pending_reason = u.r, "
-            "updated_at = now() FROM unnest($1::bigint[], $2::float8[], $3::text[]) AS u(id, na, r) WHERE c.id = u.id",
-            ids.str(), next_at.str(), reasons.str());
+            "UPDATE contacts c SET next_attempt_at = to_timestamp(u.na), pending_reason = u.r, updated_at = now() "
+            "FROM unnest($1::bigint[], $2::float8[], $3::text[], $4::int[]) AS u(id, na, r, att) "
+            "WHERE c.id = u.id AND c.state = 'pending' AND c.attempts = u.att",
+            ids.str(), next_at.str(), reasons.str(), counters.str());
     }
     if (!finals.empty()) {
-      array_literal ids, states, reasons;
+      array_literal ids, counters, states, reasons;
       bool any = false;
       for (const auto& f : finals) {
         if (!ours(f.contact)) continue;
         any = true;
         ids.add(f.contact.value());
+        counters.add(static_cast<std::int64_t>(f.attempts));
         states.add(rules::to_string(f.state));
         reasons.add(std::string_view(f.reason));
       }
       if (any)
         tx.exec_params0(
             "UPDATE contacts c SET state = u.s, pending_reason = u.r, updated_at = now() "
-            "FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, s, r) WHERE c.id = u.id",
-            ids.str(), states.str(), reasons.str());
+            "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[]) AS u(id, s, r, att) "
+            "WHERE c.id = u.id AND c.state = 'pending' AND c.attempts = u.att",
+            ids.str(), states.str(), reasons.str(), counters.str());
     }
     if (!release.empty()) {
       array_literal released;
@@ -476,7 +494,12 @@ result<void> pg_campaign_store::write_back(campaign_id id, std::span<const attem
         released.add(b);
         any = true;
       }
-      if (any) recount_blocks(tx, id, released.str(), true);
+      if (any) {
+        tx.exec_params("SELECT 1 FROM contact_blocks WHERE campaign_id = $1 AND first_id = ANY($2::bigint[]) "
+                        "ORDER BY first_id FOR NO KEY UPDATE",
+                        id.value(), released.str());  // in first_id order, like the heartbeat: no deadlock
+        recount_blocks(tx, id, released.str(), true);
+      }
     }
     tx.commit();
     return ok();
@@ -505,13 +528,15 @@ void recount_blocks(pqxx::transaction_base& tx, campaign_id id, const std::strin
 }
 
 std::int64_t cancel_waiting_contacts(pqxx::transaction_base& tx, campaign_id id) {
-  // Blocks no engine holds, and blocks whose holder's lease lapsed (a dead engine's), locked against claims. In
-  // a lapsed block, a contact with an attempt beyond its counter awaits reconciliation: it stays pending.
+  // Blocks no engine holds, and blocks whose holder's lease lapsed (a dead engine's), locked against claims. FOR
+  // UPDATE also skips blocks an engine is writing or dialing from right now (they hold key-share locks), so this
+  // never waits on, or deadlocks with, an engine's contact writes. In a lapsed block, a contact with an attempt
+  // beyond its counter awaits reconciliation: it stays pending.
   std::vector<std::int64_t> released, lapsed;
   array_literal firsts;
   for (const auto& r : tx.exec_params("SELECT first_id, claimed_by IS NOT NULL FROM contact_blocks "
                                       "WHERE campaign_id = $1 AND (claimed_by IS NULL OR lease_until < now()) "
-                                      "AND pending > 0 ORDER BY first_id FOR NO KEY UPDATE SKIP LOCKED",
+                                      "AND pending > 0 ORDER BY first_id FOR UPDATE SKIP LOCKED",
                                       id.value())) {
     firsts.add(r[0].as<std::int64_t>());
     (r[1].as<bool>() ? lapsed : released).push_back(r[0].as<std::int64_t>());

@@ -21,7 +21,8 @@ class pg_campaign_store final : public campaign_store {
   result<campaign_state> state(campaign_id id) override;
   result<campaign_state> transition(campaign_id id, std::span<const campaign_state> from, campaign_state to) override;
   result<claim_batch> claim(campaign_id id, int max, std::chrono::milliseconds lease) override;
-  result<void> heartbeat(campaign_id id, std::chrono::milliseconds lease) override;
+  result<void> heartbeat(campaign_id id, std::chrono::milliseconds lease,
+                         std::span<const std::int64_t> blocks) override;
   result<void> record_attempts(campaign_id id, std::span<attempt_to_record> attempts,
                                const std::string& carrier) override;
   result<void> write_back(campaign_id id, std::span<const attempt_outcome> outcomes,

@@ -102,7 +102,8 @@ struct attempt_to_record {
   int attempt_no = 1;
   number_id number;
   std::string caller_id;
-  attempt_id id;  // set by record_attempts
+  attempt_id id;           // set by record_attempts when recorded now: dial it
+  bool recorded_before = false;  // set by record_attempts: this attempt exists already (reconcile, never dial)
 };
 
 struct attempt_outcome {
@@ -121,6 +122,7 @@ struct attempt_outcome {
 // A contact handed back without an attempt (outside its window, paused, cancelled, carrier refusal).
 struct contact_return {
   contact_id contact;
+  int attempts = 0;                // the contact's attempt counter as claimed (a stale return changes nothing)
   timestamp next_attempt_at{};
   std::string reason;              // "outside_window", "paused", "throttled", "number_unusable", "hopper_full"
   attempt_id refused_attempt;      // a recorded attempt the carrier refused: deleted, it never happened
@@ -128,6 +130,7 @@ struct contact_return {
 
 struct contact_final {
   contact_id contact;
+  int attempts = 0;  // the contact's attempt counter as claimed
   rules::contact_state state = rules::contact_state::done;  // do_not_call, invalid, cancelled
   std::string reason;
 };
@@ -167,17 +170,22 @@ class campaign_store {
   // lease lapsed) and returns at most `max` of their due pending contacts. Contacts of a claimed block that are
   // not returned stay pending for a later claim. Every claimed block is this engine's until write_back releases it.
   [[nodiscard]] virtual result<claim_batch> claim(campaign_id id, int max, std::chrono::milliseconds lease) = 0;
-  // Renews this engine's heartbeat and the leases of its blocks that are past half their life.
-  [[nodiscard]] virtual result<void> heartbeat(campaign_id id, std::chrono::milliseconds lease) = 0;
+  // Renews this engine's heartbeat and the leases of `blocks` (those it tracks) that are past half their life. A
+  // block this engine holds in the database but does not track (a claim whose answer was lost) is left to lapse,
+  // and is then recovered like any other.
+  [[nodiscard]] virtual result<void> heartbeat(campaign_id id, std::chrono::milliseconds lease,
+                                               std::span<const std::int64_t> blocks) = 0;
 
-  // Durable before return: one transaction for the whole batch, which also renews the leases of the blocks
-  // involved. Fills in each attempt's id; an attempt whose block is no longer this engine's (its lease lapsed
-  // and another engine took it) is not recorded and keeps an invalid id: it must not be dialed.
+  // Durable before return: one transaction for the whole batch. Fills in each attempt's id; an attempt whose
+  // block is no longer this engine's (its lease lapsed and another engine took it) is not recorded and keeps an
+  // invalid id: it must not be dialed. An attempt that exists already is not recorded again: recorded_before is
+  // set, and it is to be reconciled, never dialed.
   [[nodiscard]] virtual result<void> record_attempts(campaign_id id, std::span<attempt_to_record> attempts,
                                                      const std::string& carrier) = 0;
   // One transaction: attempt rows, contact rows, returns, finals, then the release of `release` (blocks whose
   // every claimed contact has now been written back), with their counters recomputed. Contacts in blocks this
-  // engine no longer holds are left to their new holder; an attempt's outcome is written only once.
+  // engine no longer holds are left to their new holder; an attempt's outcome is written only once; a contact is
+  // written only while it is pending with the attempt counter it had when claimed (a stale write changes nothing).
   [[nodiscard]] virtual result<void> write_back(campaign_id id, std::span<const attempt_outcome> outcomes,
                                                 std::span<const contact_return> returns,
                                                 std::span<const contact_final> finals,

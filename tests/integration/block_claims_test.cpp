@@ -166,7 +166,7 @@ TEST_F(BlockClaims, AClaimNeverReturnsMoreThanAskedAndTheRestOfTheBlockWaits) {
   EXPECT_EQ(batch->contacts.size(), 10u);
   // Released with 10 written back and 6 never taken: the 6 are due again at once.
   std::vector<contact_return> back;
-  for (const auto& c : batch->contacts) back.push_back({c.id, std::chrono::system_clock::now(), "paused", {}});
+  for (const auto& c : batch->contacts) back.push_back({c.id, c.attempts, std::chrono::system_clock::now(), "paused", {}});
   const std::int64_t release[] = {batch->blocks[0].first};
   ASSERT_TRUE(a->write_back(id, {}, back, {}, release));
   auto again = a->claim(id, 100, kLease);
@@ -209,6 +209,7 @@ TEST_F(BlockClaims, ALapsedBlockIsRecoveredAndItsOpenAttemptsAreReconciledNotRed
   std::vector<attempt_to_record> late{{first->contacts[5].id, 1, number_, "+14155550100", {}}};
   ASSERT_TRUE(a->record_attempts(id, late, "simulated"));
   EXPECT_FALSE(late[0].id);
+  EXPECT_FALSE(late[0].recorded_before) << "not this engine's to reconcile either";
   EXPECT_EQ(scalar("SELECT count(*) FROM call_attempts"), 3);
 
   // Engine a's real outcome arrives first: the attempt keeps it, but the contact is engine b's to write.
@@ -239,7 +240,7 @@ TEST_F(BlockClaims, AnOutcomeStoredWithoutItsContactIsSettledFromTheStoredOutcom
   ASSERT_TRUE(a->write_back(id, std::span(&busy, 1), {}, {}, {}));
   // The next engine to recover the block (b lets its lease lapse) finds the stored outcome.
   std::vector<contact_return> back;
-  for (const auto& c : taken->contacts) back.push_back({c.id, std::chrono::system_clock::now(), "paused", {}});
+  for (const auto& c : taken->contacts) back.push_back({c.id, c.attempts, std::chrono::system_clock::now(), "paused", {}});
   ASSERT_TRUE(b->write_back(id, {}, back, {}, {}));
   {
     pqxx::work tx(*c_);
@@ -278,9 +279,10 @@ TEST_F(BlockClaims, ReleaseRecomputesTheCountersThatProgressSums) {
     outcomes.push_back(o);
   }
   std::vector<contact_final> finals;
-  for (int i = 10; i < 13; ++i) finals.push_back({batch->contacts[i].id, rules::contact_state::do_not_call, "do_not_call"});
+  for (int i = 10; i < 13; ++i)
+    finals.push_back({batch->contacts[i].id, 0, rules::contact_state::do_not_call, "do_not_call"});
   std::vector<contact_return> back;
-  for (int i = 13; i < 16; ++i) back.push_back({batch->contacts[i].id, later, "outside_window", {}});
+  for (int i = 13; i < 16; ++i) back.push_back({batch->contacts[i].id, 0, later, "outside_window", {}});
   const std::int64_t release[] = {batch->blocks[0].first};
   ASSERT_TRUE(a->write_back(id, outcomes, back, finals, release));
 
@@ -335,8 +337,79 @@ TEST_F(BlockClaims, AnAttemptIsNeverRecordedTwice) {
                                        {batch->contacts[1].id, 1, number_, "+14155550100", {}}};
   ASSERT_TRUE(a->record_attempts(id, again, "simulated"));
   EXPECT_FALSE(again[0].id) << "the same attempt was handed out for dialing twice";
+  EXPECT_TRUE(again[0].recorded_before);
   EXPECT_TRUE(again[1].id);
+  EXPECT_FALSE(again[1].recorded_before);
   EXPECT_EQ(scalar("SELECT count(*) FROM call_attempts"), 2);
+}
+
+TEST_F(BlockClaims, EachContactGetsItsOwnOutcomeWhenABatchMixesLostAndHeldBlocks) {
+  const auto id = campaign("mixed", 32);  // two blocks of 16
+  auto a = engine("engine-a");
+  auto held = a->claim(id, 16, kLease);
+  auto lost = a->claim(id, 16, kLapsed);
+  ASSERT_TRUE(held && lost);
+  ASSERT_EQ(held->contacts.size(), 16u);
+  ASSERT_EQ(lost->contacts.size(), 16u);
+  std::vector<attempt_to_record> placed{{lost->contacts[0].id, 1, number_, "+14155550100", {}},
+                                        {held->contacts[0].id, 1, number_, "+14155550100", {}}};
+  ASSERT_TRUE(a->record_attempts(id, placed, "simulated"));
+  ASSERT_TRUE(placed[0].id && placed[1].id);
+  auto b = engine("engine-b");
+  ASSERT_TRUE(b->claim(id, 100, kLease));  // takes the lapsed block
+  const std::vector<attempt_outcome> outcomes{
+      outcome_of(placed[0], call_outcome::busy, rules::contact_state::pending),
+      outcome_of(placed[1], call_outcome::completed, rules::contact_state::done)};
+  ASSERT_TRUE(a->write_back(id, outcomes, {}, {}, {}));
+  EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE state = 'done' AND outcome = 'completed' AND id = " +
+                   std::to_string(held->contacts[0].id.value())),
+            1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE outcome IS NOT NULL"), 1) << "the lost block's contact is b's";
+  EXPECT_EQ(scalar("SELECT count(*) FROM call_attempts WHERE outcome = 'busy'"), 1);
+}
+
+TEST_F(BlockClaims, AStaleWriteBackChangesNothing) {
+  const auto id = campaign("stale", 16);
+  auto a = engine("engine-a");
+  auto batch = a->claim(id, 100, kLease);
+  ASSERT_TRUE(batch);
+  const auto c = batch->contacts[0];
+  std::vector<attempt_to_record> placed{{c.id, 1, number_, "+14155550100", {}}};
+  ASSERT_TRUE(a->record_attempts(id, placed, "simulated"));
+  const auto done = outcome_of(placed[0], call_outcome::completed, rules::contact_state::done);
+  ASSERT_TRUE(a->write_back(id, std::span(&done, 1), {}, {}, {}));
+  // An older copy of the contact (attempt counter 0) comes back late: a return, a final, the same outcome again.
+  const std::vector<contact_return> back{{c.id, 0, std::chrono::system_clock::now(), "paused", {}}};
+  const std::vector<contact_final> finals{{c.id, 0, rules::contact_state::do_not_call, "do_not_call"}};
+  ASSERT_TRUE(a->write_back(id, {}, back, finals, {}));
+  auto busy = outcome_of(placed[0], call_outcome::busy, rules::contact_state::pending);
+  ASSERT_TRUE(a->write_back(id, std::span(&busy, 1), {}, {}, {}));
+  EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE id = " + std::to_string(c.id.value()) +
+                   " AND state = 'done' AND attempts = 1 AND outcome = 'completed'"),
+            1);
+}
+
+TEST_F(BlockClaims, TheHeartbeatRenewsOnlyTheBlocksTheEngineTracks) {
+  const auto id = campaign("heartbeat", 32);
+  auto a = engine("engine-a");
+  auto one = a->claim(id, 16, kLease);
+  auto two = a->claim(id, 16, kLapsed);
+  ASSERT_TRUE(one && two);
+  ASSERT_EQ(one->blocks.size(), 1u);
+  ASSERT_EQ(two->blocks.size(), 1u);
+  ASSERT_NE(one->blocks[0].first, two->blocks[0].first);
+  // Engine a knows only of the first claim (the answer to the second was lost on the way). Its lapsed lease, past
+  // half its life, would be renewed if the heartbeat renewed every block the database says is a's.
+  const std::int64_t tracked[] = {one->blocks[0].first};
+  ASSERT_TRUE(a->heartbeat(id, kLease, tracked));
+  EXPECT_EQ(scalar("SELECT count(*) FROM contact_blocks WHERE lease_until > now()"), 1);
+  // The untracked block lapses and goes to whoever claims next, as recovered.
+  auto b = engine("engine-b");
+  auto taken = b->claim(id, 100, kLease);
+  ASSERT_TRUE(taken);
+  ASSERT_EQ(taken->blocks.size(), 1u);
+  EXPECT_EQ(taken->blocks[0].first, two->blocks[0].first);
+  EXPECT_TRUE(taken->blocks[0].recovered);
 }
 
 // A database of schema 2 with a campaign in flight (claimed contacts, attempts without outcome) comes through the

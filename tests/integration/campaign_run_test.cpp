@@ -44,6 +44,33 @@ TEST_F(CampaignRun, FileWithErrorsOnSeveralLinesIsRejectedWholeWithPositionsAndW
   EXPECT_EQ(scalar("SELECT count(*) FROM contacts"), 0);
 }
 
+TEST_F(CampaignRun, ACarrierThatThrottlesAndRefusesDestinationsStillLetsTheRunFinish) {
+  // Throttled originations go back to the hopper (not attempts); refused destinations end their contacts as
+  // invalid, their attempt rows removed. Each refusal is one report for the writer: the run must notice when all
+  // of them are written and end.
+  const auto file = campaign_file("refusing.yaml", {{"CONTACTS", (dir_ / "contacts.csv").string()},
+                                                    {"GENERATE", "400"},
+                                                    {"ACCEL", "500"},
+                                                    {"MAX_CONCURRENT", "20"},
+                                                    {"MAX_CPS", "500"},
+                                                    {"THROTTLE", "100"},
+                                                    {"INVALID_PREFIX", "+12"}});
+  auto run = start({"run", file.string()}, "refusing");
+  ASSERT_TRUE(eventually([&] { return run->exited().has_value(); }, nullptr, 120s))
+      << "the run did not end:\n" << table("SELECT state, pending_reason, count(*) FROM contacts GROUP BY 1, 2")
+      << run->err();
+  ASSERT_EQ(run->wait(), 0) << run->err();
+  const auto report = json::parse(run->out());
+  EXPECT_EQ(report["campaign"]["state"], "completed");
+  EXPECT_GT(scalar("SELECT count(*) FROM contacts WHERE state = 'invalid' AND pending_reason LIKE 'invalid_destination%'"),
+            0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE state = 'invalid' AND e164 NOT LIKE '+12%'"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM call_attempts WHERE caller_id <> '' AND contact_id IN "
+                   "(SELECT id FROM contacts WHERE state = 'invalid')"),
+            0);
+  expect_settled(2);
+}
+
 TEST_F(CampaignRun, DemoCampaignCompletesAndItsJsonReportMatchesTheDatabase) {
   // config/demo.yaml as shipped, but with 1 000 contacts generated into the test's folder.
   const auto demo = fs::path(DIALER_TEST_DATA_DIR).parent_path().parent_path() / "config" / "demo.yaml";

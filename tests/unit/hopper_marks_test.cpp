@@ -2,6 +2,7 @@
 // (engine/ports/campaign_store.hpp): pure functions of the slots, the options and the campaign's size.
 #include <gtest/gtest.h>
 
+#include "engine/block_tracker.hpp"
 #include "engine/campaign_runner.hpp"
 #include "engine/ports/campaign_store.hpp"
 
@@ -59,6 +60,42 @@ TEST(AttemptIds, AnAttemptsIdIsItsContactAndNumber) {
   EXPECT_EQ(attempt_of(contact_id{10}, 1), attempt_id{1281});
   EXPECT_NE(attempt_of(contact_id{10}, 2), attempt_of(contact_id{11}, 1));
   EXPECT_LT(attempt_of(contact_id{10}, kMaxAttemptNo), attempt_of(contact_id{11}, 1));
+}
+
+TEST(BlockTracker, ABlockIsReleasedWithItsLastUnit) {
+  block_tracker t;
+  ASSERT_TRUE(t.add(100, 2));
+  std::vector<std::int64_t> releasing;
+  const std::int64_t first[] = {100};
+  t.settle(first, releasing);
+  EXPECT_TRUE(releasing.empty());
+  t.settle(first, releasing);
+  EXPECT_EQ(releasing, std::vector<std::int64_t>{100});
+}
+
+TEST(BlockTracker, ABlockBeingReleasedCannotBeStartedOverUntilTheReleaseIsCommitted) {
+  block_tracker t;
+  ASSERT_TRUE(t.add(100, 1));
+  std::vector<std::int64_t> releasing;
+  const std::int64_t unit[] = {100};
+  t.settle(unit, releasing);
+  ASSERT_EQ(releasing.size(), 1u);
+  EXPECT_FALSE(t.add(100, 5)) << "retaken while its release was still being written";
+  EXPECT_EQ(t.held(), std::vector<std::int64_t>{100}) << "its lease is still renewed meanwhile";
+  t.released(releasing);
+  EXPECT_TRUE(t.held().empty());
+  EXPECT_TRUE(t.add(100, 5));
+}
+
+TEST(BlockTracker, UnitsOfABlockNotTrackedAreIgnored) {
+  block_tracker t;
+  ASSERT_TRUE(t.add(100, 1));
+  EXPECT_FALSE(t.add(100, 1)) << "a block is tracked once";
+  std::vector<std::int64_t> releasing;
+  const std::int64_t units[] = {200, 200};
+  t.settle(units, releasing);
+  EXPECT_TRUE(releasing.empty());
+  EXPECT_EQ(t.held(), std::vector<std::int64_t>{100});
 }
 
 }  // namespace
