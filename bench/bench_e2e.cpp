@@ -161,11 +161,10 @@ class timed_store final : public campaign_store {
     op_timer t(t_.record_attempts, static_cast<std::int64_t>(attempts.size()));
     return t_.note(inner_->record_attempts(id, attempts, carrier), t_.record_attempts);
   }
-  result<void> write_back(campaign_id id, std::span<const attempt_outcome> outcomes,
-                          std::span<const contact_return> returns, std::span<const contact_final> finals,
-                          std::span<const std::int64_t> release) override {
+  result<void> write_back(campaign_id id, const write_batch& batch) override {
+    const auto& [outcomes, returns, finals, accepted, release] = batch;
     op_timer t(t_.write_back, static_cast<std::int64_t>(outcomes.size() + returns.size() + finals.size()));
-    auto r = inner_->write_back(id, outcomes, returns, finals, release);
+    auto r = inner_->write_back(id, batch);
     t_.note(r, t_.write_back);
     if (r) {
       std::lock_guard lock(t_.m);
@@ -644,7 +643,7 @@ phase_result run_sql_ceiling(const phase_setup& p, std::uint64_t contacts) {
         blocks.settle(units, released);
         {
           op_timer t(timings.write_back, static_cast<std::int64_t>(part.size()));
-          if (auto r = writer_store->write_back(p.campaign, part, {}, {}, released); !r) {
+          if (auto r = writer_store->write_back(p.campaign, {.outcomes = part, .release = released}); !r) {
             fail("write_back: " + r.error().message);
             return;
           }

@@ -131,13 +131,20 @@ struct campaign_runner::impl : carrier_events {
   block_tracker blocks_;
 
   std::mutex in_flight_mutex_;
-  std::unordered_map<std::int64_t, in_flight_call> in_flight_;
+  // A call in flight and the carrier's id for it (kept: written to the database already).
+  struct live_call {
+    in_flight_call call;
+    std::string carrier_call_id;
+    bool kept = false;
+  };
+  std::unordered_map<std::int64_t, live_call> in_flight_;
 
   std::mutex reports_mutex_;
   std::condition_variable reports_cv_;
   std::deque<carrier_report> reports_;
   std::vector<contact_return> pending_returns_;  // guarded by reports_mutex_
   std::vector<contact_final> pending_finals_;    // guarded by reports_mutex_
+  std::vector<accepted_call> pending_accepted_;  // guarded by reports_mutex_; not counted in outstanding_
 
   std::mutex feeder_mutex_;
   std::condition_variable feeder_cv_;
@@ -160,12 +167,39 @@ struct campaign_runner::impl : carrier_events {
     std::lock_guard lock(in_flight_mutex_);
     auto it = in_flight_.find(attempt.value());
     if (it == in_flight_.end()) return std::nullopt;
-    auto call = it->second;
+    auto call = it->second.call;
     in_flight_.erase(it);
     return call;
   }
 
-  void on_accepted(attempt_id, std::string_view) noexcept override {}
+  // The carrier's id for a call that is now running is noted here; keep_call_ids() writes the ids of calls still
+  // running at the control loop's next tick, so that after a crash the next run can ask the carrier about them.
+  // Calls that end before (all of them, with an instant carrier) cost nothing more: their outcome carries the id.
+  void on_accepted(attempt_id attempt, std::string_view carrier_call_id) noexcept override {
+    if (carrier_call_id.empty()) return;
+    std::lock_guard lock(in_flight_mutex_);
+    if (auto it = in_flight_.find(attempt.value()); it != in_flight_.end())
+      it->second.carrier_call_id.assign(carrier_call_id);
+  }
+
+  // Control thread, every tick (50 ms): hands the writer the carrier ids of calls in flight not yet written.
+  void keep_call_ids() {
+    std::vector<accepted_call> ids;
+    {
+      std::lock_guard lock(in_flight_mutex_);
+      for (auto& [attempt, live] : in_flight_) {
+        if (live.kept || live.carrier_call_id.empty()) continue;
+        live.kept = true;
+        ids.push_back({attempt_id{attempt}, live.carrier_call_id});
+      }
+    }
+    if (ids.empty()) return;
+    {
+      std::lock_guard lock(reports_mutex_);
+      for (auto& a : ids) pending_accepted_.push_back(std::move(a));
+    }
+    reports_cv_.notify_one();
+  }
 
   void on_refused(attempt_id attempt, origination_refusal why, std::optional<milliseconds> retry_after,
                   std::string_view detail) noexcept override {
@@ -277,7 +311,7 @@ struct campaign_runner::impl : carrier_events {
         else if (n == 0) empty_blocks.push_back(block);
       }
       if (!empty_blocks.empty()) {
-        (void)retry_write(stopping_, [&] { return (*store)->write_back(campaign_.id, {}, {}, {}, empty_blocks); });
+        (void)retry_write(stopping_, [&] { return (*store)->write_back(campaign_.id, {.release = empty_blocks}); });
         blocks_.released(empty_blocks);
       }
       const auto fresh = [&](contact_id c) { return !retaken.contains(campaign_.blocks.block_of(c)); };
@@ -425,8 +459,10 @@ struct campaign_runner::impl : carrier_events {
         std::lock_guard lock(in_flight_mutex_);
         for (std::size_t i = 0; i < taken.size(); ++i) {
           if (!attempts[i].id) continue;
-          in_flight_.emplace(attempts[i].id.value(), in_flight_call{taken[i].slot, attempts[i].contact, taken[i].number,
-                                                                    attempts[i].attempt_no, entries[i]->zones});
+          in_flight_.emplace(attempts[i].id.value(),
+                             live_call{in_flight_call{taken[i].slot, attempts[i].contact, taken[i].number,
+                                                      attempts[i].attempt_no, entries[i]->zones},
+                                       {}, false});
         }
       }
       dialing_.fetch_sub(count, std::memory_order_acq_rel);
@@ -507,6 +543,8 @@ struct campaign_runner::impl : carrier_events {
     std::deque<carrier_report> batch;
     std::vector<contact_return> returns;
     std::vector<contact_final> finals;
+    std::vector<accepted_call> accepted;
+    std::unordered_set<std::int64_t> ended;
     std::vector<attempt_outcome> outcomes;
     std::vector<std::int64_t> units, released;
     while (true) {
@@ -514,6 +552,7 @@ struct campaign_runner::impl : carrier_events {
         std::unique_lock lock(reports_mutex_);
         reports_cv_.wait_for(lock, milliseconds{20}, [&] {
           return !reports_.empty() || !pending_returns_.empty() || !pending_finals_.empty() ||
+                 !pending_accepted_.empty() ||
                  writer_stop_.load(std::memory_order_acquire);
         });
         // At most write_batch of each per transaction: when the writer falls behind, one huge transaction per
@@ -530,8 +569,9 @@ struct campaign_runner::impl : carrier_events {
         take(reports_, batch);
         take(pending_returns_, returns);
         take(pending_finals_, finals);
+        take(pending_accepted_, accepted);
       }
-      if (batch.empty() && returns.empty() && finals.empty()) {
+      if (batch.empty() && returns.empty() && finals.empty() && accepted.empty()) {
         if (writer_stop_.load(std::memory_order_acquire)) return;
         continue;
       }
@@ -543,6 +583,10 @@ struct campaign_runner::impl : carrier_events {
       for (const auto& f : finals) units.push_back(campaign_.blocks.block_of(f.contact));
       released.clear();
       blocks_.settle(units, released);
+      // A call whose report is in this batch needs no separate carrier id: its outcome carries it.
+      ended.clear();
+      for (const auto& r : batch) ended.insert(r.attempt.value());
+      std::erase_if(accepted, [&](const accepted_call& a) { return ended.contains(a.attempt.value()); });
       const timestamp now = clock_.wall();
       outcomes.clear();
       for (const auto& r : batch) {
@@ -563,13 +607,14 @@ struct campaign_runner::impl : carrier_events {
       // Each report, return and final taken from the queues was counted once in outstanding_ (a refusal's derived
       // return and final were not).
       const auto count = static_cast<std::int64_t>(units.size());
-      if (retry_write(writer_give_up_,
-                      [&] { return (*store)->write_back(campaign_.id, outcomes, returns, finals, released); }))
+      const write_batch to_write{outcomes, returns, finals, accepted, released};
+      if (retry_write(writer_give_up_, [&] { return (*store)->write_back(campaign_.id, to_write); }))
         blocks_.released(released);
       outstanding_.fetch_sub(count, std::memory_order_acq_rel);
       batch.clear();
       returns.clear();
       finals.clear();
+      accepted.clear();
     }
   }
 
@@ -827,6 +872,7 @@ result<run_status> campaign_runner::run(const std::function<void(const run_statu
     }
     const auto now = m.clock_.monotonic();
     if (m.reconciling()) m.reconcile(status);  // attempts of recovered blocks, as soon as they are claimed
+    m.keep_call_ids();
     if (now - last_heartbeat >= m.options_.heartbeat) {
       last_heartbeat = now;
       m.reconcile(status);  // calls the carrier said were still running

@@ -372,11 +372,9 @@ result<void> pg_campaign_store::record_attempts(campaign_id id, std::span<attemp
   }
 }
 
-result<void> pg_campaign_store::write_back(campaign_id id, std::span<const attempt_outcome> outcomes,
-                                           std::span<const contact_return> returns,
-                                           std::span<const contact_final> finals,
-                                           std::span<const std::int64_t> release) {
-  if (outcomes.empty() && returns.empty() && finals.empty() && release.empty()) return ok();
+result<void> pg_campaign_store::write_back(campaign_id id, const write_batch& batch) {
+  const auto& [outcomes, returns, finals, accepted, release] = batch;
+  if (outcomes.empty() && returns.empty() && finals.empty() && accepted.empty() && release.empty()) return ok();
   try {
     pqxx::work tx(*connection_);
     // The rows written back were claimed and recorded seconds ago: they are in shared buffers. At the default
@@ -443,6 +441,18 @@ result<void> pg_campaign_store::write_back(campaign_id id, std::span<const attem
             "AS u(id, s, att, o, na, r, num) WHERE c.id = u.id AND c.state = 'pending' AND c.attempts = u.att - 1",
             contact_ids.str(), states.str(), attempts.str(), contact_outcome.str(), next_at.str(), reasons.str(),
             sticky.str());
+    }
+    if (!accepted.empty()) {
+      // Calls still running: their carrier ids, so that a crashed run's successor can ask the carrier about them.
+      array_literal ids, call_ids;
+      for (const auto& a : accepted) {
+        ids.add(a.attempt.value());
+        call_ids.add(std::string_view(a.carrier_call_id));
+      }
+      tx.exec_params0(
+          "UPDATE call_attempts a SET carrier_call_id = u.cid FROM unnest($1::bigint[], $2::text[]) AS u(id, cid) "
+          "WHERE a.id = u.id AND a.outcome IS NULL",
+          ids.str(), call_ids.str());
     }
     if (!returns.empty()) {
       array_literal ids, counters, next_at, reasons, refused;

@@ -25,9 +25,7 @@ class pg_campaign_store final : public campaign_store {
                          std::span<const std::int64_t> blocks) override;
   result<void> record_attempts(campaign_id id, std::span<attempt_to_record> attempts,
                                const std::string& carrier) override;
-  result<void> write_back(campaign_id id, std::span<const attempt_outcome> outcomes,
-                          std::span<const contact_return> returns, std::span<const contact_final> finals,
-                          std::span<const std::int64_t> release) override;
+  result<void> write_back(campaign_id id, const write_batch& batch) override;
   result<campaign_progress> progress(campaign_id id) override;
   result<std::vector<slot_lease>> lease_slots(std::span<const number_id> numbers, std::span<const int> in_use,
                                               std::chrono::milliseconds lease) override;

@@ -128,11 +128,28 @@ struct contact_return {
   attempt_id refused_attempt;      // a recorded attempt the carrier refused: deleted, it never happened
 };
 
+// The carrier took an origination and named the call: kept with the attempt at once (not only with its outcome),
+// so that after a crash the carrier can be asked what became of it.
+struct accepted_call {
+  attempt_id attempt;
+  std::string carrier_call_id;
+};
+
 struct contact_final {
   contact_id contact;
   int attempts = 0;  // the contact's attempt counter as claimed
   rules::contact_state state = rules::contact_state::done;  // do_not_call, invalid, cancelled
   std::string reason;
+};
+
+// One write-back transaction: the outcomes of attempts, contacts handed back without an attempt, contacts ended
+// without one, carrier call ids of calls still running, and the blocks to release after all of these.
+struct write_batch {
+  std::span<const attempt_outcome> outcomes = {};
+  std::span<const contact_return> returns = {};
+  std::span<const contact_final> finals = {};
+  std::span<const accepted_call> accepted = {};
+  std::span<const std::int64_t> release = {};  // blocks whose every claimed contact is written back with this batch
 };
 
 struct campaign_progress {
@@ -182,14 +199,11 @@ class campaign_store {
   // set, and it is to be reconciled, never dialed.
   [[nodiscard]] virtual result<void> record_attempts(campaign_id id, std::span<attempt_to_record> attempts,
                                                      const std::string& carrier) = 0;
-  // One transaction: attempt rows, contact rows, returns, finals, then the release of `release` (blocks whose
-  // every claimed contact has now been written back), with their counters recomputed. Contacts in blocks this
-  // engine no longer holds are left to their new holder; an attempt's outcome is written only once; a contact is
-  // written only while it is pending with the attempt counter it had when claimed (a stale write changes nothing).
-  [[nodiscard]] virtual result<void> write_back(campaign_id id, std::span<const attempt_outcome> outcomes,
-                                                std::span<const contact_return> returns,
-                                                std::span<const contact_final> finals,
-                                                std::span<const std::int64_t> release) = 0;
+  // One transaction: attempt rows, contact rows, returns, finals, carrier call ids, then the release of the
+  // batch's blocks, with their counters recomputed. Contacts in blocks this engine no longer holds are left to
+  // their new holder; an attempt's outcome is written only once; a contact is written only while it is pending
+  // with the attempt counter it had when claimed (a stale write changes nothing).
+  [[nodiscard]] virtual result<void> write_back(campaign_id id, const write_batch& batch) = 0;
 
   [[nodiscard]] virtual result<campaign_progress> progress(campaign_id id) = 0;
 

@@ -168,7 +168,7 @@ TEST_F(BlockClaims, AClaimNeverReturnsMoreThanAskedAndTheRestOfTheBlockWaits) {
   std::vector<contact_return> back;
   for (const auto& c : batch->contacts) back.push_back({c.id, c.attempts, std::chrono::system_clock::now(), "paused", {}});
   const std::int64_t release[] = {batch->blocks[0].first};
-  ASSERT_TRUE(a->write_back(id, {}, back, {}, release));
+  ASSERT_TRUE(a->write_back(id, {.returns = back, .release = release}));
   auto again = a->claim(id, 100, kLease);
   ASSERT_TRUE(again);
   std::size_t from_first = 0;
@@ -214,12 +214,12 @@ TEST_F(BlockClaims, ALapsedBlockIsRecoveredAndItsOpenAttemptsAreReconciledNotRed
 
   // Engine a's real outcome arrives first: the attempt keeps it, but the contact is engine b's to write.
   const auto a_outcome = outcome_of(placed[0], call_outcome::completed, rules::contact_state::done);
-  ASSERT_TRUE(a->write_back(id, std::span(&a_outcome, 1), {}, {}, {}));
+  ASSERT_TRUE(a->write_back(id, {.outcomes = std::span(&a_outcome, 1)}));
   EXPECT_EQ(scalar("SELECT count(*) FROM call_attempts WHERE outcome = 'completed'"), 1);
   EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE state = 'done'"), 0);
   // Engine b reconciles it as unknown: the outcome already written stays, the contact ends.
   const auto b_outcome = outcome_of(placed[0], call_outcome::unknown, rules::contact_state::done);
-  ASSERT_TRUE(b->write_back(id, std::span(&b_outcome, 1), {}, {}, {}));
+  ASSERT_TRUE(b->write_back(id, {.outcomes = std::span(&b_outcome, 1)}));
   EXPECT_EQ(scalar("SELECT count(*) FROM call_attempts WHERE outcome = 'completed'"), 1);
   EXPECT_EQ(scalar("SELECT count(*) FROM call_attempts WHERE outcome = 'unknown'"), 0);
   EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE state = 'done' AND attempts = 1"), 1);
@@ -237,11 +237,11 @@ TEST_F(BlockClaims, AnOutcomeStoredWithoutItsContactIsSettledFromTheStoredOutcom
   ASSERT_TRUE(taken);
   // a's outcome lands after the block changed hands: stored on the attempt, contact untouched.
   const auto busy = outcome_of(placed[0], call_outcome::busy, rules::contact_state::pending);
-  ASSERT_TRUE(a->write_back(id, std::span(&busy, 1), {}, {}, {}));
+  ASSERT_TRUE(a->write_back(id, {.outcomes = std::span(&busy, 1)}));
   // The next engine to recover the block (b lets its lease lapse) finds the stored outcome.
   std::vector<contact_return> back;
   for (const auto& c : taken->contacts) back.push_back({c.id, c.attempts, std::chrono::system_clock::now(), "paused", {}});
-  ASSERT_TRUE(b->write_back(id, {}, back, {}, {}));
+  ASSERT_TRUE(b->write_back(id, {.returns = back}));
   {
     pqxx::work tx(*c_);
     tx.exec0("UPDATE contact_blocks SET lease_until = now() - interval '1 second'");  // b dies: its lease runs out
@@ -284,7 +284,7 @@ TEST_F(BlockClaims, ReleaseRecomputesTheCountersThatProgressSums) {
   std::vector<contact_return> back;
   for (int i = 13; i < 16; ++i) back.push_back({batch->contacts[i].id, 0, later, "outside_window", {}});
   const std::int64_t release[] = {batch->blocks[0].first};
-  ASSERT_TRUE(a->write_back(id, outcomes, back, finals, release));
+  ASSERT_TRUE(a->write_back(id, {.outcomes = outcomes, .returns = back, .finals = finals, .release = release}));
 
   p = a->progress(id);
   ASSERT_TRUE(p);
@@ -360,7 +360,7 @@ TEST_F(BlockClaims, EachContactGetsItsOwnOutcomeWhenABatchMixesLostAndHeldBlocks
   const std::vector<attempt_outcome> outcomes{
       outcome_of(placed[0], call_outcome::busy, rules::contact_state::pending),
       outcome_of(placed[1], call_outcome::completed, rules::contact_state::done)};
-  ASSERT_TRUE(a->write_back(id, outcomes, {}, {}, {}));
+  ASSERT_TRUE(a->write_back(id, {.outcomes = outcomes}));
   EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE state = 'done' AND outcome = 'completed' AND id = " +
                    std::to_string(held->contacts[0].id.value())),
             1);
@@ -377,13 +377,13 @@ TEST_F(BlockClaims, AStaleWriteBackChangesNothing) {
   std::vector<attempt_to_record> placed{{c.id, 1, number_, "+14155550100", {}}};
   ASSERT_TRUE(a->record_attempts(id, placed, "simulated"));
   const auto done = outcome_of(placed[0], call_outcome::completed, rules::contact_state::done);
-  ASSERT_TRUE(a->write_back(id, std::span(&done, 1), {}, {}, {}));
+  ASSERT_TRUE(a->write_back(id, {.outcomes = std::span(&done, 1)}));
   // An older copy of the contact (attempt counter 0) comes back late: a return, a final, the same outcome again.
   const std::vector<contact_return> back{{c.id, 0, std::chrono::system_clock::now(), "paused", {}}};
   const std::vector<contact_final> finals{{c.id, 0, rules::contact_state::do_not_call, "do_not_call"}};
-  ASSERT_TRUE(a->write_back(id, {}, back, finals, {}));
+  ASSERT_TRUE(a->write_back(id, {.returns = back, .finals = finals}));
   auto busy = outcome_of(placed[0], call_outcome::busy, rules::contact_state::pending);
-  ASSERT_TRUE(a->write_back(id, std::span(&busy, 1), {}, {}, {}));
+  ASSERT_TRUE(a->write_back(id, {.outcomes = std::span(&busy, 1)}));
   EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE id = " + std::to_string(c.id.value()) +
                    " AND state = 'done' AND attempts = 1 AND outcome = 'completed'"),
             1);

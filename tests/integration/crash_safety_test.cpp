@@ -2,6 +2,7 @@
 // `dialer` binary on a fresh PostgreSQL database per test. Each test waits for "the run is in the middle" by
 // polling the database, never by sleeping.
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "tests/integration/e2e_fixture.hpp"
 
@@ -72,11 +73,18 @@ TEST_F(CrashSafety, KillNineIsReconciledOnRerunAndOpenAttemptsAreNeverRedialed) 
   run->signal(SIGKILL);
   ASSERT_EQ(run->wait(), 128 + SIGKILL);
 
-  // What the crash left behind: attempts recorded before the carrier was asked, with no outcome.
+  // What the crash left behind: attempts recorded before the carrier was asked, with no outcome; those the
+  // carrier had accepted carry its call id, so the carrier can be asked about them.
   std::map<std::int64_t, std::pair<std::int64_t, int>> open;  // attempt -> (contact, attempt_no)
-  for (const auto& r : query("SELECT id, contact_id, attempt_no FROM call_attempts WHERE outcome IS NULL"))
+  std::set<std::int64_t> with_call_id;
+  for (const auto& r : query("SELECT id, contact_id, attempt_no, carrier_call_id IS NOT NULL FROM call_attempts "
+                             "WHERE outcome IS NULL")) {
     open[r[0].as<std::int64_t>()] = {r[1].as<std::int64_t>(), r[2].as<int>()};
+    if (r[3].as<bool>()) with_call_id.insert(r[0].as<std::int64_t>());
+  }
   ASSERT_FALSE(open.empty()) << "the kill landed with no call in flight: nothing to reconcile";
+  std::printf("%zu attempts open at the kill, %zu of them with the carrier's call id\n", open.size(),
+              with_call_id.size());
   std::map<std::int64_t, std::string> settled;
   for (const auto& r : query("SELECT id, outcome FROM call_attempts WHERE outcome IS NOT NULL"))
     settled[r[0].as<std::int64_t>()] = r[1].as<std::string>();
@@ -98,6 +106,8 @@ TEST_F(CrashSafety, KillNineIsReconciledOnRerunAndOpenAttemptsAreNeverRedialed) 
     ASSERT_EQ(rows.size(), 1u) << "attempt " << id << " vanished";
     ASSERT_FALSE(rows[0][0].is_null()) << "attempt " << id << " was not reconciled";
     const auto outcome = rows[0][0].as<std::string>();
+    // The simulated carrier can tell what became of every call whose id was kept, and of no other.
+    EXPECT_EQ(outcome != "unknown", with_call_id.contains(id)) << "attempt " << id << ": " << outcome;
     if (outcome == "unknown") {
       ++unknown;
       EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM call_attempts WHERE contact_id = {} AND attempt_no > {}",
