@@ -1,16 +1,19 @@
 #pragma once
 // The Engine: runs one campaign from PostgreSQL to the carrier and back.
 //
-//   feeder thread      claims due contacts in batches (with leases), drops do-not-call ones, checks the
-//                      calling window, and bulk-enqueues the rest into the scheduler, up to its room
+//   feeder thread      claims blocks of due contacts (with leases) when the hopper falls below its low-water
+//                      mark, drops do-not-call ones, checks the calling window, and bulk-enqueues the rest into
+//                      the scheduler; attempts found open in recovered blocks go to the control thread
 //   dispatcher thread  takes decisions in batches as the scheduler paces them, re-checks the window, and
 //                      queues them for the originator (it never waits on the database)
 //   originator thread  records every queued decision durably in one transaction (group commit), then hands
 //                      them to the carrier
 //   carrier threads    report outcomes: the slot frees at once, the outcome queues for the writer
-//   writer thread      applies the retry policy and the window, writes outcomes back in batches
-//   control (run())    heartbeats, cross-process slot leases, lifecycle (pause/resume/cancel from any
-//                      process), crash recovery, completion, progress
+//   writer thread      applies the retry policy and the window, writes outcomes back in batches, and releases
+//                      each block with the write-back of its last contact (block_tracker)
+//   control (run())    heartbeats (block and slot leases), lifecycle (pause/resume/cancel from any process),
+//                      carrier call ids of calls still running, reconciliation of recovered attempts,
+//                      completion, progress
 //
 // Each worker thread owns its own campaign_store (its own database connection). A database outage stops
 // dispatching (slot leases lapse, capacities drop to zero), every write is retried with backoff, and nothing
