@@ -21,11 +21,16 @@ namespace {
 
 struct run_cluster {
   std::unique_ptr<pg::embedded_cluster> cluster;
-  bool owned = false;  // started here (no ctest fixture): stop it when the binary exits
+  bool owned = false;  // started here (no ctest fixture): stop and delete it when the binary exits
+  fs::path state;
   run_cluster() = default;
   run_cluster(run_cluster&&) = default;
   ~run_cluster() {
-    if (owned && cluster) (void)cluster->stop();
+    if (!owned || !cluster) return;
+    if (cluster->stop()) {
+      std::error_code ec;
+      fs::remove_all(state, ec);
+    }
   }
 };
 
@@ -40,6 +45,7 @@ run_cluster& shared_cluster() {
       rc.owned = true;
     }
     ::setenv("DIALER_PG_UNSAFE_FAST", "1", 1);
+    rc.state = state;
     rc.cluster = std::make_unique<pg::embedded_cluster>(state);
     auto s = rc.cluster->ensure_running();
     if (!s) {
