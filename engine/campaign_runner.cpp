@@ -477,7 +477,6 @@ struct campaign_runner::impl : carrier_events {
             o.contact = attempts[i].contact;
             o.attempt_no = attempts[i].attempt_no;
             o.number = attempts[i].number;
-            o.idempotency_key = fmt::format("attempt-{}", o.attempt.value());
             std::lock_guard lock(reconcile_mutex_);
             to_reconcile_.push_back(std::move(o));
             continue;

@@ -152,9 +152,9 @@ result<import_report> campaign_admin::import_contacts(campaign_id id, const std:
   const auto accepted = static_cast<std::int64_t>(summary->accepted);
   std::string first_sql = "NULL", last_sql = "NULL";
   std::string statements;
+  const auto size = block_size_for(accepted);
   if (accepted > 0) {
     const std::int64_t last = *first + accepted - 1;
-    const auto size = block_size_for(accepted);
     first_sql = std::to_string(*first);
     last_sql = std::to_string(last);
     statements = fmt::format(
@@ -163,12 +163,11 @@ result<import_report> campaign_admin::import_contacts(campaign_id id, const std:
         "SELECT {0}, b, least(b + {3} - 1, {1}), least(b + {3} - 1, {1}) - b + 1 "
         "FROM generate_series({2}::bigint, {1}::bigint, {3}::bigint) b;",
         id.value(), last, *first, size);
-    statements += fmt::format("UPDATE campaigns SET block_size = {} WHERE id = {};", size, id.value());
   }
   statements += fmt::format(
       "UPDATE campaigns SET imported_at = now(), import_accepted = {}, import_rejected = '{}'::jsonb, "
-      "first_contact_id = {}, last_contact_id = {} WHERE id = {}",
-      summary->accepted, quoted, first_sql, last_sql, id.value());
+      "first_contact_id = {}, last_contact_id = {}, block_size = {} WHERE id = {}",
+      summary->accepted, quoted, first_sql, last_sql, size, id.value());
   if (auto r = conn.exec(statements); !r) {
     (void)conn.exec("ROLLBACK");
     return std::move(r).error();

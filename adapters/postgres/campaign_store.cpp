@@ -19,6 +19,9 @@ std::int64_t to_us(timestamp t) {
   return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
 }
 timestamp from_us(std::int64_t us) { return timestamp{std::chrono::microseconds(us)}; }
+
+// The statements here compute attempt ids in SQL as contact_id * 128 + attempt_no: the same rule as attempt_of.
+static_assert(attempt_of(contact_id{3}, 5).value() == 3 * 128 + 5 && kMaxAttemptNo == 127);
 double epoch_s(timestamp t) { return static_cast<double>(to_us(t)) / 1e6; }
 
 }  // namespace
@@ -214,7 +217,6 @@ result<claim_batch> pg_campaign_store::claim(campaign_id id, int max, millisecon
         o.attempt_no = r[2].as<int>();
         o.number = number_id{r[3].as<std::int64_t>()};
         o.carrier_call_id = r[4].as<std::string>();
-        o.idempotency_key = fmt::format("attempt-{}", o.attempt.value());
         if (!r[5].is_null()) {
           call_event e;
           e.attempt = o.attempt;

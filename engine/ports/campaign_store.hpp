@@ -31,7 +31,7 @@ struct contact_blocks {
   std::int64_t last = 0;   // last contact id
   std::int32_t size = 1024;
 
-  [[nodiscard]] bool empty() const noexcept { return first <= 0; }
+  [[nodiscard]] bool empty() const noexcept { return first <= 0; }  // not imported yet (or no contact accepted)
   // The first contact id of the block that holds `c`: its key. Pure, thread-safe.
   [[nodiscard]] std::int64_t block_of(contact_id c) const noexcept {
     return first + (c.value() - first) / size * size;
@@ -81,7 +81,6 @@ struct open_attempt {
   int attempt_no = 1;
   number_id number;
   std::string carrier_call_id;
-  std::string idempotency_key;
   std::optional<call_event> stored;  // the outcome was written but the contact was not: settle from it
 };
 
