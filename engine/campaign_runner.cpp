@@ -78,13 +78,13 @@ class zone_cache {
 
 // Writes with retries: a batch stays in memory until the database has taken it.
 template <class Fn>
-bool retry_write(const std::atomic<bool>& give_up, Fn&& write) {
+bool retry_write(const std::atomic<bool>& give_up, const clock& clk, Fn&& write) {
   milliseconds backoff{50};
   while (true) {
     auto r = write();
     if (r) return true;
     if (give_up.load(std::memory_order_acquire)) return false;
-    std::this_thread::sleep_for(backoff);  // back-off between reconnection attempts, not waiting for an event
+    clk.sleep_for(backoff);  // back-off between reconnection attempts, not waiting for an event
     backoff = std::min(backoff * 2, milliseconds{2000});
   }
 }
@@ -148,6 +148,23 @@ struct campaign_runner::impl : carrier_events {
 
   std::mutex feeder_mutex_;
   std::condition_variable feeder_cv_;
+  bool feeder_woken_ = false;  // guarded by feeder_mutex_: look again now (a resume, a stop)
+
+  // Feeder thread: waits up to `d` of clock time, or until wake_feeder().
+  void feeder_wait(milliseconds d) {
+    std::unique_lock lock(feeder_mutex_);
+    (void)clock_.wait_for(feeder_cv_, lock, d, [&] {
+      return feeder_woken_ || stopping_.load(std::memory_order_acquire);
+    });
+    feeder_woken_ = false;
+  }
+  void wake_feeder() {
+    {
+      std::lock_guard lock(feeder_mutex_);
+      feeder_woken_ = true;
+    }
+    feeder_cv_.notify_all();
+  }
 
   // Decisions on their way from the dispatcher to the originator (recorded, then originated).
   struct dial_batch {
@@ -280,20 +297,17 @@ struct campaign_runner::impl : carrier_events {
                                                   campaign_.blocks.size),
                                   options_, campaign_.blocks.size);
       if (!dispatching_.load(std::memory_order_acquire) || want == 0) {
-        std::unique_lock lock(feeder_mutex_);
-        feeder_cv_.wait_for(lock, milliseconds{20});
+        feeder_wait(milliseconds{20});
         continue;
       }
       auto claimed = (*store)->claim(campaign_.id, want, options_.lease);
       if (!claimed) {
-        std::unique_lock lock(feeder_mutex_);
-        feeder_cv_.wait_for(lock, milliseconds{200});  // database away: try again shortly
+        feeder_wait(milliseconds{200});  // database away: try again shortly
         continue;
       }
       if (claimed->blocks.empty()) {
         feeder_idle_.store(true, std::memory_order_release);
-        std::unique_lock lock(feeder_mutex_);
-        feeder_cv_.wait_for(lock, milliseconds{100});
+        feeder_wait(milliseconds{100});
         continue;
       }
       feeder_idle_.store(false, std::memory_order_release);
@@ -311,7 +325,7 @@ struct campaign_runner::impl : carrier_events {
         else if (n == 0) empty_blocks.push_back(block);
       }
       if (!empty_blocks.empty()) {
-        (void)retry_write(stopping_, [&] { return (*store)->write_back(campaign_.id, {.release = empty_blocks}); });
+        (void)retry_write(stopping_, clock_, [&] { return (*store)->write_back(campaign_.id, {.release = empty_blocks}); });
         blocks_.released(empty_blocks);
       }
       const auto fresh = [&](contact_id c) { return !retaken.contains(campaign_.blocks.block_of(c)); };
@@ -416,7 +430,8 @@ struct campaign_runner::impl : carrier_events {
       // The dispatcher may still queue decisions until it sees stopping_: hand every one back.
       std::unique_lock lock(dial_mutex_);
       while (!dispatcher_done_ || !dial_queue_.empty()) {
-        dial_cv_.wait(lock, [&] { return dispatcher_done_ || !dial_queue_.empty(); });
+        (void)clock_.wait_until(dial_cv_, lock, clock::never,
+                                [&] { return dispatcher_done_ || !dial_queue_.empty(); });
         auto pending = std::move(dial_queue_);
         dial_queue_.clear();
         lock.unlock();
@@ -431,7 +446,8 @@ struct campaign_runner::impl : carrier_events {
     while (true) {
       {
         std::unique_lock lock(dial_mutex_);
-        dial_cv_.wait(lock, [&] { return dispatcher_done_ || !dial_queue_.empty(); });
+        (void)clock_.wait_until(dial_cv_, lock, clock::never,
+                                [&] { return dispatcher_done_ || !dial_queue_.empty(); });
         if (dial_queue_.empty()) return;  // the dispatcher is done and everything it decided went out
         queued.swap(dial_queue_);
       }
@@ -446,7 +462,7 @@ struct campaign_runner::impl : carrier_events {
       queued.clear();
       const auto count = static_cast<std::int64_t>(batch.attempts.size());
       // Durable before the carrier hears of it: an attempt is placed at most once, even across a crash.
-      if (!retry_write(stopping_, [&] { return (*store)->record_attempts(campaign_.id, batch.attempts,
+      if (!retry_write(stopping_, clock_, [&] { return (*store)->record_attempts(campaign_.id, batch.attempts,
                                                                         carrier_.name().data()); })) {
         give_back_batch(batch, "engine_stopped");
         continue;
@@ -549,7 +565,7 @@ struct campaign_runner::impl : carrier_events {
     while (true) {
       {
         std::unique_lock lock(reports_mutex_);
-        reports_cv_.wait_for(lock, milliseconds{20}, [&] {
+        (void)clock_.wait_for(reports_cv_, lock, milliseconds{20}, [&] {
           return !reports_.empty() || !pending_returns_.empty() || !pending_finals_.empty() ||
                  !pending_accepted_.empty() ||
                  writer_stop_.load(std::memory_order_acquire);
@@ -607,7 +623,7 @@ struct campaign_runner::impl : carrier_events {
       // return and final were not).
       const auto count = static_cast<std::int64_t>(units.size());
       const write_batch to_write{outcomes, returns, finals, accepted, released};
-      if (retry_write(writer_give_up_, [&] { return (*store)->write_back(campaign_.id, to_write); }))
+      if (retry_write(writer_give_up_, clock_, [&] { return (*store)->write_back(campaign_.id, to_write); }))
         blocks_.released(released);
       outstanding_.fetch_sub(count, std::memory_order_acq_rel);
       batch.clear();
@@ -811,6 +827,7 @@ campaign_runner::~campaign_runner() = default;
 
 result<run_status> campaign_runner::run(const std::function<void(const run_status&)>& on_progress) {
   auto& m = *impl_;
+  const clock::participant control_in_time(m.clock_);
   run_status status;
   auto window = m.campaign_.spec.make_window();
   if (!window) return std::move(window).error();
@@ -827,10 +844,18 @@ result<run_status> campaign_runner::run(const std::function<void(const run_statu
   if (!started) return std::move(started).error();
 
   m.carrier_.set_events(&m);
-  std::thread writer([&] { m.writer_loop(); });
-  std::thread feeder([&] { m.feeder_loop(); });
-  std::thread dispatcher([&] { m.dispatcher_loop(); });
-  std::thread originator([&] { m.originator_loop(); });
+  // Every thread of the run moves in the clock's time (a manual clock advances only when all of them wait).
+  const auto in_time = [&m](void (impl::*body)()) {
+    m.clock_.expect_participant();
+    return std::thread([&m, body] {
+      const clock::participant p(m.clock_, clock::participant::how::announced);
+      (m.*body)();
+    });
+  };
+  std::thread writer = in_time(&impl::writer_loop);
+  std::thread feeder = in_time(&impl::feeder_loop);
+  std::thread dispatcher = in_time(&impl::dispatcher_loop);
+  std::thread originator = in_time(&impl::originator_loop);
 
   const auto tick = milliseconds{50};
   auto last_heartbeat = m.clock_.monotonic();
@@ -945,7 +970,7 @@ result<run_status> campaign_runner::run(const std::function<void(const run_statu
           drained = false;
           (void)m.scheduler_.add_campaign(m.campaign_config());
           m.dispatching_.store(true, std::memory_order_release);
-          m.feeder_cv_.notify_all();
+          m.wake_feeder();
         }
       }
     } else if (db_ok && m.feeder_idle_.load(std::memory_order_acquire) && m.all_quiet()) {
@@ -965,11 +990,11 @@ result<run_status> campaign_runner::run(const std::function<void(const run_statu
     } else {
       idle_checked = false;
     }
-    std::this_thread::sleep_for(tick);  // the control loop's cadence (heartbeats and polls), not an event wait
+    m.clock_.sleep_for(tick);  // the control loop's cadence (heartbeats and polls), not an event wait
   }
 
   m.stopping_.store(true, std::memory_order_release);
-  m.feeder_cv_.notify_all();
+  m.wake_feeder();
   m.scheduler_.close();
   feeder.join();
   dispatcher.join();

@@ -720,18 +720,13 @@ struct scheduler::impl {
   void sleep(std::uint64_t seen, std::int64_t deadline) {
     sleepers_.fetch_add(1, std::memory_order_seq_cst);
     {
+      // Through the clock port, so that a manual clock's time moves this wait too.
       std::unique_lock lock(sleep_mutex_);
-      while (wake_epoch_.load(std::memory_order_seq_cst) == seen &&
-             !closed_.load(std::memory_order_acquire)) {
-        if (deadline == never) {
-          sleep_cv_.wait(lock);
-          continue;
-        }
-        const std::int64_t now = clock_.monotonic().count();
-        if (now >= deadline) break;
-        sleep_cv_.wait_for(
-            lock, std::chrono::nanoseconds(std::min<std::int64_t>(deadline - now, 3'600'000'000'000)));
-      }
+      (void)clock_.wait_until(sleep_cv_, lock,
+                              deadline == never ? dialer::clock::never : std::chrono::nanoseconds(deadline), [&] {
+                                return wake_epoch_.load(std::memory_order_seq_cst) != seen ||
+                                       closed_.load(std::memory_order_acquire);
+                              });
     }
     sleepers_.fetch_sub(1, std::memory_order_seq_cst);
   }

@@ -526,12 +526,24 @@ TEST(SimulatedCarrier, DrainWaitsForEveryInFlightCallThenRefusesNewWork) {
 }
 
 TEST(SimulatedCarrier, DrainGivesUpAtTheDeadline) {
-  manual_clock clock;  // never advanced: the call cannot end
+  manual_clock clock;  // moved only to 1 s: the call cannot end
   simulated_carrier carrier(answered_settings(5s, 10s), clock);
   recording_sink sink;
   carrier.set_events(&sink);
   carrier.originate(requests(1, 1));
-  carrier.drain(20ms);
+  // The deadline is in the clock's time: the drain runs as a participant while the test moves time to 1 s, long
+  // before the call's earliest end (5 s).
+  std::atomic<bool> returned{false};
+  std::thread drainer([&] {
+    const dialer::clock::participant in_time(clock);
+    carrier.drain(20ms);
+    returned = true;
+  });
+  const auto start = clock.monotonic();
+  while (clock.participants() < 2) std::this_thread::yield();  // the carrier's worker and the drainer
+  ASSERT_TRUE(clock.run_until(start + 1s));
+  drainer.join();
+  EXPECT_TRUE(returned.load());
   EXPECT_TRUE(sink.outcomes.empty());
 }
 

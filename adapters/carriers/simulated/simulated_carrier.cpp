@@ -58,7 +58,14 @@ simulated_carrier::simulated_carrier(simulated_carrier_settings settings, dialer
   }
   tokens_ = std::max(1.0, settings_.throttle_cps);
   tokens_at_ = clock_.monotonic();
-  if (!settings_.instant) worker_ = std::thread([this] { run(); });
+  if (!settings_.instant) {
+    clock_.expect_participant();
+    worker_ = std::thread([this] {
+      // A manual clock waits for this thread too.
+      const dialer::clock::participant in_time(clock_, dialer::clock::participant::how::announced);
+      run();
+    });
+  }
 }
 
 simulated_carrier::~simulated_carrier() {
@@ -340,7 +347,7 @@ void simulated_carrier::wake() noexcept {
 void simulated_carrier::drain(milliseconds deadline) noexcept {
   std::unique_lock lock(mutex_);
   draining_ = true;
-  drained_cv_.wait_for(lock, deadline, [this] { return outstanding_ == 0; });
+  (void)clock_.wait_for(drained_cv_, lock, deadline, [this] { return outstanding_ == 0; });
 }
 
 simulated_carrier::stats simulated_carrier::statistics() const noexcept {
@@ -475,12 +482,9 @@ void simulated_carrier::run() {
       continue;  // time moved while delivering: look again before sleeping
     }
     if (stop_ || poked_) continue;
-    if (timers_.empty()) {
-      work_cv_.wait(lock, [this] { return stop_ || poked_; });
-    } else {
-      const auto wait = timers_.top().due - clock_.monotonic();
-      if (wait > nanoseconds(0)) work_cv_.wait_for(lock, wait, [this] { return stop_ || poked_; });
-    }
+    // Through the clock port: under a manual clock the next call end comes when simulated time reaches it.
+    (void)clock_.wait_until(work_cv_, lock, timers_.empty() ? dialer::clock::never : timers_.top().due,
+                            [this] { return stop_ || poked_; });
   }
 }
 

@@ -82,8 +82,8 @@ class simulated_carrier final : public carrier {
   // or in-flight request has reported, or the deadline passes. Thread-safe.
   void drain(std::chrono::milliseconds deadline) noexcept override;
 
-  // Re-checks the timer heap now. Only needed after a manual_clock moved: the worker sleeps in
-  // real time and cannot see a manual clock advance. Thread-safe.
+  // Re-checks the timer heap now (the worker waits through the clock port, so a manual clock that moves
+  // wakes it anyway; this only shortens the wait). Thread-safe.
   void wake() noexcept;
 
   [[nodiscard]] stats statistics() const noexcept;

@@ -1,0 +1,478 @@
+#pragma once
+// An in-memory campaign database for runner tests: the same contract as adapters/postgres (claims of contact
+// blocks under leases, attempts recorded before they are placed, batched write-back, slot leases shared by the
+// engines that use a number, cancel), with time from the test's clock. Several engines (runners) can share one
+// database, each through its own engine id. Faults are injected per call: a stall (the call waits on the clock,
+// as a hung server would), a failure (the database is away), or a lost commit acknowledgement (the change is
+// applied, the caller is told it failed).
+//
+// Threading: memory_database is thread-safe (one mutex); a memory_campaign_store is used by one thread at a time,
+// like a real connection. Stalls wait through the clock port, so a manual clock sees the stalled thread as idle.
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/ports/campaign_store.hpp"
+#include "engine/ports/clock.hpp"
+
+namespace dialer::testing {
+
+// Which store call a fault applies to.
+enum class store_call : std::uint8_t {
+  load, state, transition, claim, heartbeat, record_attempts, write_back, progress, lease_slots, release_engine,
+  cancel_pending
+};
+
+struct fault {
+  std::chrono::nanoseconds stall{0};  // wait this long (clock time) before doing anything
+  bool fail = false;                  // then fail with errc::unavailable, changing nothing
+  bool lose_ack = false;              // then apply the change but report errc::unavailable
+  int times = -1;                     // on this many calls (-1: every call until cleared)
+};
+
+class memory_database {
+ public:
+  struct contact_row {
+    claimed_contact data;  // id, row, e164, timezone, variables
+    std::string state = "pending";
+    int attempts = 0;
+    timestamp next_attempt_at{};
+    std::string reason;
+    number_id sticky;
+  };
+  struct attempt_row {
+    attempt_id id;
+    contact_id contact;
+    int attempt_no = 0;
+    number_id number;
+    std::string engine;
+    std::string carrier_call_id;
+    std::optional<call_event> outcome;
+  };
+  struct block_row {
+    std::int64_t first = 0, last = 0;
+    std::string claimed_by;
+    timestamp lease_until{};
+  };
+  struct slot_row {
+    std::string engine;
+    timestamp lease_until{};
+  };
+
+  explicit memory_database(const clock& clk) : clock_(clk) {}
+
+  // Setup (test thread, before any runner starts).
+  // Returns the campaign as stored (its contacts' id range and blocks filled in).
+  campaign_record add_campaign(campaign_record c, const std::vector<claimed_contact>& contacts) {
+    std::lock_guard g(mutex_);
+    c.imported = true;
+    c.import_accepted = static_cast<int>(contacts.size());
+    c.blocks.first = contacts.empty() ? 0 : contacts.front().id.value();
+    c.blocks.last = contacts.empty() ? 0 : contacts.back().id.value();
+    if (c.blocks.size <= 0) c.blocks.size = 16;
+    for (std::int64_t b = c.blocks.first; b > 0 && b <= c.blocks.last; b += c.blocks.size)
+      blocks_[c.id.value()].push_back({b, std::min(c.blocks.last, b + c.blocks.size - 1), {}, {}});
+    for (const auto& k : contacts) contacts_[k.id.value()] = contact_row{k, "pending", k.attempts, {}, {}, {}};
+    campaigns_[c.id.value()] = c;
+    return c;
+  }
+  void add_number(const phone_number& n) {
+    std::lock_guard g(mutex_);
+    numbers_[n.id.value()] = n;
+  }
+  // Any thread: the account's do-not-call list, and the number inventory as an operator changes it.
+  void add_do_not_call(const std::string& e164) {
+    std::lock_guard g(mutex_);
+    dnc_.insert(e164);
+  }
+  void set_number_max(number_id n, int max) {
+    std::lock_guard g(mutex_);
+    numbers_[n.value()].max_concurrent_calls = max;
+  }
+  // A stored attempt without outcome, as a crashed engine leaves it (its block's lease lapsed long ago).
+  void add_open_attempt(contact_id c, int attempt_no, number_id n, std::string carrier_call_id,
+                        const std::string& dead_engine) {
+    std::lock_guard g(mutex_);
+    const auto id = attempt_of(c, attempt_no);
+    attempts_[id.value()] = attempt_row{id, c, attempt_no, n, dead_engine, std::move(carrier_call_id), {}};
+    for (auto& [campaign, blocks] : blocks_)
+      for (auto& b : blocks)
+        if (c.value() >= b.first && c.value() <= b.last) {
+          b.claimed_by = dead_engine;
+          b.lease_until = clock_.wall() - std::chrono::seconds(1);
+        }
+  }
+
+  void set_fault(store_call call, fault f) {
+    std::lock_guard g(mutex_);
+    faults_[call] = f;
+  }
+  void clear_faults() {
+    std::lock_guard g(mutex_);
+    faults_.clear();
+  }
+
+  // Reads for assertions. Any thread.
+  std::vector<contact_row> contacts() const {
+    std::lock_guard g(mutex_);
+    std::vector<contact_row> out;
+    for (const auto& [id, c] : contacts_) out.push_back(c);
+    return out;
+  }
+  std::vector<attempt_row> attempts() const {
+    std::lock_guard g(mutex_);
+    std::vector<attempt_row> out;
+    for (const auto& [id, a] : attempts_) out.push_back(a);
+    return out;
+  }
+  campaign_state state_of(campaign_id id) const {
+    std::lock_guard g(mutex_);
+    return campaigns_.at(id.value()).state;
+  }
+  void set_state(campaign_id id, campaign_state s) {
+    std::lock_guard g(mutex_);
+    campaigns_.at(id.value()).state = s;
+  }
+
+ private:
+  friend class memory_campaign_store;
+
+  timestamp now() const { return clock_.wall(); }
+  static bool terminal(const std::string& s) { return s != "pending"; }
+  bool held_by(const block_row& b, const std::string& engine) const { return b.claimed_by == engine; }
+  block_row* block_of(campaign_id id, contact_id c) {
+    for (auto& b : blocks_[id.value()])
+      if (c.value() >= b.first && c.value() <= b.last) return &b;
+    return nullptr;
+  }
+  bool has_open_attempt(const contact_row& c) const {
+    for (int n = c.attempts + 1; n <= kMaxAttemptNo; ++n)
+      if (attempts_.contains(attempt_of(c.data.id, n).value())) return true;
+    return false;
+  }
+  int live_engines_using(number_id n) {
+    // Engines whose registration is live and that hold or asked for this number's slots.
+    std::set<std::string> live;
+    for (const auto& [engine, expires] : engines_)
+      if (expires > now() && users_[n.value()].contains(engine)) live.insert(engine);
+    return std::max<int>(1, static_cast<int>(live.size()));
+  }
+
+  const clock& clock_;
+  mutable std::mutex mutex_;
+  std::map<std::int64_t, campaign_record> campaigns_;
+  std::map<std::int64_t, std::vector<block_row>> blocks_;
+  std::map<std::int64_t, contact_row> contacts_;
+  std::map<std::int64_t, attempt_row> attempts_;
+  std::map<std::int64_t, phone_number> numbers_;
+  std::map<std::int64_t, std::vector<slot_row>> slots_;
+  std::map<std::int64_t, std::set<std::string>> users_;  // number -> engines that lease it
+  std::map<std::string, timestamp> engines_;             // engine -> registration expiry
+  std::set<std::string> dnc_;
+  std::map<store_call, fault> faults_;
+};
+
+class memory_campaign_store final : public campaign_store {
+ public:
+  memory_campaign_store(memory_database& db, std::string engine) : db_(db), engine_(std::move(engine)) {}
+
+  result<campaign_record> load_campaign(campaign_id id) override {
+    return call(store_call::load, [&]() -> result<campaign_record> {
+      auto it = db_.campaigns_.find(id.value());
+      if (it == db_.campaigns_.end()) return make_error(errc::not_found, "campaign {} does not exist", id.value());
+      return it->second;
+    });
+  }
+  result<campaign_state> state(campaign_id id) override {
+    return call(store_call::state, [&]() -> result<campaign_state> { return db_.campaigns_.at(id.value()).state; });
+  }
+  result<campaign_state> transition(campaign_id id, std::span<const campaign_state> from, campaign_state to) override {
+    return call(store_call::transition, [&]() -> result<campaign_state> {
+      auto& c = db_.campaigns_.at(id.value());
+      if (c.state == to) return to;
+      if (std::find(from.begin(), from.end(), c.state) == from.end())
+        return make_error(errc::conflict, "campaign is {} and cannot become {}", to_string(c.state), to_string(to));
+      c.state = to;
+      return to;
+    });
+  }
+
+  result<claim_batch> claim(campaign_id id, int max, std::chrono::milliseconds lease) override {
+    return call(store_call::claim, [&]() -> result<claim_batch> {
+      claim_batch out;
+      const auto now = db_.now();
+      int taken = 0;
+      for (auto& b : db_.blocks_[id.value()]) {
+        if (taken >= max) break;
+        if (!b.claimed_by.empty() && b.lease_until >= now) continue;
+        std::vector<const memory_database::contact_row*> due;
+        std::vector<open_attempt> open;
+        const bool recovered = !b.claimed_by.empty();
+        for (auto it = db_.contacts_.lower_bound(b.first); it != db_.contacts_.end() && it->first <= b.last; ++it) {
+          const auto& c = it->second;
+          if (c.state != "pending") continue;
+          if (recovered && db_.has_open_attempt(c)) {
+            for (int n = c.attempts + 1; n <= kMaxAttemptNo; ++n) {
+              auto a = db_.attempts_.find(attempt_of(c.data.id, n).value());
+              if (a == db_.attempts_.end()) continue;
+              open_attempt o;
+              o.attempt = a->second.id;
+              o.contact = c.data.id;
+              o.attempt_no = n;
+              o.number = a->second.number;
+              o.carrier_call_id = a->second.carrier_call_id;
+              o.stored = a->second.outcome;
+              open.push_back(std::move(o));
+            }
+            continue;
+          }
+          if (c.next_attempt_at <= now) due.push_back(&c);
+        }
+        if (due.empty() && open.empty()) continue;
+        if (taken > 0 && taken + static_cast<int>(due.size()) > max) break;
+        b.claimed_by = engine_;
+        b.lease_until = now + lease;
+        out.blocks.push_back({b.first, b.last, recovered});
+        for (auto& o : open) out.open.push_back(std::move(o));
+        for (const auto* c : due) {
+          if (taken >= max) break;
+          claimed_contact k = c->data;
+          k.attempts = c->attempts;
+          k.sticky = c->sticky;
+          k.do_not_call = db_.dnc_.contains(k.e164);
+          out.contacts.push_back(std::move(k));
+          ++taken;
+        }
+      }
+      return out;
+    });
+  }
+
+  result<void> heartbeat(campaign_id id, std::chrono::milliseconds lease, std::span<const std::int64_t> blocks) override {
+    return call(store_call::heartbeat, [&]() -> result<void> {
+      db_.engines_[engine_] = db_.now() + lease;
+      for (auto& b : db_.blocks_[id.value()])
+        if (b.claimed_by == engine_ && std::find(blocks.begin(), blocks.end(), b.first) != blocks.end())
+          b.lease_until = db_.now() + lease;
+      return ok();
+    });
+  }
+
+  result<void> record_attempts(campaign_id id, std::span<attempt_to_record> attempts, const std::string&) override {
+    return call(store_call::record_attempts, [&]() -> result<void> {
+      for (auto& a : attempts) {
+        a.id = attempt_id{};
+        a.recorded_before = false;
+        auto* b = db_.block_of(id, a.contact);
+        if (!b || b->claimed_by != engine_) continue;
+        const auto key = attempt_of(a.contact, a.attempt_no);
+        if (db_.attempts_.contains(key.value())) {
+          a.recorded_before = true;
+          continue;
+        }
+        db_.attempts_[key.value()] = memory_database::attempt_row{key, a.contact, a.attempt_no, a.number, engine_, {}, {}};
+        a.id = key;
+      }
+      return ok();
+    });
+  }
+
+  result<void> write_back(campaign_id id, const write_batch& batch) override {
+    return call(store_call::write_back, [&]() -> result<void> {
+      const auto ours = [&](contact_id c) {
+        auto* b = db_.block_of(id, c);
+        return b && b->claimed_by == engine_;
+      };
+      for (const auto& o : batch.outcomes) {
+        auto a = db_.attempts_.find(o.attempt.value());
+        if (a != db_.attempts_.end() && !a->second.outcome) {
+          a->second.outcome = o.event;
+          a->second.carrier_call_id = o.event.carrier_call_id;
+        }
+        if (!ours(o.contact)) continue;
+        auto& c = db_.contacts_.at(o.contact.value());
+        if (c.state != "pending" || c.attempts != o.attempt_no - 1) continue;
+        c.state = std::string(rules::to_string(o.next_state));
+        c.attempts = o.attempt_no;
+        if (o.next_attempt_at) c.next_attempt_at = *o.next_attempt_at;
+        c.reason = o.pending_reason;
+        if (!c.sticky) c.sticky = o.number;
+      }
+      for (const auto& a : batch.accepted) {
+        auto it = db_.attempts_.find(a.attempt.value());
+        if (it != db_.attempts_.end() && !it->second.outcome) it->second.carrier_call_id = a.carrier_call_id;
+      }
+      for (const auto& r : batch.returns) {
+        if (!ours(r.contact)) continue;
+        if (r.refused_attempt) db_.attempts_.erase(r.refused_attempt.value());
+        auto& c = db_.contacts_.at(r.contact.value());
+        if (c.state != "pending" || c.attempts != r.attempts) continue;
+        c.next_attempt_at = r.next_attempt_at;
+        c.reason = r.reason;
+      }
+      for (const auto& f : batch.finals) {
+        if (!ours(f.contact)) continue;
+        auto& c = db_.contacts_.at(f.contact.value());
+        if (c.state != "pending" || c.attempts != f.attempts) continue;
+        c.state = std::string(rules::to_string(f.state));
+        c.reason = f.reason;
+      }
+      for (auto first : batch.release)
+        for (auto& b : db_.blocks_[id.value()])
+          if (b.first == first && b.claimed_by == engine_) b.claimed_by.clear();
+      return ok();
+    });
+  }
+
+  result<campaign_progress> progress(campaign_id id) override {
+    return call(store_call::progress, [&]() -> result<campaign_progress> {
+      campaign_progress p;
+      for (const auto& b : db_.blocks_[id.value()]) {
+        for (auto it = db_.contacts_.lower_bound(b.first); it != db_.contacts_.end() && it->first <= b.last; ++it) {
+          const auto& c = it->second;
+          ++p.total;
+          if (c.state == "pending") {
+            if (b.claimed_by.empty()) {
+              ++p.pending;
+              if (!p.next_due || c.next_attempt_at < *p.next_due) p.next_due = c.next_attempt_at;
+            } else {
+              ++p.in_progress;
+            }
+          } else if (c.state == "done") {
+            ++p.done;
+          } else if (c.state == "cancelled") {
+            ++p.cancelled;
+          } else if (c.state == "do_not_call") {
+            ++p.do_not_call;
+          } else if (c.state == "invalid") {
+            ++p.invalid;
+          }
+        }
+      }
+      p.attempts = static_cast<std::int64_t>(db_.attempts_.size());
+      return p;
+    });
+  }
+
+  result<std::vector<slot_lease>> lease_slots(std::span<const number_id> numbers, std::span<const int> in_use,
+                                              std::chrono::milliseconds lease) override {
+    return call(store_call::lease_slots, [&]() -> result<std::vector<slot_lease>> {
+      const auto now = db_.now();
+      db_.engines_[engine_] = now + lease;
+      std::vector<slot_lease> out;
+      for (std::size_t i = 0; i < numbers.size(); ++i) {
+        const auto n = numbers[i];
+        db_.users_[n.value()].insert(engine_);
+        auto& slots = db_.slots_[n.value()];
+        const auto& num = db_.numbers_[n.value()];
+        const int max = num.status == number_status::active ? num.max_concurrent_calls : 0;
+        if (static_cast<int>(slots.size()) < max) slots.resize(static_cast<std::size_t>(max));
+        // Slots above a lowered limit go once nobody holds them.
+        while (static_cast<int>(slots.size()) > max &&
+               (slots.back().engine.empty() || slots.back().lease_until < now))
+          slots.pop_back();
+        int held = 0;
+        for (auto& s : slots)
+          if (s.engine == engine_) {
+            s.lease_until = now + lease;
+            ++held;
+          }
+        const int live = db_.live_engines_using(n);
+        const int target = max == 0 ? 0 : (max + live - 1) / live;
+        const int busy = i < in_use.size() ? in_use[i] : 0;
+        const int keep = std::max(target, busy);
+        for (auto it = slots.rbegin(); it != slots.rend() && held > keep; ++it)
+          if (it->engine == engine_) {
+            it->engine.clear();
+            --held;
+          }
+        for (int k = 0; k < max && held < target; ++k) {
+          auto& s = slots[static_cast<std::size_t>(k)];
+          if (s.engine.empty() || s.lease_until < now) {
+            s.engine = engine_;
+            s.lease_until = now + lease;
+            ++held;
+          }
+        }
+        out.push_back(slot_lease{n, held, target, max});
+      }
+      return out;
+    });
+  }
+
+  result<void> release_engine() override {
+    return call(store_call::release_engine, [&]() -> result<void> {
+      for (auto& [n, slots] : db_.slots_)
+        for (auto& s : slots)
+          if (s.engine == engine_) s.engine.clear();
+      for (auto& [n, users] : db_.users_) users.erase(engine_);
+      db_.engines_.erase(engine_);
+      return ok();
+    });
+  }
+
+  result<std::int64_t> cancel_pending(campaign_id id) override {
+    return call(store_call::cancel_pending, [&]() -> result<std::int64_t> {
+      std::int64_t n = 0;
+      const auto now = db_.now();
+      for (auto& b : db_.blocks_[id.value()]) {
+        const bool lapsed = !b.claimed_by.empty() && b.lease_until < now;
+        if (!b.claimed_by.empty() && !lapsed) continue;
+        bool left = false;
+        for (auto it = db_.contacts_.lower_bound(b.first); it != db_.contacts_.end() && it->first <= b.last; ++it) {
+          auto& c = it->second;
+          if (c.state != "pending") continue;
+          if (lapsed && db_.has_open_attempt(c)) {
+            left = true;
+            continue;
+          }
+          c.state = "cancelled";
+          c.reason = "cancelled";
+          ++n;
+        }
+        if (lapsed && !left) b.claimed_by.clear();
+      }
+      return n;
+    });
+  }
+
+  [[nodiscard]] const std::string& engine() const noexcept { return engine_; }
+
+ private:
+  template <class Fn>
+  auto call(store_call which, Fn&& fn) -> decltype(fn()) {
+    fault f;
+    {
+      std::lock_guard g(db_.mutex_);
+      if (auto it = db_.faults_.find(which); it != db_.faults_.end() && it->second.times != 0) {
+        f = it->second;
+        if (it->second.times > 0) --it->second.times;
+      }
+    }
+    if (f.stall > std::chrono::nanoseconds(0)) db_.clock_.sleep_for(f.stall);
+    if (f.fail) return make_error(errc::unavailable, "memory database: unavailable (injected)");
+    std::lock_guard g(db_.mutex_);
+    auto r = fn();
+    if (f.lose_ack && r) return make_error(errc::unavailable, "memory database: commit acknowledgement lost (injected)");
+    return r;
+  }
+
+  memory_database& db_;
+  std::string engine_;
+};
+
+// A factory for one engine's stores (one per runner thread, as with real connections).
+inline campaign_store_factory memory_stores(memory_database& db, std::string engine) {
+  return [&db, engine]() -> result<std::unique_ptr<campaign_store>> {
+    return std::unique_ptr<campaign_store>(std::make_unique<memory_campaign_store>(db, engine));
+  };
+}
+
+}  // namespace dialer::testing

@@ -1,0 +1,127 @@
+// The campaign runner, whole (every thread of it), under a manual clock with an in-memory database and a carrier
+// that logs every origination. Each invariant is checked from that carrier log (what was placed, from which
+// caller ID, when it started and ended), never from the runner's own counters.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "engine/campaign_runner.hpp"
+#include "tests/unit/fakes/memory_campaign_store.hpp"
+#include "tests/unit/fakes/recording_carrier.hpp"
+
+namespace dialer::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using std::chrono::nanoseconds;
+
+// Wednesday 2026-12-02 15:00 UTC.
+const auto kStart = std::chrono::sys_days{std::chrono::year{2026} / 12 / 2} + 15h;
+
+class RunnerInvariants : public ::testing::Test {
+ protected:
+  RunnerInvariants() : db_(clock_) {}
+
+  phone_number& add_number(const std::string& e164, int max_concurrent, double max_cps) {
+    phone_number n;
+    n.id = number_id{static_cast<std::int64_t>(numbers_.size() + 1)};
+    n.account = account_id{1};
+    n.e164 = e164;
+    n.country = "US";
+    n.max_concurrent_calls = max_concurrent;
+    n.max_cps = max_cps;
+    n.agent = agent_id{1};
+    n.agent_name = "bot";
+    numbers_.push_back(n);
+    db_.add_number(n);
+    return numbers_.back();
+  }
+
+  // `count` contacts with distinct US numbers; a window open all day, every day, unless the test sets one.
+  void add_campaign(int count, int concurrency, std::optional<window_spec> window = std::nullopt) {
+    campaign_.id = campaign_id{1};
+    campaign_.name = "invariants";
+    campaign_.agent = agent_id{1};
+    campaign_.agent_name = "bot";
+    campaign_.agent_handoff = "sip:bot@agents.example.com";
+    campaign_.carrier = "recording";
+    campaign_.spec.max_concurrency = concurrency;
+    if (window) {
+      campaign_.spec.window = *window;
+    } else {
+      campaign_.spec.window.start = 0s;
+      campaign_.spec.window.end = 24h;
+      campaign_.spec.window.days = rules::weekdays::every_day;
+      campaign_.spec.window.us_holidays = false;
+    }
+    campaign_.blocks.size = 16;
+    for (int i = 0; i < count; ++i) {
+      claimed_contact c;
+      c.id = contact_id{1000 + i};
+      c.row = i + 2;
+      c.e164 = fmt::format("+1415555{:04d}", i);
+      c.variables = "{}";
+      contacts_.push_back(c);
+    }
+    campaign_ = db_.add_campaign(campaign_, contacts_);
+  }
+
+  // Runs a runner to its end in simulated time (at most `limit` of it). The runner's threads and the carrier's
+  // worker are the clock's participants; this thread moves time whenever all of them wait.
+  result<run_status> run(runner_options options = {}, const std::string& engine = "engine-a",
+                         nanoseconds limit = std::chrono::hours(2)) {
+    campaign_runner runner(campaign_, numbers_, *carrier_, clock_, memory_stores(db_, engine), options);
+    std::optional<result<run_status>> out;
+    std::atomic<bool> done{false};
+    const int before = clock_.participants();
+    std::thread t([&] {
+      out = runner.run();
+      done = true;
+    });
+    while (clock_.participants() <= before && !done) std::this_thread::yield();  // the runner's control thread joined
+    const bool finished = clock_.run_while_not([&] { return done.load(); }, limit);
+    if (!finished) runner.request_stop_now();
+    while (!done) (void)clock_.run_while_not([&] { return done.load(); }, 1h);
+    t.join();
+    EXPECT_TRUE(finished) << "the runner did not finish within " << limit.count() / 1e9 << " s of simulated time";
+    return std::move(*out);
+  }
+
+  void make_carrier(recording_carrier::planner plan = {}, double account_cps = unlimited_cps) {
+    if (!plan) plan = [](const origination_request&) { return call_plan{}; };
+    carrier_ = std::make_unique<recording_carrier>(clock_, std::move(plan), account_cps);
+  }
+
+  std::map<std::string, std::int64_t> by_state() const {
+    std::map<std::string, std::int64_t> out;
+    for (const auto& c : db_.contacts()) ++out[c.state];
+    return out;
+  }
+
+  manual_clock clock_{kStart};
+  memory_database db_;
+  std::unique_ptr<recording_carrier> carrier_;
+  campaign_record campaign_;
+  std::vector<phone_number> numbers_;
+  std::vector<claimed_contact> contacts_;
+};
+
+TEST_F(RunnerInvariants, ACampaignCompletesWithinEveryCapAsTheCarrierCountsIt) {
+  add_number("+14155550100", 4, 2);
+  add_number("+14155550101", 4, 2);
+  add_campaign(80, 20);
+  make_carrier();
+  auto status = run();
+  ASSERT_TRUE(status) << status.error().message;
+  EXPECT_EQ(status->state, campaign_state::completed);
+  EXPECT_EQ(by_state()["done"], 80);
+  const auto log = carrier_->log();
+  EXPECT_EQ(log.size(), 80u);
+  EXPECT_EQ(dialed_twice(log), "");
+  for (const auto& [from, peak] : peak_concurrency(log)) EXPECT_LE(peak, 4) << from;
+  for (const auto& n : numbers_) EXPECT_LE(max_in_window(log, n.e164), 2) << n.e164;
+}
+
+}  // namespace
+}  // namespace dialer::testing
