@@ -266,7 +266,7 @@ int execute(context& ctx, const global_options& options, campaign_id id, const l
   const account_id account = ctx.account();
   const std::string engine_id = pg::make_engine_id();
   campaign_store_factory stores = [url, account, engine_id]() -> result<std::unique_ptr<campaign_store>> {
-    auto c = pg::connect(url);
+    auto c = pg::connect(url, pg::engine_connection);
     if (!c) return std::move(c).error();
     return std::unique_ptr<campaign_store>(std::make_unique<pg::pg_campaign_store>(std::move(*c), account, engine_id));
   };

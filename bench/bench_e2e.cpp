@@ -523,6 +523,16 @@ phase_result run_sql_ceiling(const phase_setup& p, std::uint64_t contacts) {
   auto recorder_store = open_store();
   auto writer_store = open_store();
   store_timings timings;
+  {
+    // Attempts are recorded only on caller IDs whose slots the engine leases (one lease, as long as the run).
+    std::vector<number_id> ids;
+    std::vector<int> busy;
+    for (const auto& n : p.numbers) {
+      ids.push_back(n.id);
+      busy.push_back(0);
+    }
+    need(recorder_store->lease_slots(ids, busy, std::chrono::hours(24)), "leasing slots");
+  }
 
   std::atomic<std::int64_t> held{0};  // claimed and not yet recorded: bounded like the engine's hopper
   std::mutex room_m;
@@ -594,7 +604,13 @@ phase_result run_sql_ceiling(const phase_setup& p, std::uint64_t contacts) {
         attempts.clear();
         for (std::size_t i = begin; i < end; ++i) {
           const auto& n = p.numbers[next_number++ % p.numbers.size()];
-          attempts.push_back({in[i].id, in[i].attempts + 1, n.id, n.e164, {}});
+          attempt_to_record a;
+          a.contact = in[i].id;
+          a.attempt_no = in[i].attempts + 1;
+          a.number = n.id;
+          a.caller_id = n.e164;
+          a.callee = in[i].e164;
+          attempts.push_back(std::move(a));
         }
         {
           op_timer t(timings.record_attempts, static_cast<std::int64_t>(attempts.size()));

@@ -1,5 +1,6 @@
 #include "engine/campaign_runner.hpp"
 
+#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -44,36 +45,6 @@ struct carrier_report {
   origination_refusal refusal = origination_refusal::transient;
   std::optional<milliseconds> retry_after;
   std::string detail;
-};
-
-// Zone sets by key (time zone name, NANP area code, or number prefix): a contact's zones are computed once per
-// distinct key, not once per contact. Feeder thread only; pointers stay valid for the runner's life.
-class zone_cache {
- public:
-  explicit zone_cache(std::string country_hint) : country_hint_(std::move(country_hint)) {}
-
-  result<const rules::zone_set*> zones_for(const claimed_contact& c) {
-    std::string key;
-    if (!c.timezone.empty()) {
-      key = "tz:" + c.timezone;
-    } else if (c.e164.size() > 4 && c.e164.compare(0, 2, "+1") == 0) {
-      key = c.e164.substr(0, 5);
-    } else {
-      key = c.e164.substr(0, std::min<std::size_t>(c.e164.size(), 6));
-    }
-    if (auto it = cache_.find(key); it != cache_.end()) return it->second.get();
-    // The campaign's default region is where numbers without a place (non-geographic codes) are taken to ring.
-    auto zones = rules::zones_for_contact(c.timezone, c.e164, country_hint_);
-    if (!zones) return std::move(zones).error();
-    auto owned = std::make_unique<rules::zone_set>(std::move(*zones));
-    auto* ptr = owned.get();
-    cache_.emplace(std::move(key), std::move(owned));
-    return ptr;
-  }
-
- private:
-  std::unordered_map<std::string, std::unique_ptr<rules::zone_set>> cache_;
-  std::string country_hint_;
 };
 
 // Writes with retries: a batch stays in memory until the database has taken it.
@@ -288,7 +259,7 @@ struct campaign_runner::impl : carrier_events {
     auto store = stores_();
     if (!store) return fail_thread("feeder", store.error());
     rules::window_checker checker(*window_);
-    zone_cache zones(campaign_.spec.default_region);
+    rules::zone_cache zones(campaign_.spec.default_region);
     std::vector<sched::contact_item> items;
     while (!stopping_.load(std::memory_order_acquire)) {
       const std::size_t queued = options_.hopper_capacity - std::min(options_.hopper_capacity, scheduler_.room());
@@ -330,9 +301,14 @@ struct campaign_runner::impl : carrier_events {
       }
       const auto fresh = [&](contact_id c) { return !retaken.contains(campaign_.blocks.block_of(c)); };
       if (!claimed->open.empty()) {
+        // Until the carrier says otherwise, a recovered attempt's call may still be talking: it holds a slot of
+        // its number from now (before this claim's fresh contacts can be handed out) until it is settled.
         std::lock_guard lock(reconcile_mutex_);
-        for (auto& o : claimed->open)
-          if (fresh(o.contact)) to_reconcile_.push_back(std::move(o));
+        for (auto& o : claimed->open) {
+          if (!fresh(o.contact)) continue;
+          if (!o.stored) hold_recovered(o.number, +1);
+          to_reconcile_.push_back(std::move(o));
+        }
       }
       items.clear();
       const timestamp now = clock_.wall();
@@ -342,7 +318,7 @@ struct campaign_runner::impl : carrier_events {
           push_final({c.id, c.attempts, rules::contact_state::do_not_call, "do_not_call"});
           continue;
         }
-        auto z = zones.zones_for(c);
+        auto z = zones.zones_for(c.timezone, c.e164);
         if (!z) {
           push_final({c.id, c.attempts, rules::contact_state::invalid, z.error().message});
           continue;
@@ -399,8 +375,13 @@ struct campaign_runner::impl : carrier_events {
           dialing_.fetch_sub(1, std::memory_order_acq_rel);
           continue;
         }
-        batch.attempts.push_back(
-            {entry->contact.id, entry->contact.attempts + 1, d.number, caller_ids[d.number.value()], {}});
+        attempt_to_record a;
+        a.contact = entry->contact.id;
+        a.attempt_no = entry->contact.attempts + 1;
+        a.number = d.number;
+        a.caller_id = caller_ids[d.number.value()];
+        a.callee = entry->contact.e164;
+        batch.attempts.push_back(std::move(a));
         batch.taken.push_back(d);
         batch.entries.push_back(std::move(entry));
       }
@@ -419,10 +400,55 @@ struct campaign_runner::impl : carrier_events {
   }
 
   // ---- originator thread ----
-  // Records every decision queued meanwhile in one transaction (group commit), then originates. The queue is
-  // bounded by the slots: a queued decision holds its slot, so the per-number concurrency caps stay exact.
-  // Calls of one number may leave here closer together than 1/cps (they were decided at the paced times and
-  // wait for the same commit), as they already could when a commit was slower than the previous one.
+  // Records every decision queued meanwhile in one transaction (group commit); then each recorded call passes
+  // the last gate just before the carrier hears of it, at the time it actually leaves: still dispatching (no
+  // pause or cancel since), inside the callee's calling window, on a slot lease renewed recently enough to be
+  // live, and spaced from this process's previous originations of the same caller ID (and carrier account) so
+  // that no one-second window holds more than its CPS. A decision that waited (a database stall, a slow commit)
+  // is therefore checked again, and a backlog leaves at the paced rate, not in a burst. Calls that fail the gate
+  // are handed back: their attempt row is deleted, it never happened. The queue is bounded by the slots: a
+  // queued or paced decision holds its slot, so the per-number concurrency caps stay exact.
+  struct paced_call {
+    origination_request request;
+    sched::decision taken;
+    const rules::zone_set* zones = nullptr;
+    int attempts_before = 0;
+    timestamp decided_at{};
+  };
+
+  // Originations of one caller ID (or of the carrier account) this process placed lately. Originator only.
+  struct spacing {
+    std::deque<nanoseconds> sent;
+    // The earliest time the next origination may leave at `cps` per second (now when it may leave now).
+    [[nodiscard]] nanoseconds next_allowed(double cps, nanoseconds now) const {
+      if (!(cps > 0) || std::isinf(cps)) return now;
+      if (cps < 1.0) {
+        if (sent.empty()) return now;
+        return std::max(now, sent.back() + nanoseconds(static_cast<std::int64_t>(1e9 / cps)));
+      }
+      const auto k = static_cast<std::size_t>(cps);  // at most floor(cps) in any one-second window
+      if (sent.size() < k) return now;
+      return std::max(now, sent[sent.size() - k] + seconds(1));
+    }
+    void note(nanoseconds at, double cps) {
+      sent.push_back(at);
+      const std::size_t keep = cps >= 1.0 && !std::isinf(cps) ? static_cast<std::size_t>(cps) : 1;
+      while (sent.size() > keep) sent.pop_front();
+    }
+  };
+
+  // The last gate (originator thread). Empty when the call may leave now; otherwise why not.
+  const char* gate(const paced_call& c, nanoseconds now_mono, timestamp now_wall, rules::window_checker& checker) {
+    if (stopping_.load(std::memory_order_acquire)) return "engine_stopped";
+    if (!dispatching_.load(std::memory_order_acquire)) return cancelled_.load() ? "cancelled" : "paused";
+    if (c.zones && !checker.open_at(*c.zones, now_wall)) return "outside_window";
+    // After a successful renewal every held slot is valid for at least 3/4 of a lease (lease_slots renews at a
+    // quarter of its life); past half a lease without one, the slot may be another engine's by the time the
+    // call leaves.
+    if (now_mono - last_lease_ok_.load(std::memory_order_acquire) >= options_.lease / 2) return "lease_lapsed";
+    return nullptr;
+  }
+
   void originator_loop() {
     auto store = stores_();
     if (!store) {
@@ -440,15 +466,23 @@ struct campaign_runner::impl : carrier_events {
       }
       return;
     }
+    rules::window_checker checker(*window_);
     std::deque<dial_batch> queued;
     dial_batch batch;
     std::vector<origination_request> requests;
+    std::unordered_map<std::int64_t, std::deque<paced_call>> paced;  // by caller ID, in decision order
+    std::unordered_map<std::int64_t, spacing> by_number;
+    spacing account;
+    std::size_t paced_count = 0;
+    nanoseconds next_due = clock::never;
     while (true) {
       {
         std::unique_lock lock(dial_mutex_);
-        (void)clock_.wait_until(dial_cv_, lock, clock::never,
-                                [&] { return dispatcher_done_ || !dial_queue_.empty(); });
-        if (dial_queue_.empty()) return;  // the dispatcher is done and everything it decided went out
+        (void)clock_.wait_until(dial_cv_, lock, paced_count > 0 ? next_due : clock::never, [&] {
+          return !dial_queue_.empty() || (dispatcher_done_ && paced_count == 0) ||
+                 stopping_.load(std::memory_order_acquire);
+        });
+        if (dial_queue_.empty() && paced_count == 0 && dispatcher_done_) return;  // everything decided went out
         queued.swap(dial_queue_);
       }
       batch.attempts.clear();
@@ -458,65 +492,121 @@ struct campaign_runner::impl : carrier_events {
         batch.attempts.insert(batch.attempts.end(), b.attempts.begin(), b.attempts.end());
         batch.taken.insert(batch.taken.end(), b.taken.begin(), b.taken.end());
         for (auto& e : b.entries) batch.entries.push_back(std::move(e));
+        batch.decided_at = b.decided_at;
       }
       queued.clear();
-      const auto count = static_cast<std::int64_t>(batch.attempts.size());
-      // Durable before the carrier hears of it: an attempt is placed at most once, even across a crash.
-      if (!retry_write(stopping_, clock_, [&] { return (*store)->record_attempts(campaign_.id, batch.attempts,
-                                                                        carrier_.name().data()); })) {
-        give_back_batch(batch, "engine_stopped");
-        continue;
-      }
-      auto& attempts = batch.attempts;
-      auto& taken = batch.taken;
-      auto& entries = batch.entries;
+      if (!batch.attempts.empty()) record_batch(**store, batch, paced, paced_count);
+      // Release what may leave now, caller ID by caller ID, in decision order.
       requests.clear();
-      {
-        std::lock_guard lock(in_flight_mutex_);
-        for (std::size_t i = 0; i < taken.size(); ++i) {
-          if (!attempts[i].id) continue;
-          in_flight_.emplace(attempts[i].id.value(),
-                             live_call{in_flight_call{taken[i].slot, attempts[i].contact, taken[i].number,
-                                                      attempts[i].attempt_no, entries[i]->zones},
-                                       {}, false});
-        }
-      }
-      dialing_.fetch_sub(count, std::memory_order_acq_rel);
-      for (std::size_t i = 0; i < taken.size(); ++i) {
-        if (!attempts[i].id) {
-          scheduler_.give_back(taken[i].slot, sched::release_reason::not_attempted);
-          if (attempts[i].recorded_before) {
-            // The attempt exists already (it cannot while block leases hold): reconciled like a crashed run's,
-            // never dialed, so that the contact settles instead of coming back for the same attempt again.
-            open_attempt o;
-            o.attempt = attempt_of(attempts[i].contact, attempts[i].attempt_no);
-            o.contact = attempts[i].contact;
-            o.attempt_no = attempts[i].attempt_no;
-            o.number = attempts[i].number;
-            std::lock_guard lock(reconcile_mutex_);
-            to_reconcile_.push_back(std::move(o));
+      const auto now = clock_.monotonic();
+      const auto wall = clock_.wall();
+      const double account_cps = carrier_.account_cps();
+      next_due = clock::never;
+      for (auto& [number, q] : paced) {
+        auto& spaced = by_number[number];
+        const double cps = number_cps(number_id{number});
+        while (!q.empty()) {
+          auto& c = q.front();
+          if (const char* why = gate(c, now, wall, checker)) {
+            hand_back(c, why, now, wall);
+            q.pop_front();
+            --paced_count;
             continue;
           }
-          // Our lease on its block lapsed and another engine took the block over: the contact is theirs to dial.
-          // The return only settles its unit here (write-back leaves contacts of blocks we lost alone).
-          push_return({attempts[i].contact, attempts[i].attempt_no - 1, batch.decided_at, "lease_lost", {}});
+          const auto at = std::max(spaced.next_allowed(cps, now), account.next_allowed(account_cps, now));
+          if (at > now) {
+            next_due = std::min(next_due, at);
+            break;
+          }
+          spaced.note(now, cps);
+          account.note(now, account_cps);
+          {
+            std::lock_guard lock(in_flight_mutex_);
+            in_flight_.emplace(c.request.attempt.value(),
+                               live_call{in_flight_call{c.taken.slot, c.request.contact, c.taken.number,
+                                                        c.attempts_before + 1, c.zones},
+                                         {}, false});
+          }
+          requests.push_back(std::move(c.request));
+          q.pop_front();
+          --paced_count;
+        }
+      }
+      std::erase_if(paced, [](const auto& kv) { return kv.second.empty(); });
+      if (!requests.empty()) {
+        dialing_.fetch_sub(static_cast<std::int64_t>(requests.size()), std::memory_order_acq_rel);
+        dialed_.fetch_add(static_cast<std::int64_t>(requests.size()), std::memory_order_relaxed);
+        carrier_.originate(requests);
+      }
+    }
+  }
+
+  // Durable before the carrier hears of it: an attempt is placed at most once, even across a crash. Recorded
+  // calls join the paced queues; the others are handed back here. Originator thread.
+  void record_batch(campaign_store& store, dial_batch& batch,
+                    std::unordered_map<std::int64_t, std::deque<paced_call>>& paced, std::size_t& paced_count) {
+    if (!retry_write(stopping_, clock_, [&] { return store.record_attempts(campaign_.id, batch.attempts,
+                                                                          carrier_.name().data()); })) {
+      give_back_batch(batch, "engine_stopped");
+      return;
+    }
+    auto& attempts = batch.attempts;
+    auto& taken = batch.taken;
+    auto& entries = batch.entries;
+    for (std::size_t i = 0; i < taken.size(); ++i) {
+      if (!attempts[i].id) {
+        scheduler_.give_back(taken[i].slot, sched::release_reason::not_attempted);
+        dialing_.fetch_sub(1, std::memory_order_acq_rel);
+        if (attempts[i].do_not_call) {
+          // Put on the do-not-call list after it was claimed: ended here, never dialed.
+          push_final({attempts[i].contact, attempts[i].attempt_no - 1, rules::contact_state::do_not_call,
+                      "do_not_call"});
           continue;
         }
-        origination_request r;
-        r.attempt = attempts[i].id;
-        r.campaign = campaign_.id;
-        r.contact = attempts[i].contact;
-        r.caller_number = taken[i].number;
-        r.from_e164 = attempts[i].caller_id;
-        r.to_e164 = entries[i]->contact.e164;
-        r.handoff = campaign_.agent_handoff;
-        r.variables_json = std::move(entries[i]->contact.variables);
-        r.idempotency_key = fmt::format("attempt-{}", attempts[i].id.value());
-        requests.push_back(std::move(r));
+        if (attempts[i].recorded_before) {
+          // The attempt exists already (it cannot while block leases hold): reconciled like a crashed run's,
+          // never dialed, so that the contact settles instead of coming back for the same attempt again.
+          open_attempt o;
+          o.attempt = attempt_of(attempts[i].contact, attempts[i].attempt_no);
+          o.contact = attempts[i].contact;
+          o.attempt_no = attempts[i].attempt_no;
+          o.number = attempts[i].number;
+          hold_recovered(o.number, +1);
+          std::lock_guard lock(reconcile_mutex_);
+          to_reconcile_.push_back(std::move(o));
+          continue;
+        }
+        // Our lease on its block lapsed and another engine took the block over: the contact is theirs to dial.
+        // The return only settles its unit here (write-back leaves contacts of blocks we lost alone).
+        push_return({attempts[i].contact, attempts[i].attempt_no - 1, batch.decided_at, "lease_lost", {}});
+        continue;
       }
-      dialed_.fetch_add(static_cast<std::int64_t>(requests.size()), std::memory_order_relaxed);
-      carrier_.originate(requests);
+      paced_call c;
+      c.request.attempt = attempts[i].id;
+      c.request.campaign = campaign_.id;
+      c.request.contact = attempts[i].contact;
+      c.request.caller_number = taken[i].number;
+      c.request.from_e164 = attempts[i].caller_id;
+      c.request.to_e164 = entries[i]->contact.e164;
+      c.request.handoff = campaign_.agent_handoff;
+      c.request.variables_json = std::move(entries[i]->contact.variables);
+      c.request.idempotency_key = fmt::format("attempt-{}", attempts[i].id.value());
+      c.taken = taken[i];
+      c.zones = entries[i]->zones;
+      c.attempts_before = attempts[i].attempt_no - 1;
+      c.decided_at = batch.decided_at;
+      paced[taken[i].number.value()].push_back(std::move(c));
+      ++paced_count;
     }
+  }
+
+  // A recorded call that failed the last gate: its slot back, its attempt row deleted, its contact back.
+  void hand_back(const paced_call& c, const char* why, nanoseconds, timestamp now) {
+    scheduler_.give_back(c.taken.slot, sched::release_reason::not_attempted);
+    dialing_.fetch_sub(1, std::memory_order_acq_rel);
+    const bool window = std::string_view(why) == "outside_window";
+    push_return({c.request.contact, c.attempts_before, window ? window_time(c.zones, now) : now, why,
+                 c.request.attempt});
   }
 
   // Decisions that will not be dialed: slots back, contacts back to the database.
@@ -646,6 +736,40 @@ struct campaign_runner::impl : carrier_events {
   std::unordered_map<std::int64_t, bool> managed_numbers_;
   std::unordered_map<std::int64_t, std::int32_t> leased_;
 
+  // What this process may use of each number, and the recovered calls that still occupy some of it: the
+  // scheduler's limit is the usable share minus those. Guarded by limits_mutex_ (control and feeder threads
+  // write; the originator reads the CPS share).
+  struct number_limits {
+    int usable = 0;
+    double cps = 0;
+    int recovered = 0;  // attempts of a dead engine on this number, not yet known to have ended
+  };
+  std::mutex limits_mutex_;
+  std::unordered_map<std::int64_t, number_limits> limits_;
+
+  void apply_limits_locked(number_id n) {
+    const auto& l = limits_[n.value()];
+    (void)scheduler_.set_number_limits(n, std::max(0, l.usable - l.recovered), l.cps);
+  }
+  // A recovered attempt on `n` starts (+1) or stops (-1) holding a slot. Feeder, originator, control threads.
+  void hold_recovered(number_id n, int delta) {
+    std::lock_guard lock(limits_mutex_);
+    auto it = limits_.find(n.value());
+    if (it == limits_.end()) return;  // not one of this campaign's numbers: nothing of ours to hold
+    it->second.recovered = std::max(0, it->second.recovered + delta);
+    apply_limits_locked(n);
+  }
+  int recovered_on(number_id n) {
+    std::lock_guard lock(limits_mutex_);
+    auto it = limits_.find(n.value());
+    return it == limits_.end() ? 0 : it->second.recovered;
+  }
+  double number_cps(number_id n) {
+    std::lock_guard lock(limits_mutex_);
+    auto it = limits_.find(n.value());
+    return it == limits_.end() ? 0 : it->second.cps;
+  }
+
   // ---- control (the caller's thread) ----
   result<void> register_numbers(campaign_store& store) {
     sched::carrier_account_config account;
@@ -669,6 +793,8 @@ struct campaign_runner::impl : carrier_events {
       const auto* area = npa > 0 ? rules::find_nanp_area(npa) : nullptr;
       c.region = area ? std::string(area->region) : n.country;
       if (auto r = scheduler_.add_number(c); !r) return r;
+      std::lock_guard lock(limits_mutex_);
+      limits_[n.id.value()] = number_limits{0, n.max_cps, 0};
     }
     if (auto r = scheduler_.add_campaign(campaign_config()); !r) return r;
     return refresh_leases(store);
@@ -693,9 +819,10 @@ struct campaign_runner::impl : carrier_events {
     const auto stats = scheduler_.stats();
     for (const auto& n : numbers_) {
       ids.push_back(n.id);
-      int in_use = 0;
+      // In use: calls in flight here, and recovered calls of a dead engine that may still be talking.
+      int in_use = recovered_on(n.id);
       for (const auto& s : stats.numbers)
-        if (s.id == n.id) in_use = s.in_flight;
+        if (s.id == n.id) in_use += s.in_flight;
       busy.push_back(in_use);
     }
     auto leases = store.lease_slots(ids, busy, options_.lease);
@@ -710,18 +837,28 @@ struct campaign_runner::impl : carrier_events {
       const int usable = std::min(l.held, l.target);
       // CPS share in proportion to the usable slots, so the processes together never exceed the number's cap.
       const double share = l.max > 0 ? n.max_cps * usable / l.max : n.max_cps;
-      (void)scheduler_.set_number_limits(l.number, usable, share > 0 ? share : n.max_cps);
+      {
+        std::lock_guard lock(limits_mutex_);
+        auto& lim = limits_[l.number.value()];
+        lim.usable = usable;
+        lim.cps = share > 0 ? share : n.max_cps;
+        apply_limits_locked(l.number);
+      }
       leased_[l.number.value()] = l.held;
       usable_total += static_cast<std::size_t>(std::max(0, usable));
     }
     usable_slots_.store(usable_total, std::memory_order_release);
-    last_lease_ok_ = clock_.monotonic();
+    last_lease_ok_.store(clock_.monotonic(), std::memory_order_release);
     return ok();
   }
 
   void drop_capacity() {
     usable_slots_.store(0, std::memory_order_release);
-    for (const auto& n : numbers_) (void)scheduler_.set_number_limits(n.id, 0, n.max_cps);
+    std::lock_guard lock(limits_mutex_);
+    for (const auto& n : numbers_) {
+      limits_[n.id.value()].usable = 0;
+      apply_limits_locked(n.id);
+    }
   }
 
   // Attempts found in recovered blocks (a crashed or cut-off engine's): settle those whose outcome was stored,
@@ -748,9 +885,10 @@ struct campaign_runner::impl : carrier_events {
       } else {
         auto found = carrier_.lookup(a.attempt, a.carrier_call_id);
         if (!found && found.error().code == errc::unavailable) {
-          still_open.push_back(std::move(a));
+          still_open.push_back(std::move(a));  // still talking (or the carrier cannot say yet): keeps its slot
           continue;
         }
+        hold_recovered(a.number, -1);
         if (found && found->has_value()) {
           r.event = **found;
         } else {
@@ -815,7 +953,7 @@ struct campaign_runner::impl : carrier_events {
     if (p.next_due && *p.next_due > clock_.wall() && p.in_progress == 0) s.waiting_until = p.next_due;
   }
 
-  nanoseconds last_lease_ok_{0};
+  std::atomic<nanoseconds> last_lease_ok_{nanoseconds{0}};  // control writes, originator reads
 };
 
 campaign_runner::campaign_runner(campaign_record campaign, std::vector<phone_number> numbers, carrier& carrier_ref,
@@ -904,7 +1042,7 @@ result<run_status> campaign_runner::run(const std::function<void(const run_statu
       auto leased = hb ? m.refresh_leases(store) : result<void>(hb.error());
       if (!leased) {
         // Past our lease, another process may own our slots: stop handing out calls until we renew.
-        if (now - m.last_lease_ok_ >= m.options_.lease / 2) m.drop_capacity();
+        if (now - m.last_lease_ok_.load() >= m.options_.lease / 2) m.drop_capacity();
         db_ok = false;
       } else {
         db_ok = true;

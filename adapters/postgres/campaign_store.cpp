@@ -303,6 +303,7 @@ result<void> pg_campaign_store::record_attempts(campaign_id id, std::span<attemp
                                                 const std::string& carrier) {
   if (attempts.empty()) return ok();
   std::unordered_set<std::int64_t> ours;  // attempts whose block this engine holds
+  std::unordered_set<std::int64_t> dnc;   // attempts not recorded: the callee is on the do-not-call list
   const auto insert = [&](bool tolerate_duplicates) -> std::vector<std::int64_t> {
     pqxx::work tx(*connection_);
     const auto& blocks = layout(tx, id);
@@ -322,11 +323,34 @@ result<void> pg_campaign_store::record_attempts(campaign_id id, std::span<attemp
                                         "ORDER BY first_id FOR KEY SHARE",
                                         id.value(), touched.str(), engine_id_))
       mine.insert(r[0].as<std::int64_t>());
+    // The caller IDs on which this engine still holds a live slot lease: a decision taken on a slot whose lease
+    // lapsed since (a stall longer than the lease) is not recorded, so it is never placed. And the callees on the
+    // do-not-call list now: a number listed while its contact waited in the hopper is not dialed.
+    array_literal used_numbers, callees;
+    for (const auto& a : attempts) {
+      used_numbers.add(a.number.value());
+      callees.add(std::string_view(a.callee));
+    }
+    std::unordered_set<std::int64_t> leased;
+    for (const auto& r : tx.exec_params("SELECT DISTINCT number_id FROM number_slots WHERE number_id = ANY($1::bigint[]) "
+                                        "AND engine_id = $2 AND lease_until > now()",
+                                        used_numbers.str(), engine_id_))
+      leased.insert(r[0].as<std::int64_t>());
+    std::unordered_set<std::string> listed;
+    for (const auto& r : tx.exec_params("SELECT e164 FROM do_not_call WHERE account_id = $1 AND e164 = ANY($2::text[])",
+                                        account_.value(), callees.str()))
+      listed.insert(r[0].as<std::string>());
+    dnc.clear();
     array_literal contacts, numbers_arr, attempt_nos, callers;
     std::vector<std::int64_t> recorded;
     ours.clear();
     for (const auto& a : attempts) {
       if (!mine.contains(blocks.block_of(a.contact))) continue;
+      if (listed.contains(a.callee)) {
+        dnc.insert(attempt_of(a.contact, a.attempt_no).value());
+        continue;
+      }
+      if (!leased.contains(a.number.value())) continue;
       ours.insert(attempt_of(a.contact, a.attempt_no).value());
       contacts.add(a.contact.value());
       numbers_arr.add(a.number.value());
@@ -340,6 +364,7 @@ result<void> pg_campaign_store::record_attempts(campaign_id id, std::span<attemp
         "INSERT INTO call_attempts (id, campaign_id, contact_id, attempt_no, number_id, caller_id, carrier, engine_id) "
         "SELECT u.c * 128 + u.a, $1, u.c, u.a, u.n, u.e, $2, $3 "
         "FROM unnest($4::bigint[], $5::int[], $6::bigint[], $7::text[]) AS u(c, a, n, e)";
+    const std::vector<std::int64_t> candidates = recorded;  // ours to record: block held, slot leased, not listed
     if (!tolerate_duplicates) {
       tx.exec_params0(sql, id.value(), carrier, engine_id_, contacts.str(), attempt_nos.str(), numbers_arr.str(),
                       callers.str());
@@ -348,6 +373,14 @@ result<void> pg_campaign_store::record_attempts(campaign_id id, std::span<attemp
       for (const auto& r : tx.exec_params(sql + " ON CONFLICT (id) DO NOTHING RETURNING id", id.value(), carrier,
                                           engine_id_, contacts.str(), attempt_nos.str(), numbers_arr.str(),
                                           callers.str()))
+        recorded.push_back(r[0].as<std::int64_t>());
+      // A retry after a lost commit acknowledgement: rows this engine recorded that have neither outcome nor
+      // carrier call id were never placed (the engine places only after the commit returns): recorded now.
+      array_literal wanted;
+      for (auto c : candidates) wanted.add(c);
+      for (const auto& r : tx.exec_params("SELECT id FROM call_attempts WHERE id = ANY($1::bigint[]) AND engine_id = $2 "
+                                          "AND outcome IS NULL AND carrier_call_id IS NULL",
+                                          wanted.str(), engine_id_))
         recorded.push_back(r[0].as<std::int64_t>());
     }
     tx.commit();
@@ -367,6 +400,7 @@ result<void> pg_campaign_store::record_attempts(campaign_id id, std::span<attemp
       const auto key = attempt_of(a.contact, a.attempt_no);
       a.id = ok_ids.contains(key.value()) ? key : attempt_id{};  // invalid: not to be dialed
       a.recorded_before = !a.id && ours.contains(key.value());
+      a.do_not_call = dnc.contains(key.value());
     }
     return ok();
   } catch (...) {

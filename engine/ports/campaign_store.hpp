@@ -101,8 +101,10 @@ struct attempt_to_record {
   int attempt_no = 1;
   number_id number;
   std::string caller_id;
+  std::string callee;      // the contact's number, checked against the do-not-call list as it is recorded
   attempt_id id;           // set by record_attempts when recorded now: dial it
   bool recorded_before = false;  // set by record_attempts: this attempt exists already (reconcile, never dial)
+  bool do_not_call = false;      // set by record_attempts: the callee is on the do-not-call list now (not recorded)
 };
 
 struct attempt_outcome {
@@ -194,8 +196,11 @@ class campaign_store {
 
   // Durable before return: one transaction for the whole batch. Fills in each attempt's id; an attempt whose
   // block is no longer this engine's (its lease lapsed and another engine took it) is not recorded and keeps an
-  // invalid id: it must not be dialed. An attempt that exists already is not recorded again: recorded_before is
-  // set, and it is to be reconciled, never dialed.
+  // invalid id: it must not be dialed. A callee on the account's do-not-call list now is not recorded either:
+  // do_not_call is set. An attempt that exists already is not recorded again: recorded_before is set, and it is
+  // to be reconciled, never dialed; except one this same engine recorded that has neither outcome nor carrier
+  // call id: a retry after a lost commit acknowledgement (the engine never placed it), which counts as recorded
+  // now.
   [[nodiscard]] virtual result<void> record_attempts(campaign_id id, std::span<attempt_to_record> attempts,
                                                      const std::string& carrier) = 0;
   // One transaction: attempt rows, contact rows, returns, finals, carrier call ids, then the release of the

@@ -151,10 +151,10 @@ class manual_clock final : public clock {
       set(std::max(std::min(*next, until), monotonic() + std::chrono::nanoseconds(1)));
     }
   }
-  // How many threads are participants now. Any thread.
+  // How many threads are participants now, counting those announced that have not joined yet. Any thread.
   [[nodiscard]] int participants() const {
     std::lock_guard g(registry_);
-    return static_cast<int>(slots_.size());
+    return static_cast<int>(slots_.size()) + announced_;
   }
 
   // Real time a waiter blocks per round at most.

@@ -150,4 +150,25 @@ result<void> verify_os_tzdb(std::chrono::system_clock::time_point now) {
   return ok();
 }
 
+std::string zone_key(std::string_view contact_timezone, std::string_view e164) {
+  if (!contact_timezone.empty()) return "tz:" + std::string(contact_timezone);
+  if (e164.size() > 4 && e164.compare(0, 2, "+1") == 0) return std::string(e164.substr(0, 5));
+  const auto country = country_of_number(e164);
+  // A number libphonenumber cannot place is decided by the hint alone (or is invalid): one key per number, so
+  // that its error (which names the number) is its own.
+  return country.empty() ? "n:" + std::string(e164) : "cc:" + country;
+}
+
+result<const zone_set*> zone_cache::zones_for(std::string_view contact_timezone, std::string_view e164) {
+  auto key = zone_key(contact_timezone, e164);
+  if (auto it = cache_.find(key); it != cache_.end()) return it->second.get();
+  // The campaign's default region is where numbers without a place (non-geographic codes) are taken to ring.
+  auto zones = zones_for_contact(contact_timezone, e164, country_hint_);
+  if (!zones) return std::move(zones).error();
+  auto owned = std::make_unique<zone_set>(std::move(*zones));
+  auto* ptr = owned.get();
+  cache_.emplace(std::move(key), std::move(owned));
+  return ptr;
+}
+
 }  // namespace dialer::rules

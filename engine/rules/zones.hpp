@@ -7,7 +7,10 @@
 // so a zone_set is a plain vector of pointers; the header only forward-declares date::time_zone.
 
 #include <chrono>
+#include <memory>
+#include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/result.hpp"
@@ -36,6 +39,23 @@ using zone_set = std::vector<const date::time_zone*>;
 // is imported or enqueued and keep the zone_set with the contact.
 [[nodiscard]] result<zone_set> zones_for_contact(std::string_view contact_timezone, std::string_view e164,
                                                  std::string_view country_hint = {});
+
+// What zones_for_contact's answer depends on, as a cache key: the contact's zone name, else the NANP area code,
+// else the country libphonenumber places the number in (Reunion +262 262 and Mayotte +262 269 share a calling
+// code and a prefix, not a country). Thread-safe.
+[[nodiscard]] std::string zone_key(std::string_view contact_timezone, std::string_view e164);
+
+// Zone sets by zone_key: a contact's zones are computed once per distinct key, not once per contact. One thread
+// (the runner's feeder); the pointers it returns stay valid for the cache's life.
+class zone_cache {
+ public:
+  explicit zone_cache(std::string country_hint) : country_hint_(std::move(country_hint)) {}
+  [[nodiscard]] result<const zone_set*> zones_for(std::string_view contact_timezone, std::string_view e164);
+
+ private:
+  std::unordered_map<std::string, std::unique_ptr<zone_set>> cache_;
+  std::string country_hint_;
+};
 
 // All zones of an ISO country (see country_zones.hpp), resolved to zone objects.
 [[nodiscard]] result<zone_set> zones_of_country(std::string_view country);

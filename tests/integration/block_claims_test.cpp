@@ -63,8 +63,23 @@ class BlockClaims : public ::testing::Test {
     EXPECT_EQ(imported->summary.accepted, contacts);
     return *id;
   }
+  // An engine: its own connection and id, holding slot leases on the number (attempts are recorded only on a
+  // number whose slots the engine leases).
   std::unique_ptr<pg::pg_campaign_store> engine(const std::string& name) {
-    return std::make_unique<pg::pg_campaign_store>(connect_to(url_), account_id{1}, name);
+    auto e = std::make_unique<pg::pg_campaign_store>(connect_to(url_), account_id{1}, name);
+    const number_id numbers[] = {number_};
+    const int in_use[] = {0};
+    auto leased = e->lease_slots(numbers, in_use, kLease);
+    EXPECT_TRUE(leased) << leased.error().message;
+    return e;
+  }
+  attempt_to_record rec(contact_id contact, int attempt_no) const {
+    attempt_to_record a;
+    a.contact = contact;
+    a.attempt_no = attempt_no;
+    a.number = number_;
+    a.caller_id = "+14155550100";
+    return a;
   }
   contact_blocks layout(campaign_id id) {
     auto rec = pg::load_campaign_record(*c_, account_id{1}, id);
@@ -187,7 +202,7 @@ TEST_F(BlockClaims, ALapsedBlockIsRecoveredAndItsOpenAttemptsAreReconciledNotRed
   EXPECT_FALSE(first->blocks[0].recovered);
   // Engine a records three attempts, then loses its lease before any outcome.
   std::vector<attempt_to_record> placed;
-  for (int i = 0; i < 3; ++i) placed.push_back({first->contacts[i].id, 1, number_, "+14155550100", {}});
+  for (int i = 0; i < 3; ++i) placed.push_back(rec(first->contacts[i].id, 1));
   ASSERT_TRUE(a->record_attempts(id, placed, "simulated"));
   for (const auto& p : placed) ASSERT_TRUE(p.id) << "engine a still held the block";
 
@@ -206,7 +221,7 @@ TEST_F(BlockClaims, ALapsedBlockIsRecoveredAndItsOpenAttemptsAreReconciledNotRed
   for (const auto& c : taken->contacts) EXPECT_FALSE(open_contacts.contains(c.id.value())) << "would be redialed";
 
   // Engine a, cut off, tries to dial another contact of the block: refused, not recorded.
-  std::vector<attempt_to_record> late{{first->contacts[5].id, 1, number_, "+14155550100", {}}};
+  std::vector<attempt_to_record> late{rec(first->contacts[5].id, 1)};
   ASSERT_TRUE(a->record_attempts(id, late, "simulated"));
   EXPECT_FALSE(late[0].id);
   EXPECT_FALSE(late[0].recorded_before) << "not this engine's to reconcile either";
@@ -231,7 +246,7 @@ TEST_F(BlockClaims, AnOutcomeStoredWithoutItsContactIsSettledFromTheStoredOutcom
   auto b = engine("engine-b");
   auto first = a->claim(id, 100, kLapsed);
   ASSERT_TRUE(first);
-  std::vector<attempt_to_record> placed{{first->contacts[0].id, 1, number_, "+14155550100", {}}};
+  std::vector<attempt_to_record> placed{rec(first->contacts[0].id, 1)};
   ASSERT_TRUE(a->record_attempts(id, placed, "simulated"));
   auto taken = b->claim(id, 100, kLease);  // b takes the lapsed block
   ASSERT_TRUE(taken);
@@ -267,7 +282,7 @@ TEST_F(BlockClaims, ReleaseRecomputesTheCountersThatProgressSums) {
   EXPECT_EQ(p->pending, 16);
 
   std::vector<attempt_to_record> placed;
-  for (int i = 0; i < 10; ++i) placed.push_back({batch->contacts[i].id, 1, number_, "+14155550100", {}});
+  for (int i = 0; i < 10; ++i) placed.push_back(rec(batch->contacts[i].id, 1));
   ASSERT_TRUE(a->record_attempts(id, placed, "simulated"));
   std::vector<attempt_outcome> outcomes;
   for (int i = 0; i < 8; ++i) outcomes.push_back(outcome_of(placed[i], call_outcome::completed, rules::contact_state::done));
@@ -330,11 +345,14 @@ TEST_F(BlockClaims, AnAttemptIsNeverRecordedTwice) {
   auto a = engine("engine-a");
   auto batch = a->claim(id, 100, kLease);
   ASSERT_TRUE(batch);
-  std::vector<attempt_to_record> once{{batch->contacts[0].id, 1, number_, "+14155550100", {}}};
+  std::vector<attempt_to_record> once{rec(batch->contacts[0].id, 1)};
   ASSERT_TRUE(a->record_attempts(id, once, "simulated"));
   ASSERT_TRUE(once[0].id);
-  std::vector<attempt_to_record> again{{batch->contacts[0].id, 1, number_, "+14155550100", {}},
-                                       {batch->contacts[1].id, 1, number_, "+14155550100", {}}};
+  // The carrier took it: it has a call id now.
+  const accepted_call placed[] = {{once[0].id, "CA0001"}};
+  ASSERT_TRUE(a->write_back(id, {.accepted = placed}));
+  std::vector<attempt_to_record> again{rec(batch->contacts[0].id, 1),
+                                       rec(batch->contacts[1].id, 1)};
   ASSERT_TRUE(a->record_attempts(id, again, "simulated"));
   EXPECT_FALSE(again[0].id) << "the same attempt was handed out for dialing twice";
   EXPECT_TRUE(again[0].recorded_before);
@@ -351,8 +369,8 @@ TEST_F(BlockClaims, EachContactGetsItsOwnOutcomeWhenABatchMixesLostAndHeldBlocks
   ASSERT_TRUE(held && lost);
   ASSERT_EQ(held->contacts.size(), 16u);
   ASSERT_EQ(lost->contacts.size(), 16u);
-  std::vector<attempt_to_record> placed{{lost->contacts[0].id, 1, number_, "+14155550100", {}},
-                                        {held->contacts[0].id, 1, number_, "+14155550100", {}}};
+  std::vector<attempt_to_record> placed{rec(lost->contacts[0].id, 1),
+                                        rec(held->contacts[0].id, 1)};
   ASSERT_TRUE(a->record_attempts(id, placed, "simulated"));
   ASSERT_TRUE(placed[0].id && placed[1].id);
   auto b = engine("engine-b");
@@ -374,7 +392,7 @@ TEST_F(BlockClaims, AStaleWriteBackChangesNothing) {
   auto batch = a->claim(id, 100, kLease);
   ASSERT_TRUE(batch);
   const auto c = batch->contacts[0];
-  std::vector<attempt_to_record> placed{{c.id, 1, number_, "+14155550100", {}}};
+  std::vector<attempt_to_record> placed{rec(c.id, 1)};
   ASSERT_TRUE(a->record_attempts(id, placed, "simulated"));
   const auto done = outcome_of(placed[0], call_outcome::completed, rules::contact_state::done);
   ASSERT_TRUE(a->write_back(id, {.outcomes = std::span(&done, 1)}));
@@ -457,6 +475,63 @@ TEST(SchemaUpgrade, ACampaignInFlightUnderSchemaTwoIsRecoveredAfterTheUpgrade) {
   EXPECT_EQ(open, (std::set<std::int64_t>{21, 22, 23}));
   EXPECT_EQ(dialable.size(), 17u);
   EXPECT_EQ(*dialable.begin(), 24);
+}
+
+// A retry after a lost commit acknowledgement: the rows are there, recorded by this same engine, never placed
+// (no outcome, no carrier call id). They count as recorded now, once; another engine's row still does not.
+TEST_F(BlockClaims, ARetryAfterALostAcknowledgementRecordsTheSameAttemptsOnce) {
+  const auto id = campaign("lost-ack", 16);
+  auto a = engine("engine-a");
+  auto batch = a->claim(id, 100, kLease);
+  ASSERT_TRUE(batch);
+  std::vector<attempt_to_record> first{rec(batch->contacts[0].id, 1), rec(batch->contacts[1].id, 1)};
+  ASSERT_TRUE(a->record_attempts(id, first, "simulated"));
+  std::vector<attempt_to_record> retry{rec(batch->contacts[0].id, 1), rec(batch->contacts[1].id, 1),
+                                       rec(batch->contacts[2].id, 1)};
+  ASSERT_TRUE(a->record_attempts(id, retry, "simulated"));
+  for (const auto& r : retry) {
+    EXPECT_TRUE(r.id) << "contact " << r.contact.value() << " was not handed out after the lost acknowledgement";
+    EXPECT_FALSE(r.recorded_before);
+  }
+  EXPECT_EQ(scalar("SELECT count(*) FROM call_attempts"), 3);
+}
+
+// The last checks at record time: a callee put on the do-not-call list after its contact was claimed, and a caller
+// ID whose slot lease this engine no longer holds (a stall outlived it), are not recorded, so never dialed.
+TEST_F(BlockClaims, RecordingRefusesACalleeListedSinceTheClaimAndACallerIdWithoutALiveSlotLease) {
+  const auto id = campaign("late-checks", 16);
+  auto a = engine("engine-a");
+  auto batch = a->claim(id, 100, kLease);
+  ASSERT_TRUE(batch);
+  {
+    pqxx::work tx(*c_);
+    tx.exec_params0("INSERT INTO do_not_call (account_id, e164, source) VALUES (1, $1, 'test')",
+                    batch->contacts[0].e164);
+    tx.commit();
+  }
+  auto listed = rec(batch->contacts[0].id, 1);
+  listed.callee = batch->contacts[0].e164;
+  auto fine = rec(batch->contacts[1].id, 1);
+  fine.callee = batch->contacts[1].e164;
+  std::vector<attempt_to_record> attempts{listed, fine};
+  ASSERT_TRUE(a->record_attempts(id, attempts, "simulated"));
+  EXPECT_FALSE(attempts[0].id);
+  EXPECT_TRUE(attempts[0].do_not_call);
+  EXPECT_TRUE(attempts[1].id);
+  // The slot leases lapse (as after a stall longer than the lease): nothing more is recorded on the number.
+  {
+    pqxx::work tx(*c_);
+    tx.exec0("UPDATE number_slots SET lease_until = now() - interval '1 second' WHERE engine_id = 'engine-a'");
+    tx.commit();
+  }
+  auto late = rec(batch->contacts[2].id, 1);
+  late.callee = batch->contacts[2].e164;
+  std::vector<attempt_to_record> after{late};
+  ASSERT_TRUE(a->record_attempts(id, after, "simulated"));
+  EXPECT_FALSE(after[0].id) << "recorded on a caller ID whose slot lease lapsed";
+  EXPECT_FALSE(after[0].recorded_before);
+  EXPECT_FALSE(after[0].do_not_call);
+  EXPECT_EQ(scalar("SELECT count(*) FROM call_attempts"), 1);
 }
 
 }  // namespace

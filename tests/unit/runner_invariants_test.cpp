@@ -123,5 +123,90 @@ TEST_F(RunnerInvariants, ACampaignCompletesWithinEveryCapAsTheCarrierCountsIt) {
   for (const auto& n : numbers_) EXPECT_LE(max_in_window(log, n.e164), 2) << n.e164;
 }
 
+// Invariant 1 and 15: decisions that waited through a database stall are paced again before they are placed.
+// The stall holds the attempt journal for 3 s while the scheduler keeps deciding at 2 calls/s per number.
+TEST_F(RunnerInvariants, AfterADatabaseStallNoCallerIdBurstsAboveItsCps) {
+  add_number("+14155550100", 10, 2);
+  add_campaign(40, 20);
+  make_carrier();
+  db_.set_fault(store_call::record_attempts, fault{.stall = 3s, .times = 2});
+  auto status = run();
+  ASSERT_TRUE(status) << status.error().message;
+  const auto log = carrier_->log();
+  EXPECT_EQ(log.size(), 40u);
+  EXPECT_EQ(dialed_twice(log), "");
+  EXPECT_LE(max_in_window(log, "+14155550100"), 2);
+}
+
+// Invariant 14: calls of a crashed engine that the carrier still runs keep their slots until they end.
+TEST_F(RunnerInvariants, RecoveredCallsStillTalkingKeepTheirSlots) {
+  add_number("+14155550100", 5, 50);
+  add_campaign(40, 20);
+  make_carrier();
+  // The dead engine placed the first five contacts' first attempts; the carrier runs them for 30 s more.
+  for (int i = 0; i < 5; ++i) {
+    const auto& c = contacts_[static_cast<std::size_t>(i)];
+    db_.add_open_attempt(c.id, 1, numbers_[0].id, "rec-" + std::to_string(attempt_of(c.id, 1).value()), "dead");
+    carrier_->adopt(attempt_of(c.id, 1), c.id, numbers_[0].id, numbers_[0].e164, c.e164, clock_.monotonic() + 30s);
+  }
+  runner_options options;
+  options.lease = 2s;
+  auto status = run(options);
+  ASSERT_TRUE(status) << status.error().message;
+  const auto log = carrier_->log();
+  EXPECT_EQ(dialed_twice(log), "");
+  EXPECT_LE(peak_concurrency(log)["+14155550100"], 5);
+  // The recovered calls' outcomes were taken, not lost: every contact is done, the first five after one attempt.
+  EXPECT_EQ(by_state()["done"], 40);
+  for (const auto& a : db_.attempts()) EXPECT_TRUE(a.outcome.has_value()) << a.id.value();
+}
+
+// Invariant 9: a number added to the do-not-call list during a run is not dialed, even when its contact was
+// already claimed and waiting in the hopper.
+TEST_F(RunnerInvariants, DoNotCallIsCheckedAtDialTime) {
+  add_number("+14155550100", 1, 1);
+  add_campaign(16, 1);
+  make_carrier();
+  campaign_runner runner(campaign_, numbers_, *carrier_, clock_, memory_stores(db_, "engine-a"), {});
+  std::atomic<bool> done{false};
+  std::optional<result<run_status>> out;
+  std::thread t([&] {
+    out = runner.run();
+    done = true;
+  });
+  while (clock_.participants() < 2 && !done) std::this_thread::yield();
+  // The whole block is claimed before the first call; then the last eight contacts go on the list.
+  ASSERT_TRUE(clock_.run_while_not([&] { return !carrier_->log().empty(); }, 1min));
+  std::set<std::string> listed;
+  for (std::size_t i = 8; i < contacts_.size(); ++i) {
+    db_.add_do_not_call(contacts_[i].e164);
+    listed.insert(contacts_[i].e164);
+  }
+  ASSERT_TRUE(clock_.run_while_not([&] { return done.load(); }, 1h));
+  t.join();
+  ASSERT_TRUE(*out) << out->error().message;
+  for (const auto& c : carrier_->log()) EXPECT_FALSE(listed.contains(c.to)) << c.to << " was dialed";
+  EXPECT_EQ(by_state()["do_not_call"], 8);
+}
+
+// Invariant 5: the database committed a batch of attempts but its acknowledgement was lost. The retry finds
+// them recorded by this same engine and never placed: they are dialed, not turned into `unknown`.
+TEST_F(RunnerInvariants, ALostCommitAcknowledgementTurnsNothingIntoUnknown) {
+  add_number("+14155550100", 4, 10);
+  add_campaign(30, 4);
+  make_carrier();
+  db_.set_fault(store_call::record_attempts, fault{.lose_ack = true, .times = 1});
+  auto status = run();
+  ASSERT_TRUE(status) << status.error().message;
+  const auto log = carrier_->log();
+  EXPECT_EQ(dialed_twice(log), "");
+  EXPECT_EQ(log.size(), 30u);
+  EXPECT_EQ(by_state()["done"], 30);
+  for (const auto& a : db_.attempts()) {
+    ASSERT_TRUE(a.outcome.has_value()) << a.id.value();
+    EXPECT_NE(a.outcome->outcome, call_outcome::unknown) << "attempt " << a.id.value();
+  }
+}
+
 }  // namespace
 }  // namespace dialer::testing

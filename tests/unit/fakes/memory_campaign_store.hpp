@@ -270,10 +270,20 @@ class memory_campaign_store final : public campaign_store {
       for (auto& a : attempts) {
         a.id = attempt_id{};
         a.recorded_before = false;
+        a.do_not_call = false;
         auto* b = db_.block_of(id, a.contact);
         if (!b || b->claimed_by != engine_) continue;
+        if (db_.dnc_.contains(a.callee)) {
+          a.do_not_call = true;
+          continue;
+        }
         const auto key = attempt_of(a.contact, a.attempt_no);
-        if (db_.attempts_.contains(key.value())) {
+        if (auto it = db_.attempts_.find(key.value()); it != db_.attempts_.end()) {
+          const auto& row = it->second;
+          if (row.engine == engine_ && !row.outcome && row.carrier_call_id.empty()) {
+            a.id = key;  // ours, after a lost acknowledgement: never placed
+            continue;
+          }
           a.recorded_before = true;
           continue;
         }
