@@ -42,7 +42,7 @@ struct carrier_report {
   in_flight_call call;
   attempt_id attempt;
   call_event event;
-  origination_refusal refusal = origination_refusal::transient;
+  origination_refusal refusal = origination_refusal::not_placed;
   std::optional<milliseconds> retry_after;
   std::string detail;
 };
@@ -107,6 +107,9 @@ struct campaign_runner::impl : carrier_events {
     in_flight_call call;
     std::string carrier_call_id;
     bool kept = false;
+    // The carrier's answer was lost (indeterminate): the call may exist. It keeps its slot until the carrier
+    // reports its outcome or lookup() settles it.
+    std::optional<nanoseconds> uncertain_since;
   };
   std::unordered_map<std::int64_t, live_call> in_flight_;
 
@@ -191,6 +194,13 @@ struct campaign_runner::impl : carrier_events {
 
   void on_refused(attempt_id attempt, origination_refusal why, std::optional<milliseconds> retry_after,
                   std::string_view detail) noexcept override {
+    if (why == origination_refusal::indeterminate) {
+      // Never redialed blindly: the call stays in flight (slot held) until its outcome or a lookup settles it.
+      std::lock_guard lock(in_flight_mutex_);
+      if (auto it = in_flight_.find(attempt.value()); it != in_flight_.end())
+        it->second.uncertain_since = clock_.monotonic();
+      return;
+    }
     auto call = take(attempt);
     if (!call) return;
     scheduler_.give_back(call->slot, sched::release_reason::not_attempted);
@@ -419,16 +429,19 @@ struct campaign_runner::impl : carrier_events {
   // Originations of one caller ID (or of the carrier account) this process placed lately. Originator only.
   struct spacing {
     std::deque<nanoseconds> sent;
-    // The earliest time the next origination may leave at `cps` per second (now when it may leave now).
-    [[nodiscard]] nanoseconds next_allowed(double cps, nanoseconds now) const {
+    // The earliest time the next origination may leave at `cps` per second (now when it may leave now). The
+    // window is widened by `guard`: the carrier counts arrivals, which reach it a little later or sooner than
+    // they leave here (a thread wake-up, the network), and two of those offsets must never add up to an extra
+    // call inside its second.
+    [[nodiscard]] nanoseconds next_allowed(double cps, nanoseconds now, nanoseconds guard) const {
       if (!(cps > 0) || std::isinf(cps)) return now;
       if (cps < 1.0) {
         if (sent.empty()) return now;
-        return std::max(now, sent.back() + nanoseconds(static_cast<std::int64_t>(1e9 / cps)));
+        return std::max(now, sent.back() + nanoseconds(static_cast<std::int64_t>(1e9 / cps)) + guard);
       }
       const auto k = static_cast<std::size_t>(cps);  // at most floor(cps) in any one-second window
       if (sent.size() < k) return now;
-      return std::max(now, sent[sent.size() - k] + seconds(1));
+      return std::max(now, sent[sent.size() - k] + seconds(1) + guard);
     }
     void note(nanoseconds at, double cps) {
       sent.push_back(at);
@@ -513,7 +526,8 @@ struct campaign_runner::impl : carrier_events {
             --paced_count;
             continue;
           }
-          const auto at = std::max(spaced.next_allowed(cps, now), account.next_allowed(account_cps, now));
+          const auto at = std::max(spaced.next_allowed(cps, now, options_.cps_guard),
+                                   account.next_allowed(account_cps, now, options_.cps_guard));
           if (at > now) {
             next_due = std::min(next_due, at);
             break;
@@ -525,7 +539,7 @@ struct campaign_runner::impl : carrier_events {
             in_flight_.emplace(c.request.attempt.value(),
                                live_call{in_flight_call{c.taken.slot, c.request.contact, c.taken.number,
                                                         c.attempts_before + 1, c.zones},
-                                         {}, false});
+                                         {}, false, {}});
           }
           requests.push_back(std::move(c.request));
           q.pop_front();
@@ -703,7 +717,7 @@ struct campaign_runner::impl : carrier_events {
           finals.push_back({r.call.contact, r.call.attempt_no - 1, rules::contact_state::invalid,
                             "invalid_destination: " + r.detail});
         } else {
-          const auto wait = r.retry_after.value_or(r.refusal == origination_refusal::transient ? milliseconds{2000}
+          const auto wait = r.retry_after.value_or(r.refusal == origination_refusal::not_placed ? milliseconds{2000}
                                                                                                 : milliseconds{0});
           returns.push_back(
               {r.call.contact, r.call.attempt_no - 1, now + wait, std::string(to_string(r.refusal)), r.attempt});
@@ -858,6 +872,43 @@ struct campaign_runner::impl : carrier_events {
     for (const auto& n : numbers_) {
       limits_[n.id.value()].usable = 0;
       apply_limits_locked(n.id);
+    }
+  }
+
+  // Calls whose origination answer was lost: asked of the carrier once `grace` has passed since (a carrier may
+  // take a moment to show a call it created). Found: its outcome is taken like any other (a call still running
+  // is asked again next beat). Not found: it was never placed, the slot goes back and the contact is retried,
+  // its attempt row deleted. Control thread only.
+  void settle_uncertain(nanoseconds grace) {
+    struct ask {
+      attempt_id attempt;
+      std::string call_id;
+    };
+    std::vector<ask> asks;
+    const auto now = clock_.monotonic();
+    {
+      std::lock_guard lock(in_flight_mutex_);
+      for (const auto& [attempt, live] : in_flight_)
+        if (live.uncertain_since && now - *live.uncertain_since >= grace)
+          asks.push_back({attempt_id{attempt}, live.carrier_call_id});
+    }
+    for (const auto& a : asks) {
+      auto found = carrier_.lookup(a.attempt, a.call_id);
+      if (!found) continue;  // still running, or the carrier cannot say now: asked again next beat
+      if (found->has_value()) {
+        on_outcome(**found);
+        continue;
+      }
+      auto call = take(a.attempt);
+      if (!call) continue;  // its outcome arrived meanwhile
+      scheduler_.give_back(call->slot, sched::release_reason::not_attempted);
+      carrier_report r;
+      r.what = carrier_report::kind::refused;
+      r.call = *call;
+      r.attempt = a.attempt;
+      r.refusal = origination_refusal::not_placed;
+      r.detail = "indeterminate: the carrier has no such call";
+      push(std::move(r));
     }
   }
 
@@ -1038,6 +1089,7 @@ result<run_status> campaign_runner::run(const std::function<void(const run_statu
     if (now - last_heartbeat >= m.options_.heartbeat) {
       last_heartbeat = now;
       m.reconcile(status);  // calls the carrier said were still running
+      m.settle_uncertain(m.options_.indeterminate_grace);
       auto hb = store.heartbeat(m.campaign_.id, m.options_.lease, m.blocks_.held());
       auto leased = hb ? m.refresh_leases(store) : result<void>(hb.error());
       if (!leased) {

@@ -43,6 +43,11 @@ struct runner_options {
   std::chrono::milliseconds lease{15000};      // contact and slot leases; renewed every `heartbeat`
   std::chrono::milliseconds heartbeat{1000};
   std::chrono::milliseconds state_poll{250};   // how soon a pause or cancel from another process is seen
+  // An origination whose answer was lost (indeterminate) is asked of the carrier this long after, then every beat.
+  std::chrono::milliseconds indeterminate_grace{2000};
+  // CPS windows are kept this much wider than a second (1%): room for the jitter between a call leaving here and
+  // the carrier counting it.
+  std::chrono::milliseconds cps_guard{10};
   micros call_minute_rate = 14'000;            // carrier minutes on managed numbers
   bool return_on_pause = false;  // false: a pause by another process waits here for resume (a local pause request always returns)
 };

@@ -43,17 +43,20 @@ std::string_view to_string(origination_refusal r) noexcept {
       return "number_unusable";
     case origination_refusal::invalid_destination:
       return "invalid_destination";
-    case origination_refusal::transient:
-      return "transient";
+    case origination_refusal::not_placed:
+      return "not_placed";
+    case origination_refusal::indeterminate:
+      return "indeterminate";
   }
-  return "transient";
+  return "not_placed";
 }
 
 std::optional<origination_refusal> parse_origination_refusal(std::string_view text) noexcept {
   if (text == "throttled") return origination_refusal::throttled;
   if (text == "number_unusable") return origination_refusal::number_unusable;
   if (text == "invalid_destination") return origination_refusal::invalid_destination;
-  if (text == "transient") return origination_refusal::transient;
+  if (text == "not_placed") return origination_refusal::not_placed;
+  if (text == "indeterminate") return origination_refusal::indeterminate;
   return std::nullopt;
 }
 

@@ -48,7 +48,11 @@ enum class origination_refusal : std::uint8_t {
   throttled,        // HTTP 429 / SIP 503 with Retry-After: back off, the call goes back to the hopper
   number_unusable,  // the caller ID cannot be used (unverified, suspended): take it out of rotation
   invalid_destination,  // the callee cannot be dialed at all: terminal for the contact
-  transient,        // network or 5xx error: retry later, not counted as an attempt
+  not_placed,       // the carrier says it placed nothing (5xx before processing, draining): retry, not an attempt
+  // The answer was lost after the request left (a timeout, a reset): the call may exist. Not a refusal of the
+  // call but of certainty: the engine keeps the attempt and its slot, takes the outcome if the carrier reports
+  // one, and asks lookup(); only when the carrier says there is no such call is the contact dialed again.
+  indeterminate,
 };
 
 [[nodiscard]] std::string_view to_string(origination_refusal r) noexcept;

@@ -76,7 +76,8 @@ TEST_F(CampaignRun, DemoCampaignCompletesAndItsJsonReportMatchesTheDatabase) {
   const auto demo = fs::path(DIALER_TEST_DATA_DIR).parent_path().parent_path() / "config" / "demo.yaml";
   std::string text = read_text(demo);
   for (auto [from, to] : {std::pair<std::string, std::string>{"file: demo-contacts.csv", "file: " + (dir_ / "contacts.csv").string()},
-                          {"generate: 10000", "generate: 1000"}}) {
+                          {"generate: 10000", "generate: 1000"},
+                          {"time_acceleration: 500", "time_acceleration: 500\n    call_log: " + carrier_log().string()}}) {
     const auto at = text.find(from);
     ASSERT_NE(at, std::string::npos) << demo << " no longer has '" << from << "': update this test";
     text.replace(at, from.size(), to);

@@ -125,6 +125,22 @@ TEST_F(CrashSafety, KillNineIsReconciledOnRerunAndOpenAttemptsAreNeverRedialed) 
   expect_settled(max_attempts);
 }
 
+TEST_F(CrashSafety, ACarrierThatLosesAnswersCausesNoDoubleDialAndNoUnknownOutcome) {
+  // One origination in ten is refused not_placed (retried, not an attempt) and one in ten answered indeterminate:
+  // the call may exist, so it is reconciled through the carrier (its outcome, or lookup) and redialed only when
+  // the carrier has no such call. The carrier's own log shows every attempt placed at most once.
+  const auto file = campaign_file("lossy.yaml", {{"CONTACTS", (dir_ / "contacts.csv").string()},
+                                                 {"GENERATE", "500"},
+                                                 {"ACCEL", "500"},
+                                                 {"MAX_CONCURRENT", "20"},
+                                                 {"MAX_CPS", "500"}});
+  auto r = dialer_json({"run", file.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(parse(r.out)["campaign"]["state"], "completed");
+  EXPECT_EQ(scalar("SELECT count(*) FROM call_attempts WHERE outcome = 'unknown'"), 0);
+  expect_settled(max_attempts);
+}
+
 TEST_F(CrashSafety, TwoProcessesShareACampaignWithoutDoubleDialsOrExceedingANumbersSlots) {
   // 250x: calls last 6 ms (the shortest busy ones) to hundreds of ms of real time, long against the margin of
   // the interval check below.

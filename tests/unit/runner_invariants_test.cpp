@@ -208,5 +208,37 @@ TEST_F(RunnerInvariants, ALostCommitAcknowledgementTurnsNothingIntoUnknown) {
   }
 }
 
+// Invariant 7: an origination whose answer was lost may have placed the call. It is never redialed blindly: the
+// engine takes the outcome if the carrier reports one, asks lookup() otherwise, and dials the contact again only
+// when the carrier says there is no such call.
+TEST_F(RunnerInvariants, AnIndeterminateOriginationIsReconciledNeverRedialedBlindly) {
+  add_number("+14155550100", 4, 10);
+  add_campaign(30, 4);
+  std::mutex m;
+  std::set<std::int64_t> first_try;  // attempts already asked once
+  make_carrier([&](const origination_request& r) {
+    call_plan p;
+    std::lock_guard g(m);
+    const bool first = first_try.insert(r.attempt.value()).second;
+    const auto k = r.contact.value() % 3;
+    if (k == 0) p.lose_answer = true;                                    // placed, answer lost
+    if (k == 1 && first) p.refuse = origination_refusal::indeterminate;  // not placed, answer lost
+    return p;
+  });
+  auto status = run();
+  ASSERT_TRUE(status) << status.error().message;
+  const auto log = carrier_->log();
+  EXPECT_EQ(dialed_twice(log), "");
+  std::map<std::int64_t, int> per_contact;
+  for (const auto& c : log) ++per_contact[c.contact.value()];
+  EXPECT_EQ(per_contact.size(), 30u);
+  for (const auto& [contact, n] : per_contact) EXPECT_EQ(n, 1) << "contact " << contact << " was placed " << n << " times";
+  EXPECT_EQ(by_state()["done"], 30);
+  for (const auto& a : db_.attempts()) {
+    ASSERT_TRUE(a.outcome.has_value()) << a.id.value();
+    EXPECT_EQ(a.outcome->outcome, call_outcome::completed) << "attempt " << a.id.value();
+  }
+}
+
 }  // namespace
 }  // namespace dialer::testing

@@ -135,7 +135,8 @@ TEST(CarrierPort, OutcomesAndRefusalsRoundTripThroughTheirNames) {
     EXPECT_EQ(parse_call_outcome(to_string(o)), o);
   }
   for (auto r : {origination_refusal::throttled, origination_refusal::number_unusable,
-                 origination_refusal::invalid_destination, origination_refusal::transient}) {
+                 origination_refusal::invalid_destination, origination_refusal::not_placed,
+                 origination_refusal::indeterminate}) {
     EXPECT_EQ(parse_origination_refusal(to_string(r)), r);
   }
   EXPECT_EQ(parse_call_outcome("no-answer"), call_outcome::no_answer);  // Twilio's spelling
@@ -383,7 +384,7 @@ TEST(SimulatedCarrier, SameKeyUnderAnotherAttemptIsRefusedAsDuplicate) {
   ASSERT_EQ(sink.outcomes.size(), 1u);
   ASSERT_EQ(sink.refusals.size(), 1u);
   EXPECT_EQ(sink.refusals[0].attempt, attempt_id{2});
-  EXPECT_EQ(sink.refusals[0].why, origination_refusal::transient);
+  EXPECT_EQ(sink.refusals[0].why, origination_refusal::not_placed);
   EXPECT_NE(sink.refusals[0].detail.find("duplicate idempotency key"), std::string::npos);
 }
 
@@ -521,7 +522,7 @@ TEST(SimulatedCarrier, DrainWaitsForEveryInFlightCallThenRefusesNewWork) {
 
   carrier.originate(requests(201, 1));
   ASSERT_TRUE(sink.await_refusals(1));
-  EXPECT_EQ(sink.refusals[0].why, origination_refusal::transient);
+  EXPECT_EQ(sink.refusals[0].why, origination_refusal::not_placed);
   EXPECT_NE(sink.refusals[0].detail.find("draining"), std::string::npos);
 }
 
@@ -649,6 +650,68 @@ TEST(SimulatedCarrierSettings, ConstructorRejectsInvalidSettings) {
   simulated_carrier_settings s;
   s.busy_rate = -0.1;
   EXPECT_THROW(simulated_carrier(s, clock), dialer_exception);
+}
+
+}  // namespace
+}  // namespace dialer::carriers
+
+namespace dialer::carriers {
+namespace {
+
+// The two ways an origination fails without an outcome. not_placed: nothing was placed. indeterminate: the answer
+// was lost; of those, the calls chosen by the key were placed all the same (they run and report their outcome,
+// and lookup() finds them by attempt), the others were not (lookup() says there is no such call).
+TEST(SimulatedCarrierFaults, IndeterminateAnswersAreFoundOrDeniedByLookup) {
+  system_clock clock;
+  auto s = answered_settings(10ms, 50ms);
+  s.time_acceleration = 1000;
+  s.indeterminate_rate = 1.0;
+  simulated_carrier carrier(s, clock);
+  recording_sink sink;
+  carrier.set_events(&sink);
+  carrier.originate(requests(1, 40));
+  ASSERT_TRUE(sink.await_refusals(40));
+  std::size_t found = 0, denied = 0;
+  for (const auto& r : sink.refusals) {
+    EXPECT_EQ(r.why, origination_refusal::indeterminate);
+    auto l = carrier.lookup(r.attempt, "");
+    while (!l && l.error().code == errc::unavailable) l = carrier.lookup(r.attempt, "");  // still talking
+    ASSERT_TRUE(l) << l.error().message;
+    if (l->has_value()) ++found;
+    else ++denied;
+  }
+  EXPECT_GT(found, 0u);
+  EXPECT_GT(denied, 0u);
+  // Every call that was placed reports its outcome; the others report nothing more.
+  ASSERT_TRUE(sink.await_outcomes(found));
+  carrier.drain(5000ms);
+  EXPECT_EQ(sink.outcomes.size(), found);
+  EXPECT_TRUE(sink.accepted.empty());
+}
+
+TEST(SimulatedCarrierFaults, NotPlacedRefusesEverythingAndPlacesNothing) {
+  system_clock clock;
+  auto s = answered_settings(10ms, 50ms);
+  s.not_placed_rate = 1.0;
+  simulated_carrier carrier(s, clock);
+  recording_sink sink;
+  carrier.set_events(&sink);
+  carrier.originate(requests(1, 10));
+  ASSERT_TRUE(sink.await_refusals(10));
+  for (const auto& r : sink.refusals) {
+    EXPECT_EQ(r.why, origination_refusal::not_placed);
+    auto l = carrier.lookup(r.attempt, "");
+    ASSERT_TRUE(l);
+    EXPECT_FALSE(l->has_value());
+  }
+  EXPECT_TRUE(sink.accepted.empty());
+}
+
+TEST(SimulatedCarrierFaults, RatesAreValidatedTogether) {
+  auto bad = parse_simulated_carrier_settings(nlohmann::json::parse(
+      R"({"faults": {"not_placed_rate": 0.7, "indeterminate_rate": 0.5}})"));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("indeterminate_rate"), std::string::npos) << bad.error().message;
 }
 
 }  // namespace

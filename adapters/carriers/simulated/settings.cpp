@@ -140,7 +140,7 @@ simulated_carrier_settings parse(const nlohmann::json& json) {
     throw bad_setting{fmt::format("{}: settings must be a mapping, got {}", who, json.dump())};
   reject_unknown_keys(json, "",
                       {"seed", "mode", "time_acceleration", "rates", "ring", "talk", "faults", "account_cps",
-                       "dedup_window"});
+                       "dedup_window", "call_log"});
 
   if (const auto* node = member(json, "seed")) {
     constexpr std::string_view expected = "a non-negative integer";
@@ -159,6 +159,11 @@ simulated_carrier_settings parse(const nlohmann::json& json) {
   read_number(json, "time_acceleration", "", "a number greater than 0 (60: one simulated minute per second)",
               s.time_acceleration);
   read_number(json, "account_cps", "", "a number >= 0", s.account_cps);
+  if (const auto* node = member(json, "call_log")) {
+    if (!node->is_string() || node->get_ref<const std::string&>().empty())
+      fail("call_log", "a file path", *node);
+    s.call_log = node->get<std::string>();
+  }
   if (const auto* node = member(json, "dedup_window")) {
     if (!node->is_number_integer() || node->get<std::int64_t>() < 0)
       fail("dedup_window", "a non-negative integer", *node);
@@ -194,10 +199,13 @@ simulated_carrier_settings parse(const nlohmann::json& json) {
   }
   if (const auto* faults = section(json, "faults")) {
     reject_unknown_keys(*faults, "faults",
-                        {"unverified_caller_ids", "invalid_destination_prefixes", "throttle_cps"});
+                        {"unverified_caller_ids", "invalid_destination_prefixes", "throttle_cps",
+                         "not_placed_rate", "indeterminate_rate"});
     read_strings(*faults, "unverified_caller_ids", "faults", s.unverified_caller_ids);
     read_strings(*faults, "invalid_destination_prefixes", "faults", s.invalid_destination_prefixes);
     read_number(*faults, "throttle_cps", "faults", "a number >= 0 (0: no throttling)", s.throttle_cps);
+    read_number(*faults, "not_placed_rate", "faults", "a fraction in [0, 1]", s.not_placed_rate);
+    read_number(*faults, "indeterminate_rate", "faults", "a fraction in [0, 1]", s.indeterminate_rate);
   }
   return s;
 }
@@ -270,6 +278,10 @@ result<void> validate(const simulated_carrier_settings& s) {
   if (!(s.throttle_cps >= 0.0 && std::isfinite(s.throttle_cps))) {
     return bad("faults.throttle_cps", "a number >= 0 (0: no throttling)", s.throttle_cps);
   }
+  if (!(s.not_placed_rate >= 0.0 && s.not_placed_rate <= 1.0))
+    return bad("faults.not_placed_rate", "a fraction in [0, 1]", s.not_placed_rate);
+  if (!(s.indeterminate_rate >= 0.0 && s.indeterminate_rate <= 1.0 - s.not_placed_rate))
+    return bad("faults.indeterminate_rate", "a fraction in [0, 1 - not_placed_rate]", s.indeterminate_rate);
   if (!(s.account_cps >= 0.0 && std::isfinite(s.account_cps)))
     return bad("account_cps", "a number >= 0", s.account_cps);
   if (s.dedup_window > (std::size_t{1} << 24)) return bad("dedup_window", "at most 16777216", s.dedup_window);

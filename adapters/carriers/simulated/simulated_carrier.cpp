@@ -4,7 +4,11 @@
 #include <array>
 #include <bit>
 #include <charconv>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
@@ -58,6 +62,12 @@ simulated_carrier::simulated_carrier(simulated_carrier_settings settings, dialer
   }
   tokens_ = std::max(1.0, settings_.throttle_cps);
   tokens_at_ = clock_.monotonic();
+  if (!settings_.call_log.empty()) {
+    call_log_fd_ = ::open(settings_.call_log.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (call_log_fd_ < 0)
+      throw dialer_exception(make_error(errc::invalid_input, "simulated carrier: cannot open call_log {}: {}",
+                                        settings_.call_log, std::strerror(errno)));
+  }
   if (!settings_.instant) {
     clock_.expect_participant();
     worker_ = std::thread([this] {
@@ -75,6 +85,15 @@ simulated_carrier::~simulated_carrier() {
   }
   work_cv_.notify_all();
   if (worker_.joinable()) worker_.join();
+  if (call_log_fd_ >= 0) ::close(call_log_fd_);
+}
+
+void simulated_carrier::log_line(const std::string& line) noexcept {
+  // One write(2) per line on an O_APPEND descriptor: lines of several processes never interleave mid-line, and
+  // what was written survives a kill -9.
+  const std::string text = line + "\n";
+  if (::write(call_log_fd_, text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+    spdlog::warn("simulated carrier: call_log write failed: {}", std::strerror(errno));
 }
 
 double simulated_carrier::account_cps() const noexcept {
@@ -166,6 +185,25 @@ simulated_carrier::verdict simulated_carrier::admit_locked(const intake& in, nan
     detail = in.detail;
     return in.precheck;
   }
+  if (settings_.not_placed_rate > 0 || settings_.indeterminate_rate > 0) {
+    // splitmix64 from the seed: the same campaign replays the same faults in the same order.
+    std::uint64_t z = (fault_state_ += 0x9E3779B97F4A7C15ULL) ^ settings_.seed;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    const double u = static_cast<double>((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
+    if (u < settings_.not_placed_rate) {
+      detail = "service unavailable before the request was processed (simulated fault)";
+      return verdict::refuse_not_placed;
+    }
+    if (u < settings_.not_placed_rate + settings_.indeterminate_rate) {
+      detail = "the answer to the request was lost (simulated fault)";
+      if ((in.key_hash >> 17) & 1) {
+        remember_locked(in.key_hash, in.attempt);
+        return verdict::place_indeterminate;
+      }
+      return verdict::refuse_indeterminate;
+    }
+  }
   remember_locked(in.key_hash, in.attempt);
   return verdict::place;
 }
@@ -226,8 +264,11 @@ origination_refusal simulated_carrier::refusal_of(verdict v) noexcept {
       return origination_refusal::number_unusable;
     case verdict::refuse_invalid:
       return origination_refusal::invalid_destination;
+    case verdict::refuse_indeterminate:
+    case verdict::place_indeterminate:
+      return origination_refusal::indeterminate;
     default:
-      return origination_refusal::transient;  // duplicates and draining
+      return origination_refusal::not_placed;  // duplicates and draining
   }
 }
 
@@ -244,6 +285,9 @@ void simulated_carrier::originate(std::span<const origination_request> requests)
         intake& in = incoming_.emplace_back();
         in.attempt = request.attempt;
         in.key_hash = key_hash_of(request);
+        in.contact = request.contact.value();
+        in.from = request.from_e164;
+        in.to = request.to_e164;
         in.precheck = draining_ ? verdict::refuse_draining : precheck(request, in.detail);
         if (draining_) in.detail = draining_detail;
       }
@@ -358,7 +402,16 @@ simulated_carrier::stats simulated_carrier::statistics() const noexcept {
 
 result<std::optional<call_event>> simulated_carrier::lookup(attempt_id attempt,
                                                             std::string_view carrier_call_id) {
-  if (carrier_call_id.empty()) return std::optional<call_event>{};
+  std::string found_id;
+  if (carrier_call_id.empty()) {
+    // A call placed under a lost answer is found by its attempt (as a REST carrier's list of calls by number
+    // and time would find it); any other attempt without a call id has no call here.
+    std::lock_guard lock(mutex_);
+    auto it = uncertain_ids_.find(attempt.value());
+    if (it == uncertain_ids_.end()) return std::optional<call_event>{};
+    found_id = it->second;
+    carrier_call_id = found_id;
+  }
   // SIM-<16 hex digits of the key hash>-<start, wall-clock milliseconds>
   std::uint64_t key_hash = 0;
   std::int64_t start_ms = 0;
@@ -413,7 +466,7 @@ void simulated_carrier::run() {
         pending_event e{};
         e.event.attempt = in.attempt;
         const verdict v = admit_locked(in, now, e.retry_after, e.event.detail);
-        if (v == verdict::place) {
+        if (v == verdict::place || v == verdict::place_indeterminate) {
           live_call call;
           call.attempt = in.attempt;
           call.plan = plan_call(settings_, in.key_hash);
@@ -422,8 +475,17 @@ void simulated_carrier::run() {
           call.call_id = make_call_id(in.key_hash, call.started_wall);
           e.what = pending_event::kind::accepted;
           e.event.carrier_call_id = call.call_id;
+          if (v == verdict::place_indeterminate) {  // the engine hears only that the answer was lost
+            e.what = pending_event::kind::refused;
+            e.why = origination_refusal::indeterminate;
+            e.event.carrier_call_id.clear();
+            uncertain_ids_[in.attempt.value()] = call.call_id;
+          }
           timers_.push(timer{now + real_delay(call.plan.total()), in.key_hash, 0});
           key_of_attempt_[in.attempt.value()] = in.key_hash;
+          if (call_log_fd_ >= 0)
+            log_line(fmt::format(R"({{"event":"placed","pid":{},"attempt":{},"key":"{:016x}","contact":{},"from":"{}","to":"{}","at_ns":{}}})",
+                                 ::getpid(), in.attempt.value(), in.key_hash, in.contact, in.from, in.to, now.count()));
           calls_.emplace(in.key_hash, std::move(call));
           accepted_.fetch_add(1, std::memory_order_relaxed);
           ready.push_back(std::move(e));
@@ -460,6 +522,10 @@ void simulated_carrier::run() {
         pending_event e{};
         e.what = pending_event::kind::outcome;
         e.event = outcome_event(it->second);
+        if (call_log_fd_ >= 0)
+          log_line(fmt::format(R"({{"event":"ended","pid":{},"attempt":{},"key":"{:016x}","outcome":"{}","at_ns":{}}})",
+                               ::getpid(), it->second.attempt.value(), t.key_hash, to_string(e.event.outcome),
+                               now.count()));
         key_of_attempt_.erase(it->second.attempt.value());
         calls_.erase(it);
         outcomes_.fetch_add(1, std::memory_order_relaxed);

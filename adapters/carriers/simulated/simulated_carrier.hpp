@@ -16,10 +16,11 @@
 // Duplicates: an idempotency key seen in flight or among the last `dedup_window` placed keys is not
 // placed again. The same attempt sent twice is ignored (its first request still reports exactly one
 // outcome) and counted in stats().duplicates_ignored. The key under a *different* attempt id is refused
-// as `transient` with detail "duplicate idempotency key ...", so that attempt still ends in one event.
+// as `not_placed` with detail "duplicate idempotency key ...", so that attempt still ends in one event.
 // An empty key stands for "attempt-<id>".
 
 #include <atomic>
+#include <random>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -78,7 +79,7 @@ class simulated_carrier final : public carrier {
   [[nodiscard]] result<std::optional<call_event>> lookup(attempt_id attempt,
                                                          std::string_view carrier_call_id) override;
 
-  // Refuses new work (transient, "draining") and waits on a condition variable until every queued
+  // Refuses new work (not_placed, "draining") and waits on a condition variable until every queued
   // or in-flight request has reported, or the deadline passes. Thread-safe.
   void drain(std::chrono::milliseconds deadline) noexcept override;
 
@@ -97,6 +98,9 @@ class simulated_carrier final : public carrier {
     refuse_throttled,
     refuse_duplicate,
     refuse_draining,
+    refuse_not_placed,     // fault injection: nothing placed
+    refuse_indeterminate,  // fault injection: answer lost, nothing placed
+    place_indeterminate,   // fault injection: answer lost, the call placed all the same
     ignore_duplicate
   };
   struct intake {
@@ -104,6 +108,8 @@ class simulated_carrier final : public carrier {
     std::uint64_t key_hash = 0;
     verdict precheck = verdict::place;  // faults that depend only on the request
     std::string detail;                 // only filled for refusals
+    std::int64_t contact = 0;           // for the call log
+    std::string from, to;
   };
   struct live_call {
     attempt_id attempt;
@@ -122,7 +128,7 @@ class simulated_carrier final : public carrier {
   };
   struct pending_event {
     enum class kind : std::uint8_t { accepted, refused, outcome } what;
-    origination_refusal why = origination_refusal::transient;
+    origination_refusal why = origination_refusal::not_placed;
     std::optional<std::chrono::milliseconds> retry_after;
     call_event event;  // attempt, carrier_call_id, detail used by all kinds
   };
@@ -164,6 +170,10 @@ class simulated_carrier final : public carrier {
   std::vector<attempt_id> cancels_;
   std::unordered_map<std::uint64_t, live_call> calls_;  // by key hash
   std::unordered_map<std::int64_t, std::uint64_t> key_of_attempt_;
+  std::unordered_map<std::int64_t, std::string> uncertain_ids_;  // placed under a lost answer: attempt -> call id
+  std::uint64_t fault_state_ = 0;                                  // splitmix64 state for fault rolls
+  int call_log_fd_ = -1;                                           // settings.call_log, O_APPEND
+  void log_line(const std::string& line) noexcept;
   std::priority_queue<timer, std::vector<timer>, std::greater<>> timers_;
   std::vector<recent_entry> recent_;
   std::uint64_t recent_stamp_ = 0;

@@ -25,6 +25,8 @@ struct call_plan {
   std::chrono::nanoseconds duration{std::chrono::seconds(3)};
   call_outcome outcome = call_outcome::completed;
   std::optional<origination_refusal> refuse;  // refuse instead of placing
+  // Place the call but tell the engine only that the answer was lost (indeterminate); its outcome follows.
+  bool lose_answer = false;
 };
 
 struct placed_call {
@@ -170,7 +172,12 @@ class recording_carrier final : public carrier {
         log_.push_back(c);
         live_.emplace(r.attempt.value(), live{log_.size() - 1, now + plan.duration});
         const auto attempt = r.attempt;
-        events.push_back([=](carrier_events& s) { s.on_accepted(attempt, "rec-" + std::to_string(attempt.value())); });
+        if (plan.lose_answer)
+          events.push_back([=](carrier_events& s) {
+            s.on_refused(attempt, origination_refusal::indeterminate, std::nullopt, "answer lost (test)");
+          });
+        else
+          events.push_back([=](carrier_events& s) { s.on_accepted(attempt, "rec-" + std::to_string(attempt.value())); });
       }
       for (auto a : cancels)
         if (auto it = live_.find(a.value()); it != live_.end()) {
