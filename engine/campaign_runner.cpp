@@ -459,6 +459,9 @@ struct campaign_runner::impl : carrier_events {
     // quarter of its life); past half a lease without one, the slot may be another engine's by the time the
     // call leaves.
     if (now_mono - last_lease_ok_.load(std::memory_order_acquire) >= options_.lease / 2) return "lease_lapsed";
+    // The number was released, unassigned or given to another agent (or the database is away): this engine has
+    // no slots on it any more.
+    if (!number_usable(c.taken.number)) return "slots_withdrawn";
     return nullptr;
   }
 
@@ -778,6 +781,11 @@ struct campaign_runner::impl : carrier_events {
     auto it = limits_.find(n.value());
     return it == limits_.end() ? 0 : it->second.recovered;
   }
+  bool number_usable(number_id n) {
+    std::lock_guard lock(limits_mutex_);
+    auto it = limits_.find(n.value());
+    return it != limits_.end() && it->second.usable > 0;
+  }
   double number_cps(number_id n) {
     std::lock_guard lock(limits_mutex_);
     auto it = limits_.find(n.value());
@@ -839,7 +847,7 @@ struct campaign_runner::impl : carrier_events {
         if (s.id == n.id) in_use += s.in_flight;
       busy.push_back(in_use);
     }
-    auto leases = store.lease_slots(ids, busy, options_.lease);
+    auto leases = store.lease_slots(campaign_.agent, ids, busy, options_.lease);
     if (!leases) return std::move(leases).error();
     std::size_t usable_total = 0;
     for (std::size_t i = 0; i < leases->size(); ++i) {
@@ -1205,9 +1213,12 @@ result<run_status> campaign_runner::run(const std::function<void(const run_statu
     (void)store.cancel_pending(m.campaign_.id);
   }
   if (!stop_now_.load()) {
-    const campaign_state any[] = {campaign_state::running, campaign_state::paused, campaign_state::cancelled};
+    // Cancel is final: a pause or a completion never overwrites a cancel that won the race (the transition is
+    // refused), and the contacts of a campaign cancelled meanwhile are cancelled here.
+    const campaign_state live[] = {campaign_state::running, campaign_state::paused};
     if (final_state == campaign_state::completed || final_state == campaign_state::paused) {
-      (void)store.transition(m.campaign_.id, any, final_state);
+      auto moved = store.transition(m.campaign_.id, live, final_state);
+      if (!moved && moved.error().code == errc::conflict) (void)store.cancel_pending(m.campaign_.id);
     }
   } else {
     const campaign_state running[] = {campaign_state::running};

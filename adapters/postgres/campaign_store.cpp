@@ -317,6 +317,14 @@ result<void> pg_campaign_store::record_attempts(campaign_id id, std::span<attemp
       if (b != last_block) touched.add(b);  // duplicates are harmless in ANY()
       last_block = b;
     }
+    // Only while the campaign runs: once a pause or a cancel is committed, nothing more is recorded, so nothing
+    // more is placed, even by an engine that has not seen the change yet (or was cut off while it happened).
+    // The key-share lock makes a concurrent cancel wait for this commit, and this wait for the cancel's.
+    const auto state = tx.exec_params("SELECT state FROM campaigns WHERE id = $1 FOR KEY SHARE", id.value());
+    if (state.empty() || state[0][0].as<std::string>() != "running") {
+      tx.commit();
+      return {};
+    }
     std::unordered_set<std::int64_t> mine;
     for (const auto& r : tx.exec_params("SELECT first_id FROM contact_blocks WHERE campaign_id = $1 "
                                         "AND first_id = ANY($2::bigint[]) AND claimed_by = $3 "
@@ -576,8 +584,11 @@ void recount_blocks(pqxx::transaction_base& tx, campaign_id id, const std::strin
 std::int64_t cancel_waiting_contacts(pqxx::transaction_base& tx, campaign_id id) {
   // Blocks no engine holds, and blocks whose holder's lease lapsed (a dead engine's), locked against claims. FOR
   // UPDATE also skips blocks an engine is writing or dialing from right now (they hold key-share locks), so this
-  // never waits on, or deadlocks with, an engine's contact writes. In a lapsed block, a contact with an attempt
-  // beyond its counter awaits reconciliation: it stays pending.
+  // never waits on, or deadlocks with, an engine's contact writes. Cancel is final: in a lapsed block, a contact
+  // with an attempt beyond its counter (its engine died, or was cut off, before writing it back) is cancelled
+  // too, with that attempt settled as it stands: its stored outcome, or `unknown` when none was stored (the call
+  // may have happened; it is never redialed). Nobody else would ever settle it: no engine runs a cancelled
+  // campaign.
   std::vector<std::int64_t> released, lapsed;
   array_literal firsts;
   for (const auto& r : tx.exec_params("SELECT first_id, claimed_by IS NOT NULL FROM contact_blocks "
@@ -588,12 +599,29 @@ std::int64_t cancel_waiting_contacts(pqxx::transaction_base& tx, campaign_id id)
     (r[1].as<bool>() ? lapsed : released).push_back(r[0].as<std::int64_t>());
   }
   if (released.empty() && lapsed.empty()) return 0;
+  if (!lapsed.empty()) {
+    array_literal lapsed_arr;
+    for (auto b : lapsed) lapsed_arr.add(b);
+    tx.exec_params0(
+        "WITH open AS ("
+        "  SELECT y.id AS contact, a.id AS attempt, a.attempt_no FROM contact_blocks b "
+        "  CROSS JOIN LATERAL (SELECT x.id, x.attempts FROM contacts x WHERE x.id BETWEEN b.first_id AND b.last_id "
+        "    AND x.campaign_id = b.campaign_id AND x.state = 'pending' OFFSET 0) y "
+        "  JOIN call_attempts a ON a.id BETWEEN y.id * 128 + y.attempts + 1 AND y.id * 128 + 127 "
+        "  WHERE b.campaign_id = $1 AND b.first_id = ANY($2::bigint[])), "
+        "settled AS ("
+        "  UPDATE call_attempts a SET outcome = 'unknown', started_at = coalesce(a.started_at, a.created_at), "
+        "  ended_at = now(), detail = 'campaign cancelled while its engine was away; the carrier was not asked' "
+        "  FROM open WHERE a.id = open.attempt AND a.outcome IS NULL) "
+        "UPDATE contacts c SET attempts = m.top, outcome = coalesce(c.outcome, 'unknown') "
+        "FROM (SELECT contact, max(attempt_no) AS top FROM open GROUP BY 1) m WHERE c.id = m.contact",
+        id.value(), lapsed_arr.str());
+  }
   auto cancelled = tx.exec_params(
       "UPDATE contacts c SET state = 'cancelled', pending_reason = 'cancelled', updated_at = now() "
       "FROM (SELECT x.id FROM contact_blocks b CROSS JOIN LATERAL (SELECT y.id FROM contacts y "
       "  WHERE y.id BETWEEN b.first_id AND b.last_id AND y.campaign_id = b.campaign_id AND y.state = 'pending' "
-      "  AND (b.claimed_by IS NULL OR NOT EXISTS (SELECT 1 FROM call_attempts a "
-      "  WHERE a.id BETWEEN y.id * 128 + y.attempts + 1 AND y.id * 128 + 127)) OFFSET 0) x "
+      "  OFFSET 0) x "
       "  WHERE b.campaign_id = $1 AND b.first_id = ANY($2::bigint[])) s "
       "WHERE c.id = s.id",
       id.value(), firsts.str());
@@ -633,7 +661,7 @@ result<campaign_progress> pg_campaign_store::progress(campaign_id id) {
   }
 }
 
-result<std::vector<slot_lease>> pg_campaign_store::lease_slots(std::span<const number_id> numbers,
+result<std::vector<slot_lease>> pg_campaign_store::lease_slots(agent_id agent, std::span<const number_id> numbers,
                                                                std::span<const int> in_use, milliseconds lease) {
   try {
     pqxx::work tx(*connection_);
@@ -652,8 +680,8 @@ result<std::vector<slot_lease>> pg_campaign_store::lease_slots(std::span<const n
     for (const auto& n : numbers) ids.add(n.value());
     std::unordered_map<std::int64_t, int> max_of;
     for (const auto& r : tx.exec_params("SELECT u.id, coalesce(n.max_concurrent_calls, 0) FROM unnest($1::bigint[]) u(id) "
-                                        "LEFT JOIN numbers n ON n.id = u.id AND n.status = 'active'",
-                                        ids.str()))
+                                        "LEFT JOIN numbers n ON n.id = u.id AND n.status = 'active' AND n.agent_id = $2",
+                                        ids.str(), agent.value()))
       max_of[r[0].as<std::int64_t>()] = r[1].as<int>();
     array_literal maxes;
     for (const auto& n : numbers) maxes.add(static_cast<std::int64_t>(max_of[n.value()]));

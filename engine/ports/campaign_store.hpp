@@ -212,8 +212,9 @@ class campaign_store {
   [[nodiscard]] virtual result<campaign_progress> progress(campaign_id id) = 0;
 
   // Cross-process slot leases for the campaign's numbers: renews what is held, converges to a fair share
-  // among live engines, never releasing a slot that is in use (in_use[i] for numbers[i]).
-  [[nodiscard]] virtual result<std::vector<slot_lease>> lease_slots(std::span<const number_id> numbers,
+  // among live engines, never releasing a slot that is in use (in_use[i] for numbers[i]). A number that is no
+  // longer active and assigned to `agent` (released, unassigned, reassigned) has no slots to give: max 0.
+  [[nodiscard]] virtual result<std::vector<slot_lease>> lease_slots(agent_id agent, std::span<const number_id> numbers,
                                                                     std::span<const int> in_use,
                                                                     std::chrono::milliseconds lease) = 0;
   [[nodiscard]] virtual result<void> release_engine() = 0;  // on clean exit: slots and heartbeat row go

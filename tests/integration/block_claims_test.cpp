@@ -61,6 +61,10 @@ class BlockClaims : public ::testing::Test {
     auto imported = admin.import_contacts(*id, csv, "US");
     EXPECT_TRUE(imported) << imported.error().message;
     EXPECT_EQ(imported->summary.accepted, contacts);
+    // Running: attempts are recorded only while the campaign runs.
+    pqxx::work tx(*conn);
+    tx.exec_params0("UPDATE campaigns SET state = 'running' WHERE id = $1", id->value());
+    tx.commit();
     return *id;
   }
   // An engine: its own connection and id, holding slot leases on the number (attempts are recorded only on a
@@ -69,7 +73,7 @@ class BlockClaims : public ::testing::Test {
     auto e = std::make_unique<pg::pg_campaign_store>(connect_to(url_), account_id{1}, name);
     const number_id numbers[] = {number_};
     const int in_use[] = {0};
-    auto leased = e->lease_slots(numbers, in_use, kLease);
+    auto leased = e->lease_slots(agent_, numbers, in_use, kLease);
     EXPECT_TRUE(leased) << leased.error().message;
     return e;
   }
@@ -338,6 +342,43 @@ TEST_F(BlockClaims, CancelLeavesTheBlocksAnEngineHoldsToThatEngine) {
   EXPECT_EQ(p->cancelled, 16);
   EXPECT_EQ(p->in_progress, 16);
   EXPECT_EQ(p->pending, 0);
+}
+
+// Cancel is final: a dead engine's block, with attempts it recorded and never wrote back, ends with every contact
+// terminal; the unresolved attempt is settled `unknown` (never redialed), a stored outcome is kept.
+TEST_F(BlockClaims, CancelEndsADeadEnginesBlockWithEveryContactTerminal) {
+  const auto id = campaign("cancel-dead", 16);
+  auto a = engine("engine-a");
+  auto held = a->claim(id, 16, milliseconds{50});  // a lease that lapses at once: engine-a "dies"
+  ASSERT_TRUE(held);
+  std::vector<attempt_to_record> placed{rec(held->contacts[0].id, 1), rec(held->contacts[1].id, 1)};
+  ASSERT_TRUE(a->record_attempts(id, placed, "simulated"));
+  ASSERT_TRUE(placed[0].id && placed[1].id);
+  // The second call's outcome was stored, its contact not written back.
+  {
+    pqxx::work tx(*c_);
+    tx.exec_params0("UPDATE call_attempts SET outcome = 'busy', started_at = now(), ended_at = now() WHERE id = $1",
+                    placed[1].id.value());
+    (void)tx.exec("SELECT pg_sleep(0.1)");  // the 50 ms lease lapses (server time)
+    tx.commit();
+  }
+  {
+    pqxx::work tx(*c_);
+    tx.exec_params0("UPDATE campaigns SET state = 'cancelled' WHERE id = $1", id.value());
+    tx.commit();
+  }
+  auto other = engine("engine-b");
+  auto n = other->cancel_pending(id);
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_EQ(*n, 16);
+  EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE state <> 'cancelled'"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM call_attempts WHERE outcome IS NULL"), 0);
+  EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM call_attempts WHERE id = {} AND outcome = 'unknown'", placed[0].id.value())), 1);
+  EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM call_attempts WHERE id = {} AND outcome = 'busy'", placed[1].id.value())), 1);
+  // The contacts' counters agree with their attempt rows, and the block is nobody's.
+  EXPECT_EQ(scalar("SELECT count(*) FROM contacts c WHERE c.attempts <> (SELECT count(*) FROM call_attempts a "
+                   "WHERE a.contact_id = c.id)"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM contact_blocks WHERE claimed_by IS NOT NULL"), 0);
 }
 
 TEST_F(BlockClaims, AnAttemptIsNeverRecordedTwice) {

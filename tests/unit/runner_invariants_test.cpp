@@ -129,7 +129,7 @@ TEST_F(RunnerInvariants, AfterADatabaseStallNoCallerIdBurstsAboveItsCps) {
   add_number("+14155550100", 10, 2);
   add_campaign(40, 20);
   make_carrier();
-  db_.set_fault(store_call::record_attempts, fault{.stall = 3s, .times = 2});
+  db_.set_fault(store_call::record_attempts, fault{.stall = 3s, .times = 2, .before = {}});
   auto status = run();
   ASSERT_TRUE(status) << status.error().message;
   const auto log = carrier_->log();
@@ -195,7 +195,7 @@ TEST_F(RunnerInvariants, ALostCommitAcknowledgementTurnsNothingIntoUnknown) {
   add_number("+14155550100", 4, 10);
   add_campaign(30, 4);
   make_carrier();
-  db_.set_fault(store_call::record_attempts, fault{.lose_ack = true, .times = 1});
+  db_.set_fault(store_call::record_attempts, fault{.lose_ack = true, .times = 1, .before = {}});
   auto status = run();
   ASSERT_TRUE(status) << status.error().message;
   const auto log = carrier_->log();
@@ -238,6 +238,92 @@ TEST_F(RunnerInvariants, AnIndeterminateOriginationIsReconciledNeverRedialedBlin
     ASSERT_TRUE(a.outcome.has_value()) << a.id.value();
     EXPECT_EQ(a.outcome->outcome, call_outcome::completed) << "attempt " << a.id.value();
   }
+}
+
+// Invariant 4 (brief, invariant 7): a number reassigned to another agent mid-campaign places no further call for
+// the old agent after the next heartbeat; the campaign goes on with its other number.
+TEST_F(RunnerInvariants, ANumberReassignedMidCampaignStopsCallingWithinOneHeartbeat) {
+  add_number("+14155550100", 2, 10);
+  add_number("+14155550101", 2, 10);
+  add_campaign(40, 4);
+  make_carrier();
+  campaign_runner runner(campaign_, numbers_, *carrier_, clock_, memory_stores(db_, "engine-a"), {});
+  std::atomic<bool> done{false};
+  std::optional<result<run_status>> out;
+  std::thread t([&] {
+    out = runner.run();
+    done = true;
+  });
+  while (clock_.participants() < 2 && !done) std::this_thread::yield();
+  ASSERT_TRUE(clock_.run_while_not([&] { return carrier_->log().size() >= 6; }, 1min));
+  db_.assign_number(numbers_[0].id, agent_id{2});
+  const auto reassigned_at = clock_.monotonic();
+  ASSERT_TRUE(clock_.run_while_not([&] { return done.load(); }, 1h));
+  t.join();
+  ASSERT_TRUE(*out) << out->error().message;
+  const runner_options defaults;
+  int after = 0, other = 0;
+  for (const auto& c : carrier_->log()) {
+    if (c.from == numbers_[0].e164 && c.placed_at > reassigned_at + defaults.heartbeat) ++after;
+    if (c.from == numbers_[1].e164) ++other;
+  }
+  EXPECT_EQ(after, 0) << "calls placed for the old agent more than a heartbeat after the reassignment";
+  EXPECT_EQ(by_state()["done"], 40);
+  EXPECT_GT(other, 20);
+}
+
+// Invariant 6: cancel is final. Another process cancels the campaign while this one is pausing it (the cancel
+// commits just before this run's closing transition): the campaign ends cancelled, every contact terminal.
+TEST_F(RunnerInvariants, ACancelRacingAPauseEndsCancelled) {
+  add_number("+14155550100", 2, 10);
+  add_campaign(40, 2);
+  make_carrier();
+  campaign_runner runner(campaign_, numbers_, *carrier_, clock_, memory_stores(db_, "engine-a"), {});
+  std::atomic<bool> done{false};
+  std::optional<result<run_status>> out;
+  std::thread t([&] {
+    out = runner.run();
+    done = true;
+  });
+  while (clock_.participants() < 2 && !done) std::this_thread::yield();
+  ASSERT_TRUE(clock_.run_while_not([&] { return carrier_->log().size() >= 4; }, 1min));
+  db_.set_fault(store_call::transition,
+                fault{.times = 1, .before = [&] { db_.set_state(campaign_.id, campaign_state::cancelled); }});
+  runner.request_pause();
+  ASSERT_TRUE(clock_.run_while_not([&] { return done.load(); }, 1h));
+  t.join();
+  ASSERT_TRUE(*out) << out->error().message;
+  EXPECT_EQ(db_.state_of(campaign_.id), campaign_state::cancelled);
+  EXPECT_EQ((*out)->state, campaign_state::cancelled);
+  const auto states = by_state();
+  EXPECT_EQ(states.count("pending"), 0u) << states.at("pending") << " contacts left pending";
+  EXPECT_EQ(states.at("done") + states.at("cancelled"), 40);
+}
+
+// Invariant 6: once the cancel is committed, nothing more is recorded, so nothing more is placed, even by an
+// engine that has not polled the state yet.
+TEST_F(RunnerInvariants, NothingIsPlacedAfterACancelIsCommitted) {
+  add_number("+14155550100", 2, 10);
+  add_campaign(40, 2);
+  make_carrier();
+  runner_options slow_poll;
+  slow_poll.state_poll = std::chrono::minutes(10);  // this engine would not see the cancel for ten minutes
+  campaign_runner runner(campaign_, numbers_, *carrier_, clock_, memory_stores(db_, "engine-a"), slow_poll);
+  std::atomic<bool> done{false};
+  std::optional<result<run_status>> out;
+  std::thread t([&] {
+    out = runner.run();
+    done = true;
+  });
+  while (clock_.participants() < 2 && !done) std::this_thread::yield();
+  ASSERT_TRUE(clock_.run_while_not([&] { return carrier_->log().size() >= 4; }, 1min));
+  db_.set_state(campaign_.id, campaign_state::cancelled);
+  const auto cancelled_at = clock_.monotonic();
+  ASSERT_TRUE(clock_.run_until(cancelled_at + std::chrono::minutes(2)));
+  for (const auto& c : carrier_->log()) EXPECT_LE(c.placed_at, cancelled_at) << c.to << " placed after the cancel";
+  runner.request_stop_now();
+  ASSERT_TRUE(clock_.run_while_not([&] { return done.load(); }, 1h));
+  t.join();
 }
 
 }  // namespace

@@ -35,6 +35,7 @@ struct fault {
   bool fail = false;                  // then fail with errc::unavailable, changing nothing
   bool lose_ack = false;              // then apply the change but report errc::unavailable
   int times = -1;                     // on this many calls (-1: every call until cleared)
+  std::function<void()> before;       // run first (outside the database lock): what happens meanwhile elsewhere
 };
 
 class memory_database {
@@ -95,6 +96,11 @@ class memory_database {
   void set_number_max(number_id n, int max) {
     std::lock_guard g(mutex_);
     numbers_[n.value()].max_concurrent_calls = max;
+  }
+  // The number now belongs to another agent (or none), as after `numbers assign --reassign` or `unassign`.
+  void assign_number(number_id n, agent_id agent) {
+    std::lock_guard g(mutex_);
+    numbers_[n.value()].agent = agent;
   }
   // A stored attempt without outcome, as a crashed engine leaves it (its block's lease lapsed long ago).
   void add_open_attempt(contact_id c, int attempt_no, number_id n, std::string carrier_call_id,
@@ -267,12 +273,13 @@ class memory_campaign_store final : public campaign_store {
 
   result<void> record_attempts(campaign_id id, std::span<attempt_to_record> attempts, const std::string&) override {
     return call(store_call::record_attempts, [&]() -> result<void> {
+      const bool running = db_.campaigns_.at(id.value()).state == campaign_state::running;
       for (auto& a : attempts) {
         a.id = attempt_id{};
         a.recorded_before = false;
         a.do_not_call = false;
         auto* b = db_.block_of(id, a.contact);
-        if (!b || b->claimed_by != engine_) continue;
+        if (!running || !b || b->claimed_by != engine_) continue;
         if (db_.dnc_.contains(a.callee)) {
           a.do_not_call = true;
           continue;
@@ -371,7 +378,7 @@ class memory_campaign_store final : public campaign_store {
     });
   }
 
-  result<std::vector<slot_lease>> lease_slots(std::span<const number_id> numbers, std::span<const int> in_use,
+  result<std::vector<slot_lease>> lease_slots(agent_id agent, std::span<const number_id> numbers, std::span<const int> in_use,
                                               std::chrono::milliseconds lease) override {
     return call(store_call::lease_slots, [&]() -> result<std::vector<slot_lease>> {
       const auto now = db_.now();
@@ -382,7 +389,7 @@ class memory_campaign_store final : public campaign_store {
         db_.users_[n.value()].insert(engine_);
         auto& slots = db_.slots_[n.value()];
         const auto& num = db_.numbers_[n.value()];
-        const int max = num.status == number_status::active ? num.max_concurrent_calls : 0;
+        const int max = num.status == number_status::active && num.agent == agent ? num.max_concurrent_calls : 0;
         if (static_cast<int>(slots.size()) < max) slots.resize(static_cast<std::size_t>(max));
         // Slots above a lowered limit go once nobody holds them.
         while (static_cast<int>(slots.size()) > max &&
@@ -466,6 +473,7 @@ class memory_campaign_store final : public campaign_store {
         if (it->second.times > 0) --it->second.times;
       }
     }
+    if (f.before) f.before();
     if (f.stall > std::chrono::nanoseconds(0)) db_.clock_.sleep_for(f.stall);
     if (f.fail) return make_error(errc::unavailable, "memory database: unavailable (injected)");
     std::lock_guard g(db_.mutex_);
