@@ -6,8 +6,9 @@
 //                      the scheduler; attempts found open in recovered blocks go to the control thread
 //   dispatcher thread  takes decisions in batches as the scheduler paces them, re-checks the window, and
 //                      queues them for the originator (it never waits on the database)
-//   originator thread  records every queued decision durably in one transaction (group commit), then hands
-//                      them to the carrier
+//   originator thread  records every queued decision durably in one transaction (group commit), then passes
+//                      each through the last gate as it leaves (still dispatching, window, live slot lease,
+//                      slots on the number, CPS pacing per caller ID and account) and hands it to the carrier
 //   carrier threads    report outcomes: the slot frees at once, the outcome queues for the writer
 //   writer thread      applies the retry policy and the window, writes outcomes back in batches, and releases
 //                      each block with the write-back of its last contact (block_tracker)
@@ -15,6 +16,7 @@
 //                      carrier call ids of calls still running, reconciliation of recovered attempts,
 //                      completion, progress
 //
+// Every thread, the control thread included, is a clock::participant and waits only through the clock port.
 // Each worker thread owns its own campaign_store (its own database connection). A database outage stops
 // dispatching (slot leases lapse, capacities drop to zero), every write is retried with backoff, and nothing
 // held in memory is dropped; the run resumes when the database is back.
