@@ -60,6 +60,7 @@ result<parsed_phone> parse_phone(std::string_view text, std::string_view default
   util.GetRegionCodeForNumber(number, &out.country);
   out.type = to_number_type(util.GetNumberType(number));
   out.had_extension = number.has_extension() && !number.extension().empty();
+  if (out.had_extension) out.extension = number.extension();
   std::string national;
   util.GetNationalSignificantNumber(number, &national);
   const int ndc_length = util.GetLengthOfNationalDestinationCode(number);

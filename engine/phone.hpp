@@ -22,7 +22,8 @@ struct parsed_phone {
   std::uint16_t area_code = 0;            // NANP area code (NPA, e.g. 415); 0 outside country code 1
   std::string
       national_destination_code;  // leading digits of the national number that form the NDC; may be empty
-  bool had_extension = false;     // the input carried an extension ("ext 12"), dropped from e164
+  bool had_extension = false;     // the input carried an extension ("ext 12"), never part of e164
+  std::string extension;          // its digits ("12"), empty when there is none
 };
 
 // Parses `text` with `default_region` (ISO 3166-1 alpha-2, any case; used when the number has no

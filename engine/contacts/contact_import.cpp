@@ -144,7 +144,9 @@ void append_json_string(std::string& out, std::string_view s) {
 struct import_context {
   column_map columns;
   std::vector<std::string> key_json;  // per variable: "\"key\":"
+  std::string extension_key_json;     // "\"extension\":"
   std::string region;
+  import_limits limits;
   const phone_fast_path* phones = nullptr;
 };
 
@@ -195,19 +197,51 @@ struct work_batch {
   }
 };
 
+// The first size limit a row breaks, if any: phone_too_long, then field_too_long, then row_too_long. Reads only
+// field lengths (and trims the phone field when it is long), so its cost is bounded by the field count.
+std::optional<reject_reason> size_violation(const import_context& ctx, const work_batch& b, const row_slot& r) {
+  const import_limits& limits = ctx.limits;
+  bool field_too_long = false;
+  std::size_t row_bytes = r.field_count > 0 ? r.field_count - 1 : 0;  // one byte per separator
+  for (std::uint32_t i = 0; i < r.field_count; ++i) {
+    const std::string_view f = b.field(r, i);
+    row_bytes += f.size();
+    if (i == ctx.columns.phone) {
+      if (f.size() > limits.max_phone_bytes && trim(f).size() > limits.max_phone_bytes)
+        return reject_reason::phone_too_long;
+    } else if (f.size() > limits.max_field_bytes) {
+      field_too_long = true;
+    }
+  }
+  if (field_too_long) return reject_reason::field_too_long;
+  if (row_bytes > limits.max_row_bytes) return reject_reason::row_too_long;
+  return std::nullopt;
+}
+
+// Points the row's reported input at a sanitized copy of `input` in `out`.
+void keep_sanitized_input(work_batch& b, row_slot& r, std::string_view input) {
+  r.input_in_out = true;
+  r.input_begin = static_cast<std::uint32_t>(b.out.size());
+  append_sanitized_utf8(b.out, input);
+  r.input_size = static_cast<std::uint32_t>(b.out.size() - r.input_begin);
+}
+
 void validate_row(const import_context& ctx, work_batch& b, row_slot& r) {
   auto offset_in = [&](std::string_view v) { return static_cast<std::uint32_t>(v.data() - b.in.data()); };
   const std::string_view raw_phone = b.field(r, ctx.columns.phone);
   r.input_begin = raw_phone.empty() ? 0 : offset_in(raw_phone);
   r.input_size = static_cast<std::uint32_t>(raw_phone.size());
 
+  // Sizes first: everything after this point (UTF-8, libphonenumber, JSON) is then bounded per row.
+  if (const auto too_big = size_violation(ctx, b, r)) {
+    r.reason = *too_big;
+    keep_sanitized_input(b, r, raw_phone.substr(0, ctx.limits.max_phone_bytes));
+    return;
+  }
   for (std::uint32_t i = 0; i < r.field_count; ++i) {
     if (!is_valid_utf8(b.field(r, i))) {
       r.reason = reject_reason::invalid_encoding;
-      r.input_in_out = true;
-      r.input_begin = static_cast<std::uint32_t>(b.out.size());
-      append_sanitized_utf8(b.out, raw_phone);
-      r.input_size = static_cast<std::uint32_t>(b.out.size() - r.input_begin);
+      keep_sanitized_input(b, r, raw_phone);
       return;
     }
   }
@@ -228,17 +262,7 @@ void validate_row(const import_context& ctx, work_batch& b, row_slot& r) {
     return;
   }
 
-  r.ok = true;
-  r.key = e164_set::key_of(parsed.e164).value_or(0);
-  r.e164_size = static_cast<std::uint8_t>(std::min(parsed.e164.size(), r.e164.size()));
-  std::memcpy(r.e164.data(), parsed.e164.data(), r.e164_size);
-  r.country_size = static_cast<std::uint8_t>(std::min(parsed.country.size(), r.country.size()));
-  std::memcpy(r.country.data(), parsed.country.data(), r.country_size);
-  r.area_code = parsed.area_code;
-  r.type = parsed.type;
-  r.tz_begin = tz.empty() ? 0 : offset_in(tz);
-  r.tz_size = static_cast<std::uint32_t>(tz.size());
-
+  // The variables, bounded: a row whose JSON breaks the limit is rejected and leaves nothing in `out`.
   r.json_begin = static_cast<std::uint32_t>(b.out.size());
   b.out.push_back('{');
   bool first = true;
@@ -247,6 +271,12 @@ void validate_row(const import_context& ctx, work_batch& b, row_slot& r) {
     first = false;
     b.out += ctx.key_json[v];
     append_json_string(b.out, b.field(r, ctx.columns.variables[v].column));
+  }
+  if (!parsed.extension.empty()) {
+    if (!first) b.out.push_back(',');
+    first = false;
+    b.out += ctx.extension_key_json;
+    append_json_string(b.out, parsed.extension);
   }
   // A ragged row's extra fields are kept, under their column position, rather than dropped.
   const std::size_t header_width = ctx.columns.variables.size() + 1 + (ctx.columns.timezone ? 1 : 0);
@@ -261,6 +291,23 @@ void validate_row(const import_context& ctx, work_batch& b, row_slot& r) {
   }
   b.out.push_back('}');
   r.json_size = static_cast<std::uint32_t>(b.out.size() - r.json_begin);
+  if (r.json_size > ctx.limits.max_variables_bytes) {
+    b.out.resize(r.json_begin);
+    r.json_begin = r.json_size = 0;
+    r.reason = reject_reason::variables_too_large;
+    return;
+  }
+
+  r.ok = true;
+  r.key = e164_set::key_of(parsed.e164).value_or(0);
+  r.e164_size = static_cast<std::uint8_t>(std::min(parsed.e164.size(), r.e164.size()));
+  std::memcpy(r.e164.data(), parsed.e164.data(), r.e164_size);
+  r.country_size = static_cast<std::uint8_t>(std::min(parsed.country.size(), r.country.size()));
+  std::memcpy(r.country.data(), parsed.country.data(), r.country_size);
+  r.area_code = parsed.area_code;
+  r.type = parsed.type;
+  r.tz_begin = tz.empty() ? 0 : offset_in(tz);
+  r.tz_size = static_cast<std::uint32_t>(tz.size());
 }
 
 void validate_batch(const import_context& ctx, work_batch& b) noexcept {
@@ -461,6 +508,14 @@ std::string_view to_string(reject_reason r) noexcept {
       return "do_not_call";
     case reject_reason::invalid_encoding:
       return "invalid_encoding";
+    case reject_reason::phone_too_long:
+      return "phone_too_long";
+    case reject_reason::field_too_long:
+      return "field_too_long";
+    case reject_reason::row_too_long:
+      return "row_too_long";
+    case reject_reason::variables_too_large:
+      return "variables_too_large";
   }
   return "invalid_number";
 }
@@ -484,11 +539,23 @@ result<column_map> map_columns(std::span<const std::string_view> header) {
       if (!found.empty()) found += ", ";
       found += fmt::format("'{}'", trim(h));
     }
+    // One column that names a phone column once split on ';' or a tab: the file uses another separator.
+    std::string_view hint;
+    if (header.size() == 1) {
+      for (const auto& [separator, name] : {std::pair{';', "';'"}, std::pair{'\t', "tabs"}}) {
+        if (header[0].find(separator) != std::string_view::npos) {
+          hint = name;
+          break;
+        }
+      }
+    }
     return make_error(
         errc::invalid_input,
         "no phone column in the header (found: {}); name one of: phone, phone_number, number, to "
-        "(case and spaces ignored)",
-        found.empty() ? std::string("nothing") : found);
+        "(case and spaces ignored){}",
+        found.empty() ? std::string("nothing") : found,
+        hint.empty() ? std::string()
+                     : fmt::format("; the header looks separated by {}: save the file with commas", hint));
   }
   map.phone = *phone;
   for (std::size_t i = 0; i < tokens.size(); ++i) {
@@ -508,8 +575,55 @@ result<column_map> map_columns(std::span<const std::string_view> header) {
     used.push_back(key);
     map.variables.push_back({i, std::move(key)});
   }
+  for (int n = 2; std::find(used.begin(), used.end(), map.extension_key) != used.end(); ++n)
+    map.extension_key = fmt::format("extension_{}", n);
   return map;
 }
+
+namespace {
+
+// The header's own limits: UTF-8, no column longer than max_field_bytes, the whole no longer than max_row_bytes
+// (every row's variables repeat its names).
+result<void> check_header_record(const csv_record& header, const import_limits& limits) {
+  std::size_t bytes = header.fields.empty() ? 0 : header.fields.size() - 1;
+  for (std::size_t i = 0; i < header.fields.size(); ++i) {
+    const std::string_view h = header.fields[i];
+    if (!is_valid_utf8(h)) {
+      return make_error(errc::invalid_input,
+                        "the header (line {}) is not valid UTF-8; save the file as UTF-8", header.line);
+    }
+    if (h.size() > limits.max_field_bytes) {
+      return make_error(errc::invalid_input, "column {} of the header is {} bytes long; at most {} are allowed", i + 1,
+                        h.size(), limits.max_field_bytes);
+    }
+    bytes += h.size();
+  }
+  if (bytes > limits.max_row_bytes) {
+    return make_error(errc::invalid_input, "the header is {} bytes long; at most {} are allowed", bytes,
+                      limits.max_row_bytes);
+  }
+  return ok();
+}
+
+result<column_map> read_header(csv_reader& reader, const import_limits& limits) {
+  csv_record header;
+  auto has_header = reader.next(header);
+  if (!has_header) return std::move(has_header).error();
+  if (!*has_header) {
+    return make_error(errc::invalid_input,
+                      "the contact file is empty: expected a header row naming a phone column");
+  }
+  if (auto checked = check_header_record(header, limits); !checked) return std::move(checked).error();
+  return map_columns(header.fields);
+}
+
+// Content errors name the file; read errors (errc::unavailable) already do, and sink errors are not the file's.
+error naming_file(const std::string& path, error e) {
+  if (e.code != errc::invalid_input || e.message.find(path) != std::string::npos) return e;
+  return make_error(e.code, "contact file '{}': {}", path, e.message);
+}
+
+}  // namespace
 
 result<import_summary> import_contacts(csv_reader& reader, const import_options& options,
                                        contact_sink& sink) {
@@ -519,25 +633,13 @@ result<import_summary> import_contacts(csv_reader& reader, const import_options&
                       "unknown default region '{}' (expected an ISO 3166-1 code such as US)",
                       options.default_region);
   }
-  csv_record header;
-  auto has_header = reader.next(header);
-  if (!has_header) return std::move(has_header).error();
-  if (!*has_header) {
-    return make_error(errc::invalid_input,
-                      "the contact file is empty: expected a header row naming a phone column");
-  }
-  for (std::string_view h : header.fields) {
-    if (!is_valid_utf8(h)) {
-      return make_error(errc::invalid_input,
-                        "the header (line {}) is not valid UTF-8; save the file as UTF-8", header.line);
-    }
-  }
-  auto columns = map_columns(header.fields);
+  auto columns = read_header(reader, options.limits);
   if (!columns) return std::move(columns).error();
 
   import_context ctx;
   ctx.columns = std::move(*columns);
   ctx.region = region;
+  ctx.limits = options.limits;
   ctx.phones = &phone_fast_path::instance();
   for (const auto& v : ctx.columns.variables) {
     std::string key;
@@ -545,6 +647,8 @@ result<import_summary> import_contacts(csv_reader& reader, const import_options&
     key.push_back(':');
     ctx.key_json.push_back(std::move(key));
   }
+  append_json_string(ctx.extension_key_json, ctx.columns.extension_key);
+  ctx.extension_key_json.push_back(':');
   import_options effective = options;
   if (effective.batch_rows == 0) effective.batch_rows = 1;
   import_run run(reader, effective, sink, std::move(ctx));
@@ -555,7 +659,17 @@ result<import_summary> import_contacts_file(const std::string& path, const impor
                                             contact_sink& sink) {
   auto reader = csv_reader::open(path);
   if (!reader) return std::move(reader).error();
-  return import_contacts(*reader, options, sink);
+  auto summary = import_contacts(*reader, options, sink);
+  if (!summary) return naming_file(path, std::move(summary).error());
+  return summary;
+}
+
+result<column_map> check_contacts_header(const std::string& path, const import_limits& limits) {
+  auto reader = csv_reader::open(path);
+  if (!reader) return std::move(reader).error();
+  auto columns = read_header(*reader, limits);
+  if (!columns) return naming_file(path, std::move(columns).error());
+  return columns;
 }
 
 }  // namespace dialer::contacts

@@ -100,6 +100,12 @@ phone_status to_status(PhoneNumberUtil::ErrorType e) noexcept {
   }
 }
 
+void set_extension(const PhoneNumber& number, parsed_phone& out) {
+  out.had_extension = number.has_extension() && !number.extension().empty();
+  if (out.had_extension) out.extension = number.extension();
+  else out.extension.clear();
+}
+
 // "1" or "1|(<digit or [class]>\d{6})$": national prefixes that cannot consume anything from a
 // ten-digit number starting 2-9 (the second branch must end the input after seven digits).
 bool national_prefix_is_harmless(std::string_view npfp) {
@@ -371,6 +377,7 @@ phone_status phone_fast_path::parse(std::string_view text, std::string_view regi
   std::array<char, 20> digits{};
   if (const auto fast = tables_->fast_parse(text, region, digits)) {
     out.had_extension = false;
+    out.extension.clear();
     return tables_->classify(fast->country_code, fast->nsn, out);
   }
 
@@ -383,14 +390,14 @@ phone_status phone_fast_path::parse(std::string_view text, std::string_view regi
   const int code = number.country_code();
   if (code > 0 && code <= max_country_code && tables_->countries[static_cast<std::size_t>(code)].compiled) {
     const phone_status s = tables_->classify(code, nsn, out);
-    if (s == phone_status::ok) out.had_extension = number.has_extension() && !number.extension().empty();
+    if (s == phone_status::ok) set_extension(number, out);
     return s;
   }
   if (!util.IsValidNumber(number)) return phone_status::not_assigned;
   util.Format(number, PhoneNumberUtil::E164, &out.e164);
   util.GetRegionCodeForNumber(number, &out.country);
   out.type = to_number_type(util.GetNumberType(number));
-  out.had_extension = number.has_extension() && !number.extension().empty();
+  set_extension(number, out);
   out.area_code = 0;
   out.national_destination_code.clear();
   if (code == 1 && nsn.size() == 10) {

@@ -319,6 +319,129 @@ TEST(ContactImport, MissingPhoneAndInvalidNumberKeepTheRawInput) {
   EXPECT_EQ(sink.row(3).reason, reject_reason::missing_phone);
 }
 
+// --- Bounded input ---------------------------------------------------------------------------------
+// Field, row and variables sizes are capped before anything parses them (libphonenumber's Parse is quadratic in
+// its input: 32 000 digits take seconds). Reasons are compared as text: they are the names reports show.
+
+// "accepted", or the reason a row was rejected.
+std::string outcome_of(const outcome& o) { return o.accepted ? "accepted" : std::string(to_string(o.reason)); }
+
+TEST(ContactImport, AMegabytePhoneFieldIsRejectedAsTooLongAndTheRestOfTheFileImports) {
+  for (unsigned threads : {0u, 2u}) {
+    SCOPED_TRACE(fmt::format("{} validator threads", threads));
+    std::string csv = "phone,name\n4155550123,before\n";
+    csv += std::string(std::size_t{1} << 20, '5') + ",huge\n";
+    csv += "4155550134,after\n";
+    import_options options;
+    options.validator_threads = threads;
+    collecting_sink sink;
+    auto summary = run_import(std::move(csv), sink, options);
+    ASSERT_TRUE(summary) << summary.error().message;
+    ASSERT_EQ(sink.all.size(), 3u);
+    EXPECT_TRUE(sink.row(1).accepted);
+    EXPECT_FALSE(sink.row(2).accepted);
+    EXPECT_EQ(outcome_of(sink.row(2)), "phone_too_long");
+    EXPECT_LE(sink.row(2).input.size(), 64u) << "a rejected row reports a bounded prefix of its input";
+    EXPECT_TRUE(sink.row(3).accepted);
+    EXPECT_EQ(sink.row(3).variables, R"({"name":"after"})");
+    EXPECT_EQ(summary->accepted, 2u);
+    EXPECT_EQ(summary->rejected, 1u);
+  }
+}
+
+TEST(ContactImport, AnOverlongOtherFieldIsRejectedAsFieldTooLong) {
+  collecting_sink sink;
+  auto summary = run_import("phone,notes,timezone\n4155550123," + std::string(5000, 'x') +
+                                ",\n4155550134,short,\n4155550145,ok," + std::string(5000, 'z') + "\n",
+                            sink);
+  ASSERT_TRUE(summary) << summary.error().message;
+  EXPECT_EQ(outcome_of(sink.row(1)), "field_too_long");
+  EXPECT_TRUE(sink.row(2).accepted);
+  EXPECT_EQ(outcome_of(sink.row(3)), "field_too_long") << "the timezone field is capped too";
+}
+
+TEST(ContactImport, ARowOfManyFieldsEachUnderTheCapIsRejectedAsRowTooLong) {
+  std::string header = "phone", row = "4155550123";
+  for (int i = 0; i < 12; ++i) {
+    header += fmt::format(",c{}", i);
+    row += "," + std::string(3000, 'a');  // 12 * 3000 bytes: under the per-field cap, over the row cap
+  }
+  collecting_sink sink;
+  auto summary = run_import(header + "\n" + row + "\n4155550134\n", sink);
+  ASSERT_TRUE(summary) << summary.error().message;
+  EXPECT_EQ(outcome_of(sink.row(1)), "row_too_long");
+  EXPECT_TRUE(sink.row(2).accepted);
+}
+
+TEST(ContactImport, VariablesThatGrowPastTheCapWhenEscapedAreRejected) {
+  // Control characters become six bytes each in JSON: 4 * 1000 raw bytes are 24 000 bytes of variables.
+  const std::string controls(1000, '\x01');
+  collecting_sink sink;
+  auto summary = run_import("phone,a,b,c,d\n4155550123," + controls + "," + controls + "," + controls + "," +
+                                controls + "\n4155550134,1,2,3,4\n",
+                            sink);
+  ASSERT_TRUE(summary) << summary.error().message;
+  EXPECT_EQ(outcome_of(sink.row(1)), "variables_too_large");
+  EXPECT_TRUE(sink.row(2).accepted);
+  EXPECT_EQ(sink.row(2).variables, R"({"a":"1","b":"2","c":"3","d":"4"})");
+}
+
+TEST(ContactImport, EveryOtherBadRowKeepsItsOwnReasonNextToAnOverlongOne) {
+  collecting_sink sink;
+  auto summary = run_import("phone,timezone\n" + std::string(2000, '9') +
+                                ",\n,\nnot a number,\n4155550123,Mars/Base\n4155550134,\n4155550134,\n",
+                            sink);
+  ASSERT_TRUE(summary) << summary.error().message;
+  EXPECT_EQ(outcome_of(sink.row(1)), "phone_too_long");
+  EXPECT_EQ(outcome_of(sink.row(2)), "missing_phone");
+  EXPECT_EQ(outcome_of(sink.row(3)), "invalid_number");
+  EXPECT_EQ(outcome_of(sink.row(4)), "invalid_timezone");
+  EXPECT_TRUE(sink.row(5).accepted);
+  EXPECT_EQ(outcome_of(sink.row(6)), "duplicate");
+}
+
+TEST(ContactImport, AnOverlongHeaderIsAnErrorNamingTheColumn) {
+  collecting_sink sink;
+  auto summary = run_import("phone," + std::string(5000, 'h') + "\n4155550123,x\n", sink);
+  ASSERT_FALSE(summary);
+  EXPECT_EQ(summary.error().code, errc::invalid_input);
+  EXPECT_NE(summary.error().message.find("column 2"), std::string::npos) << summary.error().message;
+}
+
+// --- Extensions ------------------------------------------------------------------------------------
+
+TEST(ContactImport, APhoneExtensionIsKeptAsTheExtensionVariable) {
+  collecting_sink sink;
+  auto summary = run_import(
+      "phone,name\n"
+      "+1 415 555 0123 ext. 5,a\n"
+      "+1 415 555 0134 x12,b\n"
+      "+1 415 555 0145 #7,c\n"
+      "+1-415-555-0156;ext=89,d\n"
+      "4155550167,e\n",
+      sink);
+  ASSERT_TRUE(summary) << summary.error().message;
+  const std::pair<const char*, const char*> want[] = {
+      {"+14155550123", "5"}, {"+14155550134", "12"}, {"+14155550145", "7"}, {"+14155550156", "89"}};
+  for (std::uint64_t row = 1; row <= 4; ++row) {
+    const outcome& o = sink.row(row);
+    SCOPED_TRACE(fmt::format("row {}", row));
+    ASSERT_TRUE(o.accepted) << to_string(o.reason);
+    EXPECT_EQ(o.e164, want[row - 1].first);
+    const auto variables = nlohmann::json::parse(o.variables);
+    EXPECT_EQ(variables.value("extension", std::string("<dropped>")), want[row - 1].second) << o.variables;
+  }
+  EXPECT_EQ(sink.row(5).variables, R"({"name":"e"})") << "no extension, no extension variable";
+}
+
+TEST(ContactImport, AnExtensionNextToAnExtensionColumnGetsItsOwnKey) {
+  collecting_sink sink;
+  ASSERT_TRUE(run_import("phone,extension\n+1 415 555 0123 ext. 5,desk\n", sink));
+  const auto variables = nlohmann::json::parse(sink.row(1).variables);
+  EXPECT_EQ(variables["extension"], "desk");
+  EXPECT_EQ(variables.value("extension_2", std::string("<dropped>")), "5") << sink.row(1).variables;
+}
+
 // --- Streaming and failure -------------------------------------------------------------------------
 
 TEST(ContactImport, UnterminatedQuoteFailsAfterWritingEveryEarlierRow) {

@@ -35,12 +35,14 @@ TEST(ParsePhone, NanpFormatsGiveTheSameE164) {
   }
 }
 
-TEST(ParsePhone, ExtensionIsDroppedFromE164AndFlagged) {
+TEST(ParsePhone, ExtensionIsKeptApartFromE164) {
   auto p = parse_phone("+1 (312) 555-0177 ext 12", "US");
   ASSERT_TRUE(p);
   EXPECT_EQ(p->e164, "+13125550177");
   EXPECT_TRUE(p->had_extension);
+  EXPECT_EQ(p->extension, "12");
   EXPECT_FALSE(parse_phone("+1 312 555 0177", "US")->had_extension);
+  EXPECT_EQ(parse_phone("+1 312 555 0177", "US")->extension, "");
 }
 
 TEST(ParsePhone, ReportsCountryAndTypeOutsideNanp) {
@@ -180,6 +182,7 @@ void expect_same_as_reference(const std::vector<std::string>& inputs,
       EXPECT_EQ(want->type, got->type) << text;
       EXPECT_EQ(want->area_code, got->area_code) << text;
       EXPECT_EQ(want->had_extension, got->had_extension) << text;
+      EXPECT_EQ(want->extension, got->extension) << text;
       if (want->e164.size() == 12 && want->e164.starts_with("+1")) {
         EXPECT_EQ(want->national_destination_code, got->national_destination_code) << text;
       }
