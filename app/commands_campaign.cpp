@@ -6,7 +6,6 @@
 #include <cstring>
 #include <fstream>
 #include <random>
-#include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
 #include <thread>
 #include <unistd.h>
@@ -21,6 +20,7 @@
 #include "app/commands.hpp"
 #include "app/output.hpp"
 #include "engine/campaign_runner.hpp"
+#include "engine/contacts/do_not_call_file.hpp"
 #include "engine/contacts/synthetic.hpp"
 #include "engine/phone.hpp"
 #include "engine/rules/zones.hpp"
@@ -201,31 +201,14 @@ result<void> ensure_contacts_file(const campaign_spec& spec) {
   return ok();
 }
 
-result<void> load_dnc_file(pg::campaign_admin& admin, const fs::path& file, const std::string& region,
-                           std::vector<std::string>* invalid) {
-  std::ifstream in(file);
-  if (!in) return make_error(errc::invalid_input, "cannot read do-not-call file {}", file.string());
-  std::vector<std::string> numbers;
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    const auto comma = line.find(',');
-    std::string field = line.substr(0, comma);
-    if (field.empty() || field[0] == '#') continue;
-    auto parsed = parse_phone(field, region);
-    if (!parsed) {
-      // A header line ("phone") is not an error; any other unparsable line is reported.
-      if (n == 1 && field.find_first_of("0123456789") == std::string::npos) continue;
-      if (invalid) invalid->push_back(fmt::format("{}:{}: {}", file.string(), n, parsed.error().message));
-      continue;
-    }
-    numbers.push_back(parsed->e164);
-  }
-  auto added = admin.dnc_add(numbers, file.filename().string());
-  if (!added) return std::move(added).error();
-  return ok();
+// Reads the do-not-call file (engine) and adds its numbers to the account's list (adapter); returns how many
+// were new. Lines that are not numbers are left in `skipped`.
+result<int> load_dnc_file(pg::campaign_admin& admin, const fs::path& file, const std::string& region,
+                          std::vector<std::string>* skipped) {
+  auto entries = contacts::read_do_not_call_file(file, region);
+  if (!entries) return std::move(entries).error();
+  if (skipped) *skipped = std::move(entries->skipped);
+  return admin.dnc_add(entries->e164s, file.filename().string());
 }
 
 struct carrier_holder {
@@ -454,23 +437,24 @@ int single_call(const global_options& options, const std::string& agent, const s
   if (imported->summary.accepted == 0)
     return report(make_error(errc::invalid_input, "{} is on the do-not-call list and was not called", callee->e164));
   return execute(*ctx, options, *id, *plan, spec, true, [&](const pg::campaign_summary& s) {
-    pqxx::nontransaction tx(ctx->db());
-    auto rows = tx.exec_params(
-        "SELECT a.caller_id, coalesce(a.outcome, 'unknown'), a.billable_ms, coalesce(a.carrier_call_id, ''), a.id "
-        "FROM " + std::string(pg::kCampaignAttempts) + " WHERE k.id = $1 ORDER BY a.id DESC LIMIT 1",
-        id->value());
-    if (rows.empty()) {
+    pg::campaign_admin reader(ctx->db(), ctx->account(), ctx->database_url());
+    auto attempt = reader.last_attempt(*id);
+    if (!attempt) {
+      (void)report(attempt.error());
+      return;
+    }
+    if (!*attempt) {
       fmt::print(stderr, "dialer: no attempt was placed (state {})\n", to_string(s.campaign.state));
       return;
     }
-    const auto& r = rows[0];
+    const auto& a = **attempt;
     if (options.json) {
-      print_json({{"campaign", s.campaign.name}, {"attempt_id", r[4].as<std::int64_t>()}, {"from", r[0].as<std::string>()},
-                  {"to", callee->e164}, {"outcome", r[1].as<std::string>()},
-                  {"duration_s", r[2].as<std::int64_t>() / 1000.0}, {"carrier_call_id", r[3].as<std::string>()}});
+      print_json({{"campaign", s.campaign.name}, {"attempt_id", a.id}, {"from", a.caller_id}, {"to", callee->e164},
+                  {"outcome", a.outcome}, {"duration_s", a.billable_ms / 1000.0},
+                  {"carrier_call_id", a.carrier_call_id}});
     } else {
-      fmt::print("call {} -> {}: {} ({:.1f}s talk, carrier call id {})\n", r[0].as<std::string>(), callee->e164,
-                 r[1].as<std::string>(), r[2].as<std::int64_t>() / 1000.0, r[3].as<std::string>());
+      fmt::print("call {} -> {}: {} ({:.1f}s talk, carrier call id {})\n", a.caller_id, callee->e164, a.outcome,
+                 a.billable_ms / 1000.0, a.carrier_call_id);
     }
   });
 }
@@ -599,13 +583,11 @@ void add_campaign_commands(CLI::App& app, global_options& options, command_actio
       if (!ctx) return report(ctx.error());
       pg::campaign_admin admin(ctx->db(), ctx->account(), ctx->database_url());
       std::vector<std::string> invalid;
-      const auto before = admin.dnc_list();
-      if (auto r = load_dnc_file(admin, *dnc_file, "US", &invalid); !r) return report(r.error());
-      const auto after = admin.dnc_list();
+      auto added = load_dnc_file(admin, *dnc_file, "US", &invalid);
+      if (!added) return report(added.error());
       for (const auto& w : invalid) fmt::print(stderr, "dialer: skipped {}\n", w);
-      const auto added = (after ? after->size() : 0) - (before ? before->size() : 0);
-      if (options.json) print_json({{"added", added}, {"skipped", invalid}});
-      else fmt::print("added {} number(s); skipped {} invalid line(s)\n", added, invalid.size());
+      if (options.json) print_json({{"added", *added}, {"skipped", invalid}});
+      else fmt::print("added {} number(s); skipped {} invalid line(s)\n", *added, invalid.size());
       return invalid.empty() ? int{exit_ok} : int{exit_invalid_input};
     };
   });

@@ -298,4 +298,21 @@ result<campaign_state> campaign_admin::set_state(campaign_id id, campaign_state 
   }
 }
 
+result<std::optional<attempt_report>> campaign_admin::last_attempt(campaign_id id) {
+  try {
+    pqxx::nontransaction tx(connection_);
+    auto rows = tx.exec_params(
+        "SELECT a.id, a.caller_id, coalesce(a.outcome, 'unknown'), a.billable_ms, coalesce(a.carrier_call_id, '') "
+        "FROM " + std::string(kCampaignAttempts) + " WHERE k.id = $1 AND k.account_id = $2 ORDER BY a.id DESC LIMIT 1",
+        id.value(), account_.value());
+    if (rows.empty()) return std::optional<attempt_report>{};
+    const auto& r = rows[0];
+    return std::optional<attempt_report>{attempt_report{r[0].as<std::int64_t>(), r[1].as<std::string>(),
+                                                        r[2].as<std::string>(), r[3].as<std::int64_t>(),
+                                                        r[4].as<std::string>()}};
+  } catch (...) {
+    return current_exception_error("reading the campaign's last attempt");
+  }
+}
+
 }  // namespace dialer::pg

@@ -30,6 +30,15 @@ struct number_summary {
   std::int64_t calls = 0;
 };
 
+// One attempt as `dialer call` reports it.
+struct attempt_report {
+  std::int64_t id = 0;
+  std::string caller_id;
+  std::string outcome;  // "unknown" while it has none
+  std::int64_t billable_ms = 0;
+  std::string carrier_call_id;
+};
+
 struct campaign_summary {
   campaign_record campaign;
   campaign_progress progress;
@@ -63,6 +72,8 @@ class campaign_admin {
   [[nodiscard]] result<std::vector<campaign_record>> list_campaigns();
   [[nodiscard]] result<campaign_summary> summary(campaign_id id);
   [[nodiscard]] result<campaign_state> set_state(campaign_id id, campaign_state to);
+  // The campaign's latest attempt (highest id), if it placed any.
+  [[nodiscard]] result<std::optional<attempt_report>> last_attempt(campaign_id id);
 
  private:
   pqxx::connection& connection_;

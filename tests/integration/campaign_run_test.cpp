@@ -216,6 +216,21 @@ TEST_F(DoNotCall, ListedNumberIsRejectedAtImportAndNeverDialed) {
   expect_settled(2);
 }
 
+TEST_F(DoNotCall, ImportingAFileAddsItsNumbersOnceAndReportsTheLinesItSkipped) {
+  const auto file = dir_ / "dnc.csv";
+  std::ofstream(file) << "phone,reason\n(202) 555-0143,asked\n# a comment\n+13125550144\nnot a number\n";
+  auto r = dialer_json({"dnc", "import", file.string()});
+  EXPECT_EQ(r.exit_code, 2) << "a skipped line makes the import exit 2:\n" << r.err;
+  const auto report = json::parse(r.out);
+  EXPECT_EQ(report["added"], 2);
+  ASSERT_EQ(report["skipped"].size(), 1u) << report.dump();
+  EXPECT_NE(report["skipped"][0].get<std::string>().find(":5: 'not a number'"), std::string::npos) << report.dump();
+  EXPECT_EQ(scalar("SELECT count(*) FROM do_not_call WHERE e164 IN ('+12025550143', '+13125550144')"), 2);
+  auto again = dialer_json({"dnc", "import", file.string()});
+  EXPECT_EQ(json::parse(again.out)["added"], 0) << "numbers already listed are not added twice";
+  EXPECT_EQ(scalar("SELECT count(*) FROM do_not_call"), 2);
+}
+
 TEST_F(DoNotCall, NumberListedAfterImportEndsDoNotCallAndIsNeverDialed) {
   // A slow first run (4 calls/s) is interrupted after its first call; one of the contacts it has not called yet
   // then goes on the list, and the resumed run must end it do_not_call instead of dialing it.
