@@ -294,6 +294,61 @@ int execute(context& ctx, const global_options& options, campaign_id id, const l
   return exit_ok;
 }
 
+// Everything about a run that can be checked without the database, checked before anything is created:
+// the carrier and its settings, the OS time-zone data, the lease override, the contacts file's header and the
+// do-not-call file.
+result<std::optional<contacts::do_not_call_entries>> check_run_inputs(const campaign_spec& spec,
+                                                                      const carriers::registry& registry) {
+  // Calling windows are law: refuse to dial when the OS time-zone data cannot give correct DST rules.
+  if (auto r = rules::verify_os_tzdb(std::chrono::system_clock::now()); !r) return std::move(r).error();
+  if (auto r = runner_options_from_environment(); !r) return std::move(r).error();
+  {
+    system_clock clk;  // the carrier checks its settings; the one it builds here places no call
+    auto carrier = registry.make_carrier(spec.carrier, spec.carrier_settings, clk);
+    if (!carrier) return std::move(carrier).error();
+  }
+  if (auto r = ensure_contacts_file(spec); !r) return std::move(r).error();
+  if (auto r = contacts::check_contacts_header(spec.contacts.file.string()); !r) return std::move(r).error();
+  std::optional<contacts::do_not_call_entries> dnc;
+  if (spec.do_not_call_file) {
+    auto entries = contacts::read_do_not_call_file(*spec.do_not_call_file, spec.default_region);
+    if (!entries) return std::move(entries).error();
+    dnc = std::move(*entries);
+  }
+  return dnc;
+}
+
+int dry_run(const global_options& options, pg::campaign_admin& admin, const campaign_spec& spec,
+            const launch_plan& plan) {
+  auto dnc = admin.dnc_set();
+  if (!dnc) return report(dnc.error());
+  null_sink sink;
+  contacts::import_options io;
+  io.default_region = spec.default_region;
+  io.do_not_call = &*dnc;
+  auto imported = contacts::import_contacts_file(spec.contacts.file.string(), io, sink);
+  if (!imported) return report(imported.error());
+  if (options.json) {
+    nlohmann::json numbers = nlohmann::json::array();
+    for (const auto& n : plan.numbers) numbers.push_back(n.e164);
+    nlohmann::json rejected = nlohmann::json::array();
+    for (const auto& [row, reason] : sink.rejected) rejected.push_back({{"row", row}, {"reason", reason}});
+    print_json({{"dry_run", true}, {"campaign", spec.name}, {"agent", spec.agent}, {"carrier", spec.carrier},
+                {"numbers", numbers}, {"would", plan.would_create},
+                {"import", {{"accepted", sink.accepted}, {"rejected", rejected}}}});
+  } else {
+    fmt::print("dry run: campaign '{}' would call {} contacts ({} rejected) as agent '{}' through '{}'\n", spec.name,
+               sink.accepted, sink.rejected.size(), spec.agent, spec.carrier);
+    for (const auto& n : plan.numbers) fmt::print("  caller ID {}\n", n.e164);
+    for (const auto& w : plan.would_create) fmt::print("  would {}\n", w);
+    fmt::print("nothing was dialed.\n");
+  }
+  return exit_ok;
+}
+
+// Validate everything first, then act: nothing is created, bought or written before every check has passed,
+// and the launches of one account take turns (two first runs of one file: one creates and imports, the other
+// finds the campaign and joins it).
 int run_campaign(const global_options& options, const run_options& ro) {
   carriers::registry registry = carriers::make_default_registry();
   config::load_options lo;
@@ -309,85 +364,75 @@ int run_campaign(const global_options& options, const run_options& ro) {
   if (!registry.has_carrier(spec->carrier))
     return report(make_error(errc::invalid_input, "{}: carrier '{}' is not available in this build (known: {})",
                              ro.file, spec->carrier, fmt::join(registry.carrier_names(), ", ")));
-  // Calling windows are law: refuse to dial when the OS time-zone data cannot give correct DST rules.
-  if (auto r = rules::verify_os_tzdb(std::chrono::system_clock::now()); !r) return report(r.error());
-  if (auto r = ensure_contacts_file(*spec); !r) return report(r.error());
+  auto dnc_entries = check_run_inputs(*spec, registry);
+  if (!dnc_entries) return report(dnc_entries.error());
 
   auto ctx = context::open(options);
   if (!ctx) return report(ctx.error());
   pg::campaign_admin admin(ctx->db(), ctx->account(), ctx->database_url());
+  auto turn = admin.lock_launches();
+  if (!turn) return report(turn.error());
 
-  if (ro.dry_run) {
-    auto plan = prepare_launch(*ctx, *spec, true);
-    if (!plan) return report(plan.error());
-    auto dnc = admin.dnc_set();
-    if (!dnc) return report(dnc.error());
-    null_sink sink;
-    contacts::import_options io;
-    io.default_region = spec->default_region;
-    io.do_not_call = &*dnc;
-    auto imported = contacts::import_contacts_file(spec->contacts.file.string(), io, sink);
-    if (!imported) return report(imported.error());
-    if (options.json) {
-      nlohmann::json numbers = nlohmann::json::array();
-      for (const auto& n : plan->numbers) numbers.push_back(n.e164);
-      nlohmann::json rejected = nlohmann::json::array();
-      for (const auto& [row, reason] : sink.rejected) rejected.push_back({{"row", row}, {"reason", reason}});
-      print_json({{"dry_run", true}, {"campaign", spec->name}, {"agent", spec->agent}, {"carrier", spec->carrier},
-                  {"numbers", numbers}, {"would", plan->would_create},
-                  {"import", {{"accepted", sink.accepted}, {"rejected", rejected}}}});
-    } else {
-      fmt::print("dry run: campaign '{}' would call {} contacts ({} rejected) as agent '{}' through '{}'\n", spec->name,
-                 sink.accepted, sink.rejected.size(), spec->agent, spec->carrier);
-      for (const auto& n : plan->numbers) fmt::print("  caller ID {}\n", n.e164);
-      for (const auto& w : plan->would_create) fmt::print("  would {}\n", w);
-      fmt::print("nothing was dialed.\n");
-    }
-    return exit_ok;
-  }
-
-  auto plan = prepare_launch(*ctx, *spec, false);
-  if (!plan) return report(plan.error());
-  if (spec->do_not_call_file) {
-    std::vector<std::string> invalid;
-    if (auto r = load_dnc_file(admin, *spec->do_not_call_file, spec->default_region, &invalid); !r) return report(r.error());
-    for (const auto& w : invalid) fmt::print(stderr, "dialer: warning: do-not-call entry skipped: {}\n", w);
-  }
-  auto existing = admin.find_campaign(spec->name);
-  if (!existing) return report(existing.error());
-  campaign_id id;
-  if (*existing) {
-    id = **existing;
-    auto rec = pg::load_campaign_record(ctx->db(), ctx->account(), id);
-    if (!rec) return report(rec.error());
-    if (rec->agent != plan->agent_record.id)
-      return report(make_error(errc::launch_failed, "campaign '{}' belongs to agent '{}', not '{}'", spec->name,
-                               rec->agent_name, spec->agent));
-    if (rec->state == campaign_state::completed || rec->state == campaign_state::cancelled) {
-      spdlog::info("campaign '{}' is {} already; nothing to do", spec->name, to_string(rec->state));
-      auto summary = admin.summary(id);
-      if (!summary) return report(summary.error());
-      if (options.json) print_json(report_json(*summary, nullptr, 0));
-      else print_summary(*summary, nullptr, 0);
-      return exit_ok;
-    }
-    if (auto r = admin.update_settings(id, *spec); !r) return report(r.error());
-    spdlog::info("campaign '{}' exists ({}): resuming it", spec->name, to_string(rec->state));
-  } else {
-    if (ro.resume)
+  std::optional<campaign_record> existing;
+  if (!ro.dry_run) {
+    auto found = admin.find_campaign(spec->name);
+    if (!found) return report(found.error());
+    if (*found) {
+      auto rec = pg::load_campaign_record(ctx->db(), ctx->account(), **found);
+      if (!rec) return report(rec.error());
+      if (rec->agent_name != spec->agent)
+        return report(make_error(errc::launch_failed, "campaign '{}' belongs to agent '{}', not '{}'", spec->name,
+                                 rec->agent_name, spec->agent));
+      if (rec->state == campaign_state::completed || rec->state == campaign_state::cancelled) {
+        turn->release();
+        spdlog::info("campaign '{}' is {} already; nothing to do", spec->name, to_string(rec->state));
+        auto summary = admin.summary(rec->id);
+        if (!summary) return report(summary.error());
+        if (options.json) print_json(report_json(*summary, nullptr, 0));
+        else print_summary(*summary, nullptr, 0);
+        return exit_ok;
+      }
+      existing = std::move(*rec);
+    } else if (ro.resume) {
       return report(make_error(errc::not_found, "campaign '{}' has never run: there is nothing to resume", spec->name));
-    auto created = admin.create_campaign(*spec, plan->agent_record.id, plan->listed);
+    }
+  }
+
+  auto checked = prepare_launch(*ctx, *spec, launch_step::check);
+  if (!checked) return report(checked.error());
+  if (ro.dry_run) {
+    turn->release();
+    return dry_run(options, admin, *spec, *checked);
+  }
+
+  // Every check passed: act.
+  auto plan = prepare_launch(*ctx, *spec, launch_step::act);
+  if (!plan) return report(plan.error());
+  if (*dnc_entries) {
+    auto added = admin.dnc_add((*dnc_entries)->e164s, spec->do_not_call_file->filename().string());
+    if (!added) return report(added.error());
+    for (const auto& w : (*dnc_entries)->skipped) fmt::print(stderr, "dialer: warning: do-not-call entry skipped: {}\n", w);
+  }
+  campaign_id id;
+  if (existing) {
+    id = existing->id;
+    if (auto r = admin.update_settings(id, *spec); !r) return report(r.error());
+    spdlog::info("campaign '{}' exists ({}): resuming it", spec->name, to_string(existing->state));
+    if (!existing->imported) {
+      auto imported = admin.import_contacts(id, spec->contacts.file, spec->default_region);
+      if (!imported) return report(imported.error());
+      spdlog::info("imported {} contacts ({} rejected) from {}", imported->summary.accepted,
+                   imported->summary.rejected, spec->contacts.file.string());
+    }
+  } else {
+    auto created = admin.create_and_import(*spec, plan->agent_record.id, plan->listed, spec->contacts.file,
+                                           spec->default_region);
     if (!created) return report(created.error());
-    id = *created;
+    id = created->id;
+    spdlog::info("imported {} contacts ({} rejected) from {}", created->import.summary.accepted,
+                 created->import.summary.rejected, spec->contacts.file.string());
   }
-  auto rec = pg::load_campaign_record(ctx->db(), ctx->account(), id);
-  if (!rec) return report(rec.error());
-  if (!rec->imported) {
-    auto imported = admin.import_contacts(id, spec->contacts.file, spec->default_region);
-    if (!imported) return report(imported.error());
-    spdlog::info("imported {} contacts ({} rejected) from {}", imported->summary.accepted, imported->summary.rejected,
-                 spec->contacts.file.string());
-  }
+  turn->release();
   return execute(*ctx, options, id, *plan, *spec, options.json && ::isatty(2) == 0 ? false : false);
 }
 
@@ -419,26 +464,29 @@ int single_call(const global_options& options, const std::string& agent, const s
   if (!registry.has_carrier(spec.carrier))
     return report(make_error(errc::invalid_input, "carrier '{}' is not one of: {}", spec.carrier,
                              fmt::join(registry.carrier_names(), ", ")));
+  if (auto r = runner_options_from_environment(); !r) return report(r.error());
   auto ctx = context::open(options);
   if (!ctx) return report(ctx.error());
-  auto plan = prepare_launch(*ctx, spec, false);
+  // A single call creates nothing but its campaign, and that only once every check has passed.
+  auto plan = prepare_launch(*ctx, spec, launch_step::check);
   if (!plan) return report(plan.error());
+  pg::campaign_admin admin(ctx->db(), ctx->account(), ctx->database_url());
+  auto dnc = admin.dnc_set();
+  if (!dnc) return report(dnc.error());
+  if (dnc->contains(callee->e164))
+    return report(make_error(errc::invalid_input, "{} is on the do-not-call list and was not called", callee->e164));
   const auto dir = fs::temp_directory_path() / fmt::format("dialer-call-{}", ::getpid());
   fs::create_directories(dir);
   spec.contacts.file = dir / "contact.csv";
   std::ofstream(spec.contacts.file) << "phone\n" << callee->e164 << "\n";
-  pg::campaign_admin admin(ctx->db(), ctx->account(), ctx->database_url());
-  auto id = admin.create_campaign(spec, plan->agent_record.id, plan->listed);
-  if (!id) return report(id.error());
-  auto imported = admin.import_contacts(*id, spec.contacts.file, "US");
+  auto created = admin.create_and_import(spec, plan->agent_record.id, plan->listed, spec.contacts.file, "US");
   std::error_code ec;
   fs::remove_all(dir, ec);
-  if (!imported) return report(imported.error());
-  if (imported->summary.accepted == 0)
-    return report(make_error(errc::invalid_input, "{} is on the do-not-call list and was not called", callee->e164));
-  return execute(*ctx, options, *id, *plan, spec, true, [&](const pg::campaign_summary& s) {
+  if (!created) return report(created.error());
+  const campaign_id id = created->id;
+  return execute(*ctx, options, id, *plan, spec, true, [&](const pg::campaign_summary& s) {
     pg::campaign_admin reader(ctx->db(), ctx->account(), ctx->database_url());
-    auto attempt = reader.last_attempt(*id);
+    auto attempt = reader.last_attempt(id);
     if (!attempt) {
       (void)report(attempt.error());
       return;

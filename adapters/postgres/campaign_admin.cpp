@@ -1,6 +1,7 @@
 #include "adapters/postgres/campaign_admin.hpp"
 
 #include <pqxx/pqxx>
+#include <utility>
 
 #include "adapters/postgres/campaign_store.hpp"
 #include "adapters/postgres/connection.hpp"
@@ -99,6 +100,76 @@ result<void> campaign_admin::update_settings(campaign_id id, const campaign_spec
   }
 }
 
+namespace {
+
+// Imports `file` into campaign `id` inside the transaction open on `conn` (the caller holds the campaign's row,
+// by lock or by having just inserted it): one range of consecutive contact ids, COPY, the blocks, and the import
+// record on the campaign. Leaves the transaction open; on error the caller rolls it back.
+result<import_report> copy_contacts(raw_connection& conn, campaign_id id, const std::filesystem::path& file,
+                                    const std::string& default_region, const contacts::e164_set& dnc) {
+  // The campaign's contacts get one range of consecutive ids, which the engine cuts into claimable blocks. The
+  // sequence is advanced past the range at the end, under a transaction-wide lock: concurrent imports (of other
+  // campaigns) take their ranges one after the other.
+  if (auto r = conn.exec(fmt::format("SELECT pg_advisory_xact_lock({})", kContactIdLock), PGRES_TUPLES_OK); !r)
+    return std::move(r).error();
+  auto first = conn.scalar("SELECT nextval('contacts_id_seq')");
+  if (!first) return std::move(first).error();
+  if (auto r = conn.exec("COPY contacts (id, campaign_id, row_number, e164, timezone, variables) FROM STDIN",
+                         PGRES_COPY_IN);
+      !r)
+    return std::move(r).error();
+  import_report report;
+  copy_sink sink(conn, id, *first, report);
+  contacts::import_options options;
+  options.default_region = default_region;
+  options.do_not_call = &dnc;
+  auto summary = contacts::import_contacts_file(file.string(), options, sink);
+  if (!summary) {
+    (void)conn.end_copy();
+    return std::move(summary).error();
+  }
+  if (auto r = conn.end_copy(); !r) return std::move(r).error();
+  report.summary = *summary;
+  nlohmann::json rejected = nlohmann::json::array();
+  for (const auto& [row, reason] : report.rejected) rejected.push_back({{"row", row}, {"reason", reason}});
+  const auto accepted = static_cast<std::int64_t>(summary->accepted);
+  std::string first_sql = "NULL", last_sql = "NULL";
+  std::string statements;
+  const auto size = block_size_for(accepted);
+  if (accepted > 0) {
+    const std::int64_t last = *first + accepted - 1;
+    first_sql = std::to_string(*first);
+    last_sql = std::to_string(last);
+    statements = fmt::format(
+        "SELECT setval('contacts_id_seq', {1});"
+        "INSERT INTO contact_blocks (campaign_id, first_id, last_id, pending) "
+        "SELECT {0}, b, least(b + {3} - 1, {1}), least(b + {3} - 1, {1}) - b + 1 "
+        "FROM generate_series({2}::bigint, {1}::bigint, {3}::bigint) b;",
+        id.value(), last, *first, size);
+  }
+  if (!statements.empty()) {
+    if (auto r = conn.exec(statements); !r) return std::move(r).error();
+  }
+  if (auto r = conn.exec_params(
+          fmt::format("UPDATE campaigns SET imported_at = now(), import_accepted = {}, import_rejected = $1::jsonb, "
+                      "first_contact_id = {}, last_contact_id = {}, block_size = {} WHERE id = {}",
+                      summary->accepted, first_sql, last_sql, size, id.value()),
+          {rejected.dump()});
+      !r)
+    return std::move(r).error();
+  return report;
+}
+
+// The server's message of a failed statement, without libpq's "ERROR:  " prefix.
+std::string server_message(const error& e) {
+  std::string why = e.message;
+  if (const auto pos = why.find("ERROR:  "); pos != std::string::npos) why = why.substr(pos + 8);
+  if (const auto nl = why.find('\n'); nl != std::string::npos) why.resize(nl);
+  return why;
+}
+
+}  // namespace
+
 result<import_report> campaign_admin::import_contacts(campaign_id id, const std::filesystem::path& file,
                                                      const std::string& default_region) {
   auto dnc = dnc_set();
@@ -117,63 +188,98 @@ result<import_report> campaign_admin::import_contacts(campaign_id id, const std:
       return make_error(errc::conflict, "the contacts of campaign {} were imported already", id.value());
     }
   }
-  // The campaign's contacts get one range of consecutive ids, which the engine cuts into claimable blocks. The
-  // sequence is advanced past the range at the end, under a transaction-wide lock: concurrent imports (of other
-  // campaigns) take their ranges one after the other.
-  if (auto r = conn.exec(fmt::format("SELECT pg_advisory_xact_lock({})", kContactIdLock), PGRES_TUPLES_OK); !r)
-    return std::move(r).error();
-  auto first = conn.scalar("SELECT nextval('contacts_id_seq')");
-  if (!first) return std::move(first).error();
-  if (auto r = conn.exec("COPY contacts (id, campaign_id, row_number, e164, timezone, variables) FROM STDIN",
-                         PGRES_COPY_IN);
-      !r)
-    return std::move(r).error();
-  import_report report;
-  copy_sink sink(conn, id, *first, report);
-  contacts::import_options options;
-  options.default_region = default_region;
-  options.do_not_call = &*dnc;
-  auto summary = contacts::import_contacts_file(file.string(), options, sink);
-  if (!summary) {
-    (void)conn.end_copy();
+  auto report = copy_contacts(conn, id, file, default_region, *dnc);
+  if (!report) {
     (void)conn.exec("ROLLBACK");
-    return std::move(summary).error();
-  }
-  if (auto r = conn.end_copy(); !r) {
-    (void)conn.exec("ROLLBACK");
-    return std::move(r).error();
-  }
-  report.summary = *summary;
-  nlohmann::json rejected = nlohmann::json::array();
-  for (const auto& [row, reason] : report.rejected) rejected.push_back({{"row", row}, {"reason", reason}});
-  std::string rejected_text = rejected.dump();
-  std::string quoted;
-  for (char c : rejected_text) quoted += (c == '\'' ? std::string("''") : std::string(1, c));
-  const auto accepted = static_cast<std::int64_t>(summary->accepted);
-  std::string first_sql = "NULL", last_sql = "NULL";
-  std::string statements;
-  const auto size = block_size_for(accepted);
-  if (accepted > 0) {
-    const std::int64_t last = *first + accepted - 1;
-    first_sql = std::to_string(*first);
-    last_sql = std::to_string(last);
-    statements = fmt::format(
-        "SELECT setval('contacts_id_seq', {1});"
-        "INSERT INTO contact_blocks (campaign_id, first_id, last_id, pending) "
-        "SELECT {0}, b, least(b + {3} - 1, {1}), least(b + {3} - 1, {1}) - b + 1 "
-        "FROM generate_series({2}::bigint, {1}::bigint, {3}::bigint) b;",
-        id.value(), last, *first, size);
-  }
-  statements += fmt::format(
-      "UPDATE campaigns SET imported_at = now(), import_accepted = {}, import_rejected = '{}'::jsonb, "
-      "first_contact_id = {}, last_contact_id = {}, block_size = {} WHERE id = {}",
-      summary->accepted, quoted, first_sql, last_sql, size, id.value());
-  if (auto r = conn.exec(statements); !r) {
-    (void)conn.exec("ROLLBACK");
-    return std::move(r).error();
+    return std::move(report).error();
   }
   if (auto r = conn.exec("COMMIT"); !r) return std::move(r).error();
   return report;
+}
+
+result<created_campaign> campaign_admin::create_and_import(const campaign_spec& spec, agent_id agent,
+                                                          std::span<const number_id> numbers,
+                                                          const std::filesystem::path& file,
+                                                          const std::string& default_region) {
+  auto dnc = dnc_set();
+  if (!dnc) return std::move(dnc).error();
+  raw_connection conn(url_);
+  if (!conn.ok()) return make_error(errc::unavailable, "cannot connect to the database: {}", conn.message());
+  try {
+    if (auto r = conn.exec("BEGIN"); !r) return std::move(r).error();
+    const auto rollback = [&conn](error e) {
+      (void)conn.exec("ROLLBACK");
+      return e;
+    };
+    auto id = conn.scalar_params(
+        "INSERT INTO campaigns (account_id, name, agent_id, carrier, settings) "
+        "VALUES ($1::bigint, $2, $3::bigint, $4, $5::jsonb) RETURNING id",
+        {std::to_string(account_.value()), spec.name, std::to_string(agent.value()), spec.carrier,
+         to_json(spec).dump()});
+    if (!id) {
+      if (conn.last_sqlstate() == "23505")
+        return rollback(make_error(errc::conflict, "campaign '{}' already exists", spec.name));
+      return rollback(std::move(id).error());
+    }
+    for (auto n : numbers) {
+      auto listed = conn.exec(
+          fmt::format("INSERT INTO campaign_numbers (campaign_id, number_id) VALUES ({}, {})", *id, n.value()));
+      if (!listed) {
+        if (conn.last_sqlstate() == "23514")
+          return rollback(make_error(errc::launch_failed, "{}", server_message(listed.error())));
+        return rollback(std::move(listed).error());
+      }
+    }
+    auto report = copy_contacts(conn, campaign_id{*id}, file, default_region, *dnc);
+    if (!report) return rollback(std::move(report).error());
+    if (auto r = conn.exec("COMMIT"); !r) return std::move(r).error();
+    return created_campaign{campaign_id{*id}, std::move(*report)};
+  } catch (...) {
+    (void)conn.exec("ROLLBACK");
+    return current_exception_error("creating campaign " + spec.name);
+  }
+}
+
+// Launches of one account take turns: a session-level advisory lock on this admin's connection, so it lasts
+// across the transactions of the launch and ends with the connection if the process dies.
+constexpr std::int32_t kLaunchLockClass = 0x6469616c;  // "dial"
+
+launch_guard::launch_guard(pqxx::connection& connection, std::int64_t account)
+    : connection_(&connection), account_(account) {}
+
+launch_guard::launch_guard(launch_guard&& other) noexcept
+    : connection_(std::exchange(other.connection_, nullptr)), account_(other.account_) {}
+
+launch_guard& launch_guard::operator=(launch_guard&& other) noexcept {
+  if (this != &other) {
+    release();
+    connection_ = std::exchange(other.connection_, nullptr);
+    account_ = other.account_;
+  }
+  return *this;
+}
+
+launch_guard::~launch_guard() { release(); }
+
+void launch_guard::release() noexcept {
+  if (connection_ == nullptr) return;
+  try {
+    pqxx::nontransaction tx(*connection_);
+    tx.exec_params("SELECT pg_advisory_unlock($1, $2::integer)", kLaunchLockClass, account_);
+  } catch (...) {
+    // The connection is gone, and the session's lock with it.
+  }
+  connection_ = nullptr;
+}
+
+result<launch_guard> campaign_admin::lock_launches() {
+  try {
+    pqxx::nontransaction tx(connection_);
+    tx.exec_params("SELECT pg_advisory_lock($1, $2::integer)", kLaunchLockClass, account_.value());
+    return launch_guard(connection_, account_.value());
+  } catch (...) {
+    return current_exception_error("waiting for other launches of this account");
+  }
 }
 
 result<int> campaign_admin::dnc_add(std::span<const std::string> e164s, const std::string& source) {

@@ -1,7 +1,8 @@
 #pragma once
 // Campaign administration on PostgreSQL: create a campaign once, import its contacts once (COPY, in one
 // transaction with the campaign's import record), the do-not-call list, listings and summaries.
-// Not a hot path except the import. Threading: one instance per thread.
+// Not a hot path except the import. Threading: one instance per thread (it uses the connection it is given, and
+// opens its own for each import).
 
 #include <filesystem>
 #include <pqxx/connection>
@@ -16,6 +17,32 @@ namespace dialer::pg {
 struct import_report {
   contacts::import_summary summary;
   std::vector<std::pair<std::uint64_t, std::string>> rejected;  // {row, reason}
+};
+
+struct created_campaign {
+  campaign_id id;
+  import_report import;
+};
+
+// Held while a process prepares the launch of a campaign (agent, numbers, the campaign row and its import): the
+// launches of one account take turns, so two first runs of one file cannot both create the agent, buy the
+// number, create the campaign or import it. A session-level advisory lock on the connection it was taken on,
+// released by release() or the destructor (and by the server when the connection ends). Move-only; the thread
+// that owns that connection only.
+class launch_guard {
+ public:
+  launch_guard(launch_guard&& other) noexcept;
+  launch_guard& operator=(launch_guard&& other) noexcept;
+  launch_guard(const launch_guard&) = delete;
+  launch_guard& operator=(const launch_guard&) = delete;
+  ~launch_guard();
+  void release() noexcept;
+
+ private:
+  friend class campaign_admin;
+  launch_guard(pqxx::connection& connection, std::int64_t account);
+  pqxx::connection* connection_;
+  std::int64_t account_;
 };
 
 struct outcome_count {
@@ -63,6 +90,15 @@ class campaign_admin {
   // campaign (conflict when it was imported already).
   [[nodiscard]] result<import_report> import_contacts(campaign_id id, const std::filesystem::path& file,
                                                       const std::string& default_region);
+  // create_campaign and import_contacts in one transaction: the campaign exists with its contacts, or not at
+  // all (a file that fails half-way leaves no campaign behind). conflict when the name is taken.
+  [[nodiscard]] result<created_campaign> create_and_import(const campaign_spec& spec, agent_id agent,
+                                                           std::span<const number_id> numbers,
+                                                           const std::filesystem::path& file,
+                                                           const std::string& default_region);
+
+  // Waits until no other process prepares a launch in this account, then holds that turn (launch_guard).
+  [[nodiscard]] result<launch_guard> lock_launches();
 
   // Do-not-call list (normalised E.164). add returns how many were new.
   [[nodiscard]] result<int> dnc_add(std::span<const std::string> e164s, const std::string& source);

@@ -1,5 +1,6 @@
 #include "adapters/postgres/raw_connection.hpp"
 
+
 namespace dialer::pg {
 namespace {
 
@@ -32,10 +33,16 @@ bool raw_connection::ok() const { return conn_ && PQstatus(conn_) == CONNECTION_
 
 std::string raw_connection::message() const { return conn_ ? trim(PQerrorMessage(conn_)) : "out of memory"; }
 
+static std::string sqlstate_of(const PGresult* r) {
+  const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  return state ? state : "";
+}
+
 result<void> raw_connection::exec(const std::string& sql, ExecStatusType expect) {
   PGresult* r = PQexec(conn_, sql.c_str());
   const bool good = PQresultStatus(r) == expect;
   std::string why = good ? "" : trim(PQresultErrorMessage(r));
+  last_sqlstate_ = good ? "" : sqlstate_of(r);
   PQclear(r);
   if (!good) return make_error(errc::internal, "{}", why);
   return dialer::ok();
@@ -46,6 +53,40 @@ result<std::int64_t> raw_connection::scalar(const std::string& sql) {
   const bool good = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQnfields(r) == 1;
   std::string value = good ? PQgetvalue(r, 0, 0) : "";
   std::string why = good ? "" : trim(PQresultErrorMessage(r));
+  last_sqlstate_ = good ? "" : sqlstate_of(r);
+  PQclear(r);
+  if (!good) return make_error(errc::internal, "{}", why.empty() ? "expected one value" : why);
+  return std::stoll(value);
+}
+
+namespace {
+
+PGresult* exec_with(PGconn* conn, const std::string& sql, const std::vector<std::string>& params) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p.c_str());
+  return PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr, 0);
+}
+
+}  // namespace
+
+result<void> raw_connection::exec_params(const std::string& sql, const std::vector<std::string>& params,
+                                         ExecStatusType expect) {
+  PGresult* r = exec_with(conn_, sql, params);
+  const bool good = PQresultStatus(r) == expect;
+  std::string why = good ? "" : trim(PQresultErrorMessage(r));
+  last_sqlstate_ = good ? "" : sqlstate_of(r);
+  PQclear(r);
+  if (!good) return make_error(errc::internal, "{}", why);
+  return dialer::ok();
+}
+
+result<std::int64_t> raw_connection::scalar_params(const std::string& sql, const std::vector<std::string>& params) {
+  PGresult* r = exec_with(conn_, sql, params);
+  const bool good = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQnfields(r) == 1;
+  std::string value = good ? PQgetvalue(r, 0, 0) : "";
+  std::string why = good ? "" : trim(PQresultErrorMessage(r));
+  last_sqlstate_ = good ? "" : sqlstate_of(r);
   PQclear(r);
   if (!good) return make_error(errc::internal, "{}", why.empty() ? "expected one value" : why);
   return std::stoll(value);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/result.hpp"
 
@@ -31,12 +32,20 @@ class raw_connection {
   result<void> exec(const std::string& sql, ExecStatusType expect = PGRES_COMMAND_OK);
   // Runs a query that returns one row of one integer column.
   result<std::int64_t> scalar(const std::string& sql);
+  // One statement with text parameters $1, $2, ... (never formatted into the SQL); `expect` as for exec.
+  result<void> exec_params(const std::string& sql, const std::vector<std::string>& params,
+                           ExecStatusType expect = PGRES_COMMAND_OK);
+  // exec_params for a statement that returns one row of one integer column.
+  result<std::int64_t> scalar_params(const std::string& sql, const std::vector<std::string>& params);
+  // The SQLSTATE of the last exec or scalar that failed on the server ("23505"), empty when it did not.
+  [[nodiscard]] const std::string& last_sqlstate() const noexcept { return last_sqlstate_; }
   // COPY data after `exec("COPY ... FROM STDIN", PGRES_COPY_IN)`: any number of whole or partial rows.
   result<void> put(std::string_view data);
   result<void> end_copy();
 
  private:
   PGconn* conn_;
+  std::string last_sqlstate_;
 };
 
 }  // namespace dialer::pg
