@@ -108,6 +108,18 @@ class progress_printer {
   std::chrono::steady_clock::time_point last_{};
 };
 
+// A number's peak: what this run measured when it dialed (its own calls), else the database's figure (every
+// engine's calls, from their recorded intervals).
+std::int64_t peak_of(const pg::number_summary& n, const run_status* run) {
+  if (run)
+    for (const auto& u : run->numbers)
+      if (u.id == n.id) return u.peak_in_flight;
+  return n.peak_in_flight;
+}
+
+// At most this many rejected rows in the summary table (JSON lists them all).
+constexpr std::size_t kRejectedRowsShown = 20;
+
 nlohmann::json report_json(const pg::campaign_summary& s, const run_status* run, double duration_s) {
   nlohmann::json by_state{{"pending", s.progress.pending},   {"in_progress", s.progress.in_progress},
                           {"done", s.progress.done},         {"cancelled", s.progress.cancelled},
@@ -118,10 +130,7 @@ nlohmann::json report_json(const pg::campaign_summary& s, const run_status* run,
   for (const auto& [row, reason] : s.campaign.import_rejected) rejected.push_back({{"row", row}, {"reason", reason}});
   nlohmann::json numbers = nlohmann::json::array();
   for (const auto& n : s.numbers) {
-    std::int32_t peak = 0;
-    if (run)
-      for (const auto& u : run->numbers)
-        if (u.id == n.id) peak = u.peak_in_flight;
+    const std::int64_t peak = peak_of(n, run);
     numbers.push_back({{"e164", n.e164},
                        {"calls", n.calls},
                        {"peak_in_flight", peak},
@@ -154,18 +163,19 @@ void print_summary(const pg::campaign_summary& s, const run_status* run, double 
   print_table({"OUTCOME", "ATTEMPTS", "SHARE"}, rows);
   fmt::print("\n");
   rows.clear();
-  for (const auto& n : s.numbers) {
-    std::string peak = "-";
-    if (run)
-      for (const auto& u : run->numbers)
-        if (u.id == n.id) peak = std::to_string(u.peak_in_flight);
-    rows.push_back({n.e164, std::to_string(n.calls), peak, std::to_string(n.max_concurrent_calls)});
-  }
+  for (const auto& n : s.numbers)
+    rows.push_back({n.e164, std::to_string(n.calls), std::to_string(peak_of(n, run)),
+                    std::to_string(n.max_concurrent_calls)});
   print_table({"CALLER_ID", "CALLS", "PEAK_IN_FLIGHT", "LIMIT"}, rows);
   std::map<std::string, int> reasons;
   for (const auto& r : s.campaign.import_rejected) ++reasons[r.second];
   fmt::print("\nimport: {} accepted, {} rejected", s.campaign.import_accepted, s.campaign.import_rejected.size());
   for (const auto& [reason, n] : reasons) fmt::print(", {} {}", n, reason);
+  const auto& rejected = s.campaign.import_rejected;
+  for (std::size_t i = 0; i < rejected.size() && i < kRejectedRowsShown; ++i)
+    fmt::print("\n  row {}: {}", rejected[i].first, rejected[i].second);
+  if (rejected.size() > kRejectedRowsShown)
+    fmt::print("\n  and {} more (--json lists them all)", rejected.size() - kRejectedRowsShown);
   fmt::print("\nduration: {:.1f}s, talk time: {:.1f} min, cost: {} USD\n", duration_s, s.talk_minutes, format_money(s.cost));
   if (run && run->reconciled) fmt::print("reconciled from an earlier run: {} attempts ({} unknown, not redialed)\n",
                                          run->reconciled, run->unknown);
@@ -388,8 +398,8 @@ int run_campaign(const global_options& options, const run_options& ro) {
         spdlog::info("campaign '{}' is {} already; nothing to do", spec->name, to_string(rec->state));
         auto summary = admin.summary(rec->id);
         if (!summary) return report(summary.error());
-        if (options.json) print_json(report_json(*summary, nullptr, 0));
-        else print_summary(*summary, nullptr, 0);
+        if (options.json) print_json(report_json(*summary, nullptr, summary->duration_s));
+        else print_summary(*summary, nullptr, summary->duration_s);
         return exit_ok;
       }
       existing = std::move(*rec);
@@ -582,8 +592,8 @@ void add_campaign_commands(CLI::App& app, global_options& options, command_actio
       if (!*id) return report(make_error(errc::not_found, "campaign '{}' does not exist", *show_name));
       auto summary = admin.summary(**id);
       if (!summary) return report(summary.error());
-      if (options.json) print_json(report_json(*summary, nullptr, 0));
-      else print_summary(*summary, nullptr, 0);
+      if (options.json) print_json(report_json(*summary, nullptr, summary->duration_s));
+      else print_summary(*summary, nullptr, summary->duration_s);
       return int{exit_ok};
     };
   });

@@ -16,6 +16,10 @@ int main(int argc, char** argv) {
 
   CLI::App app{"dialer: the outbound campaign dialer engine and phone-number inventory", "dialer"};
   app.require_subcommand(1);
+  // Global options work where users type them, after the command too ("dialer run FILE --json"): an option a
+  // subcommand does not know falls through to its parent. Subcommands inherit this when they are added.
+  app.fallthrough();
+  app.set_version_flag("--version", "dialer " DIALER_VERSION, "Print the version and exit");
   global_options options;
   app.add_option("--state-dir", options.state_dir, "State directory (default: $DIALER_STATE_DIR or ./.dialer)");
   app.add_option("--database-url", options.database_url,
@@ -32,6 +36,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::string message = e.what();

@@ -43,6 +43,27 @@ class copy_sink final : public contacts::contact_sink {
   import_report& report_;
 };
 
+// The campaign's calls as wall-clock intervals (iv: number_id, s, e), for $1 = the campaign id.
+// - The simulated carrier stamps a call's end on its simulated timeline (started_at + the simulated duration),
+//   which runs time_acceleration times faster than the wall clock: its durations are scaled back, and an instant
+//   carrier's calls take no wall time. Every other carrier reports wall-clock times.
+// - A call in flight (no outcome yet) runs from when it was recorded until now; one that ended without times
+//   (reconciled as unknown) is a point. Every call lasts at least a microsecond, so it counts at its start.
+constexpr const char* kCallIntervals =
+    "k AS (SELECT id, first_contact_id, last_contact_id, "
+    "  CASE WHEN carrier <> 'simulated' THEN 1.0::float8 "
+    "       WHEN settings #>> '{carrier_settings,instant}' = 'true' THEN 0.0::float8 "
+    "       ELSE 1.0 / greatest(coalesce((settings #>> '{carrier_settings,time_acceleration}')::float8, 1.0), 1e-9) "
+    "  END AS wall_per_call_second "
+    "  FROM campaigns WHERE id = $1), "
+    "spans AS (SELECT a.number_id, coalesce(a.started_at, a.created_at) AS s, "
+    "  CASE WHEN a.outcome IS NULL THEN greatest(now(), coalesce(a.started_at, a.created_at)) "
+    "       WHEN a.ended_at IS NULL OR a.started_at IS NULL THEN coalesce(a.started_at, a.created_at) "
+    "       ELSE a.started_at + (a.ended_at - a.started_at) * k.wall_per_call_second END AS e "
+    "  FROM k JOIN call_attempts a ON a.id BETWEEN k.first_contact_id * 128 AND k.last_contact_id * 128 + 127 "
+    "   AND a.campaign_id = k.id), "
+    "iv AS (SELECT number_id, s, greatest(e, s + interval '1 microsecond') AS e FROM spans)";
+
 campaign_state state_or_draft(const std::string& s) { return parse_campaign_state(s).value_or(campaign_state::draft); }
 
 }  // namespace
@@ -362,6 +383,24 @@ result<campaign_summary> campaign_admin::summary(campaign_id id) {
              id.value()))
       s.numbers.push_back({number_id{r[0].as<std::int64_t>()}, r[1].as<std::string>(), r[2].as<std::int32_t>(),
                            r[3].as<std::int64_t>()});
+    // Peaks: a sweep over each number's call intervals (+1 at a start, -1 at an end; at one instant ends count
+    // first, so back-to-back calls do not overlap). A call still without an end counts until now.
+    const std::string intervals = "WITH " + std::string(kCallIntervals);
+    for (const auto& r : tx.exec_params(
+             intervals + ", events AS (SELECT number_id, s AS at, 1 AS d FROM iv UNION ALL "
+                         "SELECT number_id, e, -1 FROM iv) "
+                         "SELECT number_id, max(running) FROM (SELECT number_id, sum(d) OVER (PARTITION BY number_id "
+                         "ORDER BY at, d ROWS UNBOUNDED PRECEDING) AS running FROM events) sweep GROUP BY number_id",
+             id.value())) {
+      for (auto& n : s.numbers)
+        if (n.id.value() == r[0].as<std::int64_t>()) n.peak_in_flight = r[1].as<std::int64_t>();
+    }
+    s.duration_s = tx.exec_params1(
+                         intervals + " SELECT coalesce(extract(epoch FROM coalesce(c.finished_at, "
+                                     "(SELECT max(e) FROM iv)) - coalesce(c.started_at, (SELECT min(s) FROM iv))), "
+                                     "0)::float8 FROM campaigns c WHERE c.id = $1",
+                         id.value())[0]
+                       .as<double>();
     auto totals = tx.exec_params1(
         "SELECT (coalesce(sum(a.cost), 0) * 1000000)::bigint, coalesce(sum(a.billable_ms), 0) / 60000.0 "
         "FROM " + std::string(kCampaignAttempts) + " WHERE k.id = $1",

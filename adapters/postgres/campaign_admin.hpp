@@ -55,6 +55,8 @@ struct number_summary {
   std::string e164;
   std::int32_t max_concurrent_calls = 0;
   std::int64_t calls = 0;
+  // Most of its calls in progress at one instant, from the attempts' started_at..ended_at (every engine's).
+  std::int64_t peak_in_flight = 0;
 };
 
 // One attempt as `dialer call` reports it.
@@ -73,6 +75,9 @@ struct campaign_summary {
   std::vector<number_summary> numbers;  // attempts by caller ID
   micros cost = 0;
   double talk_minutes = 0;
+  // started_at..finished_at of the campaign; while it has not finished, its first call's start to its last
+  // call's end (0 before any call).
+  double duration_s = 0;
 };
 
 class campaign_admin {
