@@ -28,10 +28,12 @@ result<do_not_call_entries> read_do_not_call_file(const std::filesystem::path& f
                                                   std::string_view default_region) {
   const std::string region = normalize_region(default_region);
   if (!is_supported_region(region))
-    return make_error(errc::invalid_input, "unknown default region '{}' for the do-not-call file", default_region);
+    return make_error(errc::invalid_input, "unknown default region '{}' for the do-not-call file",
+                      default_region);
   const std::unique_ptr<std::FILE, file_closer> in(std::fopen(file.c_str(), "rb"));
   if (!in)
-    return make_error(errc::invalid_input, "cannot read do-not-call file {}: {}", file.string(), std::strerror(errno));
+    return make_error(errc::invalid_input, "cannot read do-not-call file {}: {}", file.string(),
+                      std::strerror(errno));
 
   const phone_fast_path& phones = phone_fast_path::instance();
   const std::size_t max_phone = import_limits{}.max_phone_bytes;
@@ -80,8 +82,10 @@ result<do_not_call_entries> read_do_not_call_file(const std::filesystem::path& f
       const auto end = data.find('\n');
       const std::string_view piece = data.substr(0, end);
       if (!overlong) {
-        if (line.size() + piece.size() > max_do_not_call_line_bytes) overlong = true;
-        else line.append(piece);
+        if (line.size() + piece.size() > max_do_not_call_line_bytes)
+          overlong = true;
+        else
+          line.append(piece);
       }
       pending = true;
       if (end == std::string_view::npos) break;

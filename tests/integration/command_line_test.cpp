@@ -1,6 +1,6 @@
 // The command line as users type it, through the real `dialer` binary on a fresh database per test: options
-// after the command, --version, what `campaigns show` and the summary report, exit 3 for everything not found,
-// and the README's inventory walkthrough run exactly as written.
+// after the command, --version, what `campaigns show` and the summary report, exit 3 for everything not
+// found, and the README's inventory walkthrough run exactly as written.
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
@@ -63,8 +63,10 @@ TEST_F(CommandLine, ShowReportsTheRunsRealDurationAndEachNumbersPeak) {
   // then. small.yaml plays calls at time_acceleration 500: the simulated carrier writes ended_at on its
   // simulated timeline, so a call's wall-clock end is started_at + (ended_at - started_at) / 500.
   const std::string intervals =
-      "SELECT number_id, started_at AS s, started_at + (ended_at - started_at) / 500.0 AS e FROM call_attempts";
-  const auto peak = scalar("WITH iv AS (" + intervals + ") SELECT max((SELECT count(*) FROM iv j WHERE "
+      "SELECT number_id, started_at AS s, started_at + (ended_at - started_at) / 500.0 AS e FROM "
+      "call_attempts";
+  const auto peak = scalar("WITH iv AS (" + intervals +
+                           ") SELECT max((SELECT count(*) FROM iv j WHERE "
                            "j.number_id = i.number_id AND j.s <= i.s AND j.e > i.s)) FROM iv i");
   ASSERT_EQ(report["numbers"].size(), 1u);
   const auto& number = report["numbers"][0];
@@ -75,7 +77,8 @@ TEST_F(CommandLine, ShowReportsTheRunsRealDurationAndEachNumbersPeak) {
 
   auto text = dialer({"campaigns", "show", "e2e-small"});
   ASSERT_EQ(text.exit_code, 0) << text.err;
-  EXPECT_NE(text.out.find(fmt::format("+14155550100  {}", number["calls"].get<std::int64_t>())), std::string::npos)
+  EXPECT_NE(text.out.find(fmt::format("+14155550100  {}", number["calls"].get<std::int64_t>())),
+            std::string::npos)
       << text.out;
   EXPECT_EQ(text.out.find("duration: 0.0s"), std::string::npos) << text.out;
 }
@@ -100,7 +103,8 @@ TEST_F(CommandLine, TheSummaryListsRejectedRowsWithTheirRowNumbers) {
   ASSERT_EQ(table_run.exit_code, 0) << table_run.err;
   for (int row = 2; row <= 21; ++row)
     EXPECT_NE(table_run.out.find(fmt::format("row {}: invalid_number", row)), std::string::npos)
-        << row << "\n" << table_run.out;
+        << row << "\n"
+        << table_run.out;
   EXPECT_EQ(table_run.out.find("row 22: invalid_number"), std::string::npos) << table_run.out;
   EXPECT_NE(table_run.out.find("and 5 more"), std::string::npos) << table_run.out;
 
@@ -119,9 +123,10 @@ TEST_F(CommandLine, EveryCommandThatNamesSomethingUnknownExitsThree) {
   ASSERT_EQ(dialer({"numbers", "buy", "+14155550100"}).exit_code, 0);
   ASSERT_EQ(dialer({"numbers", "assign", "+14155550100", "--agent", "known"}).exit_code, 0);
   const auto unknown_agent = dir_ / "unknown-agent.yaml";
-  std::ofstream(unknown_agent) << "name: e2e-ghost\nagent: nobody\n"
-                               << "window: {start: \"00:00\", end: \"24:00\", days: every day, holidays: none}\n"
-                               << "contacts: {file: " << (data_dir / "few-contacts.csv").string() << "}\n";
+  std::ofstream(unknown_agent)
+      << "name: e2e-ghost\nagent: nobody\n"
+      << "window: {start: \"00:00\", end: \"24:00\", days: every day, holidays: none}\n"
+      << "contacts: {file: " << (data_dir / "few-contacts.csv").string() << "}\n";
   const auto never_ran = campaign_file("small.yaml", {{"MAX_CPS", "100"}});
 
   const std::vector<std::vector<std::string>> commands{

@@ -1,6 +1,6 @@
 // The first run of a campaign file through the real `dialer` binary: a run that fails leaves nothing behind
-// (no agent, no number bought, no campaign, no do-not-call entries, nothing billed), and two first runs started
-// at once both succeed while the contacts are imported once.
+// (no agent, no number bought, no campaign, no do-not-call entries, nothing billed), and two first runs
+// started at once both succeed while the contacts are imported once.
 #include <nlohmann/json.hpp>
 
 #include "tests/integration/e2e_fixture.hpp"
@@ -13,11 +13,13 @@ using nlohmann::json;
 class FirstRun : public campaign_test {
  protected:
   // provisioning.yaml with its tokens; the do-not-call file lists one number that is not among the contacts.
-  fs::path provisioning_file(const std::string& name, const std::string& number, const fs::path& contacts) const {
+  fs::path provisioning_file(const std::string& name, const std::string& number,
+                             const fs::path& contacts) const {
     const auto dnc = dir_ / "dnc.txt";
     std::ofstream(dnc) << "phone\n+13125550199\n";
-    return campaign_file("provisioning.yaml",
-                         {{"NAME", name}, {"NUMBER", number}, {"CONTACTS", contacts.string()}, {"DNC", dnc.string()}});
+    return campaign_file(
+        "provisioning.yaml",
+        {{"NAME", name}, {"NUMBER", number}, {"CONTACTS", contacts.string()}, {"DNC", dnc.string()}});
   }
 
   // Everything a first run creates, and what billing would charge for.
@@ -95,7 +97,9 @@ TEST_F(FirstRun, TwoFirstRunsStartedAtOnceBothSucceedAndTheContactsAreImportedOn
     auto a = start({"run", file.string()}, name + "-a");
     auto b = start({"run", file.string()}, name + "-b");
     ASSERT_TRUE(eventually([&] { return a->exited() && b->exited(); }, nullptr, 120s))
-        << "the runs did not end:\n" << a->err() << "\n" << b->err();
+        << "the runs did not end:\n"
+        << a->err() << "\n"
+        << b->err();
     EXPECT_EQ(a->wait(), 0) << a->err();
     EXPECT_EQ(b->wait(), 0) << b->err();
     for (auto* run : {a.get(), b.get()}) {

@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 #include "engine/contacts/do_not_call_file.hpp"
 
@@ -39,14 +39,15 @@ TEST(DoNotCallFile, ReportsEachInvalidLineWithItsLineNumber) {
 }
 
 TEST(DoNotCallFile, OverlongLinesAndNumbersAreReportedUnparsedAndTheNextLinesStillRead) {
-  const auto path = write_file("dnc-long.txt", std::string(1 << 20, '7') + "\n" + std::string(200, '5') +
-                                                   ",x\n4155550123\n");
+  const auto path = write_file("dnc-long.txt",
+                               std::string(1 << 20, '7') + "\n" + std::string(200, '5') + ",x\n4155550123\n");
   auto r = read_do_not_call_file(path, "US");
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->e164s, std::vector<std::string>{"+14155550123"});
   ASSERT_EQ(r->skipped.size(), 2u);
   EXPECT_NE(r->skipped[0].find(":1: the line is longer than"), std::string::npos) << r->skipped[0];
-  EXPECT_NE(r->skipped[1].find(":2: the number is longer than 64 characters"), std::string::npos) << r->skipped[1];
+  EXPECT_NE(r->skipped[1].find(":2: the number is longer than 64 characters"), std::string::npos)
+      << r->skipped[1];
   std::filesystem::remove(path);
 }
 
