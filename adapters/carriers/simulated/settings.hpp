@@ -72,7 +72,8 @@ struct simulated_carrier_settings {
   // The carrier's own record (timed mode): one JSON line per call placed and per call ended, appended to this
   // file with one write each (several processes may share it; a killed process keeps what it wrote). Tests check
   // the invariants from it, as from a real carrier's call log: times are CLOCK_MONOTONIC nanoseconds (the same
-  // clock in every process of the machine), not simulated time; each line names its process (a simulated call
+  // clock in every process of the machine), not simulated time; a call's placement is stamped when the request
+  // reached the carrier (originate() was called), as a carrier counts arrivals; each line names its process (a simulated call
   // lives in its process and ends when the process dies). Empty: no log.
   std::string call_log;
   // How many recently placed idempotency keys are remembered to catch duplicates (0: in-flight only).

@@ -286,6 +286,7 @@ void simulated_carrier::originate(std::span<const origination_request> requests)
         in.attempt = request.attempt;
         in.key_hash = key_hash_of(request);
         in.contact = request.contact.value();
+        in.received = clock_.monotonic();
         in.from = request.from_e164;
         in.to = request.to_e164;
         in.precheck = draining_ ? verdict::refuse_draining : precheck(request, in.detail);
@@ -485,7 +486,8 @@ void simulated_carrier::run() {
           key_of_attempt_[in.attempt.value()] = in.key_hash;
           if (call_log_fd_ >= 0)
             log_line(fmt::format(R"({{"event":"placed","pid":{},"attempt":{},"key":"{:016x}","contact":{},"from":"{}","to":"{}","at_ns":{}}})",
-                                 ::getpid(), in.attempt.value(), in.key_hash, in.contact, in.from, in.to, now.count()));
+                                 ::getpid(), in.attempt.value(), in.key_hash, in.contact, in.from, in.to,
+                                 in.received.count()));
           calls_.emplace(in.key_hash, std::move(call));
           accepted_.fetch_add(1, std::memory_order_relaxed);
           ready.push_back(std::move(e));

@@ -110,6 +110,7 @@ class simulated_carrier final : public carrier {
     std::string detail;                 // only filled for refusals
     std::int64_t contact = 0;           // for the call log
     std::string from, to;
+    std::chrono::nanoseconds received{0};  // when originate() handed it over: the carrier's arrival time
   };
   struct live_call {
     attempt_id attempt;

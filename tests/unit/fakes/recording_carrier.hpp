@@ -67,10 +67,13 @@ class recording_carrier final : public carrier {
     std::lock_guard g(mutex_);
     sink_ = sink;
   }
+  // A request's placement is stamped when it reaches the carrier (here), as a carrier counts arrivals.
   void originate(std::span<const origination_request> requests) noexcept override {
+    const auto arrived = clock_.monotonic();
+    const auto arrived_wall = clock_.wall();
     {
       std::lock_guard g(mutex_);
-      for (const auto& r : requests) incoming_.push_back(r);
+      for (const auto& r : requests) incoming_.push_back({r, arrived, arrived_wall});
     }
     cv_.notify_all();
   }
@@ -152,7 +155,8 @@ class recording_carrier final : public carrier {
       auto cancels = std::move(cancels_);
       cancels_.clear();
       std::vector<std::function<void(carrier_events&)>> events;
-      for (auto& r : incoming) {
+      for (auto& in : incoming) {
+        const auto& r = in.request;
         const auto plan = plan_(r);
         if (plan.refuse) {
           const auto why = *plan.refuse;
@@ -166,11 +170,11 @@ class recording_carrier final : public carrier {
         c.number = r.caller_number;
         c.from = r.from_e164;
         c.to = r.to_e164;
-        c.placed_at = now;
-        c.placed_wall = clock_.wall();
+        c.placed_at = in.at;
+        c.placed_wall = in.wall;
         c.outcome = plan.outcome;
         log_.push_back(c);
-        live_.emplace(r.attempt.value(), live{log_.size() - 1, now + plan.duration});
+        live_.emplace(r.attempt.value(), live{log_.size() - 1, in.at + plan.duration});
         const auto attempt = r.attempt;
         if (plan.lose_answer)
           events.push_back([=](carrier_events& s) {
@@ -217,7 +221,12 @@ class recording_carrier final : public carrier {
   std::condition_variable cv_;
   bool stop_ = false;
   carrier_events* sink_ = nullptr;
-  std::vector<origination_request> incoming_;
+  struct arrival {
+    origination_request request;
+    std::chrono::nanoseconds at{0};
+    std::chrono::system_clock::time_point wall{};
+  };
+  std::vector<arrival> incoming_;
   std::vector<attempt_id> cancels_;
   std::map<std::int64_t, live> live_;  // attempt -> its call
   std::vector<placed_call> log_;
