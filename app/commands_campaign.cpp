@@ -277,6 +277,12 @@ int execute(context& ctx, const global_options& options, campaign_id id, const l
     signal_scope signals(&runner);
     status = runner.run([&](const run_status& s) { printer(s); });
   }
+  // run() has returned and the runner asks the carrier nothing more, but after a stop-now the carrier's own
+  // thread goes on reporting the calls left in flight to the runner, its event sink, until the carrier stops.
+  // Stop it here, before the runner is destroyed at the end of this function: calls still in flight then report
+  // nothing, like a cut connection, and the next run reconciles them. (The other way round, a call ending in
+  // between was delivered to the freed runner: heap-use-after-free in simulated_carrier::deliver under ASan.)
+  (*carrier).reset();
   printer.finish();
   const double duration = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (!status) return report(status.error());
