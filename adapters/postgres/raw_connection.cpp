@@ -38,8 +38,7 @@ static std::string sqlstate_of(const PGresult* r) {
   return state ? state : "";
 }
 
-result<void> raw_connection::exec(const std::string& sql, ExecStatusType expect) {
-  PGresult* r = PQexec(conn_, sql.c_str());
+result<void> raw_connection::finish(PGresult* r, ExecStatusType expect) {
   const bool good = PQresultStatus(r) == expect;
   std::string why = good ? "" : trim(PQresultErrorMessage(r));
   last_sqlstate_ = good ? "" : sqlstate_of(r);
@@ -48,8 +47,7 @@ result<void> raw_connection::exec(const std::string& sql, ExecStatusType expect)
   return dialer::ok();
 }
 
-result<std::int64_t> raw_connection::scalar(const std::string& sql) {
-  PGresult* r = PQexec(conn_, sql.c_str());
+result<std::int64_t> raw_connection::finish_scalar(PGresult* r) {
   const bool good = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQnfields(r) == 1;
   std::string value = good ? PQgetvalue(r, 0, 0) : "";
   std::string why = good ? "" : trim(PQresultErrorMessage(r));
@@ -58,6 +56,12 @@ result<std::int64_t> raw_connection::scalar(const std::string& sql) {
   if (!good) return make_error(errc::internal, "{}", why.empty() ? "expected one value" : why);
   return std::stoll(value);
 }
+
+result<void> raw_connection::exec(const std::string& sql, ExecStatusType expect) {
+  return finish(PQexec(conn_, sql.c_str()), expect);
+}
+
+result<std::int64_t> raw_connection::scalar(const std::string& sql) { return finish_scalar(PQexec(conn_, sql.c_str())); }
 
 namespace {
 
@@ -72,24 +76,11 @@ PGresult* exec_with(PGconn* conn, const std::string& sql, const std::vector<std:
 
 result<void> raw_connection::exec_params(const std::string& sql, const std::vector<std::string>& params,
                                          ExecStatusType expect) {
-  PGresult* r = exec_with(conn_, sql, params);
-  const bool good = PQresultStatus(r) == expect;
-  std::string why = good ? "" : trim(PQresultErrorMessage(r));
-  last_sqlstate_ = good ? "" : sqlstate_of(r);
-  PQclear(r);
-  if (!good) return make_error(errc::internal, "{}", why);
-  return dialer::ok();
+  return finish(exec_with(conn_, sql, params), expect);
 }
 
 result<std::int64_t> raw_connection::scalar_params(const std::string& sql, const std::vector<std::string>& params) {
-  PGresult* r = exec_with(conn_, sql, params);
-  const bool good = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQnfields(r) == 1;
-  std::string value = good ? PQgetvalue(r, 0, 0) : "";
-  std::string why = good ? "" : trim(PQresultErrorMessage(r));
-  last_sqlstate_ = good ? "" : sqlstate_of(r);
-  PQclear(r);
-  if (!good) return make_error(errc::internal, "{}", why.empty() ? "expected one value" : why);
-  return std::stoll(value);
+  return finish_scalar(exec_with(conn_, sql, params));
 }
 
 result<void> raw_connection::put(std::string_view data) {

@@ -44,6 +44,9 @@ class raw_connection {
   result<void> end_copy();
 
  private:
+  // Take the result of one statement (and free it): a command's status, or a single integer value.
+  result<void> finish(PGresult* r, ExecStatusType expect);
+  result<std::int64_t> finish_scalar(PGresult* r);
   PGconn* conn_;
   std::string last_sqlstate_;
 };
