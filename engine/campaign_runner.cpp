@@ -443,6 +443,10 @@ struct campaign_runner::impl : carrier_events {
       if (sent.size() < k) return now;
       return std::max(now, sent[sent.size() - k] + seconds(1) + guard);
     }
+    // The originations let through at `noted` (or later) really left at `left`. Idempotent.
+    void restamp(nanoseconds noted, nanoseconds left) {
+      for (auto it = sent.rbegin(); it != sent.rend() && *it >= noted; ++it) *it = std::max(*it, left);
+    }
     void note(nanoseconds at, double cps) {
       sent.push_back(at);
       const std::size_t keep = cps >= 1.0 && !std::isinf(cps) ? static_cast<std::size_t>(cps) : 1;
@@ -490,6 +494,7 @@ struct campaign_runner::impl : carrier_events {
     std::unordered_map<std::int64_t, spacing> by_number;
     spacing account;
     std::size_t paced_count = 0;
+    std::vector<spacing*> noted;  // the spacings of the calls let through this pass (by_number's nodes are stable)
     nanoseconds next_due = clock::never;
     while (true) {
       {
@@ -537,6 +542,7 @@ struct campaign_runner::impl : carrier_events {
           }
           spaced.note(now, cps);
           account.note(now, account_cps);
+          noted.push_back(&spaced);
           {
             std::lock_guard lock(in_flight_mutex_);
             in_flight_.emplace(c.request.attempt.value(),
@@ -554,7 +560,14 @@ struct campaign_runner::impl : carrier_events {
         dialing_.fetch_sub(static_cast<std::int64_t>(requests.size()), std::memory_order_acq_rel);
         dialed_.fetch_add(static_cast<std::int64_t>(requests.size()), std::memory_order_relaxed);
         carrier_.originate(requests);
+        // The calls left when the carrier took them, not when they were let through: this thread can lose the
+        // CPU in between (tens of milliseconds on a loaded machine). Spacing the next ones from the earlier time
+        // would let a late batch and a punctual successor meet inside one second at the carrier.
+        const auto left = clock_.monotonic();
+        for (spacing* s : noted) s->restamp(now, left);
+        account.restamp(now, left);
       }
+      noted.clear();
     }
   }
 

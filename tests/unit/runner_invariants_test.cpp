@@ -67,25 +67,48 @@ class RunnerInvariants : public ::testing::Test {
     campaign_ = db_.add_campaign(campaign_, contacts_);
   }
 
-  // Runs a runner to its end in simulated time (at most `limit` of it). The runner's threads and the carrier's
-  // worker are the clock's participants; this thread moves time whenever all of them wait.
+  // A runner on its own thread; the test thread moves simulated time (the runner's threads and the carrier's
+  // worker are the clock's participants, and time moves whenever all of them wait).
+  struct background_run {
+    background_run(RunnerInvariants& t, runner_options options, const std::string& engine)
+        : clock(t.clock_),
+          runner(t.campaign_, t.numbers_, *t.carrier_, t.clock_, memory_stores(t.db_, engine), options) {
+      const int before = clock.participants();
+      thread = std::thread([this] {
+        out = runner.run();
+        done = true;
+      });
+      while (clock.participants() <= before && !done) std::this_thread::yield();  // its control thread joined
+    }
+    ~background_run() { stop(); }
+    // Stops the run at once (if it still runs) and joins it.
+    void stop() {
+      if (!thread.joinable()) return;
+      runner.request_stop_now();
+      while (!done) (void)clock.run_while_not([&] { return done.load(); }, std::chrono::hours(1));
+      thread.join();
+    }
+    // Moves time until the run ends (false if `limit` of simulated time passes first) and joins it.
+    bool finish(nanoseconds limit) {
+      const bool finished = clock.run_while_not([&] { return done.load(); }, limit);
+      if (finished) thread.join();
+      return finished;
+    }
+    manual_clock& clock;
+    campaign_runner runner;
+    std::atomic<bool> done{false};
+    std::optional<result<run_status>> out;
+    std::thread thread;
+  };
+
+  // Runs a runner to its end in simulated time (at most `limit` of it).
   result<run_status> run(runner_options options = {}, const std::string& engine = "engine-a",
                          nanoseconds limit = std::chrono::hours(2)) {
-    campaign_runner runner(campaign_, numbers_, *carrier_, clock_, memory_stores(db_, engine), options);
-    std::optional<result<run_status>> out;
-    std::atomic<bool> done{false};
-    const int before = clock_.participants();
-    std::thread t([&] {
-      out = runner.run();
-      done = true;
-    });
-    while (clock_.participants() <= before && !done) std::this_thread::yield();  // the runner's control thread joined
-    const bool finished = clock_.run_while_not([&] { return done.load(); }, limit);
-    if (!finished) runner.request_stop_now();
-    while (!done) (void)clock_.run_while_not([&] { return done.load(); }, 1h);
-    t.join();
+    background_run r(*this, options, engine);
+    const bool finished = r.finish(limit);
     EXPECT_TRUE(finished) << "the runner did not finish within " << limit.count() / 1e9 << " s of simulated time";
-    return std::move(*out);
+    if (!finished) r.stop();
+    return std::move(*r.out);
   }
 
   void make_carrier(recording_carrier::planner plan = {}, double account_cps = unlimited_cps) {
@@ -138,12 +161,30 @@ TEST_F(RunnerInvariants, AfterADatabaseStallNoCallerIdBurstsAboveItsCps) {
   EXPECT_LE(max_in_window(log, "+14155550100"), 2);
 }
 
+// Invariant 1: CPS spacing counts from when the carrier took a call, not from when the engine let it go. The
+// first batch reaches the carrier 30 ms late; the next call leaves a second after the batch was let go and
+// arrives at once, so spacing from the earlier time put five arrivals inside one second at max_cps 4.
+TEST_F(RunnerInvariants, ALateHandOverDoesNotLetTheNextCallsCrowdIntoItsSecond) {
+  add_number("+14155550100", 10, 4);
+  add_campaign(12, 10);
+  make_carrier();
+  carrier_->slow_intake(30ms, 1);
+  auto status = run();
+  ASSERT_TRUE(status) << status.error().message;
+  const auto log = carrier_->log();
+  EXPECT_EQ(log.size(), 12u);
+  EXPECT_EQ(dialed_twice(log), "");
+  EXPECT_LE(max_in_window(log, "+14155550100"), 4);
+}
+
 // Invariant 14: calls of a crashed engine that the carrier still runs keep their slots until they end.
 TEST_F(RunnerInvariants, RecoveredCallsStillTalkingKeepTheirSlots) {
   add_number("+14155550100", 5, 50);
   add_campaign(40, 20);
   make_carrier();
-  // The dead engine placed the first five contacts' first attempts; the carrier runs them for 30 s more.
+  // The dead engine placed the first five contacts' first attempts; the carrier runs them for 30 s more. They
+  // are adopted while the carrier's worker already waits (the order that once left them talking for ever).
+  ASSERT_TRUE(clock_.run_until(clock_.monotonic()));
   for (int i = 0; i < 5; ++i) {
     const auto& c = contacts_[static_cast<std::size_t>(i)];
     db_.add_open_attempt(c.id, 1, numbers_[0].id, "rec-" + std::to_string(attempt_of(c.id, 1).value()), "dead");
@@ -167,14 +208,7 @@ TEST_F(RunnerInvariants, DoNotCallIsCheckedAtDialTime) {
   add_number("+14155550100", 1, 1);
   add_campaign(16, 1);
   make_carrier();
-  campaign_runner runner(campaign_, numbers_, *carrier_, clock_, memory_stores(db_, "engine-a"), {});
-  std::atomic<bool> done{false};
-  std::optional<result<run_status>> out;
-  std::thread t([&] {
-    out = runner.run();
-    done = true;
-  });
-  while (clock_.participants() < 2 && !done) std::this_thread::yield();
+  background_run r(*this, runner_options{}, "engine-a");
   // The whole block is claimed before the first call; then the last eight contacts go on the list.
   ASSERT_TRUE(clock_.run_while_not([&] { return !carrier_->log().empty(); }, 1min));
   std::set<std::string> listed;
@@ -182,9 +216,8 @@ TEST_F(RunnerInvariants, DoNotCallIsCheckedAtDialTime) {
     db_.add_do_not_call(contacts_[i].e164);
     listed.insert(contacts_[i].e164);
   }
-  ASSERT_TRUE(clock_.run_while_not([&] { return done.load(); }, 1h));
-  t.join();
-  ASSERT_TRUE(*out) << out->error().message;
+  ASSERT_TRUE(r.finish(1h));
+  ASSERT_TRUE(*r.out) << r.out->error().message;
   for (const auto& c : carrier_->log()) EXPECT_FALSE(listed.contains(c.to)) << c.to << " was dialed";
   EXPECT_EQ(by_state()["do_not_call"], 8);
 }
@@ -247,20 +280,12 @@ TEST_F(RunnerInvariants, ANumberReassignedMidCampaignStopsCallingWithinOneHeartb
   add_number("+14155550101", 2, 10);
   add_campaign(40, 4);
   make_carrier();
-  campaign_runner runner(campaign_, numbers_, *carrier_, clock_, memory_stores(db_, "engine-a"), {});
-  std::atomic<bool> done{false};
-  std::optional<result<run_status>> out;
-  std::thread t([&] {
-    out = runner.run();
-    done = true;
-  });
-  while (clock_.participants() < 2 && !done) std::this_thread::yield();
+  background_run r(*this, runner_options{}, "engine-a");
   ASSERT_TRUE(clock_.run_while_not([&] { return carrier_->log().size() >= 6; }, 1min));
   db_.assign_number(numbers_[0].id, agent_id{2});
   const auto reassigned_at = clock_.monotonic();
-  ASSERT_TRUE(clock_.run_while_not([&] { return done.load(); }, 1h));
-  t.join();
-  ASSERT_TRUE(*out) << out->error().message;
+  ASSERT_TRUE(r.finish(1h));
+  ASSERT_TRUE(*r.out) << r.out->error().message;
   const runner_options defaults;
   int after = 0, other = 0;
   for (const auto& c : carrier_->log()) {
@@ -278,23 +303,15 @@ TEST_F(RunnerInvariants, ACancelRacingAPauseEndsCancelled) {
   add_number("+14155550100", 2, 10);
   add_campaign(40, 2);
   make_carrier();
-  campaign_runner runner(campaign_, numbers_, *carrier_, clock_, memory_stores(db_, "engine-a"), {});
-  std::atomic<bool> done{false};
-  std::optional<result<run_status>> out;
-  std::thread t([&] {
-    out = runner.run();
-    done = true;
-  });
-  while (clock_.participants() < 2 && !done) std::this_thread::yield();
+  background_run r(*this, runner_options{}, "engine-a");
   ASSERT_TRUE(clock_.run_while_not([&] { return carrier_->log().size() >= 4; }, 1min));
   db_.set_fault(store_call::transition,
                 fault{.times = 1, .before = [&] { db_.set_state(campaign_.id, campaign_state::cancelled); }});
-  runner.request_pause();
-  ASSERT_TRUE(clock_.run_while_not([&] { return done.load(); }, 1h));
-  t.join();
-  ASSERT_TRUE(*out) << out->error().message;
+  r.runner.request_pause();
+  ASSERT_TRUE(r.finish(1h));
+  ASSERT_TRUE(*r.out) << r.out->error().message;
   EXPECT_EQ(db_.state_of(campaign_.id), campaign_state::cancelled);
-  EXPECT_EQ((*out)->state, campaign_state::cancelled);
+  EXPECT_EQ((*r.out)->state, campaign_state::cancelled);
   const auto states = by_state();
   EXPECT_EQ(states.count("pending"), 0u) << states.at("pending") << " contacts left pending";
   EXPECT_EQ(states.at("done") + states.at("cancelled"), 40);
@@ -308,22 +325,14 @@ TEST_F(RunnerInvariants, NothingIsPlacedAfterACancelIsCommitted) {
   make_carrier();
   runner_options slow_poll;
   slow_poll.state_poll = std::chrono::minutes(10);  // this engine would not see the cancel for ten minutes
-  campaign_runner runner(campaign_, numbers_, *carrier_, clock_, memory_stores(db_, "engine-a"), slow_poll);
-  std::atomic<bool> done{false};
-  std::optional<result<run_status>> out;
-  std::thread t([&] {
-    out = runner.run();
-    done = true;
-  });
-  while (clock_.participants() < 2 && !done) std::this_thread::yield();
+  background_run r(*this, slow_poll, "engine-a");
   ASSERT_TRUE(clock_.run_while_not([&] { return carrier_->log().size() >= 4; }, 1min));
   db_.set_state(campaign_.id, campaign_state::cancelled);
   const auto cancelled_at = clock_.monotonic();
   ASSERT_TRUE(clock_.run_until(cancelled_at + std::chrono::minutes(2)));
   for (const auto& c : carrier_->log()) EXPECT_LE(c.placed_at, cancelled_at) << c.to << " placed after the cancel";
-  runner.request_stop_now();
-  ASSERT_TRUE(clock_.run_while_not([&] { return done.load(); }, 1h));
-  t.join();
+  r.runner.request_stop_now();
+  ASSERT_TRUE(r.finish(1h));
 }
 
 }  // namespace

@@ -69,6 +69,17 @@ class recording_carrier final : public carrier {
   }
   // A request's placement is stamped when it reaches the carrier (here), as a carrier counts arrivals.
   void originate(std::span<const origination_request> requests) noexcept override {
+    // A slow hand-over (the sending thread lost the CPU, a slow socket): the requests reach the carrier later
+    // than the engine let them go.
+    std::chrono::nanoseconds delay{0};
+    {
+      std::lock_guard g(mutex_);
+      if (slow_intakes_ > 0) {
+        --slow_intakes_;
+        delay = intake_delay_;
+      }
+    }
+    if (delay > std::chrono::nanoseconds{0}) clock_.sleep_for(delay);
     const auto arrived = clock_.monotonic();
     const auto arrived_wall = clock_.wall();
     {
@@ -98,6 +109,12 @@ class recording_carrier final : public carrier {
     (void)clock_.wait_for(cv_, lock, deadline, [&] { return incoming_.empty() && live_.empty(); });
   }
 
+  // The next `times` calls of originate() take `delay` (clock time) before their requests arrive.
+  void slow_intake(std::chrono::nanoseconds delay, int times) {
+    std::lock_guard g(mutex_);
+    intake_delay_ = delay;
+    slow_intakes_ = times;
+  }
   // Detaches the event sink: calls go on (and end) but nobody hears of them, as after an engine crash.
   void detach() {
     std::lock_guard g(mutex_);
@@ -118,6 +135,7 @@ class recording_carrier final : public carrier {
       c.placed_wall = clock_.wall();
       log_.push_back(c);
       live_.emplace(attempt.value(), live{log_.size() - 1, ends});
+      adopted_ = true;  // the worker may be waiting with no deadline: it must look at the new end time
     }
     cv_.notify_all();
   }
@@ -154,6 +172,7 @@ class recording_carrier final : public carrier {
       incoming_.clear();
       auto cancels = std::move(cancels_);
       cancels_.clear();
+      adopted_ = false;
       std::vector<std::function<void(carrier_events&)>> events;
       for (auto& in : incoming) {
         const auto& r = in.request;
@@ -210,7 +229,7 @@ class recording_carrier final : public carrier {
         cv_.notify_all();  // drain() waiters
         continue;
       }
-      (void)clock_.wait_until(cv_, lock, next, [&] { return stop_ || !incoming_.empty() || !cancels_.empty(); });
+      (void)clock_.wait_until(cv_, lock, next, [&] { return stop_ || adopted_ || !incoming_.empty() || !cancels_.empty(); });
     }
   }
 
@@ -220,6 +239,9 @@ class recording_carrier final : public carrier {
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   bool stop_ = false;
+  int slow_intakes_ = 0;  // guarded by mutex_, with intake_delay_
+  std::chrono::nanoseconds intake_delay_{0};
+  bool adopted_ = false;  // a call was adopted since the worker last looked at the live calls
   carrier_events* sink_ = nullptr;
   struct arrival {
     origination_request request;
