@@ -179,9 +179,9 @@ class timed_store final : public campaign_store {
     return t_.note(inner_->progress(id), t_.progress);
   }
   result<std::vector<slot_lease>> lease_slots(agent_id agent, std::span<const number_id> numbers, std::span<const int> in_use,
-                                              milliseconds lease) override {
+                                              milliseconds lease, milliseconds quiet) override {
     op_timer t(t_.lease_slots);
-    return t_.note(inner_->lease_slots(agent, numbers, in_use, lease), t_.lease_slots);
+    return t_.note(inner_->lease_slots(agent, numbers, in_use, lease, quiet), t_.lease_slots);
   }
   result<void> release_engine() override {
     op_timer t(t_.other);
@@ -531,7 +531,8 @@ phase_result run_sql_ceiling(const phase_setup& p, std::uint64_t contacts) {
       ids.push_back(n.id);
       busy.push_back(0);
     }
-    need(recorder_store->lease_slots(p.numbers.front().agent, ids, busy, std::chrono::hours(24)), "leasing slots");
+    need(recorder_store->lease_slots(p.numbers.front().agent, ids, busy, std::chrono::hours(24), milliseconds{0}),
+         "leasing slots");
   }
 
   std::atomic<std::int64_t> held{0};  // claimed and not yet recorded: bounded like the engine's hopper

@@ -860,8 +860,13 @@ struct campaign_runner::impl : carrier_events {
         if (s.id == n.id) in_use += s.in_flight;
       busy.push_back(in_use);
     }
-    auto leases = store.lease_slots(campaign_.agent, ids, busy, options_.lease);
+    // A slot another engine let go less than a second ago may have carried its calls an instant before: the
+    // carrier counts those in the same second as ours, so it takes calls here only once that second is over.
+    const auto quiet = milliseconds(1000) + options_.cps_guard;
+    auto leases = store.lease_slots(campaign_.agent, ids, busy, options_.lease, quiet);
     if (!leases) return std::move(leases).error();
+    const auto now = clock_.monotonic();
+    cooled_at_ = clock::never;
     std::size_t usable_total = 0;
     for (std::size_t i = 0; i < leases->size(); ++i) {
       const auto& l = (*leases)[i];
@@ -869,7 +874,9 @@ struct campaign_runner::impl : carrier_events {
       // Slots held above the fair share (kept only because their calls were still running) take no new calls:
       // they drain and the next renewal hands them to the other engines. Handing them out again would keep a
       // busy engine's slots busy forever and starve an engine that joins later.
-      const int usable = std::min(l.held, l.target);
+      // Cooling slots take none either, until the next renewal after they cooled.
+      const int usable = std::max(0, std::min(l.held - l.cooling, l.target));
+      if (l.cooling > 0) cooled_at_ = std::min<nanoseconds>(cooled_at_, now + l.cooled_in);
       // CPS share in proportion to the usable slots, so the processes together never exceed the number's cap.
       const double share = l.max > 0 ? n.max_cps * usable / l.max : n.max_cps;
       {
@@ -883,9 +890,10 @@ struct campaign_runner::impl : carrier_events {
       usable_total += static_cast<std::size_t>(std::max(0, usable));
     }
     usable_slots_.store(usable_total, std::memory_order_release);
-    last_lease_ok_.store(clock_.monotonic(), std::memory_order_release);
+    last_lease_ok_.store(now, std::memory_order_release);
     return ok();
   }
+  nanoseconds cooled_at_ = clock::never;  // when a cooling slot may take calls: renew then. Control thread only.
 
   void drop_capacity() {
     usable_slots_.store(0, std::memory_order_release);
@@ -1107,7 +1115,7 @@ result<run_status> campaign_runner::run(const std::function<void(const run_statu
     const auto now = m.clock_.monotonic();
     if (m.reconciling()) m.reconcile(status);  // attempts of recovered blocks, as soon as they are claimed
     m.keep_call_ids();
-    if (now - last_heartbeat >= m.options_.heartbeat) {
+    if (now - last_heartbeat >= m.options_.heartbeat || now >= m.cooled_at_) {
       last_heartbeat = now;
       m.reconcile(status);  // calls the carrier said were still running
       m.settle_uncertain(m.options_.indeterminate_grace);

@@ -1,5 +1,6 @@
 #include "adapters/postgres/campaign_store.hpp"
 
+#include <fmt/format.h>
 #include <pqxx/pqxx>
 #include <random>
 #include <set>
@@ -662,7 +663,8 @@ result<campaign_progress> pg_campaign_store::progress(campaign_id id) {
 }
 
 result<std::vector<slot_lease>> pg_campaign_store::lease_slots(agent_id agent, std::span<const number_id> numbers,
-                                                               std::span<const int> in_use, milliseconds lease) {
+                                                               std::span<const int> in_use, milliseconds lease,
+                                                               milliseconds quiet) {
   try {
     pqxx::work tx(*connection_);
     const auto ms = static_cast<std::int64_t>(lease.count());
@@ -702,37 +704,64 @@ result<std::vector<slot_lease>> pg_campaign_store::lease_slots(agent_id agent, s
         "UPDATE number_slots SET lease_until = now() + $3 * interval '1 millisecond' "
         "WHERE number_id = ANY($1::bigint[]) AND engine_id = $2 AND lease_until < now() + $3 * interval '0.75 millisecond'",
         ids.str(), engine_id_, ms);
-    std::unordered_map<std::int64_t, int> held_of;
-    for (const auto& r : tx.exec_params("SELECT number_id, count(*) FROM number_slots "
-                                        "WHERE number_id = ANY($1::bigint[]) AND engine_id = $2 GROUP BY number_id",
-                                        ids.str(), engine_id_))
-      held_of[r[0].as<std::int64_t>()] = r[1].as<int>();
+    // Milliseconds until a slot freed at freed_at stops cooling, given `quiet` as parameter `param` (<= 0 or NULL:
+    // it does not cool).
+    const auto cooled_in_ms = [](int param) {
+      return fmt::format("coalesce(ceil(extract(epoch FROM (freed_at + ${} * interval '1 millisecond' - now())) * 1000), 0)::bigint",
+                         param);
+    };
+    const auto quiet_ms = static_cast<std::int64_t>(quiet.count());
+    struct held_slots {
+      int held = 0;
+      int cooling = 0;
+      std::int64_t cooled_in = 0;  // ms until the first cooling slot is ready
+      void cools(std::int64_t ms) {
+        if (ms <= 0) return;
+        ++cooling;
+        cooled_in = cooled_in == 0 ? ms : std::min(cooled_in, ms);
+      }
+    };
+    std::unordered_map<std::int64_t, held_slots> held_of;
+    for (const auto& r : tx.exec_params("SELECT number_id, " + cooled_in_ms(3) + " FROM number_slots "
+                                        "WHERE number_id = ANY($1::bigint[]) AND engine_id = $2",
+                                        ids.str(), engine_id_, quiet_ms)) {
+      auto& h = held_of[r[0].as<std::int64_t>()];
+      ++h.held;
+      h.cools(r[1].as<std::int64_t>());
+    }
     std::vector<slot_lease> out;
     for (std::size_t i = 0; i < numbers.size(); ++i) {
       const auto nid = numbers[i].value();
       const int busy = i < in_use.size() ? in_use[i] : 0;
       const int max = max_of[nid];
       const int target = max == 0 ? 0 : (max + std::max(live, 1) - 1) / std::max(live, 1);
-      int held = held_of[nid];
+      auto& h = held_of[nid];
       const int keep = std::max(target, busy);
-      if (held > keep) {
-        tx.exec_params0(
-            "UPDATE number_slots SET engine_id = NULL, lease_until = NULL WHERE (number_id, slot) IN ("
+      if (h.held > keep) {
+        // The cooling ones go first: they carry no call.
+        auto gone = tx.exec_params(
+            "UPDATE number_slots SET engine_id = NULL, lease_until = NULL, freed_at = now() WHERE (number_id, slot) IN ("
             " SELECT number_id, slot FROM number_slots WHERE number_id = $1 AND engine_id = $2 "
-            " ORDER BY slot DESC LIMIT $3)",
-            nid, engine_id_, held - keep);
-        held = keep;
-      } else if (held < target) {
+            " ORDER BY freed_at > now() - $4 * interval '1 millisecond' DESC NULLS LAST, slot DESC LIMIT $3) "
+            "RETURNING slot",
+            nid, engine_id_, h.held - keep, quiet_ms);
+        h.held -= static_cast<int>(gone.size());
+        h.cooling = std::max(0, h.cooling - static_cast<int>(gone.size()));
+        if (h.cooling == 0) h.cooled_in = 0;
+      } else if (h.held < target) {
+        // A lapsed lease was let go when it ran out (its holder stopped dialing on it before that).
         auto got = tx.exec_params(
-            "UPDATE number_slots SET engine_id = $2, lease_until = now() + $4 * interval '1 millisecond' "
+            "UPDATE number_slots SET engine_id = $2, lease_until = now() + $4 * interval '1 millisecond', "
+            " freed_at = CASE WHEN lease_until IS NULL THEN freed_at ELSE least(lease_until, now()) END "
             "WHERE (number_id, slot) IN ("
             " SELECT number_id, slot FROM number_slots WHERE number_id = $1 AND slot < $5 "
             " AND (engine_id IS NULL OR lease_until < now()) ORDER BY slot LIMIT $3 FOR UPDATE SKIP LOCKED) "
-            "RETURNING slot",
-            nid, engine_id_, target - held, ms, max);
-        held += static_cast<int>(got.size());
+            "RETURNING " + cooled_in_ms(6),
+            nid, engine_id_, target - h.held, ms, max, quiet_ms);
+        h.held += static_cast<int>(got.size());
+        for (const auto& r : got) h.cools(r[0].as<std::int64_t>());
       }
-      out.push_back(slot_lease{numbers[i], held, target, max});
+      out.push_back(slot_lease{numbers[i], h.held, target, max, h.cooling, milliseconds{h.cooled_in}});
     }
     tx.commit();
     return out;
@@ -744,7 +773,8 @@ result<std::vector<slot_lease>> pg_campaign_store::lease_slots(agent_id agent, s
 result<void> pg_campaign_store::release_engine() {
   try {
     pqxx::work tx(*connection_);
-    tx.exec_params0("UPDATE number_slots SET engine_id = NULL, lease_until = NULL WHERE engine_id = $1", engine_id_);
+    tx.exec_params0("UPDATE number_slots SET engine_id = NULL, lease_until = NULL, freed_at = now() WHERE engine_id = $1",
+                    engine_id_);
     tx.exec_params0("DELETE FROM engines WHERE id = $1", engine_id_);
     tx.commit();
     return ok();

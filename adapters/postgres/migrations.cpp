@@ -334,6 +334,12 @@ BEGIN
 END $$;
 CREATE TRIGGER campaigns_are_kept BEFORE DELETE ON campaigns FOR EACH ROW EXECUTE FUNCTION campaigns_are_kept();
 )SQL"},
+    {4, "number slots remember when their holder let them go", R"SQL(
+-- A number's CPS is counted per second at the carrier, across engines. An engine that takes a slot another
+-- engine has just let go (released, or its lease ran out) must not place calls on it until a second has passed:
+-- the other engine may have placed calls on it an instant before. freed_at is when that happened.
+ALTER TABLE number_slots ADD COLUMN freed_at timestamptz;
+)SQL"},
 };
 
 }  // namespace

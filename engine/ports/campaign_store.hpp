@@ -172,6 +172,10 @@ struct slot_lease {
   int held = 0;    // slots this engine leases now
   int target = 0;  // its fair share
   int max = 0;     // the number's max_concurrent_calls
+  // Held slots that another holder (or this engine, before it let them go) freed less than `quiet` ago: the calls
+  // placed on them then still count in the number's CPS window at the carrier, so they take no call yet.
+  int cooling = 0;
+  std::chrono::milliseconds cooled_in{0};  // until the first of them may take calls (0: none is cooling)
 };
 
 class campaign_store {
@@ -214,9 +218,13 @@ class campaign_store {
   // Cross-process slot leases for the campaign's numbers: renews what is held, converges to a fair share
   // among live engines, never releasing a slot that is in use (in_use[i] for numbers[i]). A number that is no
   // longer active and assigned to `agent` (released, unassigned, reassigned) has no slots to give: max 0.
+  // A slot remembers when its last holder let it go (released it, or its lease ran out); for `quiet` after that
+  // it is reported as cooling (a number's CPS is counted per second across engines, and the engine that
+  // let it go may have placed calls on it an instant before).
   [[nodiscard]] virtual result<std::vector<slot_lease>> lease_slots(agent_id agent, std::span<const number_id> numbers,
                                                                     std::span<const int> in_use,
-                                                                    std::chrono::milliseconds lease) = 0;
+                                                                    std::chrono::milliseconds lease,
+                                                                    std::chrono::milliseconds quiet) = 0;
   [[nodiscard]] virtual result<void> release_engine() = 0;  // on clean exit: slots and heartbeat row go
 
   // Cancel: every pending contact in a block no engine holds becomes cancelled (a held block's contacts are its

@@ -24,6 +24,7 @@ using namespace std::chrono_literals;
 
 constexpr milliseconds kLease{60'000};
 constexpr milliseconds kLapsed{-1'000};  // a lease that has run out already: the block is anyone's to take
+constexpr milliseconds kQuiet{1'010};    // how long a slot another engine let go cools (the runner's figure)
 
 class BlockClaims : public ::testing::Test {
  protected:
@@ -73,7 +74,7 @@ class BlockClaims : public ::testing::Test {
     auto e = std::make_unique<pg::pg_campaign_store>(connect_to(url_), account_id{1}, name);
     const number_id numbers[] = {number_};
     const int in_use[] = {0};
-    auto leased = e->lease_slots(agent_, numbers, in_use, kLease);
+    auto leased = e->lease_slots(agent_, numbers, in_use, kLease, kQuiet);
     EXPECT_TRUE(leased) << leased.error().message;
     return e;
   }
@@ -469,6 +470,40 @@ TEST_F(BlockClaims, TheHeartbeatRenewsOnlyTheBlocksTheEngineTracks) {
   ASSERT_EQ(taken->blocks.size(), 1u);
   EXPECT_EQ(taken->blocks[0].first, two->blocks[0].first);
   EXPECT_TRUE(taken->blocks[0].recovered);
+}
+
+// A slot remembers when its holder let it go: released, it cools for `quiet` from then; taken over after its
+// lease ran out, it cools from when the lease ran out (the dead holder stopped dialing before that).
+TEST_F(BlockClaims, SlotsAnotherEngineJustLetGoCoolFromWhenTheyWereLetGo) {
+  const number_id numbers[] = {number_};
+  const int in_use[] = {0};
+  const auto lease = [&](pg::pg_campaign_store& e, milliseconds lease_for, milliseconds quiet) {
+    auto l = e.lease_slots(agent_, numbers, in_use, lease_for, quiet);
+    EXPECT_TRUE(l) << l.error().message;
+    return l ? l->at(0) : slot_lease{};
+  };
+  auto a = std::make_unique<pg::pg_campaign_store>(connect_to(url_), account_id{1}, "engine-a");
+  const auto fresh = lease(*a, kLease, 60s);
+  EXPECT_EQ(fresh.held, 50);
+  EXPECT_EQ(fresh.cooling, 0) << "slots nobody ever held do not cool";
+  ASSERT_TRUE(a->release_engine());
+
+  auto b = std::make_unique<pg::pg_campaign_store>(connect_to(url_), account_id{1}, "engine-b");
+  const auto taken = lease(*b, kLapsed, 60s);  // b's own lease runs out at once
+  EXPECT_EQ(taken.held, 50);
+  EXPECT_EQ(taken.cooling, 50) << "a released them a moment ago";
+  EXPECT_GT(taken.cooled_in, 55s);
+  EXPECT_LE(taken.cooled_in, 60s);
+  EXPECT_EQ(lease(*b, kLapsed, 0ms).cooling, 0) << "with no quiet period nothing cools";
+
+  // b's lease ran out a second ago: c takes the slots over, cooling from then, not from now.
+  auto c = std::make_unique<pg::pg_campaign_store>(connect_to(url_), account_id{1}, "engine-c");
+  const auto over = lease(*c, kLease, 60s);
+  EXPECT_EQ(over.held, 50);
+  EXPECT_EQ(over.cooling, 50);
+  EXPECT_LE(over.cooled_in, 59s + 100ms) << "cooling counts from when b's lease ran out";
+  EXPECT_EQ(scalar("SELECT count(*) FROM number_slots WHERE freed_at < now() - interval '900 milliseconds'"), 50);
+  EXPECT_EQ(lease(*c, kLease, 500ms).cooling, 0) << "freed a second ago: past a half-second quiet period";
 }
 
 // A database of schema 2 with a campaign in flight (claimed contacts, attempts without outcome) comes through the

@@ -177,6 +177,37 @@ TEST_F(RunnerInvariants, ALateHandOverDoesNotLetTheNextCallsCrowdIntoItsSecond) 
   EXPECT_LE(max_in_window(log, "+14155550100"), 4);
 }
 
+// Invariant 1, across engines: a number's CPS is one budget at the carrier. Engine A dials at the full 4 calls/s,
+// is paused and lets its slots go the moment its short calls end; engine B takes them at once. Without a quiet
+// second on slots another engine has just let go, B's first calls joined A's last four inside one second.
+TEST_F(RunnerInvariants, SlotsAnotherEngineJustLetGoWaitOutTheirSecond) {
+  add_number("+14155550100", 4, 4);
+  add_campaign(24, 4);
+  make_carrier([](const origination_request&) {
+    call_plan p;
+    p.duration = 50ms;
+    return p;
+  });
+  {
+    background_run a(*this, runner_options{}, "engine-a");
+    ASSERT_TRUE(clock_.run_while_not([&] { return carrier_->log().size() >= 8; }, 1min));
+    a.runner.request_pause();
+    ASSERT_TRUE(a.finish(1h));
+    ASSERT_TRUE(*a.out) << a.out->error().message;
+    ASSERT_EQ((*a.out)->state, campaign_state::paused);
+  }
+  const auto a_calls = carrier_->log().size();
+  ASSERT_LT(a_calls, 24u);
+  db_.set_state(campaign_.id, campaign_state::running);  // resumed, as `dialer campaign resume` would
+  auto status = run(runner_options{}, "engine-b");
+  ASSERT_TRUE(status) << status.error().message;
+  EXPECT_EQ(status->state, campaign_state::completed);
+  const auto log = carrier_->log();
+  EXPECT_EQ(log.size(), 24u);
+  EXPECT_EQ(dialed_twice(log), "");
+  EXPECT_LE(max_in_window(log, "+14155550100"), 4) << a_calls << " calls by engine A, then engine B";
+}
+
 // Invariant 14: calls of a crashed engine that the carrier still runs keep their slots until they end.
 TEST_F(RunnerInvariants, RecoveredCallsStillTalkingKeepTheirSlots) {
   add_number("+14155550100", 5, 50);

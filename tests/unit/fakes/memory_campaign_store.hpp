@@ -65,6 +65,7 @@ class memory_database {
   struct slot_row {
     std::string engine;
     timestamp lease_until{};
+    std::optional<timestamp> freed_at;  // when its last holder let it go (released, or its lease ran out)
   };
 
   explicit memory_database(const clock& clk) : clock_(clk) {}
@@ -379,7 +380,7 @@ class memory_campaign_store final : public campaign_store {
   }
 
   result<std::vector<slot_lease>> lease_slots(agent_id agent, std::span<const number_id> numbers, std::span<const int> in_use,
-                                              std::chrono::milliseconds lease) override {
+                                              std::chrono::milliseconds lease, std::chrono::milliseconds quiet) override {
     return call(store_call::lease_slots, [&]() -> result<std::vector<slot_lease>> {
       const auto now = db_.now();
       db_.engines_[engine_] = now + lease;
@@ -395,6 +396,7 @@ class memory_campaign_store final : public campaign_store {
         while (static_cast<int>(slots.size()) > max &&
                (slots.back().engine.empty() || slots.back().lease_until < now))
           slots.pop_back();
+        const auto cooling = [&](const memory_database::slot_row& s) { return s.freed_at && *s.freed_at + quiet > now; };
         int held = 0;
         for (auto& s : slots)
           if (s.engine == engine_) {
@@ -408,17 +410,25 @@ class memory_campaign_store final : public campaign_store {
         for (auto it = slots.rbegin(); it != slots.rend() && held > keep; ++it)
           if (it->engine == engine_) {
             it->engine.clear();
+            it->freed_at = now;
             --held;
           }
         for (int k = 0; k < max && held < target; ++k) {
           auto& s = slots[static_cast<std::size_t>(k)];
           if (s.engine.empty() || s.lease_until < now) {
+            if (!s.engine.empty()) s.freed_at = std::min(s.lease_until, now);  // a lapsed lease was let go then
             s.engine = engine_;
             s.lease_until = now + lease;
             ++held;
           }
         }
-        out.push_back(slot_lease{n, held, target, max});
+        slot_lease l{n, held, target, max};
+        for (const auto& s : slots)
+          if (s.engine == engine_ && cooling(s)) {
+            const auto left = std::chrono::ceil<std::chrono::milliseconds>(*s.freed_at + quiet - now);
+            l.cooled_in = l.cooling++ == 0 ? left : std::min(l.cooled_in, left);
+          }
+        out.push_back(l);
       }
       return out;
     });
@@ -428,7 +438,10 @@ class memory_campaign_store final : public campaign_store {
     return call(store_call::release_engine, [&]() -> result<void> {
       for (auto& [n, slots] : db_.slots_)
         for (auto& s : slots)
-          if (s.engine == engine_) s.engine.clear();
+          if (s.engine == engine_) {
+            s.engine.clear();
+            s.freed_at = db_.now();
+          }
       for (auto& [n, users] : db_.users_) users.erase(engine_);
       db_.engines_.erase(engine_);
       return ok();
