@@ -173,7 +173,7 @@ struct campaign_runner::impl : carrier_events {
       it->second.carrier_call_id.assign(carrier_call_id);
   }
 
-  // Control thread, every tick (50 ms): hands the writer the carrier ids of calls in flight not yet written.
+  // Control thread, every tick (runner_options::tick, 50 ms): hands the writer the carrier ids of calls in flight not yet written.
   void keep_call_ids() {
     std::vector<accepted_call> ids;
     {
@@ -278,7 +278,7 @@ struct campaign_runner::impl : carrier_events {
                                                   campaign_.blocks.size),
                                   options_, campaign_.blocks.size);
       if (!dispatching_.load(std::memory_order_acquire) || want == 0) {
-        feeder_wait(milliseconds{20});
+        feeder_wait(options_.idle_wait);
         continue;
       }
       auto claimed = (*store)->claim(campaign_.id, want, options_.lease);
@@ -288,7 +288,7 @@ struct campaign_runner::impl : carrier_events {
       }
       if (claimed->blocks.empty()) {
         feeder_idle_.store(true, std::memory_order_release);
-        feeder_wait(milliseconds{100});
+        feeder_wait(options_.idle_poll);
         continue;
       }
       feeder_idle_.store(false, std::memory_order_release);
@@ -366,7 +366,7 @@ struct campaign_runner::impl : carrier_events {
     std::unordered_map<std::int64_t, std::string> caller_ids;
     for (const auto& n : numbers_) caller_ids.emplace(n.id.value(), n.e164);
     while (!stopping_.load(std::memory_order_acquire)) {
-      const std::size_t n = scheduler_.dispatch_wait(decisions, clock_.monotonic() + milliseconds{50});
+      const std::size_t n = scheduler_.dispatch_wait(decisions, clock_.monotonic() + options_.idle_wait);
       if (n == 0) continue;
       // Counted from the hand-out until in_flight_ has them, so all_quiet() never misses a decision in transit.
       dialing_.fetch_add(static_cast<std::int64_t>(n), std::memory_order_acq_rel);
@@ -685,7 +685,7 @@ struct campaign_runner::impl : carrier_events {
     while (true) {
       {
         std::unique_lock lock(reports_mutex_);
-        (void)clock_.wait_for(reports_cv_, lock, milliseconds{20}, [&] {
+        (void)clock_.wait_for(reports_cv_, lock, options_.idle_wait, [&] {
           return !reports_.empty() || !pending_returns_.empty() || !pending_finals_.empty() ||
                  !pending_accepted_.empty() ||
                  writer_stop_.load(std::memory_order_acquire);
@@ -1075,7 +1075,7 @@ result<run_status> campaign_runner::run(const std::function<void(const run_statu
   std::thread dispatcher = in_time(&impl::dispatcher_loop);
   std::thread originator = in_time(&impl::originator_loop);
 
-  const auto tick = milliseconds{50};
+  const auto tick = m.options_.tick;
   auto last_heartbeat = m.clock_.monotonic();
   auto last_poll = m.clock_.monotonic();
   // progress() sums the blocks' counters (about a millisecond at a million contacts); should a store's be costly,

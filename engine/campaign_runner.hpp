@@ -50,6 +50,11 @@ struct runner_options {
   // CPS windows are kept this much wider than a second (1%): room for the jitter between a call leaving here and
   // the carrier counting it.
   std::chrono::milliseconds cps_guard{10};
+  // Cadences of threads that have nothing to do. Events (a report, a decision, a free slot, a stop) wake them at
+  // once; these bound how long an idle thread goes without looking again. Tests that simulate days set them long.
+  std::chrono::milliseconds tick{50};        // the control loop: heartbeats, polls, carrier call ids
+  std::chrono::milliseconds idle_poll{100};  // the feeder, when no block is claimable (another engine, a retry due)
+  std::chrono::milliseconds idle_wait{20};   // the feeder (hopper full), dispatcher and writer: a safety net
   micros call_minute_rate = 14'000;            // carrier minutes on managed numbers
   bool return_on_pause = false;  // false: a pause by another process waits here for resume (a local pause request always returns)
 };

@@ -4,7 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
+#include <set>
 #include <thread>
+
+#include <date/tz.h>
+#include <fmt/format.h>
 
 #include "engine/campaign_runner.hpp"
 #include "tests/unit/fakes/memory_campaign_store.hpp"
@@ -40,6 +45,12 @@ class RunnerInvariants : public ::testing::Test {
 
   // `count` contacts with distinct US numbers; a window open all day, every day, unless the test sets one.
   void add_campaign(int count, int concurrency, std::optional<window_spec> window = std::nullopt) {
+    std::vector<std::string> callees;
+    for (int i = 0; i < count; ++i) callees.push_back(fmt::format("+1415555{:04d}", i));
+    add_campaign(callees, concurrency, std::move(window));
+  }
+  void add_campaign(const std::vector<std::string>& callees, int concurrency,
+                    std::optional<window_spec> window = std::nullopt) {
     campaign_.id = campaign_id{1};
     campaign_.name = "invariants";
     campaign_.agent = agent_id{1};
@@ -56,11 +67,11 @@ class RunnerInvariants : public ::testing::Test {
       campaign_.spec.window.us_holidays = false;
     }
     campaign_.blocks.size = 16;
-    for (int i = 0; i < count; ++i) {
+    for (std::size_t i = 0; i < callees.size(); ++i) {
       claimed_contact c;
-      c.id = contact_id{1000 + i};
-      c.row = i + 2;
-      c.e164 = fmt::format("+1415555{:04d}", i);
+      c.id = contact_id{1000 + static_cast<std::int64_t>(i)};
+      c.row = static_cast<int>(i) + 2;
+      c.e164 = callees[i];
       c.variables = "{}";
       contacts_.push_back(c);
     }
@@ -206,6 +217,82 @@ TEST_F(RunnerInvariants, SlotsAnotherEngineJustLetGoWaitOutTheirSecond) {
   EXPECT_EQ(log.size(), 24u);
   EXPECT_EQ(dialed_twice(log), "");
   EXPECT_LE(max_in_window(log, "+14155550100"), 4) << a_calls << " calls by engine A, then engine B";
+}
+
+// Invariant 10: calling windows end to end. Contacts in five zones (New York, Los Angeles, Anchorage, Honolulu and
+// London), a 09:00-17:00 weekday window with Thursday 2026-12-03 a holiday, and every call unanswered and retried
+// 3 h later until the fifth attempt: the campaign starts on Wednesday at 15:00 UTC with only New York and London
+// open, opens the others one by one, closes each in turn, skips the holiday and finishes on Friday. Each call's
+// start is checked in its callee's own zone, which the test names itself (not the runner's zone lookup).
+TEST_F(RunnerInvariants, CallsLeaveOnlyInsideEachCalleesWindowAcrossOpeningsClosingsAndAHoliday) {
+  add_number("+14155550100", 10, 5);
+  struct zone_case {
+    const char* format;
+    const char* zone;
+  };
+  const zone_case zones[] = {{"+121255501{:02d}", "America/New_York"},  {"+141555501{:02d}", "America/Los_Angeles"},
+                             {"+190755501{:02d}", "America/Anchorage"}, {"+180855501{:02d}", "Pacific/Honolulu"},
+                             {"+4420794600{:02d}", "Europe/London"}};
+  std::vector<std::string> callees;
+  std::map<std::string, const date::time_zone*> zone_of;
+  for (const auto& z : zones)
+    for (int i = 0; i < 4; ++i) {
+      callees.push_back(fmt::format(fmt::runtime(z.format), i));
+      zone_of[callees.back()] = date::locate_zone(z.zone);
+    }
+  window_spec window;
+  window.start = 9h;
+  window.end = 17h;
+  window.days = rules::weekdays::mon_fri;
+  window.us_holidays = false;
+  window.extra_holidays = {std::chrono::year{2026} / 12 / 3};
+  add_campaign(callees, 10, window);
+  ASSERT_TRUE(campaign_.spec.retry.set_rule(call_outcome::no_answer, {true, 3h}));
+  ASSERT_TRUE(campaign_.spec.retry.set_max_attempts(4));
+  make_carrier([](const origination_request&) {
+    call_plan p;
+    p.duration = 20s;
+    p.outcome = call_outcome::no_answer;
+    return p;
+  });
+  // Two and a half simulated days: idle threads look again every few seconds instead of every few milliseconds
+  // (events still wake them at once), so that the run takes seconds of real time.
+  runner_options days;
+  days.tick = days.heartbeat = days.state_poll = days.idle_wait = days.idle_poll = 30s;
+  days.lease = 5min;
+  auto status = run(days, "engine-a", std::chrono::hours(96));
+  ASSERT_TRUE(status) << status.error().message;
+  EXPECT_EQ(status->state, campaign_state::completed);
+  const auto log = carrier_->log();
+  std::map<std::string, std::vector<std::string>> calls_to;
+  for (const auto& c : log)
+    calls_to[c.to].push_back(date::format("%a %T", std::chrono::time_point_cast<std::chrono::seconds>(
+                                                       kStart + std::chrono::duration_cast<std::chrono::system_clock::duration>(c.placed_at))));
+  for (const auto& callee : callees)
+    EXPECT_EQ(calls_to[callee].size(), 4u) << callee << " was called at (UTC) " << fmt::format("{}", fmt::join(calls_to[callee], ", "));
+  EXPECT_EQ(dialed_twice(log), "");
+  std::map<std::string, std::set<std::string>> local_days;  // zone -> local dates with calls
+  for (const auto& c : log) {
+    const auto it = zone_of.find(c.to);
+    ASSERT_NE(it, zone_of.end()) << c.to;
+    const auto wall = std::chrono::time_point_cast<std::chrono::seconds>(
+        kStart + std::chrono::duration_cast<std::chrono::system_clock::duration>(c.placed_at));
+    const auto local = date::make_zoned(it->second, wall).get_local_time();
+    const auto day = date::floor<date::days>(local);
+    const date::year_month_day ymd{day};
+    const date::weekday wd{day};
+    const auto time_of_day = local - day;
+    const auto where = fmt::format("{} called at {} local ({})", c.to, date::format("%a %F %T", local),
+                                   it->second->name());
+    EXPECT_GE(time_of_day, 9h) << where;
+    EXPECT_LT(time_of_day, 17h) << where;
+    EXPECT_TRUE(wd != date::Saturday && wd != date::Sunday) << where;
+    EXPECT_NE(ymd, date::year{2026} / 12 / 3) << where << ": a holiday";
+    local_days[it->second->name()].insert(date::format("%F", ymd));
+  }
+  // The run crossed what it was meant to: every zone called on Wednesday and again on Friday.
+  for (const auto& z : zones)
+    EXPECT_EQ(local_days[z.zone], (std::set<std::string>{"2026-12-02", "2026-12-04"})) << z.zone;
 }
 
 // Invariant 14: calls of a crashed engine that the carrier still runs keep their slots until they end.
