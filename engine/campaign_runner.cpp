@@ -854,10 +854,17 @@ struct campaign_runner::impl : carrier_events {
     const auto stats = scheduler_.stats();
     for (const auto& n : numbers_) {
       ids.push_back(n.id);
-      // In use: calls in flight here, and recovered calls of a dead engine that may still be talking.
+      // In use: calls in flight here, and recovered calls of a dead engine that may still be talking; or, when
+      // more, the slots the scheduler may fill now (it hands out calls up to its limit between this reading and
+      // the release). A share that shrinks is released in two renewals: the first lowers the scheduler's limit
+      // (below), the next reads what is in flight under the lowered limit and lets the rest go.
       int in_use = recovered_on(n.id);
       for (const auto& s : stats.numbers)
         if (s.id == n.id) in_use += s.in_flight;
+      {
+        std::lock_guard lock(limits_mutex_);
+        in_use = std::max(in_use, limits_[n.id.value()].usable);
+      }
       busy.push_back(in_use);
     }
     // A slot another engine let go less than a second ago may have carried its calls an instant before: the

@@ -334,11 +334,20 @@ BEGIN
 END $$;
 CREATE TRIGGER campaigns_are_kept BEFORE DELETE ON campaigns FOR EACH ROW EXECUTE FUNCTION campaigns_are_kept();
 )SQL"},
-    {4, "number slots remember when their holder let them go", R"SQL(
+    {4, "number slots remember when their holder let them go; shares count the engines that use the number", R"SQL(
 -- A number's CPS is counted per second at the carrier, across engines. An engine that takes a slot another
 -- engine has just let go (released, or its lease ran out) must not place calls on it until a second has passed:
 -- the other engine may have placed calls on it an instant before. freed_at is when that happened.
 ALTER TABLE number_slots ADD COLUMN freed_at timestamptz;
+
+-- A number's slots are shared among the live engines that use it, not among every live engine: an engine that
+-- dials other numbers only must not halve this one's capacity. An engine registers its numbers as it leases
+-- their slots; the rows go with the engine.
+CREATE TABLE engine_numbers (
+  engine_id text NOT NULL REFERENCES engines (id) ON DELETE CASCADE,
+  number_id bigint NOT NULL REFERENCES numbers (id) ON DELETE CASCADE,
+  PRIMARY KEY (number_id, engine_id)
+);
 )SQL"},
 };
 

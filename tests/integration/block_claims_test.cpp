@@ -36,12 +36,19 @@ class BlockClaims : public ::testing::Test {
     pqxx::work tx(*c_);
     agent_ = agent_id{tx.exec1("INSERT INTO agents (account_id, name) VALUES (1, 'blocks') RETURNING id")[0]
                           .as<std::int64_t>()};
-    number_ = number_id{tx.exec1("INSERT INTO numbers (account_id, e164, country, type, kind, provider, agent_id, "
-                                 "assigned_at, max_concurrent_calls) VALUES (1, '+14155550100', 'US', 'local', "
-                                 "'managed', 'simulated', " +
-                                 std::to_string(agent_.value()) + ", now(), 50) RETURNING id")[0]
-                            .as<std::int64_t>()};
     tx.commit();
+    number_ = add_number("+14155550100", 50);
+  }
+  // A managed number of the agent with `max_concurrent` slots.
+  number_id add_number(const std::string& e164, int max_concurrent) {
+    pqxx::work tx(*c_);
+    const auto id = tx.exec_params1("INSERT INTO numbers (account_id, e164, country, type, kind, provider, agent_id, "
+                                    "assigned_at, max_concurrent_calls) VALUES (1, $1, 'US', 'local', 'managed', "
+                                    "'simulated', $2, now(), $3) RETURNING id",
+                                    e164, agent_.value(), max_concurrent)[0]
+                        .as<std::int64_t>();
+    tx.commit();
+    return number_id{id};
   }
   void TearDown() override { fs::remove_all(dir_); }
 
@@ -504,6 +511,30 @@ TEST_F(BlockClaims, SlotsAnotherEngineJustLetGoCoolFromWhenTheyWereLetGo) {
   EXPECT_LE(over.cooled_in, 59s + 100ms) << "cooling counts from when b's lease ran out";
   EXPECT_EQ(scalar("SELECT count(*) FROM number_slots WHERE freed_at < now() - interval '900 milliseconds'"), 50);
   EXPECT_EQ(lease(*c, kLease, 500ms).cooling, 0) << "freed a second ago: past a half-second quiet period";
+}
+
+// A number's slots are shared among the live engines that use it: an engine that dials another number only does
+// not halve this one's share.
+TEST_F(BlockClaims, ANumbersShareCountsOnlyTheEnginesThatUseIt) {
+  const auto other = add_number("+14155550101", 10);
+  const int in_use[] = {0};
+  const auto lease = [&](pg::pg_campaign_store& e, number_id n) {
+    const number_id numbers[] = {n};
+    auto l = e.lease_slots(agent_, numbers, in_use, kLease, kQuiet);
+    EXPECT_TRUE(l) << l.error().message;
+    return l ? l->at(0) : slot_lease{};
+  };
+  auto elsewhere = std::make_unique<pg::pg_campaign_store>(connect_to(url_), account_id{1}, "engine-elsewhere");
+  EXPECT_EQ(lease(*elsewhere, other).target, 10);
+  auto a = std::make_unique<pg::pg_campaign_store>(connect_to(url_), account_id{1}, "engine-a");
+  const auto alone = lease(*a, number_);
+  EXPECT_EQ(alone.target, 50) << "the engine on the other number does not count";
+  EXPECT_EQ(alone.held, 50);
+  auto b = std::make_unique<pg::pg_campaign_store>(connect_to(url_), account_id{1}, "engine-b");
+  EXPECT_EQ(lease(*b, number_).target, 25) << "two engines use it now";
+  ASSERT_TRUE(b->release_engine());
+  EXPECT_EQ(lease(*a, number_).target, 50) << "an engine that left no longer counts";
+  EXPECT_EQ(scalar("SELECT count(*) FROM engine_numbers WHERE engine_id = 'engine-b'"), 0);
 }
 
 // A database of schema 2 with a campaign in flight (claimed contacts, attempts without outcome) comes through the

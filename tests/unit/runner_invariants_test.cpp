@@ -81,9 +81,11 @@ class RunnerInvariants : public ::testing::Test {
   // A runner on its own thread; the test thread moves simulated time (the runner's threads and the carrier's
   // worker are the clock's participants, and time moves whenever all of them wait).
   struct background_run {
-    background_run(RunnerInvariants& t, runner_options options, const std::string& engine)
+    // `via`: the engine's own endpoint onto the shared carrier (several engines at once); the carrier itself
+    // otherwise.
+    background_run(RunnerInvariants& t, runner_options options, const std::string& engine, carrier* via = nullptr)
         : clock(t.clock_),
-          runner(t.campaign_, t.numbers_, *t.carrier_, t.clock_, memory_stores(t.db_, engine), options) {
+          runner(t.campaign_, t.numbers_, via ? *via : *t.carrier_, t.clock_, memory_stores(t.db_, engine), options) {
       const int before = clock.participants();
       thread = std::thread([this] {
         out = runner.run();
@@ -293,6 +295,43 @@ TEST_F(RunnerInvariants, CallsLeaveOnlyInsideEachCalleesWindowAcrossOpeningsClos
   // The run crossed what it was meant to: every zone called on Wednesday and again on Friday.
   for (const auto& z : zones)
     EXPECT_EQ(local_days[z.zone], (std::set<std::string>{"2026-12-02", "2026-12-04"})) << z.zone;
+}
+
+// Invariant 2: a share that shrinks never releases a slot in use. Engine A holds all four slots of a number when
+// engine B joins; A's next renewal reads what it has in flight (nothing: the window opens 30 s later) and is then
+// held up for 40 s, while the window opens and A, still at its old limit, places four long calls. Releasing what
+// the stale reading allowed handed two of those busy slots to B: six calls at once on a number limited to four.
+TEST_F(RunnerInvariants, AShareThatShrinksWhileCallsStartNeverReleasesASlotInUse) {
+  add_number("+14155550100", 4, 1);
+  window_spec window;  // the callees are in Los Angeles, where the run starts at 07:00
+  window.start = 7h + 30s;
+  window.end = 24h;
+  window.days = rules::weekdays::every_day;
+  window.us_holidays = false;
+  add_campaign(24, 20, window);
+  make_carrier([](const origination_request&) {
+    call_plan p;
+    p.duration = 120s;
+    return p;
+  });
+  runner_options options;
+  options.lease = 120s;  // the held-up renewal must not let A's lease lapse
+  options.tick = options.state_poll = options.idle_wait = 500ms;  // minutes of simulated time, in fewer steps
+  options.idle_poll = 1s;
+  carrier_endpoint to_a(*carrier_), to_b(*carrier_);
+  background_run a(*this, options, "engine-a", &to_a);
+  ASSERT_TRUE(clock_.run_until(clock_.monotonic() + 500ms));
+  background_run b(*this, options, "engine-b", &to_b);
+  db_.set_fault(store_call::lease_slots, fault{.stall = 40s, .times = 1, .before = {}}, "engine-a");
+  ASSERT_TRUE(a.finish(2h));
+  ASSERT_TRUE(b.finish(2h));
+  ASSERT_TRUE(*a.out) << a.out->error().message;
+  ASSERT_TRUE(*b.out) << b.out->error().message;
+  const auto log = carrier_->log();
+  EXPECT_EQ(log.size(), 24u);
+  EXPECT_EQ(dialed_twice(log), "");
+  EXPECT_LE(peak_concurrency(log)["+14155550100"], 4);
+  EXPECT_EQ(by_state()["done"], 24);
 }
 
 // Invariant 14: calls of a crashed engine that the carrier still runs keep their slots until they end.

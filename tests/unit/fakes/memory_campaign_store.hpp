@@ -117,9 +117,11 @@ class memory_database {
         }
   }
 
-  void set_fault(store_call call, fault f) {
+  // `f` applies to the calls of `engine` only (empty: of every engine).
+  void set_fault(store_call call, fault f, std::string engine = {}) {
     std::lock_guard g(mutex_);
     faults_[call] = f;
+    fault_engine_[call] = std::move(engine);
   }
   void clear_faults() {
     std::lock_guard g(mutex_);
@@ -184,6 +186,7 @@ class memory_database {
   std::map<std::string, timestamp> engines_;             // engine -> registration expiry
   std::set<std::string> dnc_;
   std::map<store_call, fault> faults_;
+  std::map<store_call, std::string> fault_engine_;
 };
 
 class memory_campaign_store final : public campaign_store {
@@ -481,7 +484,9 @@ class memory_campaign_store final : public campaign_store {
     fault f;
     {
       std::lock_guard g(db_.mutex_);
-      if (auto it = db_.faults_.find(which); it != db_.faults_.end() && it->second.times != 0) {
+      const auto& only = db_.fault_engine_[which];
+      if (auto it = db_.faults_.find(which);
+          it != db_.faults_.end() && it->second.times != 0 && (only.empty() || only == engine_)) {
         f = it->second;
         if (it->second.times > 0) --it->second.times;
       }

@@ -7,6 +7,7 @@
 // Threading: originate() and cancel() from any thread queue work; one worker thread (a clock participant) places
 // calls, reports events and ends calls at their time. The log is read by the test thread through log().
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -40,6 +41,8 @@ struct placed_call {
   call_outcome outcome = call_outcome::completed;
 };
 
+class carrier_endpoint;
+
 class recording_carrier final : public carrier {
  public:
   using planner = std::function<call_plan(const origination_request&)>;
@@ -67,8 +70,11 @@ class recording_carrier final : public carrier {
     std::lock_guard g(mutex_);
     sink_ = sink;
   }
-  // A request's placement is stamped when it reaches the carrier (here), as a carrier counts arrivals.
-  void originate(std::span<const origination_request> requests) noexcept override {
+  // A request's placement is stamped when it reaches the carrier (here), as a carrier counts arrivals. Its
+  // events go to the sink set with set_events().
+  void originate(std::span<const origination_request> requests) noexcept override { originate_to(nullptr, requests); }
+  // The same, for one engine's own endpoint (below): that call's events go to `to`'s sink, not to this one's.
+  void originate_to(const carrier_endpoint* to, std::span<const origination_request> requests) noexcept {
     // A slow hand-over (the sending thread lost the CPU, a slow socket): the requests reach the carrier later
     // than the engine let them go.
     std::chrono::nanoseconds delay{0};
@@ -84,7 +90,7 @@ class recording_carrier final : public carrier {
     const auto arrived_wall = clock_.wall();
     {
       std::lock_guard g(mutex_);
-      for (const auto& r : requests) incoming_.push_back({r, arrived, arrived_wall});
+      for (const auto& r : requests) incoming_.push_back({r, arrived, arrived_wall, to});
     }
     cv_.notify_all();
   }
@@ -149,7 +155,9 @@ class recording_carrier final : public carrier {
   struct live {
     std::size_t log_index;
     std::chrono::nanoseconds ends;
+    const carrier_endpoint* via = nullptr;  // whose sink hears of it (nullptr: this carrier's own)
   };
+  carrier_events* sink_of(const carrier_endpoint* via) const;  // guarded by mutex_
 
   call_event event_of(const placed_call& c) const {
     call_event e;
@@ -173,14 +181,15 @@ class recording_carrier final : public carrier {
       auto cancels = std::move(cancels_);
       cancels_.clear();
       adopted_ = false;
-      std::vector<std::function<void(carrier_events&)>> events;
+      std::vector<std::pair<carrier_events*, std::function<void(carrier_events&)>>> events;
       for (auto& in : incoming) {
         const auto& r = in.request;
         const auto plan = plan_(r);
         if (plan.refuse) {
           const auto why = *plan.refuse;
           const auto attempt = r.attempt;
-          events.push_back([=](carrier_events& s) { s.on_refused(attempt, why, std::nullopt, "refused by the test"); });
+          events.emplace_back(sink_of(in.via),
+                              [=](carrier_events& s) { s.on_refused(attempt, why, std::nullopt, "refused by the test"); });
           continue;
         }
         placed_call c;
@@ -193,14 +202,16 @@ class recording_carrier final : public carrier {
         c.placed_wall = in.wall;
         c.outcome = plan.outcome;
         log_.push_back(c);
-        live_.emplace(r.attempt.value(), live{log_.size() - 1, in.at + plan.duration});
+        live_.emplace(r.attempt.value(), live{log_.size() - 1, in.at + plan.duration, in.via});
         const auto attempt = r.attempt;
         if (plan.lose_answer)
-          events.push_back([=](carrier_events& s) {
+          events.emplace_back(sink_of(in.via), [=](carrier_events& s) {
             s.on_refused(attempt, origination_refusal::indeterminate, std::nullopt, "answer lost (test)");
           });
         else
-          events.push_back([=](carrier_events& s) { s.on_accepted(attempt, "rec-" + std::to_string(attempt.value())); });
+          events.emplace_back(sink_of(in.via), [=](carrier_events& s) {
+            s.on_accepted(attempt, "rec-" + std::to_string(attempt.value()));
+          });
       }
       for (auto a : cancels)
         if (auto it = live_.find(a.value()); it != live_.end()) {
@@ -213,18 +224,17 @@ class recording_carrier final : public carrier {
           auto& c = log_[it->second.log_index];
           c.ended_at = now;
           const auto e = event_of(c);
-          events.push_back([e](carrier_events& s) { s.on_outcome(e); });
+          events.emplace_back(sink_of(it->second.via), [e](carrier_events& s) { s.on_outcome(e); });
           it = live_.erase(it);
         } else {
           next = std::min(next, it->second.ends);
           ++it;
         }
       }
-      auto* sink = sink_;
       if (!events.empty()) {
         lock.unlock();
-        if (sink)
-          for (auto& e : events) e(*sink);
+        for (auto& [sink, e] : events)
+          if (sink) e(*sink);
         lock.lock();
         cv_.notify_all();  // drain() waiters
         continue;
@@ -247,6 +257,7 @@ class recording_carrier final : public carrier {
     origination_request request;
     std::chrono::nanoseconds at{0};
     std::chrono::system_clock::time_point wall{};
+    const carrier_endpoint* via = nullptr;
   };
   std::vector<arrival> incoming_;
   std::vector<attempt_id> cancels_;
@@ -254,6 +265,30 @@ class recording_carrier final : public carrier {
   std::vector<placed_call> log_;
   std::thread worker_;
 };
+
+// One engine's own adapter onto a shared recording carrier: two engines are two processes, each with its own
+// connection to one carrier account. Its calls' events go to its own runner; the log is the shared carrier's.
+// set_events() before the runner starts and after it has stopped (the test thread); the rest, any thread.
+class carrier_endpoint final : public carrier {
+ public:
+  explicit carrier_endpoint(recording_carrier& shared) : shared_(shared) {}
+  std::string_view name() const noexcept override { return shared_.name(); }
+  double account_cps() const noexcept override { return shared_.account_cps(); }
+  void set_events(carrier_events* sink) noexcept override { sink_.store(sink, std::memory_order_release); }
+  void originate(std::span<const origination_request> requests) noexcept override { shared_.originate_to(this, requests); }
+  void cancel(attempt_id attempt) noexcept override { shared_.cancel(attempt); }
+  result<std::optional<call_event>> lookup(attempt_id attempt, std::string_view id) override {
+    return shared_.lookup(attempt, id);
+  }
+  void drain(std::chrono::milliseconds deadline) noexcept override { shared_.drain(deadline); }
+  [[nodiscard]] carrier_events* sink() const noexcept { return sink_.load(std::memory_order_acquire); }
+
+ private:
+  recording_carrier& shared_;
+  std::atomic<carrier_events*> sink_{nullptr};
+};
+
+inline carrier_events* recording_carrier::sink_of(const carrier_endpoint* via) const { return via ? via->sink() : sink_; }
 
 // Checks on a carrier log, independent of the engine: each returns a description of the first violation, or
 // an empty string.
