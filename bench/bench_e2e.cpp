@@ -183,6 +183,10 @@ class timed_store final : public campaign_store {
     op_timer t(t_.lease_slots);
     return t_.note(inner_->lease_slots(agent, numbers, in_use, lease, quiet), t_.lease_slots);
   }
+  result<slot_lease> lease_campaign_slots(campaign_id id, int max, int in_use, milliseconds lease) override {
+    op_timer t(t_.lease_slots);
+    return t_.note(inner_->lease_campaign_slots(id, max, in_use, lease), t_.lease_slots);
+  }
   result<void> release_engine() override {
     op_timer t(t_.other);
     return t_.note(inner_->release_engine(), t_.other);

@@ -777,9 +777,19 @@ struct campaign_runner::impl : carrier_events {
   std::mutex limits_mutex_;
   std::unordered_map<std::int64_t, number_limits> limits_;
 
+  int campaign_usable_ = 0;  // the campaign slots (units of its concurrency cap) this process may use
   void apply_limits_locked(number_id n) {
     const auto& l = limits_[n.value()];
     (void)scheduler_.set_number_limits(n, std::max(0, l.usable - l.recovered), l.cps);
+  }
+  int recovered_total_locked() const {
+    int total = 0;
+    for (const auto& [n, l] : limits_) total += l.recovered;
+    return total;
+  }
+  // Recovered calls of a dead engine occupy the campaign's cap as they occupy their numbers' slots.
+  void apply_campaign_limit_locked() {
+    (void)scheduler_.set_campaign_max_in_flight(campaign_.id, std::max(0, campaign_usable_ - recovered_total_locked()));
   }
   // A recovered attempt on `n` starts (+1) or stops (-1) holding a slot. Feeder, originator, control threads.
   void hold_recovered(number_id n, int delta) {
@@ -788,6 +798,7 @@ struct campaign_runner::impl : carrier_events {
     if (it == limits_.end()) return;  // not one of this campaign's numbers: nothing of ours to hold
     it->second.recovered = std::max(0, it->second.recovered + delta);
     apply_limits_locked(n);
+    apply_campaign_limit_locked();
   }
   int recovered_on(number_id n) {
     std::lock_guard lock(limits_mutex_);
@@ -896,6 +907,25 @@ struct campaign_runner::impl : carrier_events {
       leased_[l.number.value()] = l.held;
       usable_total += static_cast<std::size_t>(std::max(0, usable));
     }
+    // The campaign's concurrency, shared with the other engines that run it, the same way: what may be in use is
+    // what is in flight or, when more, the limit the scheduler has now.
+    int campaign_in_use = 0;
+    for (const auto& c : stats.campaigns)
+      if (c.id == campaign_.id) campaign_in_use = c.in_flight;
+    int campaign_usable = 0;
+    {
+      std::lock_guard lock(limits_mutex_);
+      campaign_in_use = std::max(campaign_in_use + recovered_total_locked(), campaign_usable_);
+    }
+    auto share = store.lease_campaign_slots(campaign_.id, campaign_.spec.max_concurrency, campaign_in_use, options_.lease);
+    if (!share) return std::move(share).error();
+    campaign_usable = std::min(share->held, share->target);
+    {
+      std::lock_guard lock(limits_mutex_);
+      campaign_usable_ = campaign_usable;
+      apply_campaign_limit_locked();
+    }
+    usable_total = std::min(usable_total, static_cast<std::size_t>(std::max(0, campaign_usable)));
     usable_slots_.store(usable_total, std::memory_order_release);
     last_lease_ok_.store(now, std::memory_order_release);
     return ok();
@@ -909,6 +939,8 @@ struct campaign_runner::impl : carrier_events {
       limits_[n.id.value()].usable = 0;
       apply_limits_locked(n.id);
     }
+    campaign_usable_ = 0;
+    apply_campaign_limit_locked();
   }
 
   // Calls whose origination answer was lost: asked of the carrier once `grace` has passed since (a carrier may
@@ -1195,6 +1227,10 @@ result<run_status> campaign_runner::run(const std::function<void(const run_statu
           pausing = false;
           drained = false;
           (void)m.scheduler_.add_campaign(m.campaign_config());
+          {
+            std::lock_guard lock(m.limits_mutex_);
+            m.apply_campaign_limit_locked();  // the share this process holds, not the whole cap
+          }
           m.dispatching_.store(true, std::memory_order_release);
           m.wake_feeder();
         }

@@ -1217,8 +1217,8 @@ result<void> scheduler::set_campaign_max_in_flight(campaign_id campaign, std::in
   std::lock_guard lock(impl_->core_);
   const auto found = impl_->find_campaign(campaign);
   if (!found) return found.error();
-  if (max_in_flight < 1) {
-    return make_error(errc::invalid_input, "campaign {}: max_in_flight must be >= 1, got {}",
+  if (max_in_flight < 0) {
+    return make_error(errc::invalid_input, "campaign {}: max_in_flight must be >= 0, got {}",
                       campaign.value(), max_in_flight);
   }
   impl_->campaigns_[*found].max_in_flight = max_in_flight;

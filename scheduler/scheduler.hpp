@@ -63,6 +63,8 @@ class scheduler {
   result<void> add_campaign(const campaign_config& campaign);
   result<void> pause_campaign(campaign_id campaign);
   result<void> resume_campaign(campaign_id campaign);
+  // 0 hands out nothing for the campaign until raised (an engine that holds no share of a cap shared with
+  // other engines); invalid_input when negative.
   result<void> set_campaign_max_in_flight(campaign_id campaign, std::int32_t max_in_flight);
   // Removes the campaign and returns its still-queued contacts (including those enqueued before this call and
   // not yet seen by a dispatcher), so the engine can release their claims. Calls in flight finish normally;

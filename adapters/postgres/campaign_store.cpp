@@ -662,18 +662,25 @@ result<campaign_progress> pg_campaign_store::progress(campaign_id id) {
   }
 }
 
+namespace {
+// This engine's registration row: live for `ms` from now.
+void register_engine(pqxx::work& tx, const std::string& engine_id, std::int64_t ms) {
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  tx.exec_params0(
+      "INSERT INTO engines (id, host, pid, expires_at) VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond') "
+      "ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), expires_at = EXCLUDED.expires_at",
+      engine_id, std::string(host), static_cast<int>(::getpid()), ms);
+}
+}  // namespace
+
 result<std::vector<slot_lease>> pg_campaign_store::lease_slots(agent_id agent, std::span<const number_id> numbers,
                                                                std::span<const int> in_use, milliseconds lease,
                                                                milliseconds quiet) {
   try {
     pqxx::work tx(*connection_);
     const auto ms = static_cast<std::int64_t>(lease.count());
-    char host[256] = {0};
-    ::gethostname(host, sizeof host - 1);
-    tx.exec_params0(
-        "INSERT INTO engines (id, host, pid, expires_at) VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond') "
-        "ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), expires_at = EXCLUDED.expires_at",
-        engine_id_, std::string(host), static_cast<int>(::getpid()), ms);
+    register_engine(tx, engine_id_, ms);
     // Set-based for all numbers at once: six statements per renewal instead of six per number (600 every second
     // with 100 numbers: 230 ms of each second on the control connection). Only shares that must move touch
     // numbers one by one.
@@ -780,11 +787,62 @@ result<std::vector<slot_lease>> pg_campaign_store::lease_slots(agent_id agent, s
   }
 }
 
+result<slot_lease> pg_campaign_store::lease_campaign_slots(campaign_id id, int max, int in_use, milliseconds lease) {
+  try {
+    pqxx::work tx(*connection_);
+    const auto ms = static_cast<std::int64_t>(lease.count());
+    register_engine(tx, engine_id_, ms);
+    tx.exec_params0("INSERT INTO engine_campaigns (engine_id, campaign_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    engine_id_, id.value());
+    tx.exec_params0("INSERT INTO campaign_slots (campaign_id, slot) SELECT $1, g FROM generate_series(0, $2 - 1) g "
+                    "ON CONFLICT DO NOTHING",
+                    id.value(), max);
+    tx.exec_params0("DELETE FROM campaign_slots WHERE campaign_id = $1 AND slot >= $2 "
+                    "AND (engine_id IS NULL OR lease_until < now())",
+                    id.value(), max);
+    tx.exec_params0("UPDATE campaign_slots SET lease_until = now() + $3 * interval '1 millisecond' "
+                    "WHERE campaign_id = $1 AND engine_id = $2",
+                    id.value(), engine_id_, ms);
+    const auto row = tx.exec_params1(
+        "SELECT (SELECT count(*) FROM campaign_slots WHERE campaign_id = $1 AND engine_id = $2), "
+        " (SELECT count(*) FROM engine_campaigns ec JOIN engines e ON e.id = ec.engine_id "
+        "  WHERE ec.campaign_id = $1 AND e.expires_at > now())",
+        id.value(), engine_id_);
+    int held = row[0].as<int>();
+    const int live = std::max(row[1].as<int>(), 1);
+    const int target = max <= 0 ? 0 : (max + live - 1) / live;
+    const int keep = std::max(target, in_use);
+    if (held > keep) {
+      held -= static_cast<int>(tx.exec_params(
+                                     "UPDATE campaign_slots SET engine_id = NULL, lease_until = NULL "
+                                     "WHERE (campaign_id, slot) IN (SELECT campaign_id, slot FROM campaign_slots "
+                                     " WHERE campaign_id = $1 AND engine_id = $2 ORDER BY slot DESC LIMIT $3) "
+                                     "RETURNING slot",
+                                     id.value(), engine_id_, held - keep)
+                                     .size());
+    } else if (held < target) {
+      held += static_cast<int>(tx.exec_params(
+                                     "UPDATE campaign_slots SET engine_id = $2, lease_until = now() + $4 * interval '1 millisecond' "
+                                     "WHERE (campaign_id, slot) IN (SELECT campaign_id, slot FROM campaign_slots "
+                                     " WHERE campaign_id = $1 AND slot < $5 AND (engine_id IS NULL OR lease_until < now()) "
+                                     " ORDER BY slot LIMIT $3 FOR UPDATE SKIP LOCKED) "
+                                     "RETURNING slot",
+                                     id.value(), engine_id_, target - held, ms, max)
+                                     .size());
+    }
+    tx.commit();
+    return slot_lease{number_id{}, held, target, max};
+  } catch (...) {
+    return current_exception_error("leasing campaign slots");
+  }
+}
+
 result<void> pg_campaign_store::release_engine() {
   try {
     pqxx::work tx(*connection_);
     tx.exec_params0("UPDATE number_slots SET engine_id = NULL, lease_until = NULL, freed_at = now() WHERE engine_id = $1",
                     engine_id_);
+    tx.exec_params0("UPDATE campaign_slots SET engine_id = NULL, lease_until = NULL WHERE engine_id = $1", engine_id_);
     tx.exec_params0("DELETE FROM engines WHERE id = $1", engine_id_);
     tx.commit();
     return ok();

@@ -29,6 +29,7 @@ class pg_campaign_store final : public campaign_store {
   result<campaign_progress> progress(campaign_id id) override;
   result<std::vector<slot_lease>> lease_slots(agent_id agent, std::span<const number_id> numbers, std::span<const int> in_use,
                                               std::chrono::milliseconds lease, std::chrono::milliseconds quiet) override;
+  result<slot_lease> lease_campaign_slots(campaign_id id, int max, int in_use, std::chrono::milliseconds lease) override;
   result<void> release_engine() override;
   result<std::int64_t> cancel_pending(campaign_id id) override;
 

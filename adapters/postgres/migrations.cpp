@@ -334,7 +334,7 @@ BEGIN
 END $$;
 CREATE TRIGGER campaigns_are_kept BEFORE DELETE ON campaigns FOR EACH ROW EXECUTE FUNCTION campaigns_are_kept();
 )SQL"},
-    {4, "number slots remember when their holder let them go; shares count the engines that use the number", R"SQL(
+    {4, "number slots remember when their holder let them go; shares count the engines that use the number; campaign concurrency slots", R"SQL(
 -- A number's CPS is counted per second at the carrier, across engines. An engine that takes a slot another
 -- engine has just let go (released, or its lease ran out) must not place calls on it until a second has passed:
 -- the other engine may have placed calls on it an instant before. freed_at is when that happened.
@@ -347,6 +347,22 @@ CREATE TABLE engine_numbers (
   engine_id text NOT NULL REFERENCES engines (id) ON DELETE CASCADE,
   number_id bigint NOT NULL REFERENCES numbers (id) ON DELETE CASCADE,
   PRIMARY KEY (number_id, engine_id)
+);
+
+-- A campaign's concurrency cap holds across engines like a number's: one row per unit of the cap, leased by the
+-- engine whose call uses it, shared among the live engines that run the campaign.
+CREATE TABLE campaign_slots (
+  campaign_id bigint NOT NULL REFERENCES campaigns (id),
+  slot        integer NOT NULL CHECK (slot >= 0),
+  engine_id   text,
+  lease_until timestamptz,
+  PRIMARY KEY (campaign_id, slot),
+  CHECK ((engine_id IS NULL) = (lease_until IS NULL))
+);
+CREATE TABLE engine_campaigns (
+  engine_id   text NOT NULL REFERENCES engines (id) ON DELETE CASCADE,
+  campaign_id bigint NOT NULL REFERENCES campaigns (id),
+  PRIMARY KEY (campaign_id, engine_id)
 );
 )SQL"},
 };

@@ -537,6 +537,33 @@ TEST_F(BlockClaims, ANumbersShareCountsOnlyTheEnginesThatUseIt) {
   EXPECT_EQ(scalar("SELECT count(*) FROM engine_numbers WHERE engine_id = 'engine-b'"), 0);
 }
 
+// A campaign's concurrency is leased like a number's slots: shared among the engines that run it, the sum of
+// what they hold never above the cap, and a slot in use never released.
+TEST_F(BlockClaims, ACampaignsConcurrencyIsSharedAmongTheEnginesThatRunIt) {
+  const auto id = campaign("shared-cap", 16);
+  auto a = std::make_unique<pg::pg_campaign_store>(connect_to(url_), account_id{1}, "engine-a");
+  auto b = std::make_unique<pg::pg_campaign_store>(connect_to(url_), account_id{1}, "engine-b");
+  const auto lease = [&](pg::pg_campaign_store& e, int in_use) {
+    auto l = e.lease_campaign_slots(id, 5, in_use, kLease);
+    EXPECT_TRUE(l) << l.error().message;
+    return l ? *l : slot_lease{};
+  };
+  EXPECT_EQ(lease(*a, 0).held, 5) << "alone, a holds the whole cap";
+  auto joined = lease(*b, 0);
+  EXPECT_EQ(joined.target, 3);
+  EXPECT_EQ(joined.held, 0) << "a holds every slot";
+  auto busy = lease(*a, 5);
+  EXPECT_EQ(busy.held, 5) << "five calls in flight: none of their slots goes";
+  EXPECT_EQ(busy.target, 3);
+  EXPECT_EQ(lease(*a, 1).held, 3) << "down to its share once its calls ended";
+  EXPECT_EQ(lease(*b, 0).held, 2) << "b gets what a let go, and no more than the cap allows";
+  EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM campaign_slots WHERE campaign_id = {} AND engine_id IS NOT NULL",
+                               id.value())),
+            5);
+  ASSERT_TRUE(a->release_engine());
+  EXPECT_EQ(lease(*b, 2).held, 5) << "a left: b runs the campaign alone";
+}
+
 // A database of schema 2 with a campaign in flight (claimed contacts, attempts without outcome) comes through the
 // upgrade with its contacts in blocks, attempts renumbered to their natural keys, and the claimed contacts
 // reconciled, not redialed, by the next engine.

@@ -97,6 +97,19 @@ TEST_F(limits_test, CampaignNeverHasMoreCallsInFlightThanItsCap) {
   EXPECT_EQ(stats_of_campaign(1).in_flight, 3);
 }
 
+// An engine holding no share of a campaign cap shared with other engines: nothing until the share comes back.
+TEST_F(limits_test, ACampaignCapOfZeroHandsOutNothingUntilRaised) {
+  add_number(1, 10);
+  add_campaign(1, caller_id_strategy::round_robin, /*max_in_flight=*/3);
+  enqueue_range(1, 5);
+  ASSERT_TRUE(sched_.set_campaign_max_in_flight(campaign_id{1}, 0));
+  EXPECT_TRUE(dispatch().empty());
+  EXPECT_FALSE(sched_.set_campaign_max_in_flight(campaign_id{1}, -1));
+  ASSERT_TRUE(sched_.set_campaign_max_in_flight(campaign_id{1}, 2));
+  EXPECT_EQ(dispatch().size(), 2u);
+  EXPECT_TRUE(dispatch().empty());
+}
+
 TEST_F(limits_test, CampaignCapDoesNotHoldBackAnotherCampaign) {
   add_number(1, 100);
   add_campaign(1, caller_id_strategy::round_robin, 1);

@@ -124,6 +124,14 @@ class RunnerInvariants : public ::testing::Test {
     return std::move(*r.out);
   }
 
+  // Every call completes after `d`.
+  static recording_carrier::planner lasting(nanoseconds d) {
+    return [d](const origination_request&) {
+      call_plan p;
+      p.duration = d;
+      return p;
+    };
+  }
   void make_carrier(recording_carrier::planner plan = {}, double account_cps = unlimited_cps) {
     if (!plan) plan = [](const origination_request&) { return call_plan{}; };
     carrier_ = std::make_unique<recording_carrier>(clock_, std::move(plan), account_cps);
@@ -196,11 +204,7 @@ TEST_F(RunnerInvariants, ALateHandOverDoesNotLetTheNextCallsCrowdIntoItsSecond) 
 TEST_F(RunnerInvariants, SlotsAnotherEngineJustLetGoWaitOutTheirSecond) {
   add_number("+14155550100", 4, 4);
   add_campaign(24, 4);
-  make_carrier([](const origination_request&) {
-    call_plan p;
-    p.duration = 50ms;
-    return p;
-  });
+  make_carrier(lasting(50ms));
   {
     background_run a(*this, runner_options{}, "engine-a");
     ASSERT_TRUE(clock_.run_while_not([&] { return carrier_->log().size() >= 8; }, 1min));
@@ -309,11 +313,7 @@ TEST_F(RunnerInvariants, AShareThatShrinksWhileCallsStartNeverReleasesASlotInUse
   window.days = rules::weekdays::every_day;
   window.us_holidays = false;
   add_campaign(24, 20, window);
-  make_carrier([](const origination_request&) {
-    call_plan p;
-    p.duration = 120s;
-    return p;
-  });
+  make_carrier(lasting(120s));
   runner_options options;
   options.lease = 120s;  // the held-up renewal must not let A's lease lapse
   options.tick = options.state_poll = options.idle_wait = 500ms;  // minutes of simulated time, in fewer steps
@@ -332,6 +332,31 @@ TEST_F(RunnerInvariants, AShareThatShrinksWhileCallsStartNeverReleasesASlotInUse
   EXPECT_EQ(dialed_twice(log), "");
   EXPECT_LE(peak_concurrency(log)["+14155550100"], 4);
   EXPECT_EQ(by_state()["done"], 24);
+}
+
+// Invariant 3: the campaign's concurrency cap holds across engines. Two engines run one campaign of
+// concurrency 4 over two numbers with room for 20 calls; the carrier never has more than 4 of its calls at once.
+TEST_F(RunnerInvariants, TheCampaignConcurrencyCapHoldsAcrossEngines) {
+  add_number("+14155550100", 10, 50);
+  add_number("+14155550101", 10, 50);
+  add_campaign(40, 4);
+  make_carrier(lasting(30s));
+  runner_options options;
+  options.tick = options.state_poll = options.idle_wait = 500ms;  // minutes of simulated time, in fewer steps
+  options.idle_poll = 1s;
+  carrier_endpoint to_a(*carrier_), to_b(*carrier_);
+  background_run a(*this, options, "engine-a", &to_a);
+  background_run b(*this, options, "engine-b", &to_b);
+  ASSERT_TRUE(a.finish(2h));
+  ASSERT_TRUE(b.finish(2h));
+  ASSERT_TRUE(*a.out) << a.out->error().message;
+  ASSERT_TRUE(*b.out) << b.out->error().message;
+  auto log = carrier_->log();
+  EXPECT_EQ(log.size(), 40u);
+  EXPECT_EQ(dialed_twice(log), "");
+  for (auto& c : log) c.from = "campaign";  // every call of the campaign, whichever number it came from
+  EXPECT_LE(peak_concurrency(log)["campaign"], 4);
+  EXPECT_EQ(by_state()["done"], 40);
 }
 
 // Invariant 14: calls of a crashed engine that the carrier still runs keep their slots until they end.

@@ -26,8 +26,8 @@ namespace dialer::testing {
 
 // Which store call a fault applies to.
 enum class store_call : std::uint8_t {
-  load, state, transition, claim, heartbeat, record_attempts, write_back, progress, lease_slots, release_engine,
-  cancel_pending
+  load, state, transition, claim, heartbeat, record_attempts, write_back, progress, lease_slots,
+  lease_campaign_slots, release_engine, cancel_pending
 };
 
 struct fault {
@@ -183,6 +183,8 @@ class memory_database {
   std::map<std::int64_t, phone_number> numbers_;
   std::map<std::int64_t, std::vector<slot_row>> slots_;
   std::map<std::int64_t, std::set<std::string>> users_;  // number -> engines that lease it
+  std::map<std::int64_t, std::vector<slot_row>> campaign_slots_;  // the units of each campaign's concurrency
+  std::map<std::int64_t, std::set<std::string>> runners_;         // campaign -> engines that run it
   std::map<std::string, timestamp> engines_;             // engine -> registration expiry
   std::set<std::string> dnc_;
   std::map<store_call, fault> faults_;
@@ -437,8 +439,50 @@ class memory_campaign_store final : public campaign_store {
     });
   }
 
+  result<slot_lease> lease_campaign_slots(campaign_id id, int max, int in_use, std::chrono::milliseconds lease) override {
+    return call(store_call::lease_campaign_slots, [&]() -> result<slot_lease> {
+      const auto now = db_.now();
+      db_.engines_[engine_] = now + lease;
+      db_.runners_[id.value()].insert(engine_);
+      auto& slots = db_.campaign_slots_[id.value()];
+      if (static_cast<int>(slots.size()) < max) slots.resize(static_cast<std::size_t>(std::max(max, 0)));
+      while (static_cast<int>(slots.size()) > max && (slots.back().engine.empty() || slots.back().lease_until < now))
+        slots.pop_back();
+      int held = 0;
+      for (auto& s : slots)
+        if (s.engine == engine_) {
+          s.lease_until = now + lease;
+          ++held;
+        }
+      int live = 0;
+      for (const auto& e : db_.runners_[id.value()])
+        if (auto it = db_.engines_.find(e); it != db_.engines_.end() && it->second > now) ++live;
+      live = std::max(live, 1);
+      const int target = max <= 0 ? 0 : (max + live - 1) / live;
+      const int keep = std::max(target, in_use);
+      for (auto it = slots.rbegin(); it != slots.rend() && held > keep; ++it)
+        if (it->engine == engine_) {
+          it->engine.clear();
+          --held;
+        }
+      for (int k = 0; k < max && held < target; ++k) {
+        auto& s = slots[static_cast<std::size_t>(k)];
+        if (s.engine.empty() || s.lease_until < now) {
+          s.engine = engine_;
+          s.lease_until = now + lease;
+          ++held;
+        }
+      }
+      return slot_lease{number_id{}, held, target, max};
+    });
+  }
+
   result<void> release_engine() override {
     return call(store_call::release_engine, [&]() -> result<void> {
+      for (auto& [c, slots] : db_.campaign_slots_)
+        for (auto& s : slots)
+          if (s.engine == engine_) s.engine.clear();
+      for (auto& [c, engines] : db_.runners_) engines.erase(engine_);
       for (auto& [n, slots] : db_.slots_)
         for (auto& s : slots)
           if (s.engine == engine_) {
