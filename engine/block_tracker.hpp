@@ -1,13 +1,15 @@
 #pragma once
 // Which claimed contact blocks this engine holds and how many of their contacts are still on their way through
 // the pipeline (in the hopper, in flight, or queued for the writer). A block is released with the write-back of
-// its last one, so that the database's block counters are recomputed exactly once per claim.
+// its last one, so that the database's block counters are recomputed exactly once per claim. It also counts the
+// bytes the held blocks' contacts occupy (the claim's contact data, wherever in the pipeline it is): the engine's
+// memory bound.
 
 #include <cstdint>
 #include <mutex>
 #include <span>
 #include <unordered_map>
-#include <unordered_set>
+#include <cstddef>
 #include <vector>
 
 namespace dialer {
@@ -19,10 +21,17 @@ class block_tracker {
   // `units` contacts (and open attempts) of `block` enter the pipeline. False when the block is tracked
   // already (this engine retook its own block after its lease lapsed, or its release is not committed yet):
   // nothing is added, and the claim's contacts of that block must be left alone.
-  bool add(std::int64_t block, std::int64_t units) {
+  bool add(std::int64_t block, std::int64_t units, std::size_t bytes = 0) {
     std::lock_guard lock(mutex_);
     if (releasing_.contains(block)) return false;
-    return open_.emplace(block, units).second;
+    if (!open_.emplace(block, open_block{units, bytes}).second) return false;
+    bytes_ += bytes;
+    return true;
+  }
+  // The bytes of every block tracked (open or being released): they are freed when the release is committed.
+  [[nodiscard]] std::size_t bytes() const {
+    std::lock_guard lock(mutex_);
+    return bytes_;
   }
   // One unit of each listed block was written back; appends the blocks that have none left. They stay tracked
   // (as releasing) until released(): a claim of one of them in between must not start it over.
@@ -31,9 +40,9 @@ class block_tracker {
     for (auto block : units) {
       auto it = open_.find(block);
       if (it == open_.end()) continue;  // a block we lost: its new holder releases it
-      if (--it->second == 0) {
+      if (--it->second.units == 0) {
         releasing.push_back(block);
-        releasing_.insert(block);
+        releasing_.emplace(block, it->second.bytes);
         open_.erase(it);
       }
     }
@@ -42,8 +51,14 @@ class block_tracker {
   void released(std::span<const std::int64_t> blocks) {
     std::lock_guard lock(mutex_);
     for (auto block : blocks) {
-      open_.erase(block);
-      releasing_.erase(block);
+      if (auto it = open_.find(block); it != open_.end()) {
+        bytes_ -= it->second.bytes;
+        open_.erase(it);
+      }
+      if (auto it = releasing_.find(block); it != releasing_.end()) {
+        bytes_ -= it->second;
+        releasing_.erase(it);
+      }
     }
   }
   // Every block tracked: the leases the heartbeat renews.
@@ -51,15 +66,20 @@ class block_tracker {
     std::lock_guard lock(mutex_);
     std::vector<std::int64_t> out;
     out.reserve(open_.size() + releasing_.size());
-    for (const auto& [block, units] : open_) out.push_back(block);
-    out.insert(out.end(), releasing_.begin(), releasing_.end());
+    for (const auto& [block, b] : open_) out.push_back(block);
+    for (const auto& [block, bytes] : releasing_) out.push_back(block);
     return out;
   }
 
  private:
   mutable std::mutex mutex_;
-  std::unordered_map<std::int64_t, std::int64_t> open_;  // block -> units still in the pipeline
-  std::unordered_set<std::int64_t> releasing_;            // no unit left; release not yet committed
+  struct open_block {
+    std::int64_t units = 0;  // still in the pipeline
+    std::size_t bytes = 0;
+  };
+  std::unordered_map<std::int64_t, open_block> open_;
+  std::unordered_map<std::int64_t, std::size_t> releasing_;  // no unit left; release not yet committed (-> bytes)
+  std::size_t bytes_ = 0;
 };
 
 }  // namespace dialer

@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "engine/block_tracker.hpp"
+#include "engine/contacts/contact_import.hpp"
 #include "engine/rules/nanp.hpp"
 #include "engine/rules/zones.hpp"
 #include "scheduler/scheduler.hpp"
@@ -27,6 +28,13 @@ struct contact_entry {
   claimed_contact contact;
   const rules::zone_set* zones = nullptr;  // owned by the runner's zone cache
 };
+
+// What one claimed contact costs in memory on its way through the pipeline, counted against the memory budget:
+// its entry, and its strings twice (the entry's, and the origination request's or the report's copy).
+std::size_t contact_footprint(const claimed_contact& c) {
+  return sizeof(contact_entry) + sizeof(origination_request) +
+         2 * (c.e164.size() + c.timezone.size() + c.variables.size());
+}
 
 struct in_flight_call {
   sched::slot_handle slot;
@@ -271,12 +279,23 @@ struct campaign_runner::impl : carrier_events {
     rules::window_checker checker(*window_);
     rules::zone_cache zones(campaign_.spec.default_region);
     std::vector<sched::contact_item> items;
+    // Bytes per contact, as the last claim brought them; before any claim, the largest a contact may be.
+    std::size_t per_contact = contact_footprint(claimed_contact{}) + 2 * contacts::import_limits{}.max_variables_bytes;
     while (!stopping_.load(std::memory_order_acquire)) {
-      const std::size_t queued = options_.hopper_capacity - std::min(options_.hopper_capacity, scheduler_.room());
-      const int want = claim_size(queued,
-                                  high_water_mark(usable_slots_.load(std::memory_order_acquire), options_,
-                                                  campaign_.blocks.size),
-                                  options_, campaign_.blocks.size);
+      // Waiting: in the hopper, and in the writer's backlog (outcomes, returns, finals not yet written).
+      const std::size_t queued = options_.hopper_capacity - std::min(options_.hopper_capacity, scheduler_.room()) +
+                                 static_cast<std::size_t>(std::max<std::int64_t>(0, outstanding_.load()));
+      int want = claim_size(queued,
+                            high_water_mark(usable_slots_.load(std::memory_order_acquire), options_,
+                                            campaign_.blocks.size),
+                            options_, campaign_.blocks.size);
+      // And within the memory budget; with nothing held, at least one contact, so that a budget smaller than
+      // one contact still makes progress.
+      const std::size_t held = blocks_.bytes();
+      if (want > 0) {
+        const std::size_t room = held >= options_.memory_budget ? 0 : (options_.memory_budget - held) / per_contact;
+        want = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(want), held == 0 ? std::max<std::size_t>(room, 1) : room));
+      }
       if (!dispatching_.load(std::memory_order_acquire) || want == 0) {
         feeder_wait(options_.idle_wait);
         continue;
@@ -296,13 +315,22 @@ struct campaign_runner::impl : carrier_events {
       // released with the write-back of its last unit. A block that brings nothing is released at once. A block
       // we still track (our own, retaken after its lease lapsed) is already in the pipeline: nothing is added.
       std::unordered_map<std::int64_t, std::int64_t> units;
+      std::unordered_map<std::int64_t, std::size_t> bytes;
       for (const auto& b : claimed->blocks) units.emplace(b.first, 0);
-      for (const auto& c : claimed->contacts) ++units[campaign_.blocks.block_of(c.id)];
+      std::size_t claimed_bytes = 0;
+      for (const auto& c : claimed->contacts) {
+        const auto block = campaign_.blocks.block_of(c.id);
+        ++units[block];
+        const auto b = contact_footprint(c);
+        bytes[block] += b;
+        claimed_bytes += b;
+      }
+      if (!claimed->contacts.empty()) per_contact = std::max<std::size_t>(1, claimed_bytes / claimed->contacts.size());
       for (const auto& o : claimed->open) ++units[campaign_.blocks.block_of(o.contact)];
       std::vector<std::int64_t> empty_blocks;
       std::unordered_set<std::int64_t> retaken;
       for (const auto& [block, n] : units) {
-        if (!blocks_.add(block, n)) retaken.insert(block);
+        if (!blocks_.add(block, n, bytes[block])) retaken.insert(block);
         else if (n == 0) empty_blocks.push_back(block);
       }
       if (!empty_blocks.empty()) {
@@ -366,7 +394,8 @@ struct campaign_runner::impl : carrier_events {
     std::unordered_map<std::int64_t, std::string> caller_ids;
     for (const auto& n : numbers_) caller_ids.emplace(n.id.value(), n.e164);
     while (!stopping_.load(std::memory_order_acquire)) {
-      const std::size_t n = scheduler_.dispatch_wait(decisions, clock_.monotonic() + options_.idle_wait);
+      const std::size_t n =
+          scheduler_.dispatch_wait(decisions, clock_.monotonic() + std::max<nanoseconds>(options_.idle_wait, milliseconds{50}));
       if (n == 0) continue;
       // Counted from the hand-out until in_flight_ has them, so all_quiet() never misses a decision in transit.
       dialing_.fetch_add(static_cast<std::int64_t>(n), std::memory_order_acq_rel);
@@ -881,10 +910,11 @@ struct campaign_runner::impl : carrier_events {
     // A slot another engine let go less than a second ago may have carried its calls an instant before: the
     // carrier counts those in the same second as ours, so it takes calls here only once that second is over.
     const auto quiet = milliseconds(1000) + options_.cps_guard;
+    // Leases count from the renewal's start: the gate's margin must not absorb the renewal's own duration.
+    const auto now = clock_.monotonic();
+    cooled_at_ = clock::never;  // a failed renewal is retried at the next heartbeat, not at every tick
     auto leases = store.lease_slots(campaign_.agent, ids, busy, options_.lease, quiet);
     if (!leases) return std::move(leases).error();
-    const auto now = clock_.monotonic();
-    cooled_at_ = clock::never;
     std::size_t usable_total = 0;
     for (std::size_t i = 0; i < leases->size(); ++i) {
       const auto& l = (*leases)[i];
@@ -909,9 +939,10 @@ struct campaign_runner::impl : carrier_events {
     }
     // The campaign's concurrency, shared with the other engines that run it, the same way: what may be in use is
     // what is in flight or, when more, the limit the scheduler has now.
+    // In flight from the numbers' counts: a paused or cancelled campaign drains its calls outside the scheduler's
+    // campaign list, and the calls still hold their share of the cap meanwhile.
     int campaign_in_use = 0;
-    for (const auto& c : stats.campaigns)
-      if (c.id == campaign_.id) campaign_in_use = c.in_flight;
+    for (const auto& s : stats.numbers) campaign_in_use += s.in_flight;
     int campaign_usable = 0;
     {
       std::lock_guard lock(limits_mutex_);
@@ -1288,7 +1319,14 @@ result<run_status> campaign_runner::run(const std::function<void(const run_statu
     const campaign_state running[] = {campaign_state::running};
     (void)store.transition(m.campaign_.id, running, campaign_state::paused);
   }
-  (void)store.release_engine();
+  // Stopped at once with calls still talking at the carrier: their slots stay ours until the leases run out
+  // (then the next engine treats them as a dead engine's), instead of going to another engine while in use.
+  bool calls_left = false;
+  {
+    std::lock_guard lock(m.in_flight_mutex_);
+    calls_left = !m.in_flight_.empty();
+  }
+  if (!stop_now_.load() || !calls_left) (void)store.release_engine();
   if (auto p = store.progress(m.campaign_.id)) progress = *p;
   m.fill_status(status, progress, cps);
   status.state = final_state;

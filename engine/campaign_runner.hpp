@@ -38,7 +38,10 @@ namespace dialer {
 
 struct runner_options {
   int claim_batch = 4096;  // contacts asked for per claim (whole blocks when the hopper has room for them)
-  std::size_t hopper_capacity = 20000;  // contacts held in memory at most (bounded memory)
+  std::size_t hopper_capacity = 20000;  // contacts waiting at most: in the hopper and in the writer's backlog
+  // Bytes the claimed contacts may occupy at most, wherever they are (hopper, paced, on a call, writer's backlog),
+  // counted per claimed block until its release is written. The feeder claims no more past it.
+  std::size_t memory_budget = 64u << 20;
   std::size_t hopper_per_slot = 4;      // high-water mark: this many queued contacts per usable slot
   std::size_t dispatch_batch = 1024;
   std::size_t write_batch = 4096;  // outcomes (and returns, and finals) per write-back transaction, at most

@@ -686,9 +686,15 @@ result<std::vector<slot_lease>> pg_campaign_store::lease_slots(agent_id agent, s
     // numbers one by one.
     array_literal ids;
     for (const auto& n : numbers) ids.add(n.value());
+    // Registered only on the numbers it may use (active, assigned to the agent); an engine whose number was
+    // released or reassigned stops counting in that number's share.
     tx.exec_params0("INSERT INTO engine_numbers (engine_id, number_id) SELECT $1, u.id FROM unnest($2::bigint[]) u(id) "
-                    "JOIN numbers n ON n.id = u.id ON CONFLICT DO NOTHING",
-                    engine_id_, ids.str());
+                    "JOIN numbers n ON n.id = u.id AND n.status = 'active' AND n.agent_id = $3 ON CONFLICT DO NOTHING",
+                    engine_id_, ids.str(), agent.value());
+    tx.exec_params0("DELETE FROM engine_numbers en USING unnest($2::bigint[]) u(id) "
+                    "WHERE en.engine_id = $1 AND en.number_id = u.id AND NOT EXISTS ("
+                    " SELECT 1 FROM numbers n WHERE n.id = u.id AND n.status = 'active' AND n.agent_id = $3)",
+                    engine_id_, ids.str(), agent.value());
     // Each number's capacity is shared among the live engines that use it (this one included).
     std::unordered_map<std::int64_t, int> max_of, users_of;
     for (const auto& r : tx.exec_params(
@@ -772,7 +778,8 @@ result<std::vector<slot_lease>> pg_campaign_store::lease_slots(agent_id agent, s
             " freed_at = CASE WHEN lease_until IS NULL THEN freed_at ELSE least(lease_until, now()) END "
             "WHERE (number_id, slot) IN ("
             " SELECT number_id, slot FROM number_slots WHERE number_id = $1 AND slot < $5 "
-            " AND (engine_id IS NULL OR lease_until < now()) ORDER BY slot LIMIT $3 FOR UPDATE SKIP LOCKED) "
+            " AND (engine_id IS NULL OR lease_until < now()) "
+            " ORDER BY coalesce(lease_until, freed_at, '-infinity'), slot LIMIT $3 FOR UPDATE SKIP LOCKED) "
             "RETURNING " + cooled_in_ms(6),
             nid, engine_id_, target - h.held, ms, max, quiet_ms);
         h.held += static_cast<int>(got.size());
@@ -801,7 +808,7 @@ result<slot_lease> pg_campaign_store::lease_campaign_slots(campaign_id id, int m
                     "AND (engine_id IS NULL OR lease_until < now())",
                     id.value(), max);
     tx.exec_params0("UPDATE campaign_slots SET lease_until = now() + $3 * interval '1 millisecond' "
-                    "WHERE campaign_id = $1 AND engine_id = $2",
+                    "WHERE campaign_id = $1 AND engine_id = $2 AND lease_until < now() + $3 * interval '0.75 millisecond'",
                     id.value(), engine_id_, ms);
     const auto row = tx.exec_params1(
         "SELECT (SELECT count(*) FROM campaign_slots WHERE campaign_id = $1 AND engine_id = $2), "

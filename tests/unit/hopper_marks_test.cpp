@@ -87,6 +87,23 @@ TEST(BlockTracker, ABlockBeingReleasedCannotBeStartedOverUntilTheReleaseIsCommit
   EXPECT_TRUE(t.add(100, 5));
 }
 
+TEST(BlockTracker, ABlocksBytesCountUntilItsReleaseIsCommitted) {
+  block_tracker t;
+  ASSERT_TRUE(t.add(100, 1, 4000));
+  ASSERT_TRUE(t.add(200, 1, 1000));
+  EXPECT_FALSE(t.add(200, 1, 7000)) << "tracked already";
+  EXPECT_EQ(t.bytes(), 5000u);
+  std::vector<std::int64_t> releasing;
+  const std::int64_t unit[] = {100};
+  t.settle(unit, releasing);
+  EXPECT_EQ(t.bytes(), 5000u) << "settled, but the release is not written yet";
+  t.released(releasing);
+  EXPECT_EQ(t.bytes(), 1000u);
+  const std::int64_t lost[] = {200};
+  t.released(lost);  // released at once (it brought nothing, or it was lost)
+  EXPECT_EQ(t.bytes(), 0u);
+}
+
 TEST(BlockTracker, UnitsOfABlockNotTrackedAreIgnored) {
   block_tracker t;
   ASSERT_TRUE(t.add(100, 1));

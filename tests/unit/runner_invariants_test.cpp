@@ -50,7 +50,7 @@ class RunnerInvariants : public ::testing::Test {
     add_campaign(callees, concurrency, std::move(window));
   }
   void add_campaign(const std::vector<std::string>& callees, int concurrency,
-                    std::optional<window_spec> window = std::nullopt) {
+                    std::optional<window_spec> window = std::nullopt, const std::string& variables = "{}") {
     campaign_.id = campaign_id{1};
     campaign_.name = "invariants";
     campaign_.agent = agent_id{1};
@@ -72,7 +72,7 @@ class RunnerInvariants : public ::testing::Test {
       c.id = contact_id{1000 + static_cast<std::int64_t>(i)};
       c.row = static_cast<int>(i) + 2;
       c.e164 = callees[i];
-      c.variables = "{}";
+      c.variables = variables;
       contacts_.push_back(c);
     }
     campaign_ = db_.add_campaign(campaign_, contacts_);
@@ -227,7 +227,7 @@ TEST_F(RunnerInvariants, SlotsAnotherEngineJustLetGoWaitOutTheirSecond) {
 
 // Invariant 10: calling windows end to end. Contacts in five zones (New York, Los Angeles, Anchorage, Honolulu and
 // London), a 09:00-17:00 weekday window with Thursday 2026-12-03 a holiday, and every call unanswered and retried
-// 3 h later until the fifth attempt: the campaign starts on Wednesday at 15:00 UTC with only New York and London
+// 3 h later until the fourth attempt: the campaign starts on Wednesday at 15:00 UTC with only New York and London
 // open, opens the others one by one, closes each in turn, skips the holiday and finishes on Friday. Each call's
 // start is checked in its callee's own zone, which the test names itself (not the runner's zone lookup).
 TEST_F(RunnerInvariants, CallsLeaveOnlyInsideEachCalleesWindowAcrossOpeningsClosingsAndAHoliday) {
@@ -357,6 +357,60 @@ TEST_F(RunnerInvariants, TheCampaignConcurrencyCapHoldsAcrossEngines) {
   for (auto& c : log) c.from = "campaign";  // every call of the campaign, whichever number it came from
   EXPECT_LE(peak_concurrency(log)["campaign"], 4);
   EXPECT_EQ(by_state()["done"], 40);
+}
+
+// Invariant 3, while draining: engine A is paused here (its own request) with four long calls in flight, and
+// engine B joins the campaign. A's share of the cap shrinks to two, but its calls still hold four: a drained
+// campaign is no longer in the scheduler's campaign list, and counting its calls from there gave two of their
+// slots to B (six calls at once on a cap of four).
+TEST_F(RunnerInvariants, APausedEngineKeepsTheCampaignSlotsOfTheCallsItDrains) {
+  add_number("+14155550100", 10, 50);
+  add_number("+14155550101", 10, 50);
+  add_campaign(40, 4);
+  make_carrier(lasting(120s));
+  runner_options options;
+  options.tick = options.state_poll = options.idle_wait = 500ms;  // minutes of simulated time, in fewer steps
+  options.idle_poll = 1s;
+  carrier_endpoint to_a(*carrier_), to_b(*carrier_);
+  background_run a(*this, options, "engine-a", &to_a);
+  ASSERT_TRUE(clock_.run_while_not([&] { return carrier_->log().size() >= 4; }, 1min));
+  a.runner.request_pause();
+  background_run b(*this, options, "engine-b", &to_b);
+  ASSERT_TRUE(a.finish(2h));
+  ASSERT_TRUE(*a.out) << a.out->error().message;
+  db_.set_state(campaign_.id, campaign_state::running);  // resumed: B, which waited on the pause, finishes it
+  ASSERT_TRUE(b.finish(2h));
+  ASSERT_TRUE(*b.out) << b.out->error().message;
+  auto log = carrier_->log();
+  EXPECT_EQ(dialed_twice(log), "");
+  for (auto& c : log) c.from = "campaign";
+  EXPECT_LE(peak_concurrency(log)["campaign"], 4);
+  EXPECT_EQ(by_state()["done"], 40) << "B finished what A left";
+}
+
+// Invariant 13: memory is bounded in bytes. Contacts carry 16 KB of variables each (the import's largest), the
+// budget is 1 MiB, and the writer stalls three times for 5 s while calls keep ending: what the engine has claimed
+// and not yet written back (the store's own count) never exceeds the budget. Counted in contacts alone, the
+// hopper (four per slot of 50) and the writer's backlog held several MiB.
+TEST_F(RunnerInvariants, ClaimedContactsNeverOccupyMoreThanTheMemoryBudget) {
+  add_number("+14155550100", 50, 100);
+  std::vector<std::string> callees;
+  for (int i = 0; i < 300; ++i) callees.push_back(fmt::format("+1415555{:04d}", i));
+  const std::string variables = R"({"note": ")" + std::string(16000, 'x') + R"("})";
+  add_campaign(callees, 50, std::nullopt, variables);
+  make_carrier(lasting(2s));
+  db_.set_fault(store_call::write_back, fault{.stall = 5s, .times = 3, .before = {}});
+  runner_options options;
+  options.memory_budget = 1u << 20;
+  auto status = run(options);
+  ASSERT_TRUE(status) << status.error().message;
+  EXPECT_EQ(status->state, campaign_state::completed);
+  const auto log = carrier_->log();
+  EXPECT_EQ(log.size(), 300u);
+  EXPECT_EQ(dialed_twice(log), "");
+  EXPECT_EQ(by_state()["done"], 300);
+  EXPECT_GT(db_.peak_held_bytes("engine-a"), 16000u * 16) << "the test must fill the budget to mean anything";
+  EXPECT_LE(db_.peak_held_bytes("engine-a"), options.memory_budget);
 }
 
 // Invariant 14: calls of a crashed engine that the carrier still runs keep their slots until they end.

@@ -166,6 +166,30 @@ class memory_database {
       if (attempts_.contains(attempt_of(c.data.id, n).value())) return true;
     return false;
   }
+  // Contacts an engine has claimed and not yet written back: what it must hold in memory meanwhile.
+  void hand_out(const std::string& engine, const claimed_contact& c) {
+    auto& held = held_[engine];
+    const auto bytes = c.e164.size() + c.timezone.size() + c.variables.size();
+    if (held.emplace(c.id.value(), bytes).second) held_bytes_[engine] += bytes;
+    peak_held_bytes_[engine] = std::max(peak_held_bytes_[engine], held_bytes_[engine]);
+  }
+  void written_back(const std::string& engine, contact_id c) {
+    auto& held = held_[engine];
+    if (auto it = held.find(c.value()); it != held.end()) {
+      held_bytes_[engine] -= it->second;
+      held.erase(it);
+    }
+  }
+
+ public:
+  // The most bytes of contact data (phone, time zone, variables) `engine` had claimed and not yet written back.
+  std::size_t peak_held_bytes(const std::string& engine) const {
+    std::lock_guard g(mutex_);
+    auto it = peak_held_bytes_.find(engine);
+    return it == peak_held_bytes_.end() ? 0 : it->second;
+  }
+
+ private:
   int live_engines_using(number_id n) {
     // Engines whose registration is live and that hold or asked for this number's slots.
     std::set<std::string> live;
@@ -189,6 +213,8 @@ class memory_database {
   std::set<std::string> dnc_;
   std::map<store_call, fault> faults_;
   std::map<store_call, std::string> fault_engine_;
+  std::map<std::string, std::map<std::int64_t, std::size_t>> held_;  // engine -> contact -> bytes
+  std::map<std::string, std::size_t> held_bytes_, peak_held_bytes_;
 };
 
 class memory_campaign_store final : public campaign_store {
@@ -259,6 +285,7 @@ class memory_campaign_store final : public campaign_store {
           k.attempts = c->attempts;
           k.sticky = c->sticky;
           k.do_not_call = db_.dnc_.contains(k.e164);
+          db_.hand_out(engine_, k);
           out.contacts.push_back(std::move(k));
           ++taken;
         }
@@ -309,6 +336,9 @@ class memory_campaign_store final : public campaign_store {
 
   result<void> write_back(campaign_id id, const write_batch& batch) override {
     return call(store_call::write_back, [&]() -> result<void> {
+      for (const auto& o : batch.outcomes) db_.written_back(engine_, o.contact);
+      for (const auto& r : batch.returns) db_.written_back(engine_, r.contact);
+      for (const auto& f : batch.finals) db_.written_back(engine_, f.contact);
       const auto ours = [&](contact_id c) {
         auto* b = db_.block_of(id, c);
         return b && b->claimed_by == engine_;
