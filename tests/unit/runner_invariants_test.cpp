@@ -124,6 +124,19 @@ class RunnerInvariants : public ::testing::Test {
     return std::move(*r.out);
   }
 
+  // Two numbers with room for 20 calls, and a campaign of 40 contacts at concurrency 4.
+  void two_numbers_and_a_campaign_of_four() {
+    add_number("+14155550100", 10, 50);
+    add_number("+14155550101", 10, 50);
+    add_campaign(40, 4);
+  }
+  // Cadences for runs of simulated minutes: idle threads look again every half second (events still wake them).
+  static runner_options in_minutes() {
+    runner_options o;
+    o.tick = o.state_poll = o.idle_wait = 500ms;
+    o.idle_poll = 1s;
+    return o;
+  }
   // Every call completes after `d`.
   static recording_carrier::planner lasting(nanoseconds d) {
     return [d](const origination_request&) {
@@ -314,10 +327,8 @@ TEST_F(RunnerInvariants, AShareThatShrinksWhileCallsStartNeverReleasesASlotInUse
   window.us_holidays = false;
   add_campaign(24, 20, window);
   make_carrier(lasting(120s));
-  runner_options options;
+  auto options = in_minutes();
   options.lease = 120s;  // the held-up renewal must not let A's lease lapse
-  options.tick = options.state_poll = options.idle_wait = 500ms;  // minutes of simulated time, in fewer steps
-  options.idle_poll = 1s;
   carrier_endpoint to_a(*carrier_), to_b(*carrier_);
   background_run a(*this, options, "engine-a", &to_a);
   ASSERT_TRUE(clock_.run_until(clock_.monotonic() + 500ms));
@@ -337,13 +348,9 @@ TEST_F(RunnerInvariants, AShareThatShrinksWhileCallsStartNeverReleasesASlotInUse
 // Invariant 3: the campaign's concurrency cap holds across engines. Two engines run one campaign of
 // concurrency 4 over two numbers with room for 20 calls; the carrier never has more than 4 of its calls at once.
 TEST_F(RunnerInvariants, TheCampaignConcurrencyCapHoldsAcrossEngines) {
-  add_number("+14155550100", 10, 50);
-  add_number("+14155550101", 10, 50);
-  add_campaign(40, 4);
+  two_numbers_and_a_campaign_of_four();
   make_carrier(lasting(30s));
-  runner_options options;
-  options.tick = options.state_poll = options.idle_wait = 500ms;  // minutes of simulated time, in fewer steps
-  options.idle_poll = 1s;
+  const auto options = in_minutes();
   carrier_endpoint to_a(*carrier_), to_b(*carrier_);
   background_run a(*this, options, "engine-a", &to_a);
   background_run b(*this, options, "engine-b", &to_b);
@@ -364,13 +371,9 @@ TEST_F(RunnerInvariants, TheCampaignConcurrencyCapHoldsAcrossEngines) {
 // campaign is no longer in the scheduler's campaign list, and counting its calls from there gave two of their
 // slots to B (six calls at once on a cap of four).
 TEST_F(RunnerInvariants, APausedEngineKeepsTheCampaignSlotsOfTheCallsItDrains) {
-  add_number("+14155550100", 10, 50);
-  add_number("+14155550101", 10, 50);
-  add_campaign(40, 4);
+  two_numbers_and_a_campaign_of_four();
   make_carrier(lasting(120s));
-  runner_options options;
-  options.tick = options.state_poll = options.idle_wait = 500ms;  // minutes of simulated time, in fewer steps
-  options.idle_poll = 1s;
+  const auto options = in_minutes();
   carrier_endpoint to_a(*carrier_), to_b(*carrier_);
   background_run a(*this, options, "engine-a", &to_a);
   ASSERT_TRUE(clock_.run_while_not([&] { return carrier_->log().size() >= 4; }, 1min));
