@@ -794,10 +794,16 @@ result<std::vector<slot_lease>> pg_campaign_store::lease_slots(agent_id agent, s
   }
 }
 
-result<slot_lease> pg_campaign_store::lease_campaign_slots(campaign_id id, int max, int in_use, milliseconds lease) {
+result<slot_lease> pg_campaign_store::lease_campaign_slots(campaign_id id, int given_max, int in_use,
+                                                          milliseconds lease) {
   try {
     pqxx::work tx(*connection_);
     const auto ms = static_cast<std::int64_t>(lease.count());
+    // The stored campaign's cap, not the caller's copy: engines started from files that differ still agree.
+    const int max = tx.exec_params1("SELECT coalesce((settings->>'max_concurrency')::int, $3) FROM campaigns "
+                                    "WHERE id = $1 AND account_id = $2",
+                                    id.value(), account_.value(), given_max)[0]
+                        .as<int>();
     register_engine(tx, engine_id_, ms);
     tx.exec_params0("INSERT INTO engine_campaigns (engine_id, campaign_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                     engine_id_, id.value());

@@ -225,9 +225,9 @@ class campaign_store {
                                                                     std::span<const int> in_use,
                                                                     std::chrono::milliseconds lease,
                                                                     std::chrono::milliseconds quiet) = 0;
-  // The campaign's `concurrency` across engines, leased like a number's slots: `max` slots per campaign, shared
-  // among the live engines that run it (held and target in the answer; number and max as given), never
-  // releasing one of the `in_use`.
+  // The campaign's `concurrency` across engines, leased like a number's slots: one slot per unit of the cap as
+  // the database stores it (`max` when it stores none), shared among the live engines that run it (held, target
+  // and max in the answer), never releasing one of the `in_use`.
   [[nodiscard]] virtual result<slot_lease> lease_campaign_slots(campaign_id id, int max, int in_use,
                                                                 std::chrono::milliseconds lease) = 0;
   [[nodiscard]] virtual result<void> release_engine() = 0;  // on clean exit: slots and heartbeat row go

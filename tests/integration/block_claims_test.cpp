@@ -538,17 +538,26 @@ TEST_F(BlockClaims, ANumbersShareCountsOnlyTheEnginesThatUseIt) {
 }
 
 // A campaign's concurrency is leased like a number's slots: shared among the engines that run it, the sum of
-// what they hold never above the cap, and a slot in use never released.
+// what they hold never above the cap, and a slot in use never released. The cap is the stored campaign's: the
+// engines here each pass another (9, from a campaign file edited since), and the stored 5 holds.
 TEST_F(BlockClaims, ACampaignsConcurrencyIsSharedAmongTheEnginesThatRunIt) {
   const auto id = campaign("shared-cap", 16);
+  {
+    pqxx::work tx(*c_);
+    tx.exec_params0("UPDATE campaigns SET settings = jsonb_set(settings, '{max_concurrency}', '5') WHERE id = $1",
+                    id.value());
+    tx.commit();
+  }
   auto a = std::make_unique<pg::pg_campaign_store>(connect_to(url_), account_id{1}, "engine-a");
   auto b = std::make_unique<pg::pg_campaign_store>(connect_to(url_), account_id{1}, "engine-b");
   const auto lease = [&](pg::pg_campaign_store& e, int in_use) {
-    auto l = e.lease_campaign_slots(id, 5, in_use, kLease);
+    auto l = e.lease_campaign_slots(id, 9, in_use, kLease);
     EXPECT_TRUE(l) << l.error().message;
     return l ? *l : slot_lease{};
   };
-  EXPECT_EQ(lease(*a, 0).held, 5) << "alone, a holds the whole cap";
+  const auto alone = lease(*a, 0);
+  EXPECT_EQ(alone.max, 5) << "the stored cap, not the caller's";
+  EXPECT_EQ(alone.held, 5) << "alone, a holds the whole cap";
   auto joined = lease(*b, 0);
   EXPECT_EQ(joined.target, 3);
   EXPECT_EQ(joined.held, 0) << "a holds every slot";

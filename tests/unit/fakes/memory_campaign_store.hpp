@@ -472,6 +472,9 @@ class memory_campaign_store final : public campaign_store {
   result<slot_lease> lease_campaign_slots(campaign_id id, int max, int in_use, std::chrono::milliseconds lease) override {
     return call(store_call::lease_campaign_slots, [&]() -> result<slot_lease> {
       const auto now = db_.now();
+      // The stored campaign's cap, as in PostgreSQL.
+      if (auto c = db_.campaigns_.find(id.value()); c != db_.campaigns_.end() && c->second.spec.max_concurrency > 0)
+        max = c->second.spec.max_concurrency;
       db_.engines_[engine_] = now + lease;
       db_.runners_[id.value()].insert(engine_);
       auto& slots = db_.campaign_slots_[id.value()];
