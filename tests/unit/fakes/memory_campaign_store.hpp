@@ -422,10 +422,12 @@ class memory_campaign_store final : public campaign_store {
       std::vector<slot_lease> out;
       for (std::size_t i = 0; i < numbers.size(); ++i) {
         const auto n = numbers[i];
-        db_.users_[n.value()].insert(engine_);
         auto& slots = db_.slots_[n.value()];
         const auto& num = db_.numbers_[n.value()];
         const int max = num.status == number_status::active && num.agent == agent ? num.max_concurrent_calls : 0;
+        // As in PostgreSQL: an engine counts in the share of the numbers it may use, and only those.
+        if (max > 0) db_.users_[n.value()].insert(engine_);
+        else db_.users_[n.value()].erase(engine_);
         if (static_cast<int>(slots.size()) < max) slots.resize(static_cast<std::size_t>(max));
         // Slots above a lowered limit go once nobody holds them.
         while (static_cast<int>(slots.size()) > max &&
@@ -442,14 +444,33 @@ class memory_campaign_store final : public campaign_store {
         const int target = max == 0 ? 0 : (max + live - 1) / live;
         const int busy = i < in_use.size() ? in_use[i] : 0;
         const int keep = std::max(target, busy);
-        for (auto it = slots.rbegin(); it != slots.rend() && held > keep; ++it)
-          if (it->engine == engine_) {
-            it->engine.clear();
-            it->freed_at = now;
+        // As in PostgreSQL: cooling slots go first (they carry no call), then the highest; cold slots are taken
+        // before recently freed ones.
+        std::vector<std::size_t> order(slots.size());
+        for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
+        std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) {
+          if (cooling(slots[x]) != cooling(slots[y])) return cooling(slots[x]);
+          return x > y;
+        });
+        for (auto k : order) {
+          if (held <= keep) break;
+          auto& s = slots[k];
+          if (s.engine == engine_) {
+            s.engine.clear();
+            s.freed_at = now;
             --held;
           }
-        for (int k = 0; k < max && held < target; ++k) {
-          auto& s = slots[static_cast<std::size_t>(k)];
+        }
+        const auto let_go_at = [&](const memory_database::slot_row& s) {
+          return !s.engine.empty() ? s.lease_until : s.freed_at.value_or(timestamp::min());
+        };
+        std::vector<std::size_t> cold(static_cast<std::size_t>(std::max(max, 0)));
+        for (std::size_t k = 0; k < cold.size(); ++k) cold[k] = k;
+        std::stable_sort(cold.begin(), cold.end(),
+                         [&](std::size_t x, std::size_t y) { return let_go_at(slots[x]) < let_go_at(slots[y]); });
+        for (auto k : cold) {
+          if (held >= target) break;
+          auto& s = slots[k];
           if (s.engine.empty() || s.lease_until < now) {
             if (!s.engine.empty()) s.freed_at = std::min(s.lease_until, now);  // a lapsed lease was let go then
             s.engine = engine_;
