@@ -5,11 +5,11 @@
 // bytes the held blocks' contacts occupy (the claim's contact data, wherever in the pipeline it is): the engine's
 // memory bound.
 
+#include <cstddef>
 #include <cstdint>
 #include <mutex>
 #include <span>
 #include <unordered_map>
-#include <cstddef>
 #include <vector>
 
 namespace dialer {

@@ -181,7 +181,8 @@ struct campaign_runner::impl : carrier_events {
       it->second.carrier_call_id.assign(carrier_call_id);
   }
 
-  // Control thread, every tick (runner_options::tick, 50 ms): hands the writer the carrier ids of calls in flight not yet written.
+  // Control thread, every tick (runner_options::tick, 50 ms): hands the writer the carrier ids of calls in
+  // flight not yet written.
   void keep_call_ids() {
     std::vector<accepted_call> ids;
     {
@@ -293,8 +294,9 @@ struct campaign_runner::impl : carrier_events {
       // one contact still makes progress.
       const std::size_t held = blocks_.bytes();
       if (want > 0) {
-        const std::size_t room = held >= options_.memory_budget ? 0 : (options_.memory_budget - held) / per_contact;
-        want = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(want), held == 0 ? std::max<std::size_t>(room, 1) : room));
+        const std::size_t left = held >= options_.memory_budget ? 0 : options_.memory_budget - held;
+        const std::size_t room = held == 0 ? std::max<std::size_t>(left / per_contact, 1) : left / per_contact;
+        want = static_cast<int>(std::min(static_cast<std::size_t>(want), room));
       }
       if (!dispatching_.load(std::memory_order_acquire) || want == 0) {
         feeder_wait(options_.idle_wait);
@@ -394,8 +396,8 @@ struct campaign_runner::impl : carrier_events {
     std::unordered_map<std::int64_t, std::string> caller_ids;
     for (const auto& n : numbers_) caller_ids.emplace(n.id.value(), n.e164);
     while (!stopping_.load(std::memory_order_acquire)) {
-      const std::size_t n =
-          scheduler_.dispatch_wait(decisions, clock_.monotonic() + std::max<nanoseconds>(options_.idle_wait, milliseconds{50}));
+      const auto idle = std::max<nanoseconds>(options_.idle_wait, milliseconds{50});
+      const std::size_t n = scheduler_.dispatch_wait(decisions, clock_.monotonic() + idle);
       if (n == 0) continue;
       // Counted from the hand-out until in_flight_ has them, so all_quiet() never misses a decision in transit.
       dialing_.fetch_add(static_cast<std::int64_t>(n), std::memory_order_acq_rel);
@@ -943,14 +945,14 @@ struct campaign_runner::impl : carrier_events {
     // campaign list, and the calls still hold their share of the cap meanwhile.
     int campaign_in_use = 0;
     for (const auto& s : stats.numbers) campaign_in_use += s.in_flight;
-    int campaign_usable = 0;
     {
       std::lock_guard lock(limits_mutex_);
       campaign_in_use = std::max(campaign_in_use + recovered_total_locked(), campaign_usable_);
     }
-    auto share = store.lease_campaign_slots(campaign_.id, campaign_.spec.max_concurrency, campaign_in_use, options_.lease);
+    auto share =
+        store.lease_campaign_slots(campaign_.id, campaign_.spec.max_concurrency, campaign_in_use, options_.lease);
     if (!share) return std::move(share).error();
-    campaign_usable = std::min(share->held, share->target);
+    const int campaign_usable = std::min(share->held, share->target);
     {
       std::lock_guard lock(limits_mutex_);
       campaign_usable_ = campaign_usable;

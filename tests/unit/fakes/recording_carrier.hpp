@@ -326,6 +326,12 @@ inline std::map<std::string, int> peak_concurrency(const std::vector<placed_call
   return peak;
 }
 
+// The most calls in progress at once over the whole log (all caller IDs together: a campaign's calls).
+inline int peak_concurrency_of_all(std::vector<placed_call> log) {
+  for (auto& c : log) c.from.clear();
+  return peak_concurrency(log)[""];
+}
+
 // The most originations from one caller ID (or, with from empty, from all of them) inside any window of
 // `window` length, as the carrier would count them.
 inline int max_in_window(const std::vector<placed_call>& log, const std::string& from,
