@@ -116,7 +116,7 @@ class mutex_baseline {
           last = &campaigns_[campaign_index_.at(last_id)];
         }
         last->queue.push_back(
-            contact{item.contact.value(), item.cookie, item.region.packed(), item.area_code});
+            contact{item.contact.value(), item.payload.value(), item.region.packed(), item.area_code});
       }
       queued_ += accepted;
       wake = waiters_ > 0 && accepted > 0;
@@ -332,7 +332,7 @@ class mutex_baseline {
                     c.id,
                     n.id,
                     n.account == none ? carrier_account_id{} : account_ids_[n.account],
-                    who.cookie,
+                    payload_ref{who.cookie},
                     slot_handle{(static_cast<std::uint64_t>(record.generation) << 32) | (s + 1)}};
   }
 
@@ -427,7 +427,7 @@ std::vector<contact_item> make_contacts(std::size_t count, int campaigns) {
     x ^= x << 17;
     out[i].contact = contact_id{static_cast<std::int64_t>(i + 1)};
     out[i].campaign = campaign_id{static_cast<std::int64_t>(1 + i % static_cast<std::size_t>(campaigns))};
-    out[i].cookie = i;
+    out[i].payload = payload_ref{i};
     out[i].area_code =
         x % 8 == 0 ? 0 : static_cast<std::uint16_t>(area_codes[x % 10] + (x % 16 == 1 ? 1 : 0));
     out[i].region = region_code::from(regions[(x >> 8) % 10]);

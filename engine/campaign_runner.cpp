@@ -375,12 +375,12 @@ struct campaign_runner::impl : carrier_events {
         item.sticky_number = campaign_.spec.sticky_retries ? c.sticky : number_id{};
         item.area_code = static_cast<std::uint16_t>(npa > 0 ? npa : 0);
         item.region = sched::region_code::from(area ? area->region : std::string_view{});
-        item.cookie = reinterpret_cast<std::uint64_t>(new contact_entry{std::move(c), *z});
+        item.payload = sched::payload_ref{reinterpret_cast<std::uint64_t>(new contact_entry{std::move(c), *z})};
         items.push_back(item);
       }
       const std::size_t accepted = scheduler_.enqueue(items);
       for (std::size_t i = accepted; i < items.size(); ++i) {  // no room after all: back to the database
-        std::unique_ptr<contact_entry> entry(reinterpret_cast<contact_entry*>(items[i].cookie));
+        std::unique_ptr<contact_entry> entry(reinterpret_cast<contact_entry*>(items[i].payload.value()));
         push_return({entry->contact.id, entry->contact.attempts, now, "hopper_full", {}});
       }
     }
@@ -405,7 +405,7 @@ struct campaign_runner::impl : carrier_events {
       batch.decided_at = clock_.wall();
       for (std::size_t i = 0; i < n; ++i) {
         const auto& d = decisions[i];
-        std::unique_ptr<contact_entry> entry(reinterpret_cast<contact_entry*>(d.cookie));
+        std::unique_ptr<contact_entry> entry(reinterpret_cast<contact_entry*>(d.payload.value()));
         // A contact can wait in the hopper across the window's edge: check again at dial time.
         if (!dispatching_.load(std::memory_order_acquire) || !checker.open_at(*entry->zones, batch.decided_at)) {
           scheduler_.give_back(d.slot, sched::release_reason::not_attempted);
@@ -1245,7 +1245,7 @@ result<run_status> campaign_runner::run(const std::function<void(const run_statu
       }
       m.scheduler_.take_rejected(returned);
       for (const auto& item : returned) {
-        std::unique_ptr<contact_entry> entry(reinterpret_cast<contact_entry*>(item.cookie));
+        std::unique_ptr<contact_entry> entry(reinterpret_cast<contact_entry*>(item.payload.value()));
         m.push_return({item.contact, entry->contact.attempts, m.clock_.wall(),
                        m.cancelled_.load() ? "cancelled" : "paused", {}});
       }

@@ -87,7 +87,7 @@ struct queue_traits : moodycamel::ConcurrentQueueDefaultTraits {
 // A contact in the hopper: 32 bytes, the unit of hopper memory.
 struct queued {
   std::int64_t contact;
-  std::uint64_t cookie;
+  std::uint64_t payload;
   std::uint64_t region;
   std::uint32_t sticky;  // number index, npos when none
   std::uint16_t area;
@@ -348,7 +348,7 @@ struct scheduler::impl {
           --queued_delta_;
           continue;
         }
-        campaigns_[campaign].queue.push_back(queued{item.contact.value(), item.cookie, item.region.packed(),
+        campaigns_[campaign].queue.push_back(queued{item.contact.value(), item.payload.value(), item.region.packed(),
                                                     number_of(item.sticky_number), item.area_code});
       }
     }
@@ -484,7 +484,7 @@ struct scheduler::impl {
                    c.config.id,
                    n.id,
                    account_id,
-                   item.cookie,
+                   payload_ref{item.payload},
                    slot_handle{(static_cast<std::uint64_t>(record.generation) << 32) | (slot + 1)}};
   }
 
@@ -551,7 +551,7 @@ struct scheduler::impl {
     return contact_item{contact_id{q.contact},
                         campaign,
                         q.sticky == npos ? number_id{} : numbers_[q.sticky].id,
-                        q.cookie,
+                        payload_ref{q.payload},
                         region_code::from_packed(q.region),
                         q.area};
   }

@@ -50,12 +50,26 @@ class region_code {
   std::uint64_t packed_ = 0;
 };
 
+// Where the engine keeps a queued contact's data (its phone, zones, variables): a typed reference the scheduler
+// carries from enqueue() to the decision without reading it. Never owning: the engine keeps the data in its own
+// store (engine/dialing/contact_arena.hpp), so a contact the scheduler drops or hands back leaks nothing.
+class payload_ref {
+ public:
+  constexpr payload_ref() noexcept = default;
+  constexpr explicit payload_ref(std::uint64_t value) noexcept : value_(value) {}
+  [[nodiscard]] constexpr std::uint64_t value() const noexcept { return value_; }
+  friend constexpr bool operator==(payload_ref, payload_ref) noexcept = default;
+
+ private:
+  std::uint64_t value_ = 0;
+};
+
 // One contact to call, as the feeder hands it over. Trivially copyable: it travels through a lock-free queue.
 struct contact_item {
   contact_id contact;
   campaign_id campaign;
   number_id sticky_number;      // caller ID of the contact's earlier attempt; invalid when none
-  std::uint64_t cookie = 0;     // opaque to the scheduler; the engine finds the contact's data with it
+  payload_ref payload;          // the engine's reference to the contact's data, opaque to the scheduler
   region_code region;           // callee's state or region, for local presence
   std::uint16_t area_code = 0;  // callee's NANP area code, 0 when none
 };
@@ -80,7 +94,7 @@ struct decision {
   campaign_id campaign;
   number_id number;
   carrier_account_id carrier_account;  // the number's account; invalid when the number has none
-  std::uint64_t cookie = 0;
+  payload_ref payload;
   slot_handle slot;
 };
 

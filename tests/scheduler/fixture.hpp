@@ -66,7 +66,7 @@ class scheduler_test : public ::testing::Test {
     contact_item item;
     item.contact = contact_id{id};
     item.campaign = campaign_id{campaign};
-    item.cookie = static_cast<std::uint64_t>(id) * 10;
+    item.payload = sched::payload_ref{static_cast<std::uint64_t>(id) * 10};
     item.area_code = area;
     item.region = region_code::from(region);
     item.sticky_number = number_id{sticky};

@@ -10,7 +10,7 @@ using lifecycle_test = scheduler_test;
 using ::testing::ElementsAre;
 using ::testing::UnorderedElementsAre;
 
-TEST_F(lifecycle_test, DecisionCarriesTheContactCampaignNumberAndCookie) {
+TEST_F(lifecycle_test, DecisionCarriesTheContactCampaignNumberAndPayload) {
   add_number(1, 1);
   add_campaign(9);
   enqueue_one(contact(42, 9));
@@ -19,7 +19,7 @@ TEST_F(lifecycle_test, DecisionCarriesTheContactCampaignNumberAndCookie) {
   EXPECT_EQ(d[0].contact, contact_id{42});
   EXPECT_EQ(d[0].campaign, campaign_id{9});
   EXPECT_EQ(d[0].number, number_id{1});
-  EXPECT_EQ(d[0].cookie, 420u);
+  EXPECT_EQ(d[0].payload.value(), 420u);
   EXPECT_TRUE(d[0].slot.valid());
   EXPECT_FALSE(d[0].carrier_account.valid());
 }

@@ -75,7 +75,7 @@ struct observer {
       violation("contact " + std::to_string(id) + " handed out twice");
     if (contact_finished[id].load() != 0)
       violation("contact " + std::to_string(id) + " handed out after it ended");
-    if (static_cast<std::int64_t>(d.cookie) != d.contact.value() * 3) violation("cookie mismatch");
+    if (static_cast<std::int64_t>(d.payload.value()) != d.contact.value() * 3) violation("cookie mismatch");
   }
 
   // Called before the release reaches the scheduler, which may hand the slot out again right after.
@@ -154,7 +154,7 @@ TEST(SchedulerStress, InvariantsHoldUnderConcurrentProducersDispatchersAndComple
           contact_item item;
           item.contact = contact_id{id};
           item.campaign = campaign_id{1 + id % campaign_count};
-          item.cookie = static_cast<std::uint64_t>(id) * 3;
+          item.payload = sched::payload_ref{static_cast<std::uint64_t>(id) * 3};
           item.area_code = id % 5 == 0 ? 212 : 415;
           item.region = region_code::from(id % 2 == 0 ? "CA" : "NY");
           if (id % 7 == 0) item.sticky_number = number_id{1 + id % number_count};
