@@ -8,12 +8,13 @@
 // campaign's window is open all day every day and max_attempts is 1, so each contact is exactly one attempt.
 // Setup (import, VACUUM ANALYZE, CHECKPOINT) is not timed. The three figures, each measured separately:
 //
-//   engine        campaign_runner::run() with the simulated carrier in instant mode: N / wall time of run().
+//   engine        a dialing_engine scoped to the campaign (every stage, thread and port of `dialer run`) with the
+//                 simulated carrier in instant mode: N / wall time from the engine's start to the campaign completed.
 //   one-row loop  the classic hopper: per contact BEGIN; SELECT ... LIMIT 1 FOR UPDATE SKIP LOCKED; UPDATE contact;
 //                 INSERT attempt; (originate: no-op); UPDATE attempt; UPDATE contact; COMMIT, on one connection.
 //                 It is slow, so it runs on a sample (--one-row-sample, default 20000, or --one-row-seconds,
 //                 default 20 s, whichever ends first) and reports that sample's rate.
-//   sql ceiling   the engine's own statements alone, batched as the engine batches them: pg_campaign_store::claim
+//   sql ceiling   the engine's own statements alone, batched as the engine batches them: pg_contact_claims::claim
 //                 sized like the engine's feeder (refilled below half the high-water mark of 4 contacts per slot,
 //                 20000, up to 4096 at a time), record_attempts of everything queued (at most the 5000 slots),
 //                 write_back of what has accumulated (at most 5000 per transaction) with the release of every
@@ -47,13 +48,17 @@
 #include <fmt/format.h>
 
 #include "adapters/carriers/registry.hpp"
-#include "adapters/postgres/campaign_admin.hpp"
-#include "adapters/postgres/campaign_store.hpp"
+#include "adapters/postgres/campaign_rows.hpp"
+#include "adapters/postgres/pg_attempt_journal.hpp"
+#include "adapters/postgres/pg_campaign_repository.hpp"
+#include "adapters/postgres/pg_contact_claims.hpp"
+#include "adapters/postgres/pg_engine_registry.hpp"
+#include "adapters/postgres/pg_slot_leases.hpp"
 #include "adapters/postgres/connection.hpp"
 #include "adapters/postgres/embedded_cluster.hpp"
 #include "adapters/postgres/migrations.hpp"
-#include "engine/block_tracker.hpp"
-#include "engine/campaign_runner.hpp"
+#include "engine/dialing/block_tracker.hpp"
+#include "engine/dialing/dialing_engine.hpp"
 #include "engine/contacts/synthetic.hpp"
 #include "bench/bench_support.hpp"
 
@@ -128,43 +133,50 @@ class op_timer {
   std::int64_t rows_;
 };
 
-// Forwards every call to the PostgreSQL store and counts calls, rows and the time spent waiting in each.
-class timed_store final : public campaign_store {
+// The engine's ports on PostgreSQL, each call forwarded and counted: calls, rows and the time spent waiting.
+class timed_claims final : public contact_claims {
  public:
-  timed_store(std::unique_ptr<campaign_store> inner, store_timings& t) : inner_(std::move(inner)), t_(t) {}
-
-  result<campaign_record> load_campaign(campaign_id id) override {
-    op_timer t(t_.other);
-    return t_.note(inner_->load_campaign(id), t_.other);
-  }
-  result<campaign_state> state(campaign_id id) override {
-    op_timer t(t_.other);
-    return t_.note(inner_->state(id), t_.other);
-  }
-  result<campaign_state> transition(campaign_id id, std::span<const campaign_state> from, campaign_state to) override {
-    op_timer t(t_.other);
-    return t_.note(inner_->transition(id, from, to), t_.other);
-  }
-  result<claim_batch> claim(campaign_id id, int max, milliseconds lease) override {
+  timed_claims(std::unique_ptr<contact_claims> inner, store_timings& t) : inner_(std::move(inner)), t_(t) {}
+  result<std::vector<claim_batch>> claim(std::span<const claim_request> requests, milliseconds lease) override {
     op_timer t(t_.claim);
-    auto r = inner_->claim(id, max, lease);
-    if (r) t.rows(static_cast<std::int64_t>(r->contacts.size()));
+    auto r = inner_->claim(requests, lease);
+    if (r) {
+      std::int64_t rows = 0;
+      for (const auto& b : *r) rows += static_cast<std::int64_t>(b.contacts.size());
+      t.rows(rows);
+    }
     t_.note(r, t_.claim);
     return r;
   }
-  result<void> heartbeat(campaign_id id, milliseconds lease, std::span<const std::int64_t> blocks) override {
+  result<void> renew(std::span<const held_blocks> held, milliseconds lease) override {
     op_timer t(t_.heartbeat);
-    return t_.note(inner_->heartbeat(id, lease, blocks), t_.heartbeat);
+    return t_.note(inner_->renew(held, lease), t_.heartbeat);
   }
-  result<void> record_attempts(campaign_id id, std::span<attempt_to_record> attempts,
-                               const std::string& carrier) override {
+  result<campaign_progress> progress(campaign_id id) override {
+    op_timer t(t_.progress);
+    return t_.note(inner_->progress(id), t_.progress);
+  }
+  result<std::int64_t> cancel_pending(campaign_id id) override {
+    op_timer t(t_.other);
+    return t_.note(inner_->cancel_pending(id), t_.other);
+  }
+
+ private:
+  std::unique_ptr<contact_claims> inner_;
+  store_timings& t_;
+};
+
+class timed_journal final : public attempt_journal {
+ public:
+  timed_journal(std::unique_ptr<attempt_journal> inner, store_timings& t) : inner_(std::move(inner)), t_(t) {}
+  result<void> record(std::span<attempt_to_record> attempts) override {
     op_timer t(t_.record_attempts, static_cast<std::int64_t>(attempts.size()));
-    return t_.note(inner_->record_attempts(id, attempts, carrier), t_.record_attempts);
+    return t_.note(inner_->record(attempts), t_.record_attempts);
   }
-  result<void> write_back(campaign_id id, const write_batch& batch) override {
+  result<void> write_back(const write_batch& batch) override {
     const auto& [outcomes, returns, finals, accepted, release] = batch;
     op_timer t(t_.write_back, static_cast<std::int64_t>(outcomes.size() + returns.size() + finals.size()));
-    auto r = inner_->write_back(id, batch);
+    auto r = inner_->write_back(batch);
     t_.note(r, t_.write_back);
     if (r) {
       std::lock_guard lock(t_.m);
@@ -174,31 +186,107 @@ class timed_store final : public campaign_store {
     }
     return r;
   }
-  result<campaign_progress> progress(campaign_id id) override {
-    op_timer t(t_.progress);
-    return t_.note(inner_->progress(id), t_.progress);
-  }
-  result<std::vector<slot_lease>> lease_slots(agent_id agent, std::span<const number_id> numbers, std::span<const int> in_use,
-                                              milliseconds lease, milliseconds quiet) override {
+
+ private:
+  std::unique_ptr<attempt_journal> inner_;
+  store_timings& t_;
+};
+
+class timed_leases final : public slot_leases {
+ public:
+  timed_leases(std::unique_ptr<slot_leases> inner, store_timings& t) : inner_(std::move(inner)), t_(t) {}
+  result<std::vector<slot_lease>> lease_numbers(std::span<const number_lease_request> numbers, milliseconds lease,
+                                                milliseconds quiet) override {
     op_timer t(t_.lease_slots);
-    return t_.note(inner_->lease_slots(agent, numbers, in_use, lease, quiet), t_.lease_slots);
+    return t_.note(inner_->lease_numbers(numbers, lease, quiet), t_.lease_slots);
   }
-  result<slot_lease> lease_campaign_slots(campaign_id id, int max, int in_use, milliseconds lease) override {
+  result<std::vector<slot_lease>> lease_campaigns(std::span<const campaign_lease_request> campaigns,
+                                                  milliseconds lease) override {
     op_timer t(t_.lease_slots);
-    return t_.note(inner_->lease_campaign_slots(id, max, in_use, lease), t_.lease_slots);
+    return t_.note(inner_->lease_campaigns(campaigns, lease), t_.lease_slots);
   }
-  result<void> release_engine() override {
+  result<void> release_all() override {
     op_timer t(t_.other);
-    return t_.note(inner_->release_engine(), t_.other);
-  }
-  result<std::int64_t> cancel_pending(campaign_id id) override {
-    op_timer t(t_.other);
-    return t_.note(inner_->cancel_pending(id), t_.other);
+    return t_.note(inner_->release_all(), t_.other);
   }
 
  private:
-  std::unique_ptr<campaign_store> inner_;
+  std::unique_ptr<slot_leases> inner_;
   store_timings& t_;
+};
+
+class timed_registry final : public engine_registry {
+ public:
+  timed_registry(std::unique_ptr<engine_registry> inner, store_timings& t) : inner_(std::move(inner)), t_(t) {}
+  result<void> heartbeat(milliseconds lease) override {
+    op_timer t(t_.heartbeat);
+    return t_.note(inner_->heartbeat(lease), t_.heartbeat);
+  }
+  result<void> deregister() override {
+    op_timer t(t_.other);
+    return t_.note(inner_->deregister(), t_.other);
+  }
+  result<std::vector<campaign_brief>> campaigns(std::span<const campaign_id> only,
+                                                std::span<const campaign_id> watched) override {
+    op_timer t(t_.other);
+    return t_.note(inner_->campaigns(only, watched), t_.other);
+  }
+  result<std::vector<campaign_id>> changes() override { return inner_->changes(); }  // no round trip
+  result<campaign_record> load(campaign_id id) override {
+    op_timer t(t_.other);
+    return t_.note(inner_->load(id), t_.other);
+  }
+  result<std::vector<phone_number>> numbers_of(const campaign_record& c) override {
+    op_timer t(t_.other);
+    return t_.note(inner_->numbers_of(c), t_.other);
+  }
+  result<campaign_state> transition(campaign_id id, std::span<const campaign_state> from, campaign_state to) override {
+    op_timer t(t_.other);
+    return t_.note(inner_->transition(id, from, to), t_.other);
+  }
+
+ private:
+  std::unique_ptr<engine_registry> inner_;
+  store_timings& t_;
+};
+
+// The engine's ports on the phase's database, timed.
+engine_ports timed_ports(const std::string& url, const std::string& engine_id, store_timings& timings) {
+  const auto conn = [url] { return pg::pg_link(url, pg::engine_connection); };
+  engine_ports p;
+  p.claims = [=, &timings]() -> result<std::unique_ptr<contact_claims>> {
+    return std::unique_ptr<contact_claims>(
+        std::make_unique<timed_claims>(std::make_unique<pg::pg_contact_claims>(conn(), engine_id), timings));
+  };
+  p.journal = [=, &timings]() -> result<std::unique_ptr<attempt_journal>> {
+    return std::unique_ptr<attempt_journal>(
+        std::make_unique<timed_journal>(std::make_unique<pg::pg_attempt_journal>(conn(), engine_id), timings));
+  };
+  p.leases = [=, &timings]() -> result<std::unique_ptr<slot_leases>> {
+    return std::unique_ptr<slot_leases>(
+        std::make_unique<timed_leases>(std::make_unique<pg::pg_slot_leases>(conn(), engine_id), timings));
+  };
+  p.registry = [=, &timings]() -> result<std::unique_ptr<engine_registry>> {
+    return std::unique_ptr<engine_registry>(
+        std::make_unique<timed_registry>(std::make_unique<pg::pg_engine_registry>(conn(), engine_id), timings));
+  };
+  return p;
+}
+
+// The simulated carrier, instant mode, for every campaign of the run.
+class simulated_source final : public carrier_source {
+ public:
+  simulated_source(carriers::registry& r, dialer::clock& clk, nlohmann::json settings)
+      : registry_(r), clock_(clk), settings_(std::move(settings)) {}
+  std::string account_key(const campaign_record&) const override { return "simulated"; }
+  result<std::unique_ptr<carrier>> make(const campaign_record&) override {
+    return registry_.make_carrier("simulated", settings_, clock_);
+  }
+
+ private:
+  carriers::registry& registry_;
+  dialer::clock& clock_;
+  nlohmann::json settings_;
 };
 
 void print_timings(store_timings& t, double wall) {
@@ -210,12 +298,12 @@ void print_timings(store_timings& t, double wall) {
                calls, c.rows.load(), s, 100 * s / wall, 1e3 * s / static_cast<double>(calls), thread,
                c.errors.load() ? fmt::format(" {} FAILED", c.errors.load()) : std::string());
   };
-  line("claim", t.claim, "feeder");
-  line("record_attempts", t.record_attempts, "originator");
-  line("write_back", t.write_back, "writer");
+  line("claim", t.claim, "claim");
+  line("record_attempts", t.record_attempts, "origination");
+  line("write_back", t.write_back, "write-back");
   line("progress", t.progress, "control");
-  line("heartbeat", t.heartbeat, "control");
-  line("lease_slots", t.lease_slots, "control");
+  line("heartbeat", t.heartbeat, "lease");
+  line("lease_slots", t.lease_slots, "lease");
   line("other", t.other, "control");
   std::lock_guard lock(t.m);
   if (t.outcomes == 0) return;  // the ceiling counts its own statements only
@@ -290,9 +378,11 @@ phase_setup prepare_phase(bench_database& db, const std::string& phase, const fs
   s.contacts.file = csv;
   std::vector<number_id> ids;
   for (const auto& n : p.numbers) ids.push_back(n.id);
-  pg::campaign_admin admin(c, p.account, p.url);
-  p.campaign = need(admin.create_campaign(s, agent_id{agent}, ids), "creating the campaign");
-  auto imported = need(admin.import_contacts(p.campaign, csv, "US"), "importing contacts");
+  pg::pg_campaign_repository repository(c, p.account, p.url);
+  auto created = need(repository.create_with_contacts(s, agent_id{agent}, ids, contacts_source{csv, std::nullopt, "US"}),
+                      "creating the campaign");
+  p.campaign = created.id;
+  const auto& imported = created.import;
   if (imported.summary.accepted != contacts)
     die(fmt::format("imported {} of {} contacts: the synthetic file should be all valid", imported.summary.accepted,
                     contacts));
@@ -359,46 +449,38 @@ struct phase_result {
 phase_result run_engine(const phase_setup& p, std::uint64_t contacts) {
   carriers::registry registry = carriers::make_default_registry();
   system_clock clk;
-  auto carrier = need(registry.make_carrier("simulated", p.spec.carrier_settings, clk), "simulated carrier");
-  pqxx::connection c(p.url);
-  auto record = need(pg::load_campaign_record(c, p.account, p.campaign), "loading the campaign");
-  record.spec = p.spec;
+  {
+    pqxx::connection c(p.url);
+    pqxx::work tx(c);
+    tx.exec_params0("UPDATE campaigns SET state = 'running' WHERE id = $1", p.campaign.value());  // launched
+    tx.commit();
+  }
   store_timings timings;
-  const std::string url = p.url;
-  const account_id account = p.account;
-  const std::string engine_id = p.engine_id;
-  campaign_store_factory stores = [url, account, engine_id, &timings]() -> result<std::unique_ptr<campaign_store>> {
-    auto conn = pg::connect(url);
-    if (!conn) return std::move(conn).error();
-    return std::unique_ptr<campaign_store>(std::make_unique<timed_store>(
-        std::make_unique<pg::pg_campaign_store>(std::move(*conn), account, engine_id), timings));
-  };
-  campaign_runner runner(std::move(record), p.numbers, *carrier, clk, stores);
-
-  // A stuck run must not hang the benchmark: after a generous deadline it is paused and reported as a failure.
-  std::mutex m;
-  std::condition_variable cv;
-  bool finished = false;
-  const auto deadline = std::chrono::seconds(120 + static_cast<std::int64_t>(contacts / 2000));
-  std::thread watchdog([&] {
-    std::unique_lock lock(m);
-    if (!cv.wait_for(lock, deadline, [&] { return finished; })) runner.request_pause();
-  });
-
+  simulated_source carriers(registry, clk, p.spec.carrier_settings);
+  dialing_engine engine(timed_ports(p.url, p.engine_id, timings), carriers, clk, engine_options{},
+                        engine_scope{{p.campaign}});
+  engine.watch(p.campaign);
   const auto cpu0 = cpu_sample::now();
   const auto started = steady::now();
-  auto status = runner.run();
+  engine.start();
+  // A stuck run must not hang the benchmark: after a generous deadline it is stopped and reported as a failure.
+  const auto deadline = std::chrono::seconds(120 + static_cast<std::int64_t>(contacts / 2000));
+  std::optional<campaign_watch> w;
+  while (true) {
+    w = engine.watched(p.campaign);
+    if (w && w->settled) break;
+    if (steady::now() - started > deadline) break;
+    clk.sleep_for(milliseconds{5});  // the watcher's cadence (5 ms is within the measurement's resolution)
+  }
   const double wall = seconds_since(started);
   const auto cpu1 = cpu_sample::now();
-  {
-    std::lock_guard lock(m);
-    finished = true;
-  }
-  cv.notify_all();
-  watchdog.join();
-  if (!status) die("engine run failed: " + status.error().message);
-  if (status->state != campaign_state::completed)
-    die(fmt::format("engine run ended {} after {:.0f} s, not completed", to_string(status->state), wall));
+  engine.request_stop(stop_mode::drain);
+  engine.join();
+  if (!w || !w->settled) die(fmt::format("engine run did not finish within {} s", deadline.count()));
+  if (!*w->settled) die("engine run failed: " + w->settled->error().message);
+  run_status* status = &w->status;
+  if (**w->settled != campaign_state::completed)
+    die(fmt::format("engine run ended {} after {:.0f} s, not completed", to_string(**w->settled), wall));
 
   const auto counts = count_contacts(p);
   if (counts.done != static_cast<std::int64_t>(contacts) || counts.attempts != static_cast<std::int64_t>(contacts) ||
@@ -519,24 +601,18 @@ class stage_queue {
 };
 
 phase_result run_sql_ceiling(const phase_setup& p, std::uint64_t contacts) {
-  const runner_options engine_defaults;  // the engine's batch sizes and hopper bound
-  auto open_store = [&] {
-    return std::make_unique<pg::pg_campaign_store>(need(pg::connect(p.url), "connecting"), p.account, p.engine_id);
-  };
-  auto claimer_store = open_store();
-  auto recorder_store = open_store();
-  auto writer_store = open_store();
+  const engine_options engine_defaults;  // the engine's batch sizes and hopper bound
+  const auto conn = [&] { return pg::pg_link(p.url, pg::connect_options{}); };
+  auto claimer_store = std::make_unique<pg::pg_contact_claims>(conn(), p.engine_id);
+  auto recorder_store = std::make_unique<pg::pg_attempt_journal>(conn(), p.engine_id);
+  auto writer_store = std::make_unique<pg::pg_attempt_journal>(conn(), p.engine_id);
+  pg::pg_slot_leases leases(conn(), p.engine_id);
   store_timings timings;
   {
     // Attempts are recorded only on caller IDs whose slots the engine leases (one lease, as long as the run).
-    std::vector<number_id> ids;
-    std::vector<int> busy;
-    for (const auto& n : p.numbers) {
-      ids.push_back(n.id);
-      busy.push_back(0);
-    }
-    need(recorder_store->lease_slots(p.numbers.front().agent, ids, busy, std::chrono::hours(24), milliseconds{0}),
-         "leasing slots");
+    std::vector<number_lease_request> requests;
+    for (const auto& n : p.numbers) requests.push_back({n.id, n.agent, 0, true});
+    need(leases.lease_numbers(requests, std::chrono::hours(24), milliseconds{0}), "leasing slots");
   }
 
   std::atomic<std::int64_t> held{0};  // claimed and not yet recorded: bounded like the engine's hopper
@@ -574,11 +650,13 @@ phase_result run_sql_ceiling(const phase_setup& p, std::uint64_t contacts) {
       }
       if (failed) break;
       op_timer t(timings.claim);
-      auto batch = claimer_store->claim(p.campaign, want, engine_defaults.lease);
-      if (!batch) {
-        fail("claim: " + batch.error().message);
+      const claim_request request[] = {{p.campaign, want}};
+      auto batches = claimer_store->claim(request, engine_defaults.lease);
+      if (!batches) {
+        fail("claim: " + batches.error().message);
         break;
       }
+      auto* batch = &batches->at(0);
       t.rows(static_cast<std::int64_t>(batch->contacts.size()));
       if (batch->blocks.empty()) {
         // Everything left is in blocks still held here: wait for the writer to release one.
@@ -610,6 +688,8 @@ phase_result run_sql_ceiling(const phase_setup& p, std::uint64_t contacts) {
         for (std::size_t i = begin; i < end; ++i) {
           const auto& n = p.numbers[next_number++ % p.numbers.size()];
           attempt_to_record a;
+          a.campaign = p.campaign;
+          a.carrier = carrier;
           a.contact = in[i].id;
           a.attempt_no = in[i].attempts + 1;
           a.number = n.id;
@@ -619,7 +699,7 @@ phase_result run_sql_ceiling(const phase_setup& p, std::uint64_t contacts) {
         }
         {
           op_timer t(timings.record_attempts, static_cast<std::int64_t>(attempts.size()));
-          if (auto r = recorder_store->record_attempts(p.campaign, attempts, carrier); !r) {
+          if (auto r = recorder_store->record(attempts); !r) {
             fail("record_attempts: " + r.error().message);
             outcomes.close();
             return;
@@ -630,6 +710,7 @@ phase_result run_sql_ceiling(const phase_setup& p, std::uint64_t contacts) {
         const timestamp now = std::chrono::system_clock::now();
         for (const auto& a : attempts) {
           attempt_outcome o;
+          o.campaign = p.campaign;
           o.attempt = a.id;
           o.contact = a.contact;
           o.attempt_no = a.attempt_no;
@@ -653,6 +734,7 @@ phase_result run_sql_ceiling(const phase_setup& p, std::uint64_t contacts) {
   std::thread writer([&] {
     std::vector<attempt_outcome> batch;
     std::vector<std::int64_t> units, released;
+    std::vector<block_ref> release;
     while (!failed && outcomes.pop_all(batch)) {
       // At most a slot table's worth per transaction: the engine's writer sees outcomes arrive as calls end and
       // writes a few thousand at a time; a backlog of 100 000 in one transaction is slower per row.
@@ -662,9 +744,11 @@ phase_result run_sql_ceiling(const phase_setup& p, std::uint64_t contacts) {
         released.clear();
         for (const auto& o : part) units.push_back(p.blocks.block_of(o.contact));
         blocks.settle(units, released);
+        release.clear();
+        for (auto b : released) release.push_back({p.campaign, b});
         {
           op_timer t(timings.write_back, static_cast<std::int64_t>(part.size()));
-          if (auto r = writer_store->write_back(p.campaign, {.outcomes = part, .release = released}); !r) {
+          if (auto r = writer_store->write_back({.outcomes = part, .release = release}); !r) {
             fail("write_back: " + r.error().message);
             return;
           }

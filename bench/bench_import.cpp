@@ -10,7 +10,7 @@
 //                      IsValidNumber + GetNumberType + region + format per row, a std::unordered_set<std::string>
 //                      for duplicates, date::locate_zone and nlohmann::json for variables, on the first
 //                      --baseline-rows rows of the same file (it is ~60x slower).
-//   whole import       campaign_admin::import_contacts, the path `dialer run` takes: parse, validate, COPY into
+//   whole import       pg_campaign_repository::create_with_contacts, the path `dialer run` takes: parse, validate, COPY into
 //                      `contacts` in one transaction with the campaign's id range and blocks (target >= 300 k
 //                      rows/s of the file). Baselines: COPY alone of the same accepted rows, formatted
 //                      beforehand (the database's own ceiling for this table), and the same COPY into a table
@@ -34,8 +34,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "adapters/postgres/campaign_admin.hpp"
-#include "adapters/postgres/campaign_store.hpp"
+#include "adapters/postgres/campaign_rows.hpp"
+#include "adapters/postgres/pg_campaign_repository.hpp"
 #include "adapters/postgres/raw_connection.hpp"
 #include "bench/bench_support.hpp"
 #include "engine/contacts/contact_import.hpp"
@@ -187,18 +187,21 @@ database_figures run_database(const std::string& path, std::uint64_t rows, std::
                          .as<std::int64_t>()};
     tx.commit();
   }
-  dialer::pg::campaign_admin admin(c, account_id{1}, url);
+  dialer::pg::pg_campaign_repository repository(c, account_id{1}, url);
   campaign_spec spec;
   spec.agent = tag;
   spec.name = tag + "-import";
-  const auto campaign = need(admin.create_campaign(spec, agent, {}), "creating the campaign");
   dialer::pg::raw_connection raw(url);
   if (!raw.ok()) die("connecting: " + raw.message());
   need(raw.exec("CHECKPOINT"), "checkpoint");
 
   const auto cpu0 = cpu_sample::now();
   auto start = clock_type::now();
-  const auto report = need(admin.import_contacts(campaign, path, "US"), "importing");
+  // The campaign row and its contacts in one transaction, as `dialer run` creates them (the row is one INSERT).
+  const auto created = need(repository.create_with_contacts(spec, agent, {}, contacts_source{path, std::nullopt, "US"}),
+                            "importing");
+  const auto campaign = created.id;
+  const auto& report = created.import;
   const double import_s = seconds_since(start);
   const auto cpu1 = cpu_sample::now();
   if (report.summary.rows != rows || report.summary.accepted != expected_valid)
@@ -208,7 +211,7 @@ database_figures run_database(const std::string& path, std::uint64_t rows, std::
   if (range.last - range.first + 1 != static_cast<std::int64_t>(expected_valid))
     die("the campaign's id range does not match its accepted rows");
   out.import_rate = static_cast<double>(rows) / import_s;
-  fmt::print("whole import (campaign_admin::import_contacts): {} rows in {:.2f} s, {} accepted, {} blocks of {}\n", rows,
+  fmt::print("whole import (create_with_contacts): {} rows in {:.2f} s, {} accepted, {} blocks of {}\n", rows,
              import_s, report.summary.accepted, (expected_valid + static_cast<std::uint64_t>(range.size) - 1) /
                                                      static_cast<std::uint64_t>(range.size),
              range.size);
@@ -216,7 +219,9 @@ database_figures run_database(const std::string& path, std::uint64_t rows, std::
 
   // The same accepted rows, formatted beforehand (not timed), for the two COPY baselines.
   spec.name = tag + "-copy";
-  const auto second = need(admin.create_campaign(spec, agent, {}), "creating the second campaign");
+  const auto second = need(repository.create_with_contacts(spec, agent, {}, contacts_source{{}, "phone\n", "US"}),
+                           "creating the second campaign")
+                          .id;
   copy_text_sink text(second.value(), range.last + 1);
   import_options options;
   need(import_contacts_file(path, options, text), "formatting the rows");

@@ -3,40 +3,10 @@
 #include <pqxx/pqxx>
 
 #include "adapters/postgres/connection.hpp"
+#include "adapters/postgres/number_rows.hpp"
 
 namespace dialer::pg {
 namespace {
-
-constexpr const char* kNumberColumns =
-    "n.id, n.account_id, n.e164, n.country, n.type, n.kind, n.provider, n.max_concurrent_calls, n.max_cps, "
-    "n.status, (n.monthly_fee * 1000000)::bigint, (extract(epoch FROM n.purchased_at) * 1000000)::bigint, "
-    "(extract(epoch FROM n.released_at) * 1000000)::bigint, n.agent_id, a.name";
-constexpr const char* kNumberFrom = " FROM numbers n LEFT JOIN agents a ON a.id = n.agent_id ";
-
-timestamp from_micros(std::int64_t us) { return timestamp{std::chrono::microseconds(us)}; }
-std::int64_t to_micros(timestamp t) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
-}
-
-phone_number read_number(const pqxx::row& r) {
-  phone_number n;
-  n.id = number_id{r[0].as<std::int64_t>()};
-  n.account = account_id{r[1].as<std::int64_t>()};
-  n.e164 = r[2].as<std::string>();
-  n.country = r[3].as<std::string>();
-  n.type = parse_number_type(r[4].as<std::string>()).value_or(number_type::local);
-  n.kind = parse_number_kind(r[5].as<std::string>()).value_or(number_kind::managed);
-  n.provider = r[6].as<std::string>();
-  n.max_concurrent_calls = r[7].as<std::int32_t>();
-  n.max_cps = r[8].as<double>();
-  n.status = parse_number_status(r[9].as<std::string>()).value_or(number_status::active);
-  n.monthly_fee = r[10].as<std::int64_t>();
-  n.purchased_at = from_micros(r[11].as<std::int64_t>());
-  if (!r[12].is_null()) n.released_at = from_micros(r[12].as<std::int64_t>());
-  if (!r[13].is_null()) n.agent = agent_id{r[13].as<std::int64_t>()};
-  if (!r[14].is_null()) n.agent_name = r[14].as<std::string>();
-  return n;
-}
 
 agent read_agent(const pqxx::row& r) {
   agent a;
@@ -81,10 +51,11 @@ result<account_id> find_account(pqxx::connection& connection, const std::string&
 result<agent> pg_inventory_store::create_agent(const std::string& name, const std::string& handoff) {
   try {
     pqxx::work tx(connection_);
-    auto rows = tx.exec_params(
-        std::string("INSERT INTO agents (account_id, name, handoff) VALUES ($1, $2, $3) "
-                    "ON CONFLICT (account_id, name) DO NOTHING RETURNING ") + kAgentColumns,
-        account_.value(), name, handoff);
+    auto rows =
+        tx.exec_params(std::string("INSERT INTO agents (account_id, name, handoff) VALUES ($1, $2, $3) "
+                                   "ON CONFLICT (account_id, name) DO NOTHING RETURNING ") +
+                           kAgentColumns,
+                       account_.value(), name, handoff);
     if (rows.empty()) return make_error(errc::conflict, "agent '{}' already exists", name);
     tx.commit();
     return read_agent(rows[0]);
@@ -97,9 +68,9 @@ result<std::vector<agent>> pg_inventory_store::list_agents() {
   try {
     pqxx::nontransaction tx(connection_);
     std::vector<agent> out;
-    for (const auto& r : tx.exec_params(std::string("SELECT ") + kAgentColumns +
-                                            " FROM agents WHERE account_id = $1 ORDER BY id",
-                                        account_.value()))
+    for (const auto& r : tx.exec_params(
+             std::string("SELECT ") + kAgentColumns + " FROM agents WHERE account_id = $1 ORDER BY id",
+             account_.value()))
       out.push_back(read_agent(r));
     return out;
   } catch (...) {
@@ -110,8 +81,9 @@ result<std::vector<agent>> pg_inventory_store::list_agents() {
 result<agent> pg_inventory_store::find_agent(agent_id id) {
   try {
     pqxx::nontransaction tx(connection_);
-    auto rows = tx.exec_params(std::string("SELECT ") + kAgentColumns + " FROM agents WHERE account_id = $1 AND id = $2",
-                               account_.value(), id.value());
+    auto rows = tx.exec_params(
+        std::string("SELECT ") + kAgentColumns + " FROM agents WHERE account_id = $1 AND id = $2",
+        account_.value(), id.value());
     if (rows.empty()) return make_error(errc::not_found, "agent {} does not exist", id.value());
     return read_agent(rows[0]);
   } catch (...) {
@@ -141,14 +113,18 @@ result<phone_number> pg_inventory_store::add_number(const phone_number& n, const
         "AND (account_id = $1 OR (kind = 'managed' AND $3 = 'managed')) LIMIT 1",
         account_.value(), n.e164, std::string(to_string(n.kind)));
     if (!clash.empty()) {
-      if (clash[0][0].as<bool>()) return make_error(errc::conflict, "number {} is already active in this account", n.e164);
+      if (clash[0][0].as<bool>())
+        return make_error(errc::conflict, "number {} is already active in this account", n.e164);
       return make_error(errc::conflict, "number {} is already owned on this platform", n.e164);
     }
     auto id = tx.exec_params1(
-        "INSERT INTO numbers (account_id, e164, country, type, kind, provider, provider_ref, max_concurrent_calls, "
-        "max_cps, monthly_fee) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::numeric / 1000000) RETURNING id",
-        account_.value(), n.e164, n.country, std::string(to_string(n.type)), std::string(to_string(n.kind)),
-        n.provider, provider_ref, n.max_concurrent_calls, n.max_cps, n.monthly_fee)[0]
+                    "INSERT INTO numbers (account_id, e164, country, type, kind, provider, provider_ref, "
+                    "max_concurrent_calls, "
+                    "max_cps, monthly_fee) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::numeric / "
+                    "1000000) RETURNING id",
+                    account_.value(), n.e164, n.country, std::string(to_string(n.type)),
+                    std::string(to_string(n.kind)), n.provider, provider_ref, n.max_concurrent_calls,
+                    n.max_cps, n.monthly_fee)[0]
                   .as<std::int64_t>();
     tx.commit();
     return find_number(number_id{id});
@@ -162,9 +138,9 @@ result<phone_number> pg_inventory_store::add_number(const phone_number& n, const
 result<phone_number> pg_inventory_store::find_number(number_id id) {
   try {
     pqxx::nontransaction tx(connection_);
-    auto rows = tx.exec_params(std::string("SELECT ") + kNumberColumns + kNumberFrom +
-                                   "WHERE n.account_id = $1 AND n.id = $2",
-                               account_.value(), id.value());
+    auto rows = tx.exec_params(
+        std::string("SELECT ") + kNumberColumns + kNumberFrom + "WHERE n.account_id = $1 AND n.id = $2",
+        account_.value(), id.value());
     if (rows.empty()) return make_error(errc::not_found, "number {} does not exist", id.value());
     return read_number(rows[0]);
   } catch (...) {
@@ -191,12 +167,12 @@ result<std::vector<phone_number>> pg_inventory_store::list_numbers(std::optional
   try {
     pqxx::nontransaction tx(connection_);
     std::vector<phone_number> out;
-    const auto rows = tx.exec_params(std::string("SELECT ") + kNumberColumns + kNumberFrom +
-                                         "WHERE n.account_id = $1 AND ($2::bigint IS NULL OR n.agent_id = $2) "
-                                         "AND ($3 OR n.status = 'active') ORDER BY n.id",
-                                     account_.value(),
-                                     agent_filter ? std::optional<std::int64_t>(agent_filter->value()) : std::nullopt,
-                                     include_released);
+    const auto rows = tx.exec_params(
+        std::string("SELECT ") + kNumberColumns + kNumberFrom +
+            "WHERE n.account_id = $1 AND ($2::bigint IS NULL OR n.agent_id = $2) "
+            "AND ($3 OR n.status = 'active') ORDER BY n.id",
+        account_.value(), agent_filter ? std::optional<std::int64_t>(agent_filter->value()) : std::nullopt,
+        include_released);
     for (const auto& r : rows) out.push_back(read_number(r));
     return out;
   } catch (...) {
@@ -211,7 +187,8 @@ result<phone_number> pg_inventory_store::assign(number_id number, agent_id agent
     // re-reads the row and finds it taken.
     auto rows = tx.exec_params(
         "UPDATE numbers SET agent_id = $3, assigned_at = now() "
-        "WHERE account_id = $1 AND id = $2 AND status = 'active' AND (agent_id IS NULL OR agent_id = $3 OR $4) "
+        "WHERE account_id = $1 AND id = $2 AND status = 'active' AND (agent_id IS NULL OR agent_id = $3 OR "
+        "$4) "
         "RETURNING id",
         account_.value(), number.value(), agent_to.value(), reassign);
     if (!rows.empty()) {
@@ -223,8 +200,9 @@ result<phone_number> pg_inventory_store::assign(number_id number, agent_id agent
     if (!current) return current;
     if (current->status == number_status::released)
       return make_error(errc::conflict, "number {} is released and cannot be assigned", current->e164);
-    return make_error(errc::conflict, "number {} is already assigned to agent '{}'; use --reassign to move it",
-                      current->e164, current->agent_name);
+    return make_error(errc::conflict,
+                      "number {} is already assigned to agent '{}'; use --reassign to move it", current->e164,
+                      current->agent_name);
   } catch (...) {
     return current_exception_error("assigning a number");
   }
@@ -282,14 +260,15 @@ result<std::string> pg_inventory_store::provider_ref(number_id number) {
   }
 }
 
-result<std::unordered_set<std::string>> pg_inventory_store::owned_managed(std::span<const std::string> e164s) {
+result<std::unordered_set<std::string>> pg_inventory_store::owned_managed(
+    std::span<const std::string> e164s) {
   std::unordered_set<std::string> out;
   if (e164s.empty()) return out;
   try {
     pqxx::nontransaction tx(connection_);
-    for (const auto& r : tx.exec_params(
-             "SELECT e164 FROM numbers WHERE kind = 'managed' AND status = 'active' AND e164 = ANY($1::text[])",
-             text_array(e164s)))
+    for (const auto& r : tx.exec_params("SELECT e164 FROM numbers WHERE kind = 'managed' AND status = "
+                                        "'active' AND e164 = ANY($1::text[])",
+                                        text_array(e164s)))
       out.insert(r[0].as<std::string>());
     return out;
   } catch (...) {
@@ -305,7 +284,8 @@ result<micros> pg_inventory_store::monthly_fee(const std::string& country, numbe
         "ORDER BY country = '*' LIMIT 1",
         country, std::string(to_string(type)));
     if (rows.empty())
-      return make_error(errc::not_found, "no monthly fee is configured for {} {} numbers", country, to_string(type));
+      return make_error(errc::not_found, "no monthly fee is configured for {} {} numbers", country,
+                        to_string(type));
     return rows[0][0].as<std::int64_t>();
   } catch (...) {
     return current_exception_error("looking up the monthly fee");
@@ -316,11 +296,12 @@ result<std::vector<phone_number>> pg_inventory_store::numbers_active_between(tim
   try {
     pqxx::nontransaction tx(connection_);
     std::vector<phone_number> out;
-    for (const auto& r : tx.exec_params(std::string("SELECT ") + kNumberColumns + kNumberFrom +
-                                            "WHERE n.account_id = $1 AND n.purchased_at < to_timestamp($3::float8 / 1e6) "
-                                            "AND (n.released_at IS NULL OR n.released_at >= to_timestamp($2::float8 / 1e6)) "
-                                            "ORDER BY n.id",
-                                        account_.value(), to_micros(from), to_micros(to)))
+    for (const auto& r :
+         tx.exec_params(std::string("SELECT ") + kNumberColumns + kNumberFrom +
+                            "WHERE n.account_id = $1 AND n.purchased_at < to_timestamp($3::float8 / 1e6) "
+                            "AND (n.released_at IS NULL OR n.released_at >= to_timestamp($2::float8 / 1e6)) "
+                            "ORDER BY n.id",
+                        account_.value(), to_micros(from), to_micros(to)))
       out.push_back(read_number(r));
     return out;
   } catch (...) {
@@ -332,14 +313,15 @@ result<std::vector<call_usage>> pg_inventory_store::call_usage_between(timestamp
   try {
     pqxx::nontransaction tx(connection_);
     std::vector<call_usage> out;
-    for (const auto& r : tx.exec_params(
-             "SELECT n.id, n.e164, n.kind, count(*), coalesce(sum(ceil(a.billable_ms / 60000.0)), 0)::bigint, "
-             "(coalesce(sum(a.cost), 0) * 1000000)::bigint "
-             "FROM call_attempts a JOIN numbers n ON n.id = a.number_id "
-             "WHERE n.account_id = $1 AND a.created_at >= to_timestamp($2::float8 / 1e6) "
-             "AND a.created_at < to_timestamp($3::float8 / 1e6) AND a.outcome IS NOT NULL "
-             "GROUP BY n.id ORDER BY n.id",
-             account_.value(), to_micros(from), to_micros(to))) {
+    for (const auto& r :
+         tx.exec_params("SELECT n.id, n.e164, n.kind, count(*), coalesce(sum(ceil(a.billable_ms / 60000.0)), "
+                        "0)::bigint, "
+                        "(coalesce(sum(a.cost), 0) * 1000000)::bigint "
+                        "FROM call_attempts a JOIN numbers n ON n.id = a.number_id "
+                        "WHERE n.account_id = $1 AND a.created_at >= to_timestamp($2::float8 / 1e6) "
+                        "AND a.created_at < to_timestamp($3::float8 / 1e6) AND a.outcome IS NOT NULL "
+                        "GROUP BY n.id ORDER BY n.id",
+                        account_.value(), to_micros(from), to_micros(to))) {
       call_usage u;
       u.number = number_id{r[0].as<std::int64_t>()};
       u.e164 = r[1].as<std::string>();

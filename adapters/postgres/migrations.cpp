@@ -334,7 +334,10 @@ BEGIN
 END $$;
 CREATE TRIGGER campaigns_are_kept BEFORE DELETE ON campaigns FOR EACH ROW EXECUTE FUNCTION campaigns_are_kept();
 )SQL"},
-    {4, "number slots remember when their holder let them go; shares count the engines that use the number; campaign concurrency slots", R"SQL(
+    {4,
+     "number slots remember when their holder let them go; shares count the engines that use the number; "
+     "campaign concurrency slots",
+     R"SQL(
 -- A number's CPS is counted per second at the carrier, across engines. An engine that takes a slot another
 -- engine has just let go (released, or its lease ran out) must not place calls on it until a second has passed:
 -- the other engine may have placed calls on it an instant before. freed_at is when that happened.
@@ -365,13 +368,32 @@ CREATE TABLE engine_campaigns (
   PRIMARY KEY (campaign_id, engine_id)
 );
 )SQL"},
+    {5, "campaign changes are announced (LISTEN/NOTIFY); running campaigns indexed", R"SQL(
+-- Engines learn that a campaign was launched, paused, resumed or cancelled, by whatever process, within a control
+-- tick: every state change is announced on the channel dialer_campaigns with the campaign's id. Engines also read
+-- the running campaigns in full every second, the fallback when a notification is lost (a reconnection).
+CREATE FUNCTION campaigns_announce() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('dialer_campaigns', NEW.id::text);
+  RETURN NULL;
+END $$;
+CREATE TRIGGER campaigns_announce_insert AFTER INSERT ON campaigns
+  FOR EACH ROW EXECUTE FUNCTION campaigns_announce();
+CREATE TRIGGER campaigns_announce_state AFTER UPDATE OF state ON campaigns
+  FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state) EXECUTE FUNCTION campaigns_announce();
+CREATE INDEX campaigns_running ON campaigns (id) WHERE state = 'running';
+)SQL"},
 };
 
 }  // namespace
 
-std::span<const migration> all_migrations() noexcept { return kMigrations; }
+std::span<const migration> all_migrations() noexcept {
+  return kMigrations;
+}
 
-result<int> migrate(pqxx::connection& connection) { return migrate(connection, all_migrations()); }
+result<int> migrate(pqxx::connection& connection) {
+  return migrate(connection, all_migrations());
+}
 
 result<int> migrate(pqxx::connection& connection, std::span<const migration> migrations) {
   int applied = 0;
@@ -391,8 +413,8 @@ result<int> migrate(pqxx::connection& connection, std::span<const migration> mig
       try {
         tx.exec(m.sql);
       } catch (const pqxx::sql_error& e) {
-        return make_error(errc::internal, "migration {} ({}) failed and was rolled back: {}", m.version, m.name,
-                          e.what());
+        return make_error(errc::internal, "migration {} ({}) failed and was rolled back: {}", m.version,
+                          m.name, e.what());
       }
       tx.exec_params0("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name);
       tx.commit();

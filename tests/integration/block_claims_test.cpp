@@ -1,6 +1,7 @@
-// Contact blocks on real PostgreSQL, through the campaign_store port: the import's id ranges, claims by several
-// engines, leases that lapse, recovery of a lost block's attempts, write-back guards, counters and cancellation.
-// Each test has its own database; "engines" are store instances with their own connection and engine id.
+// Contact blocks on real PostgreSQL, through the engine's ports (adapters/postgres: pg_contact_claims,
+// pg_attempt_journal, pg_slot_leases, pg_engine_registry): the import's id ranges, claims by several engines,
+// leases that lapse, recovery of a lost block's attempts, write-back guards, counters and cancellation. Each test
+// has its own database; an "engine" is a set of those ports on their own connections, with one engine id.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -9,9 +10,13 @@
 #include <set>
 #include <thread>
 
-#include "adapters/postgres/campaign_admin.hpp"
-#include "adapters/postgres/campaign_store.hpp"
+#include "adapters/postgres/campaign_rows.hpp"
 #include "adapters/postgres/migrations.hpp"
+#include "adapters/postgres/pg_attempt_journal.hpp"
+#include "adapters/postgres/pg_campaign_repository.hpp"
+#include "adapters/postgres/pg_contact_claims.hpp"
+#include "adapters/postgres/pg_engine_registry.hpp"
+#include "adapters/postgres/pg_slot_leases.hpp"
 #include "engine/contacts/synthetic.hpp"
 #include "tests/integration/support.hpp"
 
@@ -24,7 +29,83 @@ using namespace std::chrono_literals;
 
 constexpr milliseconds kLease{60'000};
 constexpr milliseconds kLapsed{-1'000};  // a lease that has run out already: the block is anyone's to take
-constexpr milliseconds kQuiet{1'010};    // how long a slot another engine let go cools (the runner's figure)
+constexpr milliseconds kQuiet{1'010};    // how long a slot another engine let go cools (the engine's figure)
+
+// One write-back of one campaign, as the tests write them (the journal takes batches that mix campaigns).
+struct one_campaign_batch {
+  std::span<const attempt_outcome> outcomes = {};
+  std::span<const contact_return> returns = {};
+  std::span<const contact_final> finals = {};
+  std::span<const accepted_call> accepted = {};
+  std::span<const std::int64_t> release = {};
+};
+
+// An engine as these tests drive it: its four ports, each on a connection of its own, under one engine id, with
+// calls shaped for one campaign at a time.
+class engine_ports_on_pg {
+ public:
+  engine_ports_on_pg(const std::string& url, const std::string& engine_id)
+      : claims_(pg::pg_link(url), engine_id),
+        journal_(pg::pg_link(url), engine_id),
+        leases_(pg::pg_link(url), engine_id),
+        registry_(pg::pg_link(url), engine_id) {}
+
+  result<claim_batch> claim(campaign_id id, int max, milliseconds lease) {
+    const claim_request r[] = {{id, max}};
+    auto all = claims_.claim(r, lease);
+    if (!all) return std::move(all).error();
+    return std::move(all->at(0));
+  }
+  result<campaign_progress> progress(campaign_id id) { return claims_.progress(id); }
+  result<std::int64_t> cancel_pending(campaign_id id) { return claims_.cancel_pending(id); }
+  // The engine's registration and the leases of the blocks it tracks, as the lease stage renews them.
+  result<void> heartbeat(campaign_id id, milliseconds lease, std::span<const std::int64_t> blocks) {
+    if (auto r = registry_.heartbeat(lease); !r) return r;
+    const held_blocks held[] = {{id, blocks}};
+    return claims_.renew(held, lease);
+  }
+  result<void> record_attempts(campaign_id id, std::span<attempt_to_record> attempts, const std::string& carrier) {
+    for (auto& a : attempts) {
+      a.campaign = id;
+      a.carrier = carrier;
+    }
+    return journal_.record(attempts);
+  }
+  result<void> write_back(campaign_id id, const one_campaign_batch& b) {
+    std::vector<attempt_outcome> outcomes(b.outcomes.begin(), b.outcomes.end());
+    std::vector<contact_return> returns(b.returns.begin(), b.returns.end());
+    std::vector<contact_final> finals(b.finals.begin(), b.finals.end());
+    std::vector<block_ref> release;
+    for (auto& o : outcomes) o.campaign = id;
+    for (auto& r : returns) r.campaign = id;
+    for (auto& f : finals) f.campaign = id;
+    for (auto first : b.release) release.push_back({id, first});
+    return journal_.write_back({outcomes, returns, finals, b.accepted, release});
+  }
+  result<std::vector<slot_lease>> lease_slots(agent_id agent, std::span<const number_id> numbers,
+                                              std::span<const int> in_use, milliseconds lease, milliseconds quiet) {
+    std::vector<number_lease_request> requests;
+    for (std::size_t i = 0; i < numbers.size(); ++i) requests.push_back({numbers[i], agent, in_use[i], true});
+    return leases_.lease_numbers(requests, lease, quiet);
+  }
+  result<slot_lease> lease_campaign_slots(campaign_id id, int max, int in_use, milliseconds lease) {
+    const campaign_lease_request r[] = {{id, max, in_use, true}};
+    auto all = leases_.lease_campaigns(r, lease);
+    if (!all) return std::move(all).error();
+    return all->at(0);
+  }
+  // A clean exit: the slots go, then the registration.
+  result<void> release_engine() {
+    if (auto r = leases_.release_all(); !r) return r;
+    return registry_.deregister();
+  }
+
+ private:
+  pg::pg_contact_claims claims_;
+  pg::pg_attempt_journal journal_;
+  pg::pg_slot_leases leases_;
+  pg::pg_engine_registry registry_;
+};
 
 class BlockClaims : public ::testing::Test {
  protected:
@@ -63,22 +144,20 @@ class BlockClaims : public ::testing::Test {
     clean.international_fraction = clean.bad_timezone_fraction = 0;
     EXPECT_TRUE(contacts::write_synthetic_contacts(csv.string(), contacts, seed, "US", clean));
     auto conn = connect_to(url_);
-    pg::campaign_admin admin(*conn, account_id{1}, url_);
-    auto id = admin.create_campaign(spec, agent_, {});
-    EXPECT_TRUE(id) << id.error().message;
-    auto imported = admin.import_contacts(*id, csv, "US");
-    EXPECT_TRUE(imported) << imported.error().message;
-    EXPECT_EQ(imported->summary.accepted, contacts);
+    pg::pg_campaign_repository campaigns(*conn, account_id{1}, url_);
+    auto created = campaigns.create_with_contacts(spec, agent_, {}, contacts_source{csv, std::nullopt, "US"});
+    EXPECT_TRUE(created) << created.error().message;
+    EXPECT_EQ(created->import.summary.accepted, contacts);
     // Running: attempts are recorded only while the campaign runs.
     pqxx::work tx(*conn);
-    tx.exec_params0("UPDATE campaigns SET state = 'running' WHERE id = $1", id->value());
+    tx.exec_params0("UPDATE campaigns SET state = 'running' WHERE id = $1", created->id.value());
     tx.commit();
-    return *id;
+    return created->id;
   }
   // An engine: its own connection and id, holding slot leases on the number (attempts are recorded only on a
   // number whose slots the engine leases).
-  std::unique_ptr<pg::pg_campaign_store> engine(const std::string& name) {
-    auto e = std::make_unique<pg::pg_campaign_store>(connect_to(url_), account_id{1}, name);
+  std::unique_ptr<engine_ports_on_pg> engine(const std::string& name) {
+    auto e = std::make_unique<engine_ports_on_pg>(url_, name);
     const number_id numbers[] = {number_};
     const int in_use[] = {0};
     auto leased = e->lease_slots(agent_, numbers, in_use, kLease, kQuiet);
@@ -104,7 +183,7 @@ class BlockClaims : public ::testing::Test {
     return r[0].is_null() ? 0 : r[0].as<std::int64_t>();
   }
   // Claims with `store` until a claim brings nothing; returns every contact id it got.
-  static std::vector<std::int64_t> drain(campaign_store& store, campaign_id id, std::vector<std::int64_t>& blocks) {
+  static std::vector<std::int64_t> drain(engine_ports_on_pg& store, campaign_id id, std::vector<std::int64_t>& blocks) {
     std::vector<std::int64_t> got;
     while (true) {
       auto batch = store.claim(id, 100, kLease);
@@ -193,7 +272,7 @@ TEST_F(BlockClaims, AClaimNeverReturnsMoreThanAskedAndTheRestOfTheBlockWaits) {
   EXPECT_EQ(batch->contacts.size(), 10u);
   // Released with 10 written back and 6 never taken: the 6 are due again at once.
   std::vector<contact_return> back;
-  for (const auto& c : batch->contacts) back.push_back({c.id, c.attempts, std::chrono::system_clock::now(), "paused", {}});
+  for (const auto& c : batch->contacts) back.push_back({{}, c.id, c.attempts, std::chrono::system_clock::now(), "paused", {}});
   const std::int64_t release[] = {batch->blocks[0].first};
   ASSERT_TRUE(a->write_back(id, {.returns = back, .release = release}));
   auto again = a->claim(id, 100, kLease);
@@ -267,7 +346,7 @@ TEST_F(BlockClaims, AnOutcomeStoredWithoutItsContactIsSettledFromTheStoredOutcom
   ASSERT_TRUE(a->write_back(id, {.outcomes = std::span(&busy, 1)}));
   // The next engine to recover the block (b lets its lease lapse) finds the stored outcome.
   std::vector<contact_return> back;
-  for (const auto& c : taken->contacts) back.push_back({c.id, c.attempts, std::chrono::system_clock::now(), "paused", {}});
+  for (const auto& c : taken->contacts) back.push_back({{}, c.id, c.attempts, std::chrono::system_clock::now(), "paused", {}});
   ASSERT_TRUE(b->write_back(id, {.returns = back}));
   {
     pqxx::work tx(*c_);
@@ -307,9 +386,9 @@ TEST_F(BlockClaims, ReleaseRecomputesTheCountersThatProgressSums) {
   }
   std::vector<contact_final> finals;
   for (int i = 10; i < 13; ++i)
-    finals.push_back({batch->contacts[i].id, 0, rules::contact_state::do_not_call, "do_not_call"});
+    finals.push_back({{}, batch->contacts[i].id, 0, rules::contact_state::do_not_call, "do_not_call"});
   std::vector<contact_return> back;
-  for (int i = 13; i < 16; ++i) back.push_back({batch->contacts[i].id, 0, later, "outside_window", {}});
+  for (int i = 13; i < 16; ++i) back.push_back({{}, batch->contacts[i].id, 0, later, "outside_window", {}});
   const std::int64_t release[] = {batch->blocks[0].first};
   ASSERT_TRUE(a->write_back(id, {.outcomes = outcomes, .returns = back, .finals = finals, .release = release}));
 
@@ -446,8 +525,8 @@ TEST_F(BlockClaims, AStaleWriteBackChangesNothing) {
   const auto done = outcome_of(placed[0], call_outcome::completed, rules::contact_state::done);
   ASSERT_TRUE(a->write_back(id, {.outcomes = std::span(&done, 1)}));
   // An older copy of the contact (attempt counter 0) comes back late: a return, a final, the same outcome again.
-  const std::vector<contact_return> back{{c.id, 0, std::chrono::system_clock::now(), "paused", {}}};
-  const std::vector<contact_final> finals{{c.id, 0, rules::contact_state::do_not_call, "do_not_call"}};
+  const std::vector<contact_return> back{{{}, c.id, 0, std::chrono::system_clock::now(), "paused", {}}};
+  const std::vector<contact_final> finals{{{}, c.id, 0, rules::contact_state::do_not_call, "do_not_call"}};
   ASSERT_TRUE(a->write_back(id, {.returns = back, .finals = finals}));
   auto busy = outcome_of(placed[0], call_outcome::busy, rules::contact_state::pending);
   ASSERT_TRUE(a->write_back(id, {.outcomes = std::span(&busy, 1)}));
@@ -484,18 +563,18 @@ TEST_F(BlockClaims, TheHeartbeatRenewsOnlyTheBlocksTheEngineTracks) {
 TEST_F(BlockClaims, SlotsAnotherEngineJustLetGoCoolFromWhenTheyWereLetGo) {
   const number_id numbers[] = {number_};
   const int in_use[] = {0};
-  const auto lease = [&](pg::pg_campaign_store& e, milliseconds lease_for, milliseconds quiet) {
+  const auto lease = [&](engine_ports_on_pg& e, milliseconds lease_for, milliseconds quiet) {
     auto l = e.lease_slots(agent_, numbers, in_use, lease_for, quiet);
     EXPECT_TRUE(l) << l.error().message;
     return l ? l->at(0) : slot_lease{};
   };
-  auto a = std::make_unique<pg::pg_campaign_store>(connect_to(url_), account_id{1}, "engine-a");
+  auto a = std::make_unique<engine_ports_on_pg>(url_, "engine-a");
   const auto fresh = lease(*a, kLease, 60s);
   EXPECT_EQ(fresh.held, 50);
   EXPECT_EQ(fresh.cooling, 0) << "slots nobody ever held do not cool";
   ASSERT_TRUE(a->release_engine());
 
-  auto b = std::make_unique<pg::pg_campaign_store>(connect_to(url_), account_id{1}, "engine-b");
+  auto b = std::make_unique<engine_ports_on_pg>(url_, "engine-b");
   const auto taken = lease(*b, kLapsed, 60s);  // b's own lease runs out at once
   EXPECT_EQ(taken.held, 50);
   EXPECT_EQ(taken.cooling, 50) << "a released them a moment ago";
@@ -504,7 +583,7 @@ TEST_F(BlockClaims, SlotsAnotherEngineJustLetGoCoolFromWhenTheyWereLetGo) {
   EXPECT_EQ(lease(*b, kLapsed, 0ms).cooling, 0) << "with no quiet period nothing cools";
 
   // b's lease ran out a second ago: c takes the slots over, cooling from then, not from now.
-  auto c = std::make_unique<pg::pg_campaign_store>(connect_to(url_), account_id{1}, "engine-c");
+  auto c = std::make_unique<engine_ports_on_pg>(url_, "engine-c");
   const auto over = lease(*c, kLease, 60s);
   EXPECT_EQ(over.held, 50);
   EXPECT_EQ(over.cooling, 50);
@@ -518,19 +597,19 @@ TEST_F(BlockClaims, SlotsAnotherEngineJustLetGoCoolFromWhenTheyWereLetGo) {
 TEST_F(BlockClaims, ANumbersShareCountsOnlyTheEnginesThatUseIt) {
   const auto other = add_number("+14155550101", 10);
   const int in_use[] = {0};
-  const auto lease = [&](pg::pg_campaign_store& e, number_id n) {
+  const auto lease = [&](engine_ports_on_pg& e, number_id n) {
     const number_id numbers[] = {n};
     auto l = e.lease_slots(agent_, numbers, in_use, kLease, kQuiet);
     EXPECT_TRUE(l) << l.error().message;
     return l ? l->at(0) : slot_lease{};
   };
-  auto elsewhere = std::make_unique<pg::pg_campaign_store>(connect_to(url_), account_id{1}, "engine-elsewhere");
+  auto elsewhere = std::make_unique<engine_ports_on_pg>(url_, "engine-elsewhere");
   EXPECT_EQ(lease(*elsewhere, other).target, 10);
-  auto a = std::make_unique<pg::pg_campaign_store>(connect_to(url_), account_id{1}, "engine-a");
+  auto a = std::make_unique<engine_ports_on_pg>(url_, "engine-a");
   const auto alone = lease(*a, number_);
   EXPECT_EQ(alone.target, 50) << "the engine on the other number does not count";
   EXPECT_EQ(alone.held, 50);
-  auto b = std::make_unique<pg::pg_campaign_store>(connect_to(url_), account_id{1}, "engine-b");
+  auto b = std::make_unique<engine_ports_on_pg>(url_, "engine-b");
   EXPECT_EQ(lease(*b, number_).target, 25) << "two engines use it now";
   ASSERT_TRUE(b->release_engine());
   EXPECT_EQ(lease(*a, number_).target, 50) << "an engine that left no longer counts";
@@ -548,9 +627,9 @@ TEST_F(BlockClaims, ACampaignsConcurrencyIsSharedAmongTheEnginesThatRunIt) {
                     id.value());
     tx.commit();
   }
-  auto a = std::make_unique<pg::pg_campaign_store>(connect_to(url_), account_id{1}, "engine-a");
-  auto b = std::make_unique<pg::pg_campaign_store>(connect_to(url_), account_id{1}, "engine-b");
-  const auto lease = [&](pg::pg_campaign_store& e, int in_use) {
+  auto a = std::make_unique<engine_ports_on_pg>(url_, "engine-a");
+  auto b = std::make_unique<engine_ports_on_pg>(url_, "engine-b");
+  const auto lease = [&](engine_ports_on_pg& e, int in_use) {
     auto l = e.lease_campaign_slots(id, 9, in_use, kLease);
     EXPECT_TRUE(l) << l.error().message;
     return l ? *l : slot_lease{};
@@ -606,7 +685,7 @@ TEST(SchemaUpgrade, ACampaignInFlightUnderSchemaTwoIsRecoveredAfterTheUpgrade) {
   EXPECT_EQ(tx.exec1("SELECT count(*) FROM contact_blocks WHERE claimed_by IS NOT NULL")[0].as<int>(), 1);
   EXPECT_EQ(tx.exec1("SELECT variables FROM contacts WHERE id = 7")[0].as<std::string>(), "{\"n\": \"7\"}");
 
-  pg::pg_campaign_store store(connect_to(url), account_id{1}, "new-engine");
+  engine_ports_on_pg store(url, "new-engine");
   std::set<std::int64_t> open, dialable;
   while (true) {
     auto batch = store.claim(campaign_id{1}, 100, kLease);

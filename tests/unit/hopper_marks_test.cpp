@@ -1,36 +1,36 @@
-// The hopper's water marks and claim sizes (engine/campaign_runner.hpp) and the contact block layout
-// (engine/ports/campaign_store.hpp): pure functions of the slots, the options and the campaign's size.
+// The hopper's water marks and claim sizes (engine/dialing/engine_options.hpp) and the contact block layout
+// (engine/campaign_record.hpp): pure functions of the slots, the options and the campaign's size.
 #include <gtest/gtest.h>
 
-#include "engine/block_tracker.hpp"
-#include "engine/campaign_runner.hpp"
-#include "engine/ports/campaign_store.hpp"
+#include "engine/campaign_record.hpp"
+#include "engine/dialing/block_tracker.hpp"
+#include "engine/dialing/engine_options.hpp"
 
 namespace dialer {
 namespace {
 
 TEST(HopperMarks, HighWaterIsFourContactsPerUsableSlotWithinTheHopper) {
-  const runner_options o;  // 20 000 contacts at most, 4 per slot
+  const engine_options o;  // 20 000 contacts at most, 4 per slot
   EXPECT_EQ(high_water_mark(100, o, 256), 400u);
   EXPECT_EQ(high_water_mark(5000, o, 1024), 20000u);
   EXPECT_EQ(high_water_mark(50000, o, 1024), 20000u);  // never above the hopper's bound
 }
 
 TEST(HopperMarks, AtLeastOneBlockEvenWithoutSlots) {
-  const runner_options o;
+  const engine_options o;
   EXPECT_EQ(high_water_mark(0, o, 1024), 1024u);  // slots lost (database away): a block still fits
   EXPECT_EQ(high_water_mark(10, o, 256), 256u);
 }
 
 TEST(HopperMarks, NoClaimWhileAboveTheLowWaterMark) {
-  const runner_options o;
+  const engine_options o;
   EXPECT_EQ(claim_size(201, 400, o, 64), 0);
   EXPECT_EQ(claim_size(400, 400, o, 64), 0);
   EXPECT_EQ(claim_size(500, 400, o, 64), 0);  // above the mark after a drop in capacity
 }
 
 TEST(HopperMarks, ClaimFillsUpToTheHighWaterMarkInBatches) {
-  runner_options o;
+  engine_options o;
   o.claim_batch = 4096;
   EXPECT_EQ(claim_size(200, 400, o, 64), 200);
   EXPECT_EQ(claim_size(0, 400, o, 64), 400);

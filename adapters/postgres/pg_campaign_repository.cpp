@@ -1,10 +1,12 @@
-#include "adapters/postgres/campaign_admin.hpp"
+#include "adapters/postgres/pg_campaign_repository.hpp"
 
+#include <algorithm>
 #include <pqxx/pqxx>
 #include <utility>
 
-#include "adapters/postgres/campaign_store.hpp"
+#include "adapters/postgres/campaign_rows.hpp"
 #include "adapters/postgres/connection.hpp"
+#include "adapters/postgres/pg_engine_registry.hpp"
 #include "adapters/postgres/raw_connection.hpp"
 #include "adapters/postgres/sql_arrays.hpp"
 
@@ -30,7 +32,8 @@ class copy_sink final : public contacts::contact_sink {
       append_copy_field(buffer_, a.variables_json);
       buffer_ += '\n';
     }
-    for (const auto& r : batch.rejected) report_.rejected.emplace_back(r.row, std::string(contacts::to_string(r.reason)));
+    for (const auto& r : batch.rejected)
+      report_.rejected.emplace_back(r.row, std::string(contacts::to_string(r.reason)));
     if (buffer_.empty()) return dialer::ok();
     return conn_.put(buffer_);
   }
@@ -44,36 +47,38 @@ class copy_sink final : public contacts::contact_sink {
 };
 
 // The campaign's calls as wall-clock intervals (iv: number_id, s, e), for $1 = the campaign id.
-// - The simulated carrier stamps a call's end on its simulated timeline (started_at + the simulated duration),
-//   which runs time_acceleration times faster than the wall clock: its durations are scaled back, and an instant
-//   carrier's calls take no wall time. Every other carrier reports wall-clock times.
+// - The simulated carrier stamps a call's end on its simulated timeline (started_at + the simulated
+// duration),
+//   which runs time_acceleration times faster than the wall clock: its durations are scaled back, and an
+//   instant carrier's calls take no wall time. Every other carrier reports wall-clock times.
 // - A call in flight (no outcome yet) runs from when it was recorded until now; one that ended without times
 //   (reconciled as unknown) is a point. Every call lasts at least a microsecond, so it counts at its start.
 constexpr const char* kCallIntervals =
     "k AS (SELECT id, first_contact_id, last_contact_id, "
     "  CASE WHEN carrier <> 'simulated' THEN 1.0::float8 "
     "       WHEN settings #>> '{carrier_settings,instant}' = 'true' THEN 0.0::float8 "
-    "       ELSE 1.0 / greatest(coalesce((settings #>> '{carrier_settings,time_acceleration}')::float8, 1.0), 1e-9) "
+    "       ELSE 1.0 / greatest(coalesce((settings #>> '{carrier_settings,time_acceleration}')::float8, "
+    "1.0), 1e-9) "
     "  END AS wall_per_call_second "
     "  FROM campaigns WHERE id = $1), "
     "spans AS (SELECT a.number_id, coalesce(a.started_at, a.created_at) AS s, "
     "  CASE WHEN a.outcome IS NULL THEN greatest(now(), coalesce(a.started_at, a.created_at)) "
     "       WHEN a.ended_at IS NULL OR a.started_at IS NULL THEN coalesce(a.started_at, a.created_at) "
     "       ELSE a.started_at + (a.ended_at - a.started_at) * k.wall_per_call_second END AS e "
-    "  FROM k JOIN call_attempts a ON a.id BETWEEN k.first_contact_id * 128 AND k.last_contact_id * 128 + 127 "
+    "  FROM k JOIN call_attempts a ON a.id BETWEEN k.first_contact_id * 128 AND k.last_contact_id * 128 + "
+    "127 "
     "   AND a.campaign_id = k.id), "
     "iv AS (SELECT number_id, s, greatest(e, s + interval '1 microsecond') AS e FROM spans)";
 
-campaign_state state_or_draft(const std::string& s) { return parse_campaign_state(s).value_or(campaign_state::draft); }
-
 }  // namespace
 
-result<std::optional<campaign_id>> campaign_admin::find_campaign(const std::string& name_or_id) {
+result<std::optional<campaign_id>> pg_campaign_repository::find(const std::string& name_or_id) {
   try {
     pqxx::nontransaction tx(connection_);
-    const bool digits = !name_or_id.empty() && name_or_id.find_first_not_of("0123456789") == std::string::npos;
-    auto rows = digits ? tx.exec_params("SELECT id FROM campaigns WHERE account_id = $1 AND id = $2", account_.value(),
-                                        std::stoll(name_or_id))
+    const bool digits =
+        !name_or_id.empty() && name_or_id.find_first_not_of("0123456789") == std::string::npos;
+    auto rows = digits ? tx.exec_params("SELECT id FROM campaigns WHERE account_id = $1 AND id = $2",
+                                        account_.value(), std::stoll(name_or_id))
                        : tx.exec_params("SELECT id FROM campaigns WHERE account_id = $1 AND name = $2",
                                         account_.value(), name_or_id);
     if (rows.empty()) return std::optional<campaign_id>{};
@@ -83,37 +88,12 @@ result<std::optional<campaign_id>> campaign_admin::find_campaign(const std::stri
   }
 }
 
-result<campaign_id> campaign_admin::create_campaign(const campaign_spec& spec, agent_id agent,
-                                                    std::span<const number_id> numbers) {
+result<void> pg_campaign_repository::update_settings(campaign_id id, const campaign_spec& spec) {
   try {
     pqxx::work tx(connection_);
-    auto id = tx.exec_params1(
-                    "INSERT INTO campaigns (account_id, name, agent_id, carrier, settings) "
-                    "VALUES ($1, $2, $3, $4, $5::jsonb) RETURNING id",
-                    account_.value(), spec.name, agent.value(), spec.carrier, to_json(spec).dump())[0]
-                  .as<std::int64_t>();
-    for (auto n : numbers)
-      tx.exec_params0("INSERT INTO campaign_numbers (campaign_id, number_id) VALUES ($1, $2)", id, n.value());
-    tx.commit();
-    return campaign_id{id};
-  } catch (const pqxx::unique_violation&) {
-    return make_error(errc::conflict, "campaign '{}' already exists", spec.name);
-  } catch (const pqxx::check_violation& e) {
-    std::string why = e.what();
-    const auto pos = why.find("ERROR:  ");
-    if (pos != std::string::npos) why = why.substr(pos + 8);
-    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
-    return make_error(errc::launch_failed, "{}", why);
-  } catch (...) {
-    return current_exception_error("creating campaign " + spec.name);
-  }
-}
-
-result<void> campaign_admin::update_settings(campaign_id id, const campaign_spec& spec) {
-  try {
-    pqxx::work tx(connection_);
-    tx.exec_params0("UPDATE campaigns SET settings = $2::jsonb, carrier = $3, updated_at = now() WHERE id = $1",
-                    id.value(), to_json(spec).dump(), spec.carrier);
+    tx.exec_params0(
+        "UPDATE campaigns SET settings = $2::jsonb, carrier = $3, updated_at = now() WHERE id = $1",
+        id.value(), to_json(spec).dump(), spec.carrier);
     tx.commit();
     return ok();
   } catch (...) {
@@ -123,15 +103,16 @@ result<void> campaign_admin::update_settings(campaign_id id, const campaign_spec
 
 namespace {
 
-// Imports `file` into campaign `id` inside the transaction open on `conn` (the caller holds the campaign's row,
-// by lock or by having just inserted it): one range of consecutive contact ids, COPY, the blocks, and the import
-// record on the campaign. Leaves the transaction open; on error the caller rolls it back.
-result<import_report> copy_contacts(raw_connection& conn, campaign_id id, const std::filesystem::path& file,
-                                    const std::string& default_region, const contacts::e164_set& dnc) {
-  // The campaign's contacts get one range of consecutive ids, which the engine cuts into claimable blocks. The
-  // sequence is advanced past the range at the end, under a transaction-wide lock: concurrent imports (of other
-  // campaigns) take their ranges one after the other.
-  if (auto r = conn.exec(fmt::format("SELECT pg_advisory_xact_lock({})", kContactIdLock), PGRES_TUPLES_OK); !r)
+// Imports `file` into campaign `id` inside the transaction open on `conn` (the caller holds the campaign's
+// row, by lock or by having just inserted it): one range of consecutive contact ids, COPY, the blocks, and
+// the import record on the campaign. Leaves the transaction open; on error the caller rolls it back.
+result<import_report> copy_contacts(raw_connection& conn, campaign_id id, const contacts_source& source,
+                                    const contacts::e164_set& dnc) {
+  // The campaign's contacts get one range of consecutive ids, which the engine cuts into claimable blocks.
+  // The sequence is advanced past the range at the end, under a transaction-wide lock: concurrent imports (of
+  // other campaigns) take their ranges one after the other.
+  if (auto r = conn.exec(fmt::format("SELECT pg_advisory_xact_lock({})", kContactIdLock), PGRES_TUPLES_OK);
+      !r)
     return std::move(r).error();
   auto first = conn.scalar("SELECT nextval('contacts_id_seq')");
   if (!first) return std::move(first).error();
@@ -142,9 +123,13 @@ result<import_report> copy_contacts(raw_connection& conn, campaign_id id, const 
   import_report report;
   copy_sink sink(conn, id, *first, report);
   contacts::import_options options;
-  options.default_region = default_region;
+  options.default_region = source.default_region;
   options.do_not_call = &dnc;
-  auto summary = contacts::import_contacts_file(file.string(), options, sink);
+  auto summary = [&] {
+    if (!source.csv) return contacts::import_contacts_file(source.file.string(), options, sink);
+    auto reader = contacts::csv_reader::from_string(*source.csv);
+    return contacts::import_contacts(reader, options, sink);
+  }();
   if (!summary) {
     (void)conn.end_copy();
     return std::move(summary).error();
@@ -172,9 +157,10 @@ result<import_report> copy_contacts(raw_connection& conn, campaign_id id, const 
     if (auto r = conn.exec(statements); !r) return std::move(r).error();
   }
   if (auto r = conn.exec_params(
-          fmt::format("UPDATE campaigns SET imported_at = now(), import_accepted = {}, import_rejected = $1::jsonb, "
-                      "first_contact_id = {}, last_contact_id = {}, block_size = {} WHERE id = {}",
-                      summary->accepted, first_sql, last_sql, size, id.value()),
+          fmt::format(
+              "UPDATE campaigns SET imported_at = now(), import_accepted = {}, import_rejected = $1::jsonb, "
+              "first_contact_id = {}, last_contact_id = {}, block_size = {} WHERE id = {}",
+              summary->accepted, first_sql, last_sql, size, id.value()),
           {rejected.dump()});
       !r)
     return std::move(r).error();
@@ -191,25 +177,27 @@ std::string server_message(const error& e) {
 
 }  // namespace
 
-result<import_report> campaign_admin::import_contacts(campaign_id id, const std::filesystem::path& file,
-                                                     const std::string& default_region) {
-  auto dnc = dnc_set();
+result<import_report> pg_campaign_repository::import_contacts(campaign_id id,
+                                                              const contacts_source& contacts) {
+  auto dnc = dnc_.set();
   if (!dnc) return std::move(dnc).error();
   raw_connection conn(url_);
   if (!conn.ok()) return make_error(errc::unavailable, "cannot connect to the database: {}", conn.message());
   if (auto r = conn.exec("BEGIN"); !r) return std::move(r).error();
   // Lock the campaign row: two processes importing the same campaign serialise, and the second sees it done.
-  auto lock = conn.exec(fmt::format("SELECT 1 FROM campaigns WHERE id = {} AND imported_at IS NULL FOR UPDATE", id.value()),
-                        PGRES_TUPLES_OK);
+  auto lock = conn.exec(
+      fmt::format("SELECT 1 FROM campaigns WHERE id = {} AND imported_at IS NULL FOR UPDATE", id.value()),
+      PGRES_TUPLES_OK);
   if (!lock) return std::move(lock).error();
   {
     pqxx::nontransaction tx(connection_);
-    if (tx.exec_params1("SELECT imported_at IS NOT NULL FROM campaigns WHERE id = $1", id.value())[0].as<bool>()) {
+    if (tx.exec_params1("SELECT imported_at IS NOT NULL FROM campaigns WHERE id = $1", id.value())[0]
+            .as<bool>()) {
       (void)conn.exec("ROLLBACK");
       return make_error(errc::conflict, "the contacts of campaign {} were imported already", id.value());
     }
   }
-  auto report = copy_contacts(conn, id, file, default_region, *dnc);
+  auto report = copy_contacts(conn, id, contacts, *dnc);
   if (!report) {
     (void)conn.exec("ROLLBACK");
     return std::move(report).error();
@@ -218,11 +206,11 @@ result<import_report> campaign_admin::import_contacts(campaign_id id, const std:
   return report;
 }
 
-result<created_campaign> campaign_admin::create_and_import(const campaign_spec& spec, agent_id agent,
-                                                          std::span<const number_id> numbers,
-                                                          const std::filesystem::path& file,
-                                                          const std::string& default_region) {
-  auto dnc = dnc_set();
+result<created_campaign> pg_campaign_repository::create_with_contacts(const campaign_spec& spec,
+                                                                      agent_id agent,
+                                                                      std::span<const number_id> numbers,
+                                                                      const contacts_source& contacts) {
+  auto dnc = dnc_.set();
   if (!dnc) return std::move(dnc).error();
   raw_connection conn(url_);
   if (!conn.ok()) return make_error(errc::unavailable, "cannot connect to the database: {}", conn.message());
@@ -243,15 +231,15 @@ result<created_campaign> campaign_admin::create_and_import(const campaign_spec& 
       return rollback(std::move(id).error());
     }
     for (auto n : numbers) {
-      auto listed = conn.exec(
-          fmt::format("INSERT INTO campaign_numbers (campaign_id, number_id) VALUES ({}, {})", *id, n.value()));
+      auto listed = conn.exec(fmt::format(
+          "INSERT INTO campaign_numbers (campaign_id, number_id) VALUES ({}, {})", *id, n.value()));
       if (!listed) {
         if (conn.last_sqlstate() == "23514")
           return rollback(make_error(errc::launch_failed, "{}", server_message(listed.error())));
         return rollback(std::move(listed).error());
       }
     }
-    auto report = copy_contacts(conn, campaign_id{*id}, file, default_region, *dnc);
+    auto report = copy_contacts(conn, campaign_id{*id}, contacts, *dnc);
     if (!report) return rollback(std::move(report).error());
     if (auto r = conn.exec("COMMIT"); !r) return std::move(r).error();
     return created_campaign{campaign_id{*id}, std::move(*report)};
@@ -265,45 +253,43 @@ result<created_campaign> campaign_admin::create_and_import(const campaign_spec& 
 // across the transactions of the launch and ends with the connection if the process dies.
 constexpr std::int32_t kLaunchLockClass = 0x6469616c;  // "dial"
 
-launch_guard::launch_guard(pqxx::connection& connection, std::int64_t account)
-    : connection_(&connection), account_(account) {}
+namespace {
 
-launch_guard::launch_guard(launch_guard&& other) noexcept
-    : connection_(std::exchange(other.connection_, nullptr)), account_(other.account_) {}
-
-launch_guard& launch_guard::operator=(launch_guard&& other) noexcept {
-  if (this != &other) {
-    release();
-    connection_ = std::exchange(other.connection_, nullptr);
-    account_ = other.account_;
+// A session-level advisory lock on the repository's connection: it lasts across the transactions of the
+// launch and ends with the connection if the process dies.
+class advisory_turn final : public launch_turn {
+ public:
+  advisory_turn(pqxx::connection& connection, std::int64_t account)
+      : connection_(connection), account_(account) {}
+  ~advisory_turn() override {
+    try {
+      pqxx::nontransaction tx(connection_);
+      tx.exec_params("SELECT pg_advisory_unlock($1, $2::integer)", kLaunchLockClass, account_);
+    } catch (...) {
+      // The connection is gone, and the session's lock with it.
+    }
   }
-  return *this;
-}
+  advisory_turn(const advisory_turn&) = delete;
+  advisory_turn& operator=(const advisory_turn&) = delete;
 
-launch_guard::~launch_guard() { release(); }
+ private:
+  pqxx::connection& connection_;
+  std::int64_t account_;
+};
 
-void launch_guard::release() noexcept {
-  if (connection_ == nullptr) return;
-  try {
-    pqxx::nontransaction tx(*connection_);
-    tx.exec_params("SELECT pg_advisory_unlock($1, $2::integer)", kLaunchLockClass, account_);
-  } catch (...) {
-    // The connection is gone, and the session's lock with it.
-  }
-  connection_ = nullptr;
-}
+}  // namespace
 
-result<launch_guard> campaign_admin::lock_launches() {
+result<std::unique_ptr<launch_turn>> pg_campaign_repository::lock_launches() {
   try {
     pqxx::nontransaction tx(connection_);
     tx.exec_params("SELECT pg_advisory_lock($1, $2::integer)", kLaunchLockClass, account_.value());
-    return launch_guard(connection_, account_.value());
+    return std::unique_ptr<launch_turn>(std::make_unique<advisory_turn>(connection_, account_.value()));
   } catch (...) {
     return current_exception_error("waiting for other launches of this account");
   }
 }
 
-result<int> campaign_admin::dnc_add(std::span<const std::string> e164s, const std::string& source) {
+result<int> pg_do_not_call_list::add(std::span<const std::string> e164s, const std::string& source) {
   if (e164s.empty()) return 0;
   try {
     array_literal list;
@@ -320,12 +306,12 @@ result<int> campaign_admin::dnc_add(std::span<const std::string> e164s, const st
   }
 }
 
-result<std::vector<std::pair<std::string, std::string>>> campaign_admin::dnc_list() {
+result<std::vector<std::pair<std::string, std::string>>> pg_do_not_call_list::list() {
   try {
     pqxx::nontransaction tx(connection_);
     std::vector<std::pair<std::string, std::string>> out;
-    for (const auto& r : tx.exec_params("SELECT e164, source FROM do_not_call WHERE account_id = $1 ORDER BY e164",
-                                        account_.value()))
+    for (const auto& r : tx.exec_params(
+             "SELECT e164, source FROM do_not_call WHERE account_id = $1 ORDER BY e164", account_.value()))
       out.emplace_back(r[0].as<std::string>(), r[1].as<std::string>());
     return out;
   } catch (...) {
@@ -333,20 +319,21 @@ result<std::vector<std::pair<std::string, std::string>>> campaign_admin::dnc_lis
   }
 }
 
-result<contacts::e164_set> campaign_admin::dnc_set() {
-  auto list = dnc_list();
+result<contacts::e164_set> pg_do_not_call_list::set() {
+  auto list = this->list();
   if (!list) return std::move(list).error();
   contacts::e164_set set(list->size() + 16);
   for (const auto& [e164, source] : *list) (void)set.add(e164);
   return set;
 }
 
-result<std::vector<campaign_record>> campaign_admin::list_campaigns() {
+result<std::vector<campaign_record>> pg_campaign_repository::list() {
   try {
     std::vector<std::int64_t> ids;
     {
       pqxx::nontransaction tx(connection_);
-      for (const auto& r : tx.exec_params("SELECT id FROM campaigns WHERE account_id = $1 ORDER BY id", account_.value()))
+      for (const auto& r :
+           tx.exec_params("SELECT id FROM campaigns WHERE account_id = $1 ORDER BY id", account_.value()))
         ids.push_back(r[0].as<std::int64_t>());
     }
     std::vector<campaign_record> out;
@@ -361,7 +348,7 @@ result<std::vector<campaign_record>> campaign_admin::list_campaigns() {
   }
 }
 
-result<campaign_summary> campaign_admin::summary(campaign_id id) {
+result<campaign_summary> pg_campaign_repository::summary(campaign_id id) {
   auto rec = load_campaign_record(connection_, account_, id);
   if (!rec) return std::move(rec).error();
   campaign_summary s;
@@ -369,41 +356,45 @@ result<campaign_summary> campaign_admin::summary(campaign_id id) {
   try {
     pqxx::nontransaction tx(connection_);
     count_contact_states(tx, id, s.progress);
-    for (const auto& r : tx.exec_params(
-             "SELECT coalesce(a.outcome, 'in_flight'), count(*) FROM " + std::string(kCampaignAttempts) +
-                 " WHERE k.id = $1 GROUP BY 1 ORDER BY 2 DESC",
-             id.value())) {
+    for (const auto& r :
+         tx.exec_params("SELECT coalesce(a.outcome, 'in_flight'), count(*) FROM " +
+                            std::string(kCampaignAttempts) + " WHERE k.id = $1 GROUP BY 1 ORDER BY 2 DESC",
+                        id.value())) {
       s.outcomes.push_back({r[0].as<std::string>(), r[1].as<std::int64_t>()});
       s.progress.attempts += r[1].as<std::int64_t>();
       if (r[0].as<std::string>() == "completed") s.progress.answered = r[1].as<std::int64_t>();
     }
     for (const auto& r : tx.exec_params(
-             "SELECT n.id, n.e164, n.max_concurrent_calls, count(a.id) FROM " + std::string(kCampaignAttempts) +
+             "SELECT n.id, n.e164, n.max_concurrent_calls, count(a.id) FROM " +
+                 std::string(kCampaignAttempts) +
                  " JOIN numbers n ON n.id = a.number_id WHERE k.id = $1 GROUP BY n.id ORDER BY n.e164",
              id.value()))
-      s.numbers.push_back({number_id{r[0].as<std::int64_t>()}, r[1].as<std::string>(), r[2].as<std::int32_t>(),
-                           r[3].as<std::int64_t>()});
-    // Peaks: a sweep over each number's call intervals (+1 at a start, -1 at an end; at one instant ends count
-    // first, so back-to-back calls do not overlap). A call still without an end counts until now.
+      s.numbers.push_back({number_id{r[0].as<std::int64_t>()}, r[1].as<std::string>(),
+                           r[2].as<std::int32_t>(), r[3].as<std::int64_t>()});
+    // Peaks: a sweep over each number's call intervals (+1 at a start, -1 at an end; at one instant ends
+    // count first, so back-to-back calls do not overlap). A call still without an end counts until now.
     const std::string intervals = "WITH " + std::string(kCallIntervals);
     for (const auto& r : tx.exec_params(
-             intervals + ", events AS (SELECT number_id, s AS at, 1 AS d FROM iv UNION ALL "
-                         "SELECT number_id, e, -1 FROM iv) "
-                         "SELECT number_id, max(running) FROM (SELECT number_id, sum(d) OVER (PARTITION BY number_id "
-                         "ORDER BY at, d ROWS UNBOUNDED PRECEDING) AS running FROM events) sweep GROUP BY number_id",
+             intervals +
+                 ", events AS (SELECT number_id, s AS at, 1 AS d FROM iv UNION ALL "
+                 "SELECT number_id, e, -1 FROM iv) "
+                 "SELECT number_id, max(running) FROM (SELECT number_id, sum(d) OVER (PARTITION BY number_id "
+                 "ORDER BY at, d ROWS UNBOUNDED PRECEDING) AS running FROM events) sweep GROUP BY number_id",
              id.value())) {
       for (auto& n : s.numbers)
         if (n.id.value() == r[0].as<std::int64_t>()) n.peak_in_flight = r[1].as<std::int64_t>();
     }
-    s.duration_s = tx.exec_params1(
-                         intervals + " SELECT coalesce(extract(epoch FROM coalesce(c.finished_at, "
-                                     "(SELECT max(e) FROM iv)) - coalesce(c.started_at, (SELECT min(s) FROM iv))), "
-                                     "0)::float8 FROM campaigns c WHERE c.id = $1",
-                         id.value())[0]
-                       .as<double>();
+    s.duration_s =
+        tx.exec_params1(intervals +
+                            " SELECT coalesce(extract(epoch FROM coalesce(c.finished_at, "
+                            "(SELECT max(e) FROM iv)) - coalesce(c.started_at, (SELECT min(s) FROM iv))), "
+                            "0)::float8 FROM campaigns c WHERE c.id = $1",
+                        id.value())[0]
+            .as<double>();
     auto totals = tx.exec_params1(
         "SELECT (coalesce(sum(a.cost), 0) * 1000000)::bigint, coalesce(sum(a.billable_ms), 0) / 60000.0 "
-        "FROM " + std::string(kCampaignAttempts) + " WHERE k.id = $1",
+        "FROM " +
+            std::string(kCampaignAttempts) + " WHERE k.id = $1",
         id.value());
     s.cost = totals[0].as<std::int64_t>();
     s.talk_minutes = totals[1].as<double>();
@@ -413,48 +404,95 @@ result<campaign_summary> campaign_admin::summary(campaign_id id) {
   }
 }
 
-result<campaign_state> campaign_admin::set_state(campaign_id id, campaign_state to) {
+result<campaign_record> pg_campaign_repository::load(campaign_id id) {
+  return load_campaign_record(connection_, account_, id);
+}
+
+result<campaign_state> pg_campaign_repository::transition(campaign_id id,
+                                                          std::span<const campaign_state> from,
+                                                          campaign_state to) {
+  return transition_campaign(connection_, account_, id, from, to);
+}
+
+result<std::int64_t> pg_campaign_repository::cancel_waiting(campaign_id id) {
   try {
     pqxx::work tx(connection_);
-    auto rows = tx.exec_params("SELECT state, name FROM campaigns WHERE account_id = $1 AND id = $2 FOR UPDATE",
-                               account_.value(), id.value());
-    if (rows.empty()) return make_error(errc::not_found, "campaign {} does not exist", id.value());
-    const auto current = state_or_draft(rows[0][0].as<std::string>());
-    const auto name = rows[0][1].as<std::string>();
-    const bool allowed = (to == campaign_state::paused && current == campaign_state::running) ||
-                         (to == campaign_state::running && current == campaign_state::paused) ||
-                         (to == campaign_state::cancelled &&
-                          (current == campaign_state::running || current == campaign_state::paused ||
-                           current == campaign_state::draft));
-    if (current == to) return current;
-    if (!allowed)
-      return make_error(errc::conflict, "campaign '{}' is {} and cannot become {}", name, to_string(current), to_string(to));
-    tx.exec_params0(
-        "UPDATE campaigns SET state = $2, updated_at = now(), "
-        "finished_at = CASE WHEN $2 = 'cancelled' THEN now() ELSE finished_at END WHERE id = $1",
-        id.value(), std::string(to_string(to)));
-    // Waiting contacts in blocks no engine holds end now; an engine running the campaign sees the state within
-    // a quarter second and cancels the rest of its own.
-    if (to == campaign_state::cancelled) (void)cancel_waiting_contacts(tx, id);
+    if (tx.exec_params("SELECT 1 FROM campaigns WHERE account_id = $1 AND id = $2", account_.value(),
+                       id.value())
+            .empty())
+      return make_error(errc::not_found, "campaign {} does not exist", id.value());
+    const auto n = cancel_waiting_contacts(tx, id);
     tx.commit();
-    return to;
+    return n;
   } catch (...) {
-    return current_exception_error("changing campaign state");
+    return current_exception_error("cancelling waiting contacts");
   }
 }
 
-result<std::optional<attempt_report>> campaign_admin::last_attempt(campaign_id id) {
+result<contact_page> pg_campaign_repository::contact_results(campaign_id id, std::optional<contact_id> after,
+                                                             int limit) {
+  try {
+    pqxx::nontransaction tx(connection_);
+    contact_page page;
+    const int n = std::clamp(limit, 1, 10000);
+    // One range scan of the primary key from `after`: the campaign's contacts are a range of ids.
+    const auto rows = tx.exec_params(
+        std::string("SELECT c.id, c.row_number, c.e164, c.state, c.pending_reason, c.attempts, "
+                    "coalesce(c.outcome, ''), "
+                    "  CASE WHEN c.state = 'pending' AND c.next_attempt_at > '-infinity' "
+                    "    THEN (extract(epoch FROM c.next_attempt_at) * 1e6)::bigint END "
+                    "FROM ") +
+            kCampaignContacts + " WHERE k.id = $1 AND k.account_id = $2 AND c.id > $3 ORDER BY c.id LIMIT $4",
+        id.value(), account_.value(), after ? after->value() : std::int64_t{0}, n + 1);
+    for (const auto& r : rows) {
+      if (static_cast<int>(page.contacts.size()) == n) {
+        page.next_after = page.contacts.back().id;
+        break;
+      }
+      contact_result c;
+      c.id = contact_id{r[0].as<std::int64_t>()};
+      c.row = r[1].as<int>();
+      c.e164 = r[2].as<std::string>();
+      c.state = r[3].as<std::string>();
+      c.reason = r[4].as<std::string>();
+      c.attempts = r[5].as<int>();
+      c.outcome = r[6].as<std::string>();
+      if (!r[7].is_null()) c.next_attempt_at = timestamp{std::chrono::microseconds(r[7].as<std::int64_t>())};
+      page.contacts.push_back(std::move(c));
+    }
+    return page;
+  } catch (...) {
+    return current_exception_error("reading contact results");
+  }
+}
+
+result<micros> pg_campaign_repository::call_minute_rate() {
+  try {
+    pqxx::nontransaction tx(connection_);
+    auto rows = tx.exec("SELECT (per_minute * 1000000)::bigint FROM call_rates WHERE item = 'call_minutes'");
+    if (rows.empty()) return micros{0};
+    return rows[0][0].as<micros>();
+  } catch (...) {
+    return current_exception_error("reading the call-minute rate");
+  }
+}
+
+result<std::optional<attempt_report>> pg_campaign_repository::last_attempt(campaign_id id) {
   try {
     pqxx::nontransaction tx(connection_);
     auto rows = tx.exec_params(
-        "SELECT a.id, a.caller_id, coalesce(a.outcome, 'unknown'), a.billable_ms, coalesce(a.carrier_call_id, '') "
-        "FROM " + std::string(kCampaignAttempts) + " WHERE k.id = $1 AND k.account_id = $2 ORDER BY a.id DESC LIMIT 1",
+        "SELECT a.id, a.caller_id, coalesce(a.outcome, 'unknown'), a.billable_ms, "
+        "coalesce(a.carrier_call_id, ''), "
+        "  coalesce((SELECT e164 FROM contacts WHERE id = a.contact_id), '') "
+        "FROM " +
+            std::string(kCampaignAttempts) +
+            " WHERE k.id = $1 AND k.account_id = $2 ORDER BY a.id DESC LIMIT 1",
         id.value(), account_.value());
     if (rows.empty()) return std::optional<attempt_report>{};
     const auto& r = rows[0];
     return std::optional<attempt_report>{attempt_report{r[0].as<std::int64_t>(), r[1].as<std::string>(),
-                                                        r[2].as<std::string>(), r[3].as<std::int64_t>(),
-                                                        r[4].as<std::string>()}};
+                                                        r[5].as<std::string>(), r[2].as<std::string>(),
+                                                        r[3].as<std::int64_t>(), r[4].as<std::string>()}};
   } catch (...) {
     return current_exception_error("reading the campaign's last attempt");
   }

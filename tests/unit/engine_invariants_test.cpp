@@ -1,6 +1,7 @@
-// The campaign runner, whole (every thread of it), under a manual clock with an in-memory database and a carrier
-// that logs every origination. Each invariant is checked from that carrier log (what was placed, from which
-// caller ID, when it started and ended), never from the runner's own counters.
+// The dialing engine, whole (every stage and thread of it), under a manual clock with an in-memory database
+// behind its four ports and a carrier that logs every origination. Each invariant is checked from that
+// carrier log (what was placed, from which caller ID, when it started and ended), never from the engine's own
+// counters.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -11,8 +12,8 @@
 #include <date/tz.h>
 #include <fmt/format.h>
 
-#include "engine/campaign_runner.hpp"
-#include "tests/unit/fakes/memory_campaign_store.hpp"
+#include "engine/dialing/dialing_engine.hpp"
+#include "tests/unit/fakes/memory_engine_ports.hpp"
 #include "tests/unit/fakes/recording_carrier.hpp"
 
 namespace dialer::testing {
@@ -24,9 +25,9 @@ using std::chrono::nanoseconds;
 // Wednesday 2026-12-02 15:00 UTC.
 const auto kStart = std::chrono::sys_days{std::chrono::year{2026} / 12 / 2} + 15h;
 
-class RunnerInvariants : public ::testing::Test {
+class EngineInvariants : public ::testing::Test {
  protected:
-  RunnerInvariants() : db_(clock_) {}
+  EngineInvariants() : db_(clock_) {}
 
   phone_number& add_number(const std::string& e164, int max_concurrent, double max_cps) {
     phone_number n;
@@ -75,52 +76,126 @@ class RunnerInvariants : public ::testing::Test {
       c.variables = variables;
       contacts_.push_back(c);
     }
+    campaign_.state = campaign_state::running;  // launched, as the campaign service leaves it
     campaign_ = db_.add_campaign(campaign_, contacts_);
   }
 
-  // A runner on its own thread; the test thread moves simulated time (the runner's threads and the carrier's
-  // worker are the clock's participants, and time moves whenever all of them wait).
+  // An engine scoped to the campaign, run as `dialer run` runs one: until the campaign completes, is
+  // cancelled, or is paused here (request_pause). A pause from elsewhere waits for its resume. The test
+  // thread moves simulated time (the engine's threads and the carrier's worker are the clock's participants,
+  // and time moves whenever all of them wait).
   struct background_run {
     // `via`: the engine's own endpoint onto the shared carrier (several engines at once); the carrier itself
     // otherwise.
-    background_run(RunnerInvariants& t, runner_options options, const std::string& engine, carrier* via = nullptr)
-        : clock(t.clock_),
-          runner(t.campaign_, t.numbers_, via ? *via : *t.carrier_, t.clock_, memory_stores(t.db_, engine), options) {
-      const int before = clock.participants();
-      thread = std::thread([this] {
-        out = runner.run();
-        done = true;
-      });
-      while (clock.participants() <= before && !done) std::this_thread::yield();  // its control thread joined
+    background_run(EngineInvariants& t, engine_options options, const std::string& engine_id,
+                   carrier_endpoint* via = nullptr)
+        : test(t),
+          clock(t.clock_),
+          carriers(via ? static_cast<carrier&>(*via) : static_cast<carrier&>(*t.carrier_)),
+          engine(memory_ports(t.db_, engine_id), carriers, t.clock_, options,
+                 engine_scope{{t.campaign_.id}}) {
+      engine.watch(t.campaign_.id);
+      engine.start();
     }
     ~background_run() { stop(); }
-    // Stops the run at once (if it still runs) and joins it.
+    // The first Ctrl-C of `dialer run`: the campaign is paused (for every engine), this engine drains and
+    // returns.
+    void request_pause() {
+      paused_here = true;
+      test.db_.set_state(test.campaign_.id, campaign_state::paused);
+      engine.wake();
+    }
+    // The second Ctrl-C: at once.
+    void request_stop_now() { engine.request_stop(stop_mode::now); }
+    // Stops the engine at once (if it still runs) and joins it.
     void stop() {
-      if (!thread.joinable()) return;
-      runner.request_stop_now();
-      while (!done) (void)clock.run_while_not([&] { return done.load(); }, std::chrono::hours(1));
-      thread.join();
+      if (joined) return;
+      engine.request_stop(stop_mode::now);
+      while (!engine.stopped())
+        (void)clock.run_while_not([&] { return engine.stopped(); }, std::chrono::hours(1));
+      engine.join();
+      joined = true;
     }
-    // Moves time until the run ends (false if `limit` of simulated time passes first) and joins it.
+    // Whether the campaign has left the engine the way `dialer run` waits for.
+    bool settled() const {
+      if (engine.stopped()) return true;
+      const auto w = engine.watched(test.campaign_.id);
+      if (!w || !w->settled) return false;
+      return !*w->settled || **w->settled != campaign_state::paused || paused_here;
+    }
+    // Moves time until the run ends (false if `limit` of simulated time passes first), then stops the engine
+    // and joins it; out holds the campaign's status as the engine last saw it.
     bool finish(nanoseconds limit) {
-      const bool finished = clock.run_while_not([&] { return done.load(); }, limit);
-      if (finished) thread.join();
-      return finished;
+      if (!clock.run_while_not([&] { return settled(); }, limit)) return false;
+      const auto w = engine.watched(test.campaign_.id);
+      engine.request_stop(stop_mode::drain);
+      while (!engine.stopped())
+        (void)clock.run_while_not([&] { return engine.stopped(); }, std::chrono::hours(1));
+      engine.join();
+      joined = true;
+      if (w && w->settled && !*w->settled) {
+        out = w->settled->error();
+      } else {
+        run_status s = w ? w->status : run_status{};
+        if (w && w->settled) s.state = **w->settled;
+        out = s;
+      }
+      return true;
     }
+
+    // The carrier_source of one engine: its campaign's calls go through `target` (the test's carrier or an
+    // endpoint onto it). The engine owns what make() returns; a forwarding carrier keeps the engine's
+    // teardown from destroying what the test owns, and detaches from it at the end (calls still running then
+    // report nothing, like a cut connection).
+    class test_carriers final : public carrier_source {
+     public:
+      explicit test_carriers(carrier& target) : target_(target) {}
+      std::string account_key(const campaign_record&) const override { return "recording"; }
+      result<std::unique_ptr<carrier>> make(const campaign_record&) override {
+        return std::unique_ptr<carrier>(std::make_unique<forwarding>(target_));
+      }
+
+     private:
+      class forwarding final : public carrier {
+       public:
+        explicit forwarding(carrier& t) : t_(t) {}
+        ~forwarding() override { t_.set_events(nullptr); }
+        std::string_view name() const noexcept override { return t_.name(); }
+        double account_cps() const noexcept override { return t_.account_cps(); }
+        void set_events(carrier_events* sink) noexcept override { t_.set_events(sink); }
+        void originate(std::span<const origination_request> r) noexcept override { t_.originate(r); }
+        void cancel(attempt_id a) noexcept override { t_.cancel(a); }
+        result<std::optional<call_event>> lookup(attempt_id a, std::string_view id) override {
+          return t_.lookup(a, id);
+        }
+        void drain(std::chrono::milliseconds d) noexcept override { t_.drain(d); }
+
+       private:
+        carrier& t_;
+      };
+      carrier& target_;
+    };
+
+    EngineInvariants& test;
     manual_clock& clock;
-    campaign_runner runner;
-    std::atomic<bool> done{false};
+    test_carriers carriers;
+    dialing_engine engine;
+    bool paused_here = false;
+    bool joined = false;
     std::optional<result<run_status>> out;
-    std::thread thread;
   };
 
-  // Runs a runner to its end in simulated time (at most `limit` of it).
-  result<run_status> run(runner_options options = {}, const std::string& engine = "engine-a",
+  // Runs an engine to the campaign's end in simulated time (at most `limit` of it).
+  result<run_status> run(engine_options options = {}, const std::string& engine = "engine-a",
                          nanoseconds limit = std::chrono::hours(2)) {
     background_run r(*this, options, engine);
     const bool finished = r.finish(limit);
-    EXPECT_TRUE(finished) << "the runner did not finish within " << limit.count() / 1e9 << " s of simulated time";
-    if (!finished) r.stop();
+    EXPECT_TRUE(finished) << "the campaign did not finish within " << limit.count() / 1e9
+                          << " s of simulated time";
+    if (!finished) {
+      r.stop();
+      return make_error(errc::internal, "not finished");
+    }
     return std::move(*r.out);
   }
 
@@ -130,10 +205,11 @@ class RunnerInvariants : public ::testing::Test {
     add_number("+14155550101", 10, 50);
     add_campaign(40, 4);
   }
-  // Cadences for runs of simulated minutes: idle threads look again every half second (events still wake them).
-  static runner_options in_minutes() {
-    runner_options o;
-    o.tick = o.state_poll = o.idle_wait = 500ms;
+  // Cadences for runs of simulated minutes: idle threads look again every half second (events still wake
+  // them).
+  static engine_options in_minutes() {
+    engine_options o;
+    o.tick = o.campaign_poll = o.status_poll = o.idle_wait = 500ms;
     o.idle_poll = 1s;
     return o;
   }
@@ -164,7 +240,7 @@ class RunnerInvariants : public ::testing::Test {
   std::vector<claimed_contact> contacts_;
 };
 
-TEST_F(RunnerInvariants, ACampaignCompletesWithinEveryCapAsTheCarrierCountsIt) {
+TEST_F(EngineInvariants, ACampaignCompletesWithinEveryCapAsTheCarrierCountsIt) {
   add_number("+14155550100", 4, 2);
   add_number("+14155550101", 4, 2);
   add_campaign(80, 20);
@@ -182,7 +258,7 @@ TEST_F(RunnerInvariants, ACampaignCompletesWithinEveryCapAsTheCarrierCountsIt) {
 
 // Invariant 1 and 15: decisions that waited through a database stall are paced again before they are placed.
 // The stall holds the attempt journal for 3 s while the scheduler keeps deciding at 2 calls/s per number.
-TEST_F(RunnerInvariants, AfterADatabaseStallNoCallerIdBurstsAboveItsCps) {
+TEST_F(EngineInvariants, AfterADatabaseStallNoCallerIdBurstsAboveItsCps) {
   add_number("+14155550100", 10, 2);
   add_campaign(40, 20);
   make_carrier();
@@ -198,7 +274,7 @@ TEST_F(RunnerInvariants, AfterADatabaseStallNoCallerIdBurstsAboveItsCps) {
 // Invariant 1: CPS spacing counts from when the carrier took a call, not from when the engine let it go. The
 // first batch reaches the carrier 30 ms late; the next call leaves a second after the batch was let go and
 // arrives at once, so spacing from the earlier time put five arrivals inside one second at max_cps 4.
-TEST_F(RunnerInvariants, ALateHandOverDoesNotLetTheNextCallsCrowdIntoItsSecond) {
+TEST_F(EngineInvariants, ALateHandOverDoesNotLetTheNextCallsCrowdIntoItsSecond) {
   add_number("+14155550100", 10, 4);
   add_campaign(12, 10);
   make_carrier();
@@ -211,17 +287,18 @@ TEST_F(RunnerInvariants, ALateHandOverDoesNotLetTheNextCallsCrowdIntoItsSecond) 
   EXPECT_LE(max_in_window(log, "+14155550100"), 4);
 }
 
-// Invariant 1, across engines: a number's CPS is one budget at the carrier. Engine A dials at the full 4 calls/s,
-// is paused and lets its slots go the moment its short calls end; engine B takes them at once. Without a quiet
-// second on slots another engine has just let go, B's first calls joined A's last four inside one second.
-TEST_F(RunnerInvariants, SlotsAnotherEngineJustLetGoWaitOutTheirSecond) {
+// Invariant 1, across engines: a number's CPS is one budget at the carrier. Engine A dials at the full 4
+// calls/s, is paused and lets its slots go the moment its short calls end; engine B takes them at once.
+// Without a quiet second on slots another engine has just let go, B's first calls joined A's last four inside
+// one second.
+TEST_F(EngineInvariants, SlotsAnotherEngineJustLetGoWaitOutTheirSecond) {
   add_number("+14155550100", 4, 4);
   add_campaign(24, 4);
   make_carrier(lasting(50ms));
   {
-    background_run a(*this, runner_options{}, "engine-a");
+    background_run a(*this, engine_options{}, "engine-a");
     ASSERT_TRUE(clock_.run_while_not([&] { return carrier_->log().size() >= 8; }, 1min));
-    a.runner.request_pause();
+    a.request_pause();
     ASSERT_TRUE(a.finish(1h));
     ASSERT_TRUE(*a.out) << a.out->error().message;
     ASSERT_EQ((*a.out)->state, campaign_state::paused);
@@ -229,7 +306,7 @@ TEST_F(RunnerInvariants, SlotsAnotherEngineJustLetGoWaitOutTheirSecond) {
   const auto a_calls = carrier_->log().size();
   ASSERT_LT(a_calls, 24u);
   db_.set_state(campaign_.id, campaign_state::running);  // resumed, as `dialer campaign resume` would
-  auto status = run(runner_options{}, "engine-b");
+  auto status = run(engine_options{}, "engine-b");
   ASSERT_TRUE(status) << status.error().message;
   EXPECT_EQ(status->state, campaign_state::completed);
   const auto log = carrier_->log();
@@ -238,19 +315,22 @@ TEST_F(RunnerInvariants, SlotsAnotherEngineJustLetGoWaitOutTheirSecond) {
   EXPECT_LE(max_in_window(log, "+14155550100"), 4) << a_calls << " calls by engine A, then engine B";
 }
 
-// Invariant 10: calling windows end to end. Contacts in five zones (New York, Los Angeles, Anchorage, Honolulu and
-// London), a 09:00-17:00 weekday window with Thursday 2026-12-03 a holiday, and every call unanswered and retried
-// 3 h later until the fourth attempt: the campaign starts on Wednesday at 15:00 UTC with only New York and London
-// open, opens the others one by one, closes each in turn, skips the holiday and finishes on Friday. Each call's
-// start is checked in its callee's own zone, which the test names itself (not the runner's zone lookup).
-TEST_F(RunnerInvariants, CallsLeaveOnlyInsideEachCalleesWindowAcrossOpeningsClosingsAndAHoliday) {
+// Invariant 10: calling windows end to end. Contacts in five zones (New York, Los Angeles, Anchorage,
+// Honolulu and London), a 09:00-17:00 weekday window with Thursday 2026-12-03 a holiday, and every call
+// unanswered and retried 3 h later until the fourth attempt: the campaign starts on Wednesday at 15:00 UTC
+// with only New York and London open, opens the others one by one, closes each in turn, skips the holiday and
+// finishes on Friday. Each call's start is checked in its callee's own zone, which the test names itself (not
+// the runner's zone lookup).
+TEST_F(EngineInvariants, CallsLeaveOnlyInsideEachCalleesWindowAcrossOpeningsClosingsAndAHoliday) {
   add_number("+14155550100", 10, 5);
   struct zone_case {
     const char* format;
     const char* zone;
   };
-  const zone_case zones[] = {{"+121255501{:02d}", "America/New_York"},  {"+141555501{:02d}", "America/Los_Angeles"},
-                             {"+190755501{:02d}", "America/Anchorage"}, {"+180855501{:02d}", "Pacific/Honolulu"},
+  const zone_case zones[] = {{"+121255501{:02d}", "America/New_York"},
+                             {"+141555501{:02d}", "America/Los_Angeles"},
+                             {"+190755501{:02d}", "America/Anchorage"},
+                             {"+180855501{:02d}", "Pacific/Honolulu"},
                              {"+4420794600{:02d}", "Europe/London"}};
   std::vector<std::string> callees;
   std::map<std::string, const date::time_zone*> zone_of;
@@ -268,16 +348,17 @@ TEST_F(RunnerInvariants, CallsLeaveOnlyInsideEachCalleesWindowAcrossOpeningsClos
   add_campaign(callees, 10, window);
   ASSERT_TRUE(campaign_.spec.retry.set_rule(call_outcome::no_answer, {true, 3h}));
   ASSERT_TRUE(campaign_.spec.retry.set_max_attempts(4));
+  db_.set_spec(campaign_.id, campaign_.spec);
   make_carrier([](const origination_request&) {
     call_plan p;
     p.duration = 20s;
     p.outcome = call_outcome::no_answer;
     return p;
   });
-  // Two and a half simulated days: idle threads look again every few seconds instead of every few milliseconds
-  // (events still wake them at once), so that the run takes seconds of real time.
-  runner_options days;
-  days.tick = days.heartbeat = days.state_poll = days.idle_wait = days.idle_poll = 30s;
+  // Two and a half simulated days: idle threads look again every few seconds instead of every few
+  // milliseconds (events still wake them at once), so that the run takes seconds of real time.
+  engine_options days;
+  days.tick = days.heartbeat = days.campaign_poll = days.status_poll = days.idle_wait = days.idle_poll = 30s;
   days.lease = 5min;
   auto status = run(days, "engine-a", std::chrono::hours(96));
   ASSERT_TRUE(status) << status.error().message;
@@ -285,10 +366,12 @@ TEST_F(RunnerInvariants, CallsLeaveOnlyInsideEachCalleesWindowAcrossOpeningsClos
   const auto log = carrier_->log();
   std::map<std::string, std::vector<std::string>> calls_to;
   for (const auto& c : log)
-    calls_to[c.to].push_back(date::format("%a %T", std::chrono::time_point_cast<std::chrono::seconds>(
-                                                       kStart + std::chrono::duration_cast<std::chrono::system_clock::duration>(c.placed_at))));
+    calls_to[c.to].push_back(date::format(
+        "%a %T", std::chrono::time_point_cast<std::chrono::seconds>(
+                     kStart + std::chrono::duration_cast<std::chrono::system_clock::duration>(c.placed_at))));
   for (const auto& callee : callees)
-    EXPECT_EQ(calls_to[callee].size(), 4u) << callee << " was called at (UTC) " << fmt::format("{}", fmt::join(calls_to[callee], ", "));
+    EXPECT_EQ(calls_to[callee].size(), 4u)
+        << callee << " was called at (UTC) " << fmt::format("{}", fmt::join(calls_to[callee], ", "));
   EXPECT_EQ(dialed_twice(log), "");
   std::map<std::string, std::set<std::string>> local_days;  // zone -> local dates with calls
   for (const auto& c : log) {
@@ -301,8 +384,8 @@ TEST_F(RunnerInvariants, CallsLeaveOnlyInsideEachCalleesWindowAcrossOpeningsClos
     const date::year_month_day ymd{day};
     const date::weekday wd{day};
     const auto time_of_day = local - day;
-    const auto where = fmt::format("{} called at {} local ({})", c.to, date::format("%a %F %T", local),
-                                   it->second->name());
+    const auto where =
+        fmt::format("{} called at {} local ({})", c.to, date::format("%a %F %T", local), it->second->name());
     EXPECT_GE(time_of_day, 9h) << where;
     EXPECT_LT(time_of_day, 17h) << where;
     EXPECT_TRUE(wd != date::Saturday && wd != date::Sunday) << where;
@@ -314,11 +397,12 @@ TEST_F(RunnerInvariants, CallsLeaveOnlyInsideEachCalleesWindowAcrossOpeningsClos
     EXPECT_EQ(local_days[z.zone], (std::set<std::string>{"2026-12-02", "2026-12-04"})) << z.zone;
 }
 
-// Invariant 2: a share that shrinks never releases a slot in use. Engine A holds all four slots of a number when
-// engine B joins; A's next renewal reads what it has in flight (nothing: the window opens 30 s later) and is then
-// held up for 40 s, while the window opens and A, still at its old limit, places four long calls. Releasing what
-// the stale reading allowed handed two of those busy slots to B: six calls at once on a number limited to four.
-TEST_F(RunnerInvariants, AShareThatShrinksWhileCallsStartNeverReleasesASlotInUse) {
+// Invariant 2: a share that shrinks never releases a slot in use. Engine A holds all four slots of a number
+// when engine B joins; A's next renewal reads what it has in flight (nothing: the window opens 30 s later)
+// and is then held up for 40 s, while the window opens and A, still at its old limit, places four long calls.
+// Releasing what the stale reading allowed handed two of those busy slots to B: six calls at once on a number
+// limited to four.
+TEST_F(EngineInvariants, AShareThatShrinksWhileCallsStartNeverReleasesASlotInUse) {
   add_number("+14155550100", 4, 1);
   window_spec window;  // the callees are in Los Angeles, where the run starts at 07:00
   window.start = 7h + 30s;
@@ -333,7 +417,7 @@ TEST_F(RunnerInvariants, AShareThatShrinksWhileCallsStartNeverReleasesASlotInUse
   background_run a(*this, options, "engine-a", &to_a);
   ASSERT_TRUE(clock_.run_until(clock_.monotonic() + 500ms));
   background_run b(*this, options, "engine-b", &to_b);
-  db_.set_fault(store_call::lease_slots, fault{.stall = 40s, .times = 1, .before = {}}, "engine-a");
+  db_.set_fault(store_call::lease_numbers, fault{.stall = 40s, .times = 1, .before = {}}, "engine-a");
   ASSERT_TRUE(a.finish(2h));
   ASSERT_TRUE(b.finish(2h));
   ASSERT_TRUE(*a.out) << a.out->error().message;
@@ -346,8 +430,9 @@ TEST_F(RunnerInvariants, AShareThatShrinksWhileCallsStartNeverReleasesASlotInUse
 }
 
 // Invariant 3: the campaign's concurrency cap holds across engines. Two engines run one campaign of
-// concurrency 4 over two numbers with room for 20 calls; the carrier never has more than 4 of its calls at once.
-TEST_F(RunnerInvariants, TheCampaignConcurrencyCapHoldsAcrossEngines) {
+// concurrency 4 over two numbers with room for 20 calls; the carrier never has more than 4 of its calls at
+// once.
+TEST_F(EngineInvariants, TheCampaignConcurrencyCapHoldsAcrossEngines) {
   two_numbers_and_a_campaign_of_four();
   make_carrier(lasting(30s));
   const auto options = in_minutes();
@@ -369,14 +454,14 @@ TEST_F(RunnerInvariants, TheCampaignConcurrencyCapHoldsAcrossEngines) {
 // engine B joins the campaign. A's share of the cap shrinks to two, but its calls still hold four: a drained
 // campaign is no longer in the scheduler's campaign list, and counting its calls from there gave two of their
 // slots to B (six calls at once on a cap of four).
-TEST_F(RunnerInvariants, APausedEngineKeepsTheCampaignSlotsOfTheCallsItDrains) {
+TEST_F(EngineInvariants, APausedEngineKeepsTheCampaignSlotsOfTheCallsItDrains) {
   two_numbers_and_a_campaign_of_four();
   make_carrier(lasting(120s));
   const auto options = in_minutes();
   carrier_endpoint to_a(*carrier_), to_b(*carrier_);
   background_run a(*this, options, "engine-a", &to_a);
   ASSERT_TRUE(clock_.run_while_not([&] { return carrier_->log().size() >= 4; }, 1min));
-  a.runner.request_pause();
+  a.request_pause();
   background_run b(*this, options, "engine-b", &to_b);
   ASSERT_TRUE(a.finish(2h));
   ASSERT_TRUE(*a.out) << a.out->error().message;
@@ -389,11 +474,11 @@ TEST_F(RunnerInvariants, APausedEngineKeepsTheCampaignSlotsOfTheCallsItDrains) {
   EXPECT_EQ(by_state()["done"], 40) << "B finished what A left";
 }
 
-// Invariant 13: memory is bounded in bytes. Contacts carry 16 KB of variables each (the import's largest), the
-// budget is 1 MiB, and the writer stalls three times for 5 s while calls keep ending: what the engine has claimed
-// and not yet written back (the store's own count) never exceeds the budget. Counted in contacts alone, the
-// hopper (four per slot of 50) and the writer's backlog held several MiB.
-TEST_F(RunnerInvariants, ClaimedContactsNeverOccupyMoreThanTheMemoryBudget) {
+// Invariant 13: memory is bounded in bytes. Contacts carry 16 KB of variables each (the import's largest),
+// the budget is 1 MiB, and the writer stalls three times for 5 s while calls keep ending: what the engine has
+// claimed and not yet written back (the store's own count) never exceeds the budget. Counted in contacts
+// alone, the hopper (four per slot of 50) and the writer's backlog held several MiB.
+TEST_F(EngineInvariants, ClaimedContactsNeverOccupyMoreThanTheMemoryBudget) {
   add_number("+14155550100", 50, 100);
   std::vector<std::string> callees;
   for (int i = 0; i < 300; ++i) callees.push_back(fmt::format("+1415555{:04d}", i));
@@ -401,7 +486,7 @@ TEST_F(RunnerInvariants, ClaimedContactsNeverOccupyMoreThanTheMemoryBudget) {
   add_campaign(callees, 50, std::nullopt, variables);
   make_carrier(lasting(2s));
   db_.set_fault(store_call::write_back, fault{.stall = 5s, .times = 3, .before = {}});
-  runner_options options;
+  engine_options options;
   options.memory_budget = 1u << 20;
   auto status = run(options);
   ASSERT_TRUE(status) << status.error().message;
@@ -415,7 +500,7 @@ TEST_F(RunnerInvariants, ClaimedContactsNeverOccupyMoreThanTheMemoryBudget) {
 }
 
 // Invariant 14: calls of a crashed engine that the carrier still runs keep their slots until they end.
-TEST_F(RunnerInvariants, RecoveredCallsStillTalkingKeepTheirSlots) {
+TEST_F(EngineInvariants, RecoveredCallsStillTalkingKeepTheirSlots) {
   add_number("+14155550100", 5, 50);
   add_campaign(40, 20);
   make_carrier();
@@ -424,28 +509,31 @@ TEST_F(RunnerInvariants, RecoveredCallsStillTalkingKeepTheirSlots) {
   ASSERT_TRUE(clock_.run_until(clock_.monotonic()));
   for (int i = 0; i < 5; ++i) {
     const auto& c = contacts_[static_cast<std::size_t>(i)];
-    db_.add_open_attempt(c.id, 1, numbers_[0].id, "rec-" + std::to_string(attempt_of(c.id, 1).value()), "dead");
-    carrier_->adopt(attempt_of(c.id, 1), c.id, numbers_[0].id, numbers_[0].e164, c.e164, clock_.monotonic() + 30s);
+    db_.add_open_attempt(c.id, 1, numbers_[0].id, "rec-" + std::to_string(attempt_of(c.id, 1).value()),
+                         "dead");
+    carrier_->adopt(attempt_of(c.id, 1), c.id, numbers_[0].id, numbers_[0].e164, c.e164,
+                    clock_.monotonic() + 30s);
   }
-  runner_options options;
+  engine_options options;
   options.lease = 2s;
   auto status = run(options);
   ASSERT_TRUE(status) << status.error().message;
   const auto log = carrier_->log();
   EXPECT_EQ(dialed_twice(log), "");
   EXPECT_LE(peak_concurrency(log)["+14155550100"], 5);
-  // The recovered calls' outcomes were taken, not lost: every contact is done, the first five after one attempt.
+  // The recovered calls' outcomes were taken, not lost: every contact is done, the first five after one
+  // attempt.
   EXPECT_EQ(by_state()["done"], 40);
   for (const auto& a : db_.attempts()) EXPECT_TRUE(a.outcome.has_value()) << a.id.value();
 }
 
 // Invariant 9: a number added to the do-not-call list during a run is not dialed, even when its contact was
 // already claimed and waiting in the hopper.
-TEST_F(RunnerInvariants, DoNotCallIsCheckedAtDialTime) {
+TEST_F(EngineInvariants, DoNotCallIsCheckedAtDialTime) {
   add_number("+14155550100", 1, 1);
   add_campaign(16, 1);
   make_carrier();
-  background_run r(*this, runner_options{}, "engine-a");
+  background_run r(*this, engine_options{}, "engine-a");
   // The whole block is claimed before the first call; then the last eight contacts go on the list.
   ASSERT_TRUE(clock_.run_while_not([&] { return !carrier_->log().empty(); }, 1min));
   std::set<std::string> listed;
@@ -461,7 +549,7 @@ TEST_F(RunnerInvariants, DoNotCallIsCheckedAtDialTime) {
 
 // Invariant 5: the database committed a batch of attempts but its acknowledgement was lost. The retry finds
 // them recorded by this same engine and never placed: they are dialed, not turned into `unknown`.
-TEST_F(RunnerInvariants, ALostCommitAcknowledgementTurnsNothingIntoUnknown) {
+TEST_F(EngineInvariants, ALostCommitAcknowledgementTurnsNothingIntoUnknown) {
   add_number("+14155550100", 4, 10);
   add_campaign(30, 4);
   make_carrier();
@@ -478,10 +566,10 @@ TEST_F(RunnerInvariants, ALostCommitAcknowledgementTurnsNothingIntoUnknown) {
   }
 }
 
-// Invariant 7: an origination whose answer was lost may have placed the call. It is never redialed blindly: the
-// engine takes the outcome if the carrier reports one, asks lookup() otherwise, and dials the contact again only
-// when the carrier says there is no such call.
-TEST_F(RunnerInvariants, AnIndeterminateOriginationIsReconciledNeverRedialedBlindly) {
+// Invariant 7: an origination whose answer was lost may have placed the call. It is never redialed blindly:
+// the engine takes the outcome if the carrier reports one, asks lookup() otherwise, and dials the contact
+// again only when the carrier says there is no such call.
+TEST_F(EngineInvariants, AnIndeterminateOriginationIsReconciledNeverRedialedBlindly) {
   add_number("+14155550100", 4, 10);
   add_campaign(30, 4);
   std::mutex m;
@@ -502,7 +590,8 @@ TEST_F(RunnerInvariants, AnIndeterminateOriginationIsReconciledNeverRedialedBlin
   std::map<std::int64_t, int> per_contact;
   for (const auto& c : log) ++per_contact[c.contact.value()];
   EXPECT_EQ(per_contact.size(), 30u);
-  for (const auto& [contact, n] : per_contact) EXPECT_EQ(n, 1) << "contact " << contact << " was placed " << n << " times";
+  for (const auto& [contact, n] : per_contact)
+    EXPECT_EQ(n, 1) << "contact " << contact << " was placed " << n << " times";
   EXPECT_EQ(by_state()["done"], 30);
   for (const auto& a : db_.attempts()) {
     ASSERT_TRUE(a.outcome.has_value()) << a.id.value();
@@ -510,20 +599,20 @@ TEST_F(RunnerInvariants, AnIndeterminateOriginationIsReconciledNeverRedialedBlin
   }
 }
 
-// Invariant 4 (brief, invariant 7): a number reassigned to another agent mid-campaign places no further call for
-// the old agent after the next heartbeat; the campaign goes on with its other number.
-TEST_F(RunnerInvariants, ANumberReassignedMidCampaignStopsCallingWithinOneHeartbeat) {
+// Invariant 4 (brief, invariant 7): a number reassigned to another agent mid-campaign places no further call
+// for the old agent after the next heartbeat; the campaign goes on with its other number.
+TEST_F(EngineInvariants, ANumberReassignedMidCampaignStopsCallingWithinOneHeartbeat) {
   add_number("+14155550100", 2, 10);
   add_number("+14155550101", 2, 10);
   add_campaign(40, 4);
   make_carrier();
-  background_run r(*this, runner_options{}, "engine-a");
+  background_run r(*this, engine_options{}, "engine-a");
   ASSERT_TRUE(clock_.run_while_not([&] { return carrier_->log().size() >= 6; }, 1min));
   db_.assign_number(numbers_[0].id, agent_id{2});
   const auto reassigned_at = clock_.monotonic();
   ASSERT_TRUE(r.finish(1h));
   ASSERT_TRUE(*r.out) << r.out->error().message;
-  const runner_options defaults;
+  const engine_options defaults;
   int after = 0, other = 0;
   for (const auto& c : carrier_->log()) {
     if (c.from == numbers_[0].e164 && c.placed_at > reassigned_at + defaults.heartbeat) ++after;
@@ -534,17 +623,18 @@ TEST_F(RunnerInvariants, ANumberReassignedMidCampaignStopsCallingWithinOneHeartb
   EXPECT_GT(other, 20);
 }
 
-// Invariant 6: cancel is final. Another process cancels the campaign while this one is pausing it (the cancel
-// commits just before this run's closing transition): the campaign ends cancelled, every contact terminal.
-TEST_F(RunnerInvariants, ACancelRacingAPauseEndsCancelled) {
+// Invariant 6: cancel is final. The campaign is paused here and, while this engine drains its calls, another
+// process cancels it: it ends cancelled, every contact terminal (those it still held cancelled as it
+// drained).
+TEST_F(EngineInvariants, ACancelRacingAPauseEndsCancelled) {
   add_number("+14155550100", 2, 10);
   add_campaign(40, 2);
-  make_carrier();
-  background_run r(*this, runner_options{}, "engine-a");
+  make_carrier(lasting(20s));
+  background_run r(*this, engine_options{}, "engine-a");
   ASSERT_TRUE(clock_.run_while_not([&] { return carrier_->log().size() >= 4; }, 1min));
-  db_.set_fault(store_call::transition,
-                fault{.times = 1, .before = [&] { db_.set_state(campaign_.id, campaign_state::cancelled); }});
-  r.runner.request_pause();
+  r.request_pause();
+  db_.set_state(campaign_.id, campaign_state::cancelled);  // as `dialer campaigns cancel` does, then:
+  (void)db_.cancel_waiting(campaign_.id);
   ASSERT_TRUE(r.finish(1h));
   ASSERT_TRUE(*r.out) << r.out->error().message;
   EXPECT_EQ(db_.state_of(campaign_.id), campaign_state::cancelled);
@@ -554,21 +644,38 @@ TEST_F(RunnerInvariants, ACancelRacingAPauseEndsCancelled) {
   EXPECT_EQ(states.at("done") + states.at("cancelled"), 40);
 }
 
+// Invariant 6: a completion never overwrites a cancel that committed just before it. The cancel lands between
+// the engine's last write-back and its completing transition: the campaign stays cancelled.
+TEST_F(EngineInvariants, ACompletionRacingACancelLeavesItCancelled) {
+  add_number("+14155550100", 2, 10);
+  add_campaign(8, 2);
+  make_carrier();
+  db_.set_fault(store_call::transition,
+                fault{.times = 1, .before = [&] { db_.set_state(campaign_.id, campaign_state::cancelled); }});
+  auto status = run();
+  ASSERT_TRUE(status) << status.error().message;
+  EXPECT_EQ(db_.state_of(campaign_.id), campaign_state::cancelled);
+  EXPECT_EQ(status->state, campaign_state::cancelled);
+  EXPECT_EQ(by_state()["done"], 8);
+}
+
 // Invariant 6: once the cancel is committed, nothing more is recorded, so nothing more is placed, even by an
 // engine that has not polled the state yet.
-TEST_F(RunnerInvariants, NothingIsPlacedAfterACancelIsCommitted) {
+TEST_F(EngineInvariants, NothingIsPlacedAfterACancelIsCommitted) {
   add_number("+14155550100", 2, 10);
   add_campaign(40, 2);
   make_carrier();
-  runner_options slow_poll;
-  slow_poll.state_poll = std::chrono::minutes(10);  // this engine would not see the cancel for ten minutes
+  engine_options slow_poll;
+  // This engine would not see the cancel for ten minutes:
+  slow_poll.campaign_poll = std::chrono::minutes(10);
   background_run r(*this, slow_poll, "engine-a");
   ASSERT_TRUE(clock_.run_while_not([&] { return carrier_->log().size() >= 4; }, 1min));
-  db_.set_state(campaign_.id, campaign_state::cancelled);
+  db_.set_state(campaign_.id, campaign_state::cancelled, /*announce=*/false);  // its notification was lost
   const auto cancelled_at = clock_.monotonic();
   ASSERT_TRUE(clock_.run_until(cancelled_at + std::chrono::minutes(2)));
-  for (const auto& c : carrier_->log()) EXPECT_LE(c.placed_at, cancelled_at) << c.to << " placed after the cancel";
-  r.runner.request_stop_now();
+  for (const auto& c : carrier_->log())
+    EXPECT_LE(c.placed_at, cancelled_at) << c.to << " placed after the cancel";
+  r.request_stop_now();
   ASSERT_TRUE(r.finish(1h));
 }
 

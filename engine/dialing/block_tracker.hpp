@@ -1,9 +1,9 @@
 #pragma once
-// Which claimed contact blocks this engine holds and how many of their contacts are still on their way through
-// the pipeline (in the hopper, in flight, or queued for the writer). A block is released with the write-back of
-// its last one, so that the database's block counters are recomputed exactly once per claim. It also counts the
-// bytes the held blocks' contacts occupy (the claim's contact data, wherever in the pipeline it is): the engine's
-// memory bound.
+// Which claimed contact blocks this engine holds and how many of their contacts are still on their way
+// through the pipeline (in the hopper, in flight, or queued for the writer). A block is released with the
+// write-back of its last one, so that the database's block counters are recomputed exactly once per claim. It
+// also counts the bytes the held blocks' contacts occupy (the claim's contact data, wherever in the pipeline
+// it is): the engine's memory bound.
 
 #include <cstddef>
 #include <cstdint>
@@ -14,8 +14,8 @@
 
 namespace dialer {
 
-// Thread-safe: the claiming thread adds, the writing thread settles and, once committed, reports releases; the
-// control thread reads what is held. One lock per call, not per contact; one map node per held block.
+// Thread-safe: the claiming thread adds, the writing thread settles and, once committed, reports releases;
+// the control thread reads what is held. One lock per call, not per contact; one map node per held block.
 class block_tracker {
  public:
   // `units` contacts (and open attempts) of `block` enter the pipeline. False when the block is tracked
@@ -26,7 +26,18 @@ class block_tracker {
     if (releasing_.contains(block)) return false;
     if (!open_.emplace(block, open_block{units, bytes}).second) return false;
     bytes_ += bytes;
+    units_ += units;
     return true;
+  }
+  // Units (claimed contacts and open attempts) still in the pipeline, across the blocks tracked.
+  [[nodiscard]] std::int64_t units() const {
+    std::lock_guard lock(mutex_);
+    return units_;
+  }
+  // Nothing tracked: every claimed block's release is committed.
+  [[nodiscard]] bool empty() const {
+    std::lock_guard lock(mutex_);
+    return open_.empty() && releasing_.empty();
   }
   // The bytes of every block tracked (open or being released): they are freed when the release is committed.
   [[nodiscard]] std::size_t bytes() const {
@@ -40,6 +51,7 @@ class block_tracker {
     for (auto block : units) {
       auto it = open_.find(block);
       if (it == open_.end()) continue;  // a block we lost: its new holder releases it
+      --units_;
       if (--it->second.units == 0) {
         releasing.push_back(block);
         releasing_.emplace(block, it->second.bytes);
@@ -53,6 +65,7 @@ class block_tracker {
     for (auto block : blocks) {
       if (auto it = open_.find(block); it != open_.end()) {
         bytes_ -= it->second.bytes;
+        units_ -= it->second.units;
         open_.erase(it);
       }
       if (auto it = releasing_.find(block); it != releasing_.end()) {
@@ -78,8 +91,10 @@ class block_tracker {
     std::size_t bytes = 0;
   };
   std::unordered_map<std::int64_t, open_block> open_;
-  std::unordered_map<std::int64_t, std::size_t> releasing_;  // no unit left; release not yet committed (-> bytes)
+  std::unordered_map<std::int64_t, std::size_t>
+      releasing_;  // no unit left; release not yet committed (-> bytes)
   std::size_t bytes_ = 0;
+  std::int64_t units_ = 0;
 };
 
 }  // namespace dialer

@@ -1,0 +1,35 @@
+#pragma once
+// PostgreSQL implementation of the slot_leases port: number_slots and campaign_slots, one leased row per unit
+// of a number's or a campaign's concurrency; an engine's share is the cap divided among the live engines that
+// use the number (engine_numbers) or run the campaign (engine_campaigns), and a slot in use is never
+// released. number_slots.freed_at is when a slot's holder let it go; slots freed less than `quiet` ago are
+// reported cooling. Threading: one instance per thread; it owns its connection.
+
+#include <memory>
+#include <pqxx/connection>
+
+#include <string>
+#include "adapters/postgres/pg_link.hpp"
+
+#include "engine/ports/slot_leases.hpp"
+
+namespace dialer::pg {
+
+class pg_slot_leases final : public slot_leases {
+ public:
+  pg_slot_leases(pg_link link, std::string engine_id)
+      : link_(std::move(link)), engine_id_(std::move(engine_id)) {}
+
+  result<std::vector<slot_lease>> lease_numbers(std::span<const number_lease_request> numbers,
+                                                std::chrono::milliseconds lease,
+                                                std::chrono::milliseconds quiet) override;
+  result<std::vector<slot_lease>> lease_campaigns(std::span<const campaign_lease_request> campaigns,
+                                                  std::chrono::milliseconds lease) override;
+  result<void> release_all() override;
+
+ private:
+  pg_link link_;
+  std::string engine_id_;
+};
+
+}  // namespace dialer::pg

@@ -1,0 +1,120 @@
+#include "engine/dialing/lease_stage.hpp"
+
+#include <algorithm>
+
+namespace dialer::dialing {
+
+using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
+
+lease_stage::lease_stage(engine_context& ctx, const engine_ports& ports) : ctx_(ctx), ports_(ports) {}
+
+bool lease_stage::failed(const error& e) {
+  ctx_.errors.note("lease", e);
+  return false;
+}
+
+bool lease_stage::renew() {
+  // Leases count from the renewal's start: the gate's margin must not absorb the renewal's own duration.
+  const auto start = ctx_.clk.monotonic();
+  const auto lease = ctx_.options.lease;
+  cooled_at_ = clock::never;  // a failed renewal is retried at the next heartbeat, not at every wake-up
+  if (auto r = registry_->heartbeat(lease); !r) return failed(r.error());
+
+  const auto campaigns = ctx_.campaigns.all();
+  std::vector<std::vector<std::int64_t>> blocks;
+  std::vector<held_blocks> held;
+  blocks.reserve(campaigns.size());
+  for (const auto& c : campaigns) {
+    blocks.push_back(c->blocks.held());
+    if (!blocks.back().empty()) held.push_back({c->record.id, blocks.back()});
+  }
+  if (!held.empty())
+    if (auto r = claims_->renew(held, lease); !r) return failed(r.error());
+
+  // A slot another engine let go less than a second ago may have carried its calls an instant before: the
+  // carrier counts those in the same second as ours, so it takes calls here only once that second is over.
+  const auto quiet = milliseconds(1000) + ctx_.options.cps_guard;
+  const auto stats = ctx_.scheduler.stats();
+  const auto requests = ctx_.numbers.lease_requests(stats);
+  if (!requests.empty()) {
+    auto answers = leases_->lease_numbers(requests, lease, quiet);
+    if (!answers) return failed(answers.error());
+    if (auto cooled = ctx_.numbers.apply(*answers)) cooled_at_ = start + *cooled;
+  }
+
+  // Each campaign's concurrency, shared with the other engines that run it, the same way: what may be in use
+  // is what its decisions and calls hold (and recovered calls), or, when more, the cap the scheduler has now.
+  // A draining campaign keeps only what its calls hold and leaves the share.
+  std::vector<campaign_lease_request> wanted;
+  std::vector<campaign_ptr> order;
+  for (const auto& c : campaigns) {
+    const bool dialing = c->dialing.load(std::memory_order_acquire);
+    const int busy = static_cast<int>(c->holding.load()) + c->recovered.load();
+    wanted.push_back({c->record.id, c->record.spec.max_concurrency,
+                      dialing ? std::max(busy, c->cap_share.load()) : busy, dialing});
+    order.push_back(c);
+    leased_campaigns_.insert(c->record.id.value());
+  }
+  for (auto id : leased_campaigns_)  // campaigns this engine no longer runs: their slots go
+    if (!ctx_.campaigns.find(campaign_id{id})) wanted.push_back({campaign_id{id}, 0, 0, false});
+  if (!wanted.empty()) {
+    auto answers = leases_->lease_campaigns(wanted, lease);
+    if (!answers) return failed(answers.error());
+    for (std::size_t i = 0; i < answers->size() && i < wanted.size(); ++i) {
+      const auto& l = (*answers)[i];
+      if (i < order.size()) {
+        auto& c = *order[i];
+        c.cap_share.store(wanted[i].wanted ? std::min(l.held, l.target) : 0, std::memory_order_release);
+        c.apply_cap(ctx_.scheduler);
+      } else if (l.held == 0) {
+        leased_campaigns_.erase(wanted[i].campaign.value());
+      }
+    }
+  }
+  for (const auto& c : campaigns) {
+    const auto numbers = c->numbers();
+    const int cap = std::max(0, c->cap_share.load() - c->recovered.load());
+    c->usable_slots.store(static_cast<std::size_t>(std::min(cap, ctx_.numbers.usable_slots(numbers))),
+                          std::memory_order_release);
+  }
+  ctx_.last_lease_ok.store(start.count(), std::memory_order_release);
+  ctx_.claim_now.set();
+  return true;
+}
+
+void lease_stage::run() {
+  registry_ = open_port(ctx_, ports_.registry, "lease");
+  claims_ = open_port(ctx_, ports_.claims, "lease");
+  leases_ = open_port(ctx_, ports_.leases, "lease");
+  if (!registry_ || !claims_ || !leases_) return;
+  const auto stopping = [&] { return ctx_.stopping.load(std::memory_order_acquire); };
+  auto last = clock::never;  // the last attempt to renew (never: none yet)
+  while (!stopping()) {
+    const auto now = ctx_.clk.monotonic();
+    if (last == clock::never || now - last >= ctx_.options.heartbeat || now >= cooled_at_) {
+      last = now;
+      if (!renew()) {
+        // Past half a lease without a renewal, another engine may own our slots by the time a call leaves:
+        // stop handing out calls until we renew.
+        if (now - nanoseconds(ctx_.last_lease_ok.load()) >= ctx_.options.lease / 2) {
+          ctx_.numbers.drop_capacity();
+          for (const auto& c : ctx_.campaigns.all()) {
+            c->cap_share.store(0);
+            c->usable_slots.store(0);
+            c->apply_cap(ctx_.scheduler);
+          }
+        }
+      }
+    }
+    const auto next = std::min(last + ctx_.options.heartbeat, cooled_at_);
+    if (ctx_.lease_now.wait_until(ctx_.clk, next, stopping)) last = clock::never;  // asked to renew at once
+  }
+}
+
+void lease_stage::release_all() {
+  if (leases_) (void)leases_->release_all();
+  if (registry_) (void)registry_->deregister();
+}
+
+}  // namespace dialer::dialing

@@ -1,0 +1,42 @@
+#pragma once
+// The lease stage: keeps this engine's leases alive and its shares current, every heartbeat (and at once when
+// a campaign starts or a cooling slot cools): the engine's registration, the leases of every contact block it
+// holds, its share of each number's slots and of each campaign's concurrency cap. It gives the scheduler
+// exactly what the engine holds (the number table and the campaigns' caps), and tells the origination stage's
+// gate when it last renewed. When renewals fail for half a lease, every capacity drops to zero until one
+// succeeds: past its lease, another engine may own these slots.
+//
+// Thread: the lease thread alone runs it (run() until the engine stops). It owns its three database ports, so
+// a slow claim or write-back never delays a heartbeat (every engine connection also has a statement timeout).
+
+#include <chrono>
+#include <memory>
+#include <set>
+
+#include "engine/dialing/engine_context.hpp"
+
+namespace dialer::dialing {
+
+class lease_stage {
+ public:
+  lease_stage(engine_context& ctx, const engine_ports& ports);
+  // Lease thread: until ctx.stopping.
+  void run();
+  // After run() returned (the caller joined the lease thread): gives every slot and the registration back (a
+  // clean exit with no call left in flight).
+  void release_all();
+
+ private:
+  bool renew();
+  bool failed(const error& e);  // notes it; false
+
+  engine_context& ctx_;
+  const engine_ports& ports_;
+  std::unique_ptr<engine_registry> registry_;
+  std::unique_ptr<contact_claims> claims_;
+  std::unique_ptr<slot_leases> leases_;
+  std::set<std::int64_t> leased_campaigns_;  // campaigns whose slots this engine may still hold
+  std::chrono::nanoseconds cooled_at_ = clock::never;
+};
+
+}  // namespace dialer::dialing
