@@ -22,18 +22,38 @@ result<std::unique_ptr<campaign_session>> open_campaign_session(const global_opt
   return std::make_unique<campaign_session>(std::move(*c));
 }
 
-result<engine_options> engine_options_from_environment() {
-  engine_options o;
-  const char* env = std::getenv("DIALER_LEASE_MS");
-  if (env == nullptr || *env == '\0') return o;
+namespace {
+
+// A whole number of milliseconds in [lo, hi] from the environment variable `name`; nullopt when it is not
+// set.
+result<std::optional<std::chrono::milliseconds>> millis_from_environment(const char* name, std::int64_t lo,
+                                                                         std::int64_t hi) {
+  const char* env = std::getenv(name);
+  if (env == nullptr || *env == '\0') return std::optional<std::chrono::milliseconds>{};
   std::int64_t ms = 0;
   const char* end = env + std::strlen(env);
   const auto [stop, ec] = std::from_chars(env, end, ms);
-  if (ec != std::errc{} || stop != end || ms < 400 || ms > 3'600'000)
-    return make_error(errc::invalid_input,
-                      "DIALER_LEASE_MS: expected whole milliseconds from 400 to 3600000, got \"{}\"", env);
-  o.lease = std::chrono::milliseconds(ms);
-  o.heartbeat = std::min(o.heartbeat, std::chrono::milliseconds(ms / 4));
+  if (ec != std::errc{} || stop != end || ms < lo || ms > hi)
+    return make_error(errc::invalid_input, "{}: expected whole milliseconds from {} to {}, got \"{}\"", name,
+                      lo, hi, env);
+  return std::optional<std::chrono::milliseconds>{std::chrono::milliseconds(ms)};
+}
+
+}  // namespace
+
+result<engine_options> engine_options_from_environment() {
+  engine_options o;
+  auto lease = millis_from_environment("DIALER_LEASE_MS", 400, 3'600'000);
+  if (!lease) return std::move(lease).error();
+  if (*lease) {
+    o.lease = **lease;
+    o.heartbeat = std::min(o.heartbeat, **lease / 4);
+  }
+  // How often every campaign's state is read in full besides the change feed (tests set it long, to show that
+  // the feed alone picks a launch up).
+  auto poll = millis_from_environment("DIALER_CAMPAIGN_POLL_MS", 50, 86'400'000);
+  if (!poll) return std::move(poll).error();
+  if (*poll) o.campaign_poll = **poll;
   return o;
 }
 

@@ -11,6 +11,7 @@
 #include <csignal>
 #include <map>
 #include <random>
+#include <variant>
 
 #include "adapters/carriers/registry.hpp"
 #include "adapters/config/campaign_file.hpp"
@@ -326,10 +327,18 @@ int dry_run(const global_options& options, campaign_session& session, const camp
   return exit_ok;
 }
 
+// A campaign file launched: its session, its spec, and what the launch did.
+struct launched_file {
+  std::unique_ptr<campaign_session> session;
+  campaign_spec spec;
+  launch_result launched;
+};
+
 // Validate everything first, then act: nothing is created, bought or written before every check has passed,
 // and the launches of one account take turns (two first runs of one file: one creates and imports, the other
-// finds the campaign and joins it).
-int run_campaign(const global_options& options, const run_options& ro) {
+// finds the campaign and joins it). Returns the exit code when there is nothing more to do (an error, a dry
+// run, a campaign that is over already).
+std::variant<int, launched_file> launch_file(const global_options& options, const run_options& ro) {
   carriers::registry registry = carriers::make_default_registry();
   config::load_options lo;
   lo.known_carriers = registry.carrier_names();
@@ -374,18 +383,44 @@ int run_campaign(const global_options& options, const run_options& ro) {
     return print_campaign(options, *summary, nullptr, summary->duration_s);
   }
   if (!launched->created) spdlog::info("campaign '{}' exists: resuming it", spec->name);
+  return launched_file{std::move(*session), std::move(*spec), std::move(*launched)};
+}
 
-  auto run = dial(**session, launched->id, *spec, false);
+int run_campaign(const global_options& options, const run_options& ro) {
+  auto launched = launch_file(options, ro);
+  if (auto* code = std::get_if<int>(&launched)) return *code;
+  auto& l = std::get<launched_file>(launched);
+  auto run = dial(*l.session, l.launched.id, l.spec, false);
   if (!run.status) return report(run.status.error());
   auto fresh = reopen(options);
   if (!fresh) return report(fresh.error());
-  auto summary = (*fresh)->service.status(launched->id);
+  auto summary = (*fresh)->service.status(l.launched.id);
   if (!summary) return report(summary.error());
   print_campaign(options, *summary, &*run.status, run.duration_s);
   if (summary->campaign.state == campaign_state::paused) {
     fmt::print(stderr, "dialer: campaign '{}' is paused; rerun or use --resume to continue.\n",
                summary->campaign.name);
     return exit_interrupted;
+  }
+  return exit_ok;
+}
+
+// dialer campaigns launch FILE: everything `run` does before it dials; the engines that serve the database
+// (`dialer serve`) dial it.
+int launch_campaign(const global_options& options, const run_options& ro) {
+  auto launched = launch_file(options, ro);
+  if (auto* code = std::get_if<int>(&launched)) return *code;
+  auto& l = std::get<launched_file>(launched);
+  auto summary = l.session->service.status(l.launched.id);
+  if (!summary) return report(summary.error());
+  if (options.json) {
+    print_json(report_json(*summary, nullptr, summary->duration_s));
+  } else {
+    fmt::print(
+        "campaign '{}' (id {}) is {}: {} contacts; the engines serving the database ('dialer serve') dial "
+        "it\n",
+        summary->campaign.name, summary->campaign.id.value(), to_string(summary->campaign.state),
+        summary->progress.total);
   }
   return exit_ok;
 }
@@ -553,6 +588,12 @@ void add_campaign_commands(CLI::App& app, global_options& options, command_actio
 
   auto* campaigns = app.add_subcommand("campaigns", "Campaigns in the database");
   campaigns->require_subcommand(1);
+  auto lo = std::make_shared<run_options>();
+  auto* launch = campaigns->add_subcommand("launch",
+                                           "Launch a campaign file (import once, set it running) for the "
+                                           "engines serving the database to dial");
+  launch->add_option("FILE", lo->file, "Campaign YAML file")->required();
+  launch->callback([&options, &run, lo] { run = [&options, lo] { return launch_campaign(options, *lo); }; });
   campaigns->add_subcommand("list", "List campaigns")->callback([&options, &run] {
     run = [&options] {
       return with_service(options, [&](campaign_service& service) {

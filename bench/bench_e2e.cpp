@@ -3,29 +3,34 @@
 //   bench_e2e [--contacts N] [--quick] [--one-row-sample N] [--one-row-seconds S] [--only PHASE] [--keep]
 //
 // Starts a throwaway PostgreSQL cluster under a temporary directory (stopped and removed at the end) unless
-// DIALER_DATABASE_URL is set. Every phase gets its own database (or, with DIALER_DATABASE_URL, its own campaign)
-// holding the same N synthetic contacts, an agent and 100 numbers (50 concurrent calls, 1000 CPS each); the
-// campaign's window is open all day every day and max_attempts is 1, so each contact is exactly one attempt.
-// Setup (import, VACUUM ANALYZE, CHECKPOINT) is not timed. The three figures, each measured separately:
+// DIALER_DATABASE_URL is set. Every phase gets its own database (or, with DIALER_DATABASE_URL, its own
+// campaign) holding the same N synthetic contacts, an agent and 100 numbers (50 concurrent calls, 1000 CPS
+// each); the campaign's window is open all day every day and max_attempts is 1, so each contact is exactly
+// one attempt. Setup (import, VACUUM ANALYZE, CHECKPOINT) is not timed. The three figures, each measured
+// separately:
 //
-//   engine        a dialing_engine scoped to the campaign (every stage, thread and port of `dialer run`) with the
-//                 simulated carrier in instant mode: N / wall time from the engine's start to the campaign completed.
-//   one-row loop  the classic hopper: per contact BEGIN; SELECT ... LIMIT 1 FOR UPDATE SKIP LOCKED; UPDATE contact;
-//                 INSERT attempt; (originate: no-op); UPDATE attempt; UPDATE contact; COMMIT, on one connection.
-//                 It is slow, so it runs on a sample (--one-row-sample, default 20000, or --one-row-seconds,
-//                 default 20 s, whichever ends first) and reports that sample's rate.
-//   sql ceiling   the engine's own statements alone, batched as the engine batches them: pg_contact_claims::claim
-//                 sized like the engine's feeder (refilled below half the high-water mark of 4 contacts per slot,
-//                 20000, up to 4096 at a time), record_attempts of everything queued (at most the 5000 slots),
-//                 write_back of what has accumulated (at most 5000 per transaction) with the release of every
-//                 block whose contacts are all written, outcomes made up. Pipelined like the engine's feeder,
-//                 originator and writer: three threads, each with its own connection, joined by queues. No
-//                 scheduler, no carrier, no heartbeats, slot leases or polls.
+//   engine        a dialing_engine scoped to the campaign (every stage, thread and port of `dialer run`) with
+//   the
+//                 simulated carrier in instant mode: N / wall time from the engine's start to the campaign
+//                 completed.
+//   one-row loop  the classic hopper: per contact BEGIN; SELECT ... LIMIT 1 FOR UPDATE SKIP LOCKED; UPDATE
+//   contact;
+//                 INSERT attempt; (originate: no-op); UPDATE attempt; UPDATE contact; COMMIT, on one
+//                 connection. It is slow, so it runs on a sample (--one-row-sample, default 20000, or
+//                 --one-row-seconds, default 20 s, whichever ends first) and reports that sample's rate.
+//   sql ceiling   the engine's own statements alone, batched as the engine batches them:
+//   pg_contact_claims::claim
+//                 sized like the engine's feeder (refilled below half the high-water mark of 4 contacts per
+//                 slot, 20000, up to 4096 at a time), record_attempts of everything queued (at most the 5000
+//                 slots), write_back of what has accumulated (at most 5000 per transaction) with the release
+//                 of every block whose contacts are all written, outcomes made up. Pipelined like the
+//                 engine's feeder, originator and writer: three threads, each with its own connection, joined
+//                 by queues. No scheduler, no carrier, no heartbeats, slot leases or polls.
 //
 // The last line of stdout is: engine_contacts_per_s=X one_row_loop_per_s=Y sql_ceiling_per_s=Z
 
-#include <unistd.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -37,10 +42,10 @@
 #include <fstream>
 #include <iterator>
 #include <map>
-#include <sstream>
 #include <mutex>
 #include <optional>
 #include <pqxx/pqxx>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,18 +54,19 @@
 
 #include "adapters/carriers/registry.hpp"
 #include "adapters/postgres/campaign_rows.hpp"
+#include "adapters/postgres/connection.hpp"
+#include "adapters/postgres/embedded_cluster.hpp"
+#include "adapters/postgres/migrations.hpp"
 #include "adapters/postgres/pg_attempt_journal.hpp"
 #include "adapters/postgres/pg_campaign_repository.hpp"
 #include "adapters/postgres/pg_contact_claims.hpp"
 #include "adapters/postgres/pg_engine_registry.hpp"
 #include "adapters/postgres/pg_slot_leases.hpp"
-#include "adapters/postgres/connection.hpp"
-#include "adapters/postgres/embedded_cluster.hpp"
-#include "adapters/postgres/migrations.hpp"
+#include "bench/bench_support.hpp"
+#include "bench/timed_ports.hpp"
+#include "engine/contacts/synthetic.hpp"
 #include "engine/dialing/block_tracker.hpp"
 #include "engine/dialing/dialing_engine.hpp"
-#include "engine/contacts/synthetic.hpp"
-#include "bench/bench_support.hpp"
 
 namespace {
 
@@ -84,195 +90,6 @@ struct bench_options {
   std::string only;  // profiling: run one phase ("engine", "ceiling", "one-row"); the others print 0
 };
 
-// ---- timing counters around the store port: where each engine thread waits on the database ----
-
-struct op_counter {
-  std::atomic<std::int64_t> calls{0};
-  std::atomic<std::int64_t> nanos{0};
-  std::atomic<std::int64_t> rows{0};
-  std::atomic<std::int64_t> errors{0};
-};
-
-struct store_timings {
-  op_counter claim, record_attempts, write_back, progress, heartbeat, lease_slots, other;
-  // What the engine did besides the one outcome per contact: returns by reason, finals, errors seen.
-  std::mutex m;
-  std::map<std::string, std::int64_t> returns;
-  std::int64_t outcomes = 0, finals = 0;
-  std::map<std::string, std::int64_t> errors;
-
-  template <class T>
-  const result<T>& note(const result<T>& r, op_counter& c) {
-    if (!r) {
-      c.errors.fetch_add(1, std::memory_order_relaxed);
-      std::lock_guard lock(m);
-      // One line per kind of error: the first line, digits (pids, transaction ids) folded.
-      std::string key = r.error().message.substr(0, r.error().message.find('\n'));
-      for (auto& ch : key)
-        if (ch >= '0' && ch <= '9') ch = '#';
-      ++errors[key.substr(0, 160)];
-    }
-    return r;
-  }
-};
-
-class op_timer {
- public:
-  op_timer(op_counter& c, std::int64_t rows = 0) : c_(c), start_(steady::now()), rows_(rows) {}
-  ~op_timer() {
-    c_.calls.fetch_add(1, std::memory_order_relaxed);
-    c_.nanos.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now() - start_).count(),
-                       std::memory_order_relaxed);
-    c_.rows.fetch_add(rows_, std::memory_order_relaxed);
-  }
-  void rows(std::int64_t n) { rows_ = n; }
-
- private:
-  op_counter& c_;
-  steady::time_point start_;
-  std::int64_t rows_;
-};
-
-// The engine's ports on PostgreSQL, each call forwarded and counted: calls, rows and the time spent waiting.
-class timed_claims final : public contact_claims {
- public:
-  timed_claims(std::unique_ptr<contact_claims> inner, store_timings& t) : inner_(std::move(inner)), t_(t) {}
-  result<std::vector<claim_batch>> claim(std::span<const claim_request> requests, milliseconds lease) override {
-    op_timer t(t_.claim);
-    auto r = inner_->claim(requests, lease);
-    if (r) {
-      std::int64_t rows = 0;
-      for (const auto& b : *r) rows += static_cast<std::int64_t>(b.contacts.size());
-      t.rows(rows);
-    }
-    t_.note(r, t_.claim);
-    return r;
-  }
-  result<void> renew(std::span<const held_blocks> held, milliseconds lease) override {
-    op_timer t(t_.heartbeat);
-    return t_.note(inner_->renew(held, lease), t_.heartbeat);
-  }
-  result<campaign_progress> progress(campaign_id id) override {
-    op_timer t(t_.progress);
-    return t_.note(inner_->progress(id), t_.progress);
-  }
-  result<std::int64_t> cancel_pending(campaign_id id) override {
-    op_timer t(t_.other);
-    return t_.note(inner_->cancel_pending(id), t_.other);
-  }
-
- private:
-  std::unique_ptr<contact_claims> inner_;
-  store_timings& t_;
-};
-
-class timed_journal final : public attempt_journal {
- public:
-  timed_journal(std::unique_ptr<attempt_journal> inner, store_timings& t) : inner_(std::move(inner)), t_(t) {}
-  result<void> record(std::span<attempt_to_record> attempts) override {
-    op_timer t(t_.record_attempts, static_cast<std::int64_t>(attempts.size()));
-    return t_.note(inner_->record(attempts), t_.record_attempts);
-  }
-  result<void> write_back(const write_batch& batch) override {
-    const auto& [outcomes, returns, finals, accepted, release] = batch;
-    op_timer t(t_.write_back, static_cast<std::int64_t>(outcomes.size() + returns.size() + finals.size()));
-    auto r = inner_->write_back(batch);
-    t_.note(r, t_.write_back);
-    if (r) {
-      std::lock_guard lock(t_.m);
-      t_.outcomes += static_cast<std::int64_t>(outcomes.size());
-      t_.finals += static_cast<std::int64_t>(finals.size());
-      for (const auto& x : returns) ++t_.returns[x.reason];
-    }
-    return r;
-  }
-
- private:
-  std::unique_ptr<attempt_journal> inner_;
-  store_timings& t_;
-};
-
-class timed_leases final : public slot_leases {
- public:
-  timed_leases(std::unique_ptr<slot_leases> inner, store_timings& t) : inner_(std::move(inner)), t_(t) {}
-  result<std::vector<slot_lease>> lease_numbers(std::span<const number_lease_request> numbers, milliseconds lease,
-                                                milliseconds quiet) override {
-    op_timer t(t_.lease_slots);
-    return t_.note(inner_->lease_numbers(numbers, lease, quiet), t_.lease_slots);
-  }
-  result<std::vector<slot_lease>> lease_campaigns(std::span<const campaign_lease_request> campaigns,
-                                                  milliseconds lease) override {
-    op_timer t(t_.lease_slots);
-    return t_.note(inner_->lease_campaigns(campaigns, lease), t_.lease_slots);
-  }
-  result<void> release_all() override {
-    op_timer t(t_.other);
-    return t_.note(inner_->release_all(), t_.other);
-  }
-
- private:
-  std::unique_ptr<slot_leases> inner_;
-  store_timings& t_;
-};
-
-class timed_registry final : public engine_registry {
- public:
-  timed_registry(std::unique_ptr<engine_registry> inner, store_timings& t) : inner_(std::move(inner)), t_(t) {}
-  result<void> heartbeat(milliseconds lease) override {
-    op_timer t(t_.heartbeat);
-    return t_.note(inner_->heartbeat(lease), t_.heartbeat);
-  }
-  result<void> deregister() override {
-    op_timer t(t_.other);
-    return t_.note(inner_->deregister(), t_.other);
-  }
-  result<std::vector<campaign_brief>> campaigns(std::span<const campaign_id> only,
-                                                std::span<const campaign_id> watched) override {
-    op_timer t(t_.other);
-    return t_.note(inner_->campaigns(only, watched), t_.other);
-  }
-  result<std::vector<campaign_id>> changes() override { return inner_->changes(); }  // no round trip
-  result<campaign_record> load(campaign_id id) override {
-    op_timer t(t_.other);
-    return t_.note(inner_->load(id), t_.other);
-  }
-  result<std::vector<phone_number>> numbers_of(const campaign_record& c) override {
-    op_timer t(t_.other);
-    return t_.note(inner_->numbers_of(c), t_.other);
-  }
-  result<campaign_state> transition(campaign_id id, std::span<const campaign_state> from, campaign_state to) override {
-    op_timer t(t_.other);
-    return t_.note(inner_->transition(id, from, to), t_.other);
-  }
-
- private:
-  std::unique_ptr<engine_registry> inner_;
-  store_timings& t_;
-};
-
-// The engine's ports on the phase's database, timed.
-engine_ports timed_ports(const std::string& url, const std::string& engine_id, store_timings& timings) {
-  const auto conn = [url] { return pg::pg_link(url, pg::engine_connection); };
-  engine_ports p;
-  p.claims = [=, &timings]() -> result<std::unique_ptr<contact_claims>> {
-    return std::unique_ptr<contact_claims>(
-        std::make_unique<timed_claims>(std::make_unique<pg::pg_contact_claims>(conn(), engine_id), timings));
-  };
-  p.journal = [=, &timings]() -> result<std::unique_ptr<attempt_journal>> {
-    return std::unique_ptr<attempt_journal>(
-        std::make_unique<timed_journal>(std::make_unique<pg::pg_attempt_journal>(conn(), engine_id), timings));
-  };
-  p.leases = [=, &timings]() -> result<std::unique_ptr<slot_leases>> {
-    return std::unique_ptr<slot_leases>(
-        std::make_unique<timed_leases>(std::make_unique<pg::pg_slot_leases>(conn(), engine_id), timings));
-  };
-  p.registry = [=, &timings]() -> result<std::unique_ptr<engine_registry>> {
-    return std::unique_ptr<engine_registry>(
-        std::make_unique<timed_registry>(std::make_unique<pg::pg_engine_registry>(conn(), engine_id), timings));
-  };
-  return p;
-}
-
 // The simulated carrier, instant mode, for every campaign of the run.
 class simulated_source final : public carrier_source {
  public:
@@ -289,30 +106,6 @@ class simulated_source final : public carrier_source {
   nlohmann::json settings_;
 };
 
-void print_timings(store_timings& t, double wall) {
-  const auto line = [&](const char* name, const op_counter& c, const char* thread) {
-    const auto calls = c.calls.load();
-    if (calls == 0) return;
-    const double s = static_cast<double>(c.nanos.load()) / 1e9;
-    fmt::print("    {:<16} {:>7} calls {:>9} rows {:>8.2f} s ({:>3.0f}% of wall) {:>8.2f} ms/call  [{}]{}\n", name,
-               calls, c.rows.load(), s, 100 * s / wall, 1e3 * s / static_cast<double>(calls), thread,
-               c.errors.load() ? fmt::format(" {} FAILED", c.errors.load()) : std::string());
-  };
-  line("claim", t.claim, "claim");
-  line("record_attempts", t.record_attempts, "origination");
-  line("write_back", t.write_back, "write-back");
-  line("progress", t.progress, "control");
-  line("heartbeat", t.heartbeat, "lease");
-  line("lease_slots", t.lease_slots, "lease");
-  line("other", t.other, "control");
-  std::lock_guard lock(t.m);
-  if (t.outcomes == 0) return;  // the ceiling counts its own statements only
-  std::string extra;
-  for (const auto& [reason, n] : t.returns) extra += fmt::format(", {} returned ({})", n, reason);
-  fmt::print("    written back: {} outcomes, {} finals{}\n", t.outcomes, t.finals, extra);
-  for (const auto& [message, n] : t.errors) fmt::print("    error x{}: {}\n", n, message);
-}
-
 // ---- one phase's campaign: agent, 100 numbers, campaign, N contacts ----
 
 struct phase_setup {
@@ -325,17 +118,20 @@ struct phase_setup {
   contact_blocks blocks;  // the imported contacts' id range
 };
 
-// Area codes with real geography, so the calling-window and local-presence code paths see ordinary caller IDs.
+// Area codes with real geography, so the calling-window and local-presence code paths see ordinary caller
+// IDs.
 constexpr int kCallerAreaCodes[] = {212, 312, 415, 617, 713, 206, 305, 404, 602, 303};
 
-phase_setup prepare_phase(bench_database& db, const std::string& phase, const fs::path& csv, std::uint64_t contacts) {
+phase_setup prepare_phase(bench_database& db, const std::string& phase, const fs::path& csv,
+                          std::uint64_t contacts) {
   const auto started = steady::now();
   phase_setup p;
   p.url = db.database_for(phase);
   p.engine_id = pg::make_engine_id();
   pqxx::connection c(p.url);
-  const std::string tag = fmt::format("bench-e2e-{}-{}-{}", phase, ::getpid(),
-                                      std::chrono::system_clock::now().time_since_epoch().count() % 1'000'000);
+  const std::string tag =
+      fmt::format("bench-e2e-{}-{}-{}", phase, ::getpid(),
+                  std::chrono::system_clock::now().time_since_epoch().count() % 1'000'000);
   std::int64_t agent = 0;
   {
     pqxx::work tx(c);
@@ -353,12 +149,13 @@ phase_setup prepare_phase(bench_database& db, const std::string& phase, const fs
       n.max_cps = kCpsPerNumber;
       n.agent = agent_id{agent};
       n.agent_name = tag;
-      n.id = number_id{tx.exec_params1("INSERT INTO numbers (account_id, e164, country, type, kind, provider, "
-                                       "max_concurrent_calls, max_cps, agent_id, assigned_at) "
-                                       "VALUES ($1, $2, 'US', 'local', 'managed', 'simulated', $3, $4, $5, now()) "
-                                       "RETURNING id",
-                                       p.account.value(), n.e164, kSlotsPerNumber, kCpsPerNumber, agent)[0]
-                               .as<std::int64_t>()};
+      n.id = number_id{
+          tx.exec_params1("INSERT INTO numbers (account_id, e164, country, type, kind, provider, "
+                          "max_concurrent_calls, max_cps, agent_id, assigned_at) "
+                          "VALUES ($1, $2, 'US', 'local', 'managed', 'simulated', $3, $4, $5, now()) "
+                          "RETURNING id",
+                          p.account.value(), n.e164, kSlotsPerNumber, kCpsPerNumber, agent)[0]
+              .as<std::int64_t>()};
       p.numbers.push_back(std::move(n));
     }
     tx.commit();
@@ -379,13 +176,14 @@ phase_setup prepare_phase(bench_database& db, const std::string& phase, const fs
   std::vector<number_id> ids;
   for (const auto& n : p.numbers) ids.push_back(n.id);
   pg::pg_campaign_repository repository(c, p.account, p.url);
-  auto created = need(repository.create_with_contacts(s, agent_id{agent}, ids, contacts_source{csv, std::nullopt, "US"}),
-                      "creating the campaign");
+  auto created =
+      need(repository.create_with_contacts(s, agent_id{agent}, ids, contacts_source{csv, std::nullopt, "US"}),
+           "creating the campaign");
   p.campaign = created.id;
   const auto& imported = created.import;
   if (imported.summary.accepted != contacts)
-    die(fmt::format("imported {} of {} contacts: the synthetic file should be all valid", imported.summary.accepted,
-                    contacts));
+    die(fmt::format("imported {} of {} contacts: the synthetic file should be all valid",
+                    imported.summary.accepted, contacts));
   p.blocks = need(pg::load_campaign_record(c, p.account, p.campaign), "loading the campaign").blocks;
   {
     pqxx::nontransaction tx(c);
@@ -397,24 +195,27 @@ phase_setup prepare_phase(bench_database& db, const std::string& phase, const fs
       // not a superuser on an external database: the checkpoint simply happens when the server wants it
     }
   }
-  fmt::print("  setup [{}]: {} contacts imported, {} numbers, {:.1f} s (not timed)\n", phase, contacts, kNumbers,
-             seconds_since(started));
+  fmt::print("  setup [{}]: {} contacts imported, {} numbers, {:.1f} s (not timed)\n", phase, contacts,
+             kNumbers, seconds_since(started));
   std::fflush(stdout);
   return p;
 }
 
-// After a phase: the numbers go back (released), so the same E.164s can be set up again on an external database.
+// After a phase: the numbers go back (released), so the same E.164s can be set up again on an external
+// database.
 void release_numbers(const phase_setup& p) {
   pqxx::connection c(p.url);
   pqxx::work tx(c);
   for (const auto& n : p.numbers)
-    tx.exec_params0("UPDATE numbers SET status = 'released', released_at = now(), agent_id = NULL WHERE id = $1",
-                    n.id.value());
+    tx.exec_params0(
+        "UPDATE numbers SET status = 'released', released_at = now(), agent_id = NULL WHERE id = $1",
+        n.id.value());
   tx.commit();
 }
 
 struct contact_counts {
-  std::int64_t done = 0, pending = 0, in_progress = 0, attempts = 0, attempts_with_outcome = 0, blocks_held = 0;
+  std::int64_t done = 0, pending = 0, in_progress = 0, attempts = 0, attempts_with_outcome = 0,
+               blocks_held = 0;
 };
 
 contact_counts count_contacts(const phase_setup& p) {
@@ -422,7 +223,8 @@ contact_counts count_contacts(const phase_setup& p) {
   pqxx::nontransaction tx(c);
   contact_counts out;
   for (const auto& r :
-       tx.exec_params("SELECT state, count(*) FROM contacts WHERE campaign_id = $1 GROUP BY state", p.campaign.value())) {
+       tx.exec_params("SELECT state, count(*) FROM contacts WHERE campaign_id = $1 GROUP BY state",
+                      p.campaign.value())) {
     const auto s = r[0].as<std::string>();
     if (s == "done") out.done = r[1].as<std::int64_t>();
     if (s == "pending") out.pending = r[1].as<std::int64_t>();
@@ -432,9 +234,10 @@ contact_counts count_contacts(const phase_setup& p) {
                            p.campaign.value());
   out.attempts = a[0].as<std::int64_t>();
   out.attempts_with_outcome = a[1].as<std::int64_t>();
-  out.blocks_held = tx.exec_params1("SELECT count(*) FROM contact_blocks WHERE campaign_id = $1 AND claimed_by IS NOT NULL",
-                                    p.campaign.value())[0]
-                        .as<std::int64_t>();
+  out.blocks_held =
+      tx.exec_params1("SELECT count(*) FROM contact_blocks WHERE campaign_id = $1 AND claimed_by IS NOT NULL",
+                      p.campaign.value())[0]
+          .as<std::int64_t>();
   return out;
 }
 
@@ -463,7 +266,8 @@ phase_result run_engine(const phase_setup& p, std::uint64_t contacts) {
   const auto cpu0 = cpu_sample::now();
   const auto started = steady::now();
   engine.start();
-  // A stuck run must not hang the benchmark: after a generous deadline it is stopped and reported as a failure.
+  // A stuck run must not hang the benchmark: after a generous deadline it is stopped and reported as a
+  // failure.
   const auto deadline = std::chrono::seconds(120 + static_cast<std::int64_t>(contacts / 2000));
   std::optional<campaign_watch> w;
   while (true) {
@@ -483,11 +287,13 @@ phase_result run_engine(const phase_setup& p, std::uint64_t contacts) {
     die(fmt::format("engine run ended {} after {:.0f} s, not completed", to_string(**w->settled), wall));
 
   const auto counts = count_contacts(p);
-  if (counts.done != static_cast<std::int64_t>(contacts) || counts.attempts != static_cast<std::int64_t>(contacts) ||
+  if (counts.done != static_cast<std::int64_t>(contacts) ||
+      counts.attempts != static_cast<std::int64_t>(contacts) ||
       counts.attempts_with_outcome != counts.attempts || counts.blocks_held != 0)
-    die(fmt::format("engine: expected {} contacts done with one attempt each and no block held; found {} done, {} "
-                    "attempts ({} with an outcome), {} blocks held",
-                    contacts, counts.done, counts.attempts, counts.attempts_with_outcome, counts.blocks_held));
+    die(fmt::format(
+        "engine: expected {} contacts done with one attempt each and no block held; found {} done, {} "
+        "attempts ({} with an outcome), {} blocks held",
+        contacts, counts.done, counts.attempts, counts.attempts_with_outcome, counts.blocks_held));
   phase_result r{contacts, wall};
   fmt::print("  engine: {} contacts done, {} attempts, all with outcomes; {} dialed; {:.2f} s\n", counts.done,
              counts.attempts, status->dialed, wall);
@@ -506,8 +312,9 @@ phase_result run_one_row_loop(const phase_setup& p, std::uint64_t sample, double
     // The classic hopper's own schema, in this phase's database: a claim per contact row, and the index its
     // query needs (without it every claim would scan the table, which would flatter the engine).
     pqxx::work tx(c);
-    tx.exec0("ALTER TABLE contacts ADD COLUMN claimed_by text, ADD COLUMN lease_until timestamptz, "
-             "DROP CONSTRAINT contacts_state_check");
+    tx.exec0(
+        "ALTER TABLE contacts ADD COLUMN claimed_by text, ADD COLUMN lease_until timestamptz, "
+        "DROP CONSTRAINT contacts_state_check");
     tx.exec0("CREATE INDEX contacts_due ON contacts (campaign_id, next_attempt_at) WHERE state = 'pending'");
     tx.commit();
   }
@@ -522,11 +329,13 @@ phase_result run_one_row_loop(const phase_setup& p, std::uint64_t sample, double
   c.prepare("mark_in_progress",
             "UPDATE contacts SET state = 'in_progress', claimed_by = $2, "
             "lease_until = now() + interval '15 seconds' WHERE id = $1");
-  c.prepare("insert_attempt",
-            "INSERT INTO call_attempts (id, campaign_id, contact_id, attempt_no, number_id, caller_id, carrier, "
-            "engine_id) VALUES ($2 * 128 + $3, $1, $2, $3, $4, $5, 'simulated', $6) RETURNING id");
+  c.prepare(
+      "insert_attempt",
+      "INSERT INTO call_attempts (id, campaign_id, contact_id, attempt_no, number_id, caller_id, carrier, "
+      "engine_id) VALUES ($2 * 128 + $3, $1, $2, $3, $4, $5, 'simulated', $6) RETURNING id");
   c.prepare("set_outcome",
-            "UPDATE call_attempts SET carrier_call_id = $2, started_at = now(), answered_at = now(), ended_at = now(), "
+            "UPDATE call_attempts SET carrier_call_id = $2, started_at = now(), answered_at = now(), "
+            "ended_at = now(), "
             "outcome = 'completed', billable_ms = 30000, cost = 0.014 WHERE id = $1");
   c.prepare("mark_done",
             "UPDATE contacts SET state = 'done', attempts = $2, outcome = 'completed', "
@@ -557,8 +366,9 @@ phase_result run_one_row_loop(const phase_setup& p, std::uint64_t sample, double
   if (counts.done != static_cast<std::int64_t>(done) || counts.attempts != static_cast<std::int64_t>(done))
     die(fmt::format("one-row loop: {} contacts processed but {} done and {} attempts in the database", done,
                     counts.done, counts.attempts));
-  fmt::print("  one-row loop: {} of {} contacts in {:.2f} s (sample: {} contacts or {:.0f} s, whichever first)\n",
-             done, counts.done + counts.pending, wall, sample, budget_s);
+  fmt::print(
+      "  one-row loop: {} of {} contacts in {:.2f} s (sample: {} contacts or {:.0f} s, whichever first)\n",
+      done, counts.done + counts.pending, wall, sample, budget_s);
   std::fflush(stdout);
   return {done, wall};
 }
@@ -681,7 +491,8 @@ phase_result run_sql_ceiling(const phase_setup& p, std::uint64_t contacts) {
     std::size_t next_number = 0;
     const std::string carrier = "simulated";
     while (!failed && claimed.pop_all(in)) {
-      // Like the engine's originator: everything queued in one transaction, at most what the slots allow in flight.
+      // Like the engine's originator: everything queued in one transaction, at most what the slots allow in
+      // flight.
       for (std::size_t begin = 0; begin < in.size(); begin += kSlotsInFlight) {
         const std::size_t end = std::min(in.size(), begin + kSlotsInFlight);
         attempts.clear();
@@ -736,10 +547,11 @@ phase_result run_sql_ceiling(const phase_setup& p, std::uint64_t contacts) {
     std::vector<std::int64_t> units, released;
     std::vector<block_ref> release;
     while (!failed && outcomes.pop_all(batch)) {
-      // At most a slot table's worth per transaction: the engine's writer sees outcomes arrive as calls end and
-      // writes a few thousand at a time; a backlog of 100 000 in one transaction is slower per row.
+      // At most a slot table's worth per transaction: the engine's writer sees outcomes arrive as calls end
+      // and writes a few thousand at a time; a backlog of 100 000 in one transaction is slower per row.
       for (std::size_t begin = 0; begin < batch.size(); begin += kSlotsInFlight) {
-        const std::span<const attempt_outcome> part(batch.data() + begin, std::min(kSlotsInFlight, batch.size() - begin));
+        const std::span<const attempt_outcome> part(batch.data() + begin,
+                                                    std::min(kSlotsInFlight, batch.size() - begin));
         units.clear();
         released.clear();
         for (const auto& o : part) units.push_back(p.blocks.block_of(o.contact));
@@ -766,11 +578,12 @@ phase_result run_sql_ceiling(const phase_setup& p, std::uint64_t contacts) {
   claimer.join();
   if (!failure.empty()) die("sql ceiling: " + failure);
   const auto counts = count_contacts(p);
-  if (counts.done != static_cast<std::int64_t>(contacts) || counts.attempts != static_cast<std::int64_t>(contacts) ||
-      counts.blocks_held != 0)
-    die(fmt::format("sql ceiling: expected {} contacts done and no block held; found {} done, {} attempts, {} blocks "
-                    "held",
-                    contacts, counts.done, counts.attempts, counts.blocks_held));
+  if (counts.done != static_cast<std::int64_t>(contacts) ||
+      counts.attempts != static_cast<std::int64_t>(contacts) || counts.blocks_held != 0)
+    die(fmt::format(
+        "sql ceiling: expected {} contacts done and no block held; found {} done, {} attempts, {} blocks "
+        "held",
+        contacts, counts.done, counts.attempts, counts.blocks_held));
   fmt::print("  sql ceiling: {} contacts done, {} attempts; {:.2f} s\n", counts.done, counts.attempts, wall);
   fmt::print("  {}\n", cpu_split(cpu0, cpu1, wall));
   fmt::print("  time waiting on PostgreSQL, by statement (one thread and connection per stage):\n");
@@ -790,7 +603,8 @@ bench_options parse_args(int argc, char** argv) {
     auto count = [&](const std::string& v) {
       char* end = nullptr;
       const auto n = std::strtoull(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || n == 0) die(fmt::format("{} wants a positive whole number, not '{}'", a, v));
+      if (v.empty() || *end != '\0' || n == 0)
+        die(fmt::format("{} wants a positive whole number, not '{}'", a, v));
       return static_cast<std::uint64_t>(n);
     };
     if (a == "--contacts") {
@@ -827,10 +641,10 @@ int main(int argc, char** argv) {
   program_name = "bench_e2e";
   const bench_options options = parse_args(argc, argv);
   const std::uint64_t n = options.contacts;
-  fmt::print("bench_e2e: {} contacts, {} numbers x {} slots / {:.0f} cps, simulated carrier (instant mode)\n", n,
-             kNumbers, kSlotsPerNumber, kCpsPerNumber);
-  fmt::print("machine: {} cpus, {}; load average at start {}\n", std::thread::hardware_concurrency(), cpu_model(),
-             load_average());
+  fmt::print("bench_e2e: {} contacts, {} numbers x {} slots / {:.0f} cps, simulated carrier (instant mode)\n",
+             n, kNumbers, kSlotsPerNumber, kCpsPerNumber);
+  fmt::print("machine: {} cpus, {}; load average at start {}\n", std::thread::hardware_concurrency(),
+             cpu_model(), load_average());
   std::fflush(stdout);
 
   bench_database db;
@@ -867,7 +681,8 @@ int main(int argc, char** argv) {
     db.drop(name);
     return r;
   };
-  const phase_result engine = phase("engine", "engine", [&](const phase_setup& s) { return run_engine(s, n); });
+  const phase_result engine =
+      phase("engine", "engine", [&](const phase_setup& s) { return run_engine(s, n); });
   const phase_result ceiling =
       phase("ceiling", "sql ceiling", [&](const phase_setup& s) { return run_sql_ceiling(s, n); });
   const phase_result one_row = phase("one-row", "one-row loop", [&](const phase_setup& s) {
@@ -880,17 +695,22 @@ int main(int argc, char** argv) {
   const double over_one_row = one_row.rate() > 0 ? engine.rate() / one_row.rate() : 0;
   const double of_ceiling = ceiling.rate() > 0 ? engine.rate() / ceiling.rate() : 0;
   fmt::print("\nresults ({} contacts; load average at end {})\n", n, load_average());
-  fmt::print("  engine end to end      {:>10.0f} contacts/s  ({} in {:.2f} s)   target >= {:.0f}/s: {}\n", engine.rate(),
-             engine.contacts, engine.seconds, kTargetRate, verdict(engine.rate(), kTargetRate));
-  fmt::print("  one-row claim loop     {:>10.0f} contacts/s  ({} in {:.2f} s, a sample)   engine / one-row = {:.1f}x, "
-             "target >= {:.0f}x: {}\n",
-             one_row.rate(), one_row.contacts, one_row.seconds, over_one_row, kTargetOverOneRow,
-             verdict(over_one_row, kTargetOverOneRow));
-  fmt::print("  raw SQL ceiling        {:>10.0f} contacts/s  ({} in {:.2f} s)   engine / ceiling = {:.2f}, target >= "
-             "{:.2f}: {}\n",
-             ceiling.rate(), ceiling.contacts, ceiling.seconds, of_ceiling, kTargetOfCeiling,
-             verdict(of_ceiling, kTargetOfCeiling));
-  fmt::print("engine_contacts_per_s={:.0f} one_row_loop_per_s={:.0f} sql_ceiling_per_s={:.0f}\n", engine.rate(),
-             one_row.rate(), ceiling.rate());
+  fmt::print("  engine end to end      {:>10.0f} contacts/s  ({} in {:.2f} s)   target >= {:.0f}/s: {}\n",
+             engine.rate(), engine.contacts, engine.seconds, kTargetRate,
+             verdict(engine.rate(), kTargetRate));
+  fmt::print(
+      "  one-row claim loop     {:>10.0f} contacts/s  ({} in {:.2f} s, a sample)   engine / one-row = "
+      "{:.1f}x, "
+      "target >= {:.0f}x: {}\n",
+      one_row.rate(), one_row.contacts, one_row.seconds, over_one_row, kTargetOverOneRow,
+      verdict(over_one_row, kTargetOverOneRow));
+  fmt::print(
+      "  raw SQL ceiling        {:>10.0f} contacts/s  ({} in {:.2f} s)   engine / ceiling = {:.2f}, target "
+      ">= "
+      "{:.2f}: {}\n",
+      ceiling.rate(), ceiling.contacts, ceiling.seconds, of_ceiling, kTargetOfCeiling,
+      verdict(of_ceiling, kTargetOfCeiling));
+  fmt::print("engine_contacts_per_s={:.0f} one_row_loop_per_s={:.0f} sql_ceiling_per_s={:.0f}\n",
+             engine.rate(), one_row.rate(), ceiling.rate());
   return 0;
 }

@@ -383,6 +383,23 @@ CREATE TRIGGER campaigns_announce_state AFTER UPDATE OF state ON campaigns
   FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state) EXECUTE FUNCTION campaigns_announce();
 CREATE INDEX campaigns_running ON campaigns (id) WHERE state = 'running';
 )SQL"},
+    {6, "a campaign's concurrency is shared as counts per engine, not as a row per unit", R"SQL(
+-- One row per (campaign, engine): how many units of the campaign's cap the engine holds, under a lease. A row per
+-- unit (campaign_slots) cost a row per call of every campaign: a thousand campaigns of concurrency 5000 were five
+-- million rows, renewed one campaign at a time. Shares are now read and written for every campaign at once; the
+-- campaign rows, locked FOR NO KEY UPDATE in id order, serialise the engines that change one campaign's shares
+-- (recording attempts takes them FOR KEY SHARE, which does not wait on that).
+CREATE TABLE campaign_shares (
+  campaign_id bigint NOT NULL REFERENCES campaigns (id),
+  engine_id   text NOT NULL REFERENCES engines (id) ON DELETE CASCADE,
+  held        integer NOT NULL CHECK (held >= 0),
+  wants       boolean NOT NULL,  -- it runs the campaign (false: it drains, and keeps only what its calls hold)
+  lease_until timestamptz NOT NULL,
+  PRIMARY KEY (campaign_id, engine_id)
+);
+DROP TABLE campaign_slots;
+DROP TABLE engine_campaigns;
+)SQL"},
 };
 
 }  // namespace

@@ -336,6 +336,24 @@ result<void> pg_attempt_journal::write_back(const write_batch& batch) {
             "ON k.campaign_id = u.c AND k.first_id = u.f ORDER BY k.campaign_id, k.first_id "
             "FOR NO KEY UPDATE OF k",
             campaigns.str(), firsts.str());
+        // Cancel is final: a block released after its campaign was cancelled (its engine drained for another
+        // reason, or a claim crossed the cancel) has its waiting contacts cancelled now; no engine will run
+        // the campaign again to do it.
+        array_literal distinct;
+        for (auto id : campaign_ids) distinct.add(id);
+        if (!tx.exec_params(
+                   "SELECT 1 FROM campaigns WHERE id = ANY($1::bigint[]) AND state = 'cancelled' LIMIT 1",
+                   distinct.str())
+                 .empty())
+          tx.exec_params0(
+              "UPDATE contacts c SET state = 'cancelled', pending_reason = 'cancelled', updated_at = now() "
+              "FROM (SELECT x.id FROM unnest($1::bigint[], $2::bigint[]) u(k, f) "
+              "  JOIN campaigns k ON k.id = u.k AND k.state = 'cancelled' "
+              "  JOIN contact_blocks b ON b.campaign_id = u.k AND b.first_id = u.f "
+              "  CROSS JOIN LATERAL (SELECT y.id FROM contacts y WHERE y.id BETWEEN b.first_id AND b.last_id "
+              "    AND y.campaign_id = u.k AND y.state = 'pending' OFFSET 0) x) s "
+              "WHERE c.id = s.id",
+              campaigns.str(), firsts.str());
         recount_blocks(tx, campaigns.str(), firsts.str(), true);
       }
     }

@@ -30,10 +30,13 @@ claim_batch pg_contact_claims::claim_one(pqxx::transaction_base& tx, const claim
   auto blocks = tx.exec_params(
       // The candidates are computed once (an InitPlan): inlined into a join, the window ran again for every
       // block when the statistics said the table was nearly empty.
+      // Only while the campaign runs: a claim that reaches the database after a pause or a cancel takes
+      // nothing.
       "WITH cand AS MATERIALIZED ("
       "  SELECT first_id, pending, sum(pending) OVER (ORDER BY next_due, first_id) - pending AS before "
       "  FROM contact_blocks WHERE campaign_id = $1 AND next_due <= now() "
-      "  AND (claimed_by IS NULL OR lease_until < now())), "
+      "  AND (claimed_by IS NULL OR lease_until < now()) "
+      "  AND EXISTS (SELECT 1 FROM campaigns WHERE id = $1 AND state = 'running')), "
       "picked AS ("
       "  SELECT b.first_id, b.claimed_by IS NOT NULL AS recovered FROM contact_blocks b "
       "  WHERE b.campaign_id = $1 AND b.next_due <= now() AND (b.claimed_by IS NULL OR b.lease_until < "
@@ -229,6 +232,30 @@ result<std::int64_t> pg_contact_claims::cancel_pending(campaign_id id) {
     return n;
   } catch (...) {
     return link_.fail("cancelling contacts");
+  }
+}
+
+result<std::int64_t> pg_contact_claims::cancel_orphaned() {
+  try {
+    std::vector<std::int64_t> ids;
+    {
+      pqxx::nontransaction tx(link_.get());
+      for (const auto& r :
+           tx.exec("SELECT k.id FROM campaigns k WHERE k.state = 'cancelled' AND k.finished_at > now() - "
+                   "interval '1 hour' "
+                   "AND EXISTS (SELECT 1 FROM contact_blocks b WHERE b.campaign_id = k.id AND b.pending > 0 "
+                   "  AND (b.claimed_by IS NULL OR b.lease_until < now()))"))
+        ids.push_back(r[0].as<std::int64_t>());
+    }
+    std::int64_t n = 0;
+    for (auto id : ids) {
+      pqxx::work tx(link_.get());
+      n += cancel_waiting_contacts(tx, campaign_id{id});
+      tx.commit();
+    }
+    return n;
+  } catch (...) {
+    return link_.fail("cancelling the waiting contacts of cancelled campaigns");
   }
 }
 

@@ -26,6 +26,7 @@ class pg_contact_claims final : public contact_claims {
   result<void> renew(std::span<const held_blocks> held, std::chrono::milliseconds lease) override;
   result<campaign_progress> progress(campaign_id id) override;
   result<std::int64_t> cancel_pending(campaign_id id) override;
+  result<std::int64_t> cancel_orphaned() override;
 
  private:
   claim_batch claim_one(pqxx::transaction_base& tx, const claim_request& request,

@@ -32,7 +32,7 @@ pg_engine_registry::~pg_engine_registry() = default;
 
 result<void> pg_engine_registry::heartbeat(std::chrono::milliseconds lease) {
   try {
-    pqxx::work tx(link_.get());
+    pqxx::work tx(conn());
     char host[256] = {0};
     ::gethostname(host, sizeof host - 1);
     tx.exec_params0(
@@ -50,9 +50,9 @@ result<void> pg_engine_registry::heartbeat(std::chrono::milliseconds lease) {
 
 result<void> pg_engine_registry::deregister() {
   try {
-    pqxx::work tx(link_.get());
+    pqxx::work tx(conn());
     tx.exec_params0("DELETE FROM engines WHERE id = $1",
-                    engine_id_);  // engine_numbers, engine_campaigns cascade
+                    engine_id_);  // engine_numbers, campaign_shares cascade
     tx.commit();
     return ok();
   } catch (...) {
@@ -66,7 +66,7 @@ result<std::vector<campaign_brief>> pg_engine_registry::campaigns(std::span<cons
     array_literal only_arr, watched_arr;
     for (auto id : only) only_arr.add(id.value());
     for (auto id : watched) watched_arr.add(id.value());
-    pqxx::nontransaction tx(link_.get());
+    pqxx::nontransaction tx(conn());
     std::vector<campaign_brief> out;
     for (const auto& r : tx.exec_params(
              "SELECT id, state FROM campaigns WHERE (state = 'running' AND (cardinality($1::bigint[]) = 0 "
@@ -82,7 +82,7 @@ result<std::vector<campaign_brief>> pg_engine_registry::campaigns(std::span<cons
 
 result<std::vector<campaign_id>> pg_engine_registry::changes() {
   try {
-    auto& c = link_.get();
+    auto& c = conn();
     if (!listener_ || listener_generation_ != link_.generation()) {
       // Subscribed first now, or again on a new connection: what was announced in between was missed, so this
       // reports a change of every campaign (an invalid id): the engine reads them all.
@@ -98,6 +98,13 @@ result<std::vector<campaign_id>> pg_engine_registry::changes() {
   }
 }
 
+pqxx::connection& pg_engine_registry::conn() {
+  // The listener refers to the connection: it goes before a lost connection is replaced (whichever call
+  // notices).
+  if (link_.lost()) listener_.reset();
+  return link_.get();
+}
+
 error pg_engine_registry::lost(const std::string& what) {
   // A lost connection goes (link_.fail), and the listener first: it refers to it.
   try {
@@ -111,7 +118,7 @@ error pg_engine_registry::lost(const std::string& what) {
 
 result<campaign_record> pg_engine_registry::load(campaign_id id) {
   try {
-    return load_campaign_record(link_.get(), account_id{}, id);
+    return load_campaign_record(conn(), account_id{}, id);
   } catch (...) {
     return lost("loading campaign");
   }
@@ -119,7 +126,7 @@ result<campaign_record> pg_engine_registry::load(campaign_id id) {
 
 result<std::vector<phone_number>> pg_engine_registry::numbers_of(const campaign_record& campaign) {
   try {
-    pqxx::nontransaction tx(link_.get());
+    pqxx::nontransaction tx(conn());
     std::vector<phone_number> out;
     if (!campaign.numbers.empty()) {
       array_literal ids;
@@ -145,7 +152,7 @@ result<std::vector<phone_number>> pg_engine_registry::numbers_of(const campaign_
 result<campaign_state> pg_engine_registry::transition(campaign_id id, std::span<const campaign_state> from,
                                                       campaign_state to) {
   try {
-    return transition_campaign(link_.get(), account_id{}, id, from, to);
+    return transition_campaign(conn(), account_id{}, id, from, to);
   } catch (...) {
     return lost("changing campaign state");
   }

@@ -39,6 +39,8 @@ class pg_engine_registry final : public engine_registry {
   class listener;
   // link_.fail(), and the listener dropped with a lost connection.
   [[nodiscard]] error lost(const std::string& what);
+  // link_.get(), the listener dropped first when the connection is to be replaced.
+  [[nodiscard]] pqxx::connection& conn();
 
   pg_link link_;
   std::string engine_id_;

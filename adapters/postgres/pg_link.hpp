@@ -26,6 +26,9 @@ class pg_link {
   // Inside a catch block: the error for the exception being handled, naming `what`; a lost connection is
   // dropped, so that the next get() opens a new one.
   [[nodiscard]] error fail(const std::string& what);
+  // Whether the next get() opens a new connection (there is none, or it was lost): whatever refers to the
+  // current one (a LISTEN receiver) must go first.
+  [[nodiscard]] bool lost() const { return !connection_ || !connection_->is_open(); }
   // Bumped each time a new connection is opened (session state such as LISTEN must be set up again).
   [[nodiscard]] std::uint64_t generation() const noexcept { return generation_; }
 

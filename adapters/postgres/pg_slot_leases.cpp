@@ -14,7 +14,7 @@ namespace {
 using std::chrono::milliseconds;
 
 // This engine's registration row: live for `ms` from now. Every lease statement refreshes it in its own
-// transaction, so that the rows that reference it (engine_numbers, engine_campaigns) always find it.
+// transaction, so that the rows that reference it (engine_numbers, campaign_shares) always find it.
 void register_engine(pqxx::work& tx, const std::string& engine_id, std::int64_t ms) {
   char host[256] = {0};
   ::gethostname(host, sizeof host - 1);
@@ -178,63 +178,58 @@ result<std::vector<slot_lease>> pg_slot_leases::lease_campaigns(
     pqxx::work tx(link_.get());
     const auto ms = static_cast<std::int64_t>(lease.count());
     register_engine(tx, engine_id_, ms);
+    array_literal ids;
+    for (const auto& c : campaigns) ids.add(c.campaign.value());
+    // The campaigns' rows, locked in id order: engines changing the shares of one campaign take turns. The
+    // stored cap, not the caller's copy: engines started from files that differ still agree.
+    std::unordered_map<std::int64_t, int> stored_max;
+    for (const auto& r :
+         tx.exec_params("SELECT id, coalesce((settings->>'max_concurrency')::int, -1) FROM campaigns "
+                        "WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE",
+                        ids.str()))
+      stored_max[r[0].as<std::int64_t>()] = r[1].as<int>();
+    struct others {
+      int held = 0;     // what the other live engines hold
+      int wanting = 0;  // the other live engines that run it
+    };
+    std::unordered_map<std::int64_t, others> other;
+    std::unordered_map<std::int64_t, int> mine;  // what this engine holds, its lease live
+    for (const auto& r :
+         tx.exec_params("SELECT campaign_id, engine_id = $2, held, wants FROM campaign_shares "
+                        "WHERE campaign_id = ANY($1::bigint[]) AND lease_until > now()",
+                        ids.str(), engine_id_)) {
+      const auto c = r[0].as<std::int64_t>();
+      if (r[1].as<bool>()) {
+        mine[c] = r[2].as<int>();
+      } else {
+        other[c].held += r[2].as<int>();
+        if (r[3].as<bool>()) ++other[c].wanting;
+      }
+    }
+    array_literal keep_ids, keep_held, keep_wants, drop_ids;
+    bool any_keep = false, any_drop = false;
     for (const auto& c : campaigns) {
       const auto id = c.campaign.value();
-      // The stored campaign's cap, not the caller's copy: engines started from files that differ still agree.
-      const auto row = tx.exec_params(
-          "SELECT coalesce((settings->>'max_concurrency')::int, $2) FROM campaigns "
-          "WHERE id = $1",
-          id, c.max);
-      const int max = row.empty() ? 0 : row[0][0].as<int>();
-      if (c.wanted)
-        tx.exec_params0(
-            "INSERT INTO engine_campaigns (engine_id, campaign_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            engine_id_, id);
-      else
-        tx.exec_params0("DELETE FROM engine_campaigns WHERE engine_id = $1 AND campaign_id = $2", engine_id_,
-                        id);
-      if (max > 0)
-        tx.exec_params0(
-            "INSERT INTO campaign_slots (campaign_id, slot) SELECT $1, g FROM generate_series(0, $2 - 1) g "
-            "ON CONFLICT DO NOTHING",
-            id, max);
-      tx.exec_params0(
-          "DELETE FROM campaign_slots WHERE campaign_id = $1 AND slot >= $2 "
-          "AND (engine_id IS NULL OR lease_until < now())",
-          id, max);
-      tx.exec_params0(
-          "UPDATE campaign_slots SET lease_until = now() + $3 * interval '1 millisecond' "
-          "WHERE campaign_id = $1 AND engine_id = $2 AND lease_until < now() + $3 * interval '0.75 "
-          "millisecond'",
-          id, engine_id_, ms);
-      const auto counts = tx.exec_params1(
-          "SELECT (SELECT count(*) FROM campaign_slots WHERE campaign_id = $1 AND engine_id = $2), "
-          " (SELECT count(*) FROM engine_campaigns ec JOIN engines e ON e.id = ec.engine_id "
-          "  WHERE ec.campaign_id = $1 AND e.expires_at > now())",
-          id, engine_id_);
-      int held = counts[0].as<int>();
-      const int live = std::max(counts[1].as<int>(), 1);
+      const auto stored = stored_max.find(id);
+      const int max = stored == stored_max.end() ? 0 : (stored->second >= 0 ? stored->second : c.max);
+      const auto& o = other[id];
+      const int live = o.wanting + (c.wanted ? 1 : 0);
       const int target = max <= 0 || !c.wanted ? 0 : (max + live - 1) / live;
+      const int held_before = mine.contains(id) ? mine[id] : 0;
+      const int free = max - o.held;  // what the other live engines leave (a lapsed lease leaves its share)
       const int keep = std::max(target, c.in_use);
-      if (held > keep) {
-        held -= static_cast<int>(
-            tx.exec_params("UPDATE campaign_slots SET engine_id = NULL, lease_until = NULL "
-                           "WHERE (campaign_id, slot) IN (SELECT campaign_id, slot FROM campaign_slots "
-                           " WHERE campaign_id = $1 AND engine_id = $2 ORDER BY slot DESC LIMIT $3) "
-                           "RETURNING slot",
-                           id, engine_id_, held - keep)
-                .size());
-      } else if (held < target) {
-        held += static_cast<int>(
-            tx.exec_params(
-                  "UPDATE campaign_slots SET engine_id = $2, lease_until = now() + $4 * interval '1 "
-                  "millisecond' "
-                  "WHERE (campaign_id, slot) IN (SELECT campaign_id, slot FROM campaign_slots "
-                  " WHERE campaign_id = $1 AND slot < $5 AND (engine_id IS NULL OR lease_until < now()) "
-                  " ORDER BY slot LIMIT $3 FOR UPDATE SKIP LOCKED) "
-                  "RETURNING slot",
-                  id, engine_id_, target - held, ms, max)
-                .size());
+      // Down to what is kept (never a unit in use), or up to the target as far as the others leave room.
+      int held = held_before > keep ? keep : std::max(held_before, std::min(target, free));
+      if (held > free) held = std::max(free, std::min(held_before, c.in_use));  // the cap was lowered
+      held = std::max(held, 0);
+      if (held == 0 && !c.wanted) {
+        drop_ids.add(id);
+        any_drop = true;
+      } else {
+        keep_ids.add(id);
+        keep_held.add(static_cast<std::int64_t>(held));
+        keep_wants.add(static_cast<std::int64_t>(c.wanted ? 1 : 0));
+        any_keep = true;
       }
       slot_lease l;
       l.campaign = c.campaign;
@@ -243,10 +238,26 @@ result<std::vector<slot_lease>> pg_slot_leases::lease_campaigns(
       l.max = max;
       out.push_back(l);
     }
+    if (any_keep)
+      tx.exec_params0(
+          "INSERT INTO campaign_shares (campaign_id, engine_id, held, wants, lease_until) "
+          "SELECT u.c, $1, u.h, u.w = 1, now() + $5 * interval '1 millisecond' "
+          "FROM unnest($2::bigint[], $3::int[], $4::int[]) u(c, h, w) "
+          "ON CONFLICT (campaign_id, engine_id) DO UPDATE SET held = EXCLUDED.held, wants = EXCLUDED.wants, "
+          "lease_until = EXCLUDED.lease_until",
+          engine_id_, keep_ids.str(), keep_held.str(), keep_wants.str(), ms);
+    if (any_drop)
+      tx.exec_params0("DELETE FROM campaign_shares WHERE engine_id = $1 AND campaign_id = ANY($2::bigint[])",
+                      engine_id_, drop_ids.str());
+    // The rows of engines gone for an hour.
+    tx.exec_params0(
+        "DELETE FROM campaign_shares WHERE campaign_id = ANY($1::bigint[]) "
+        "AND lease_until < now() - interval '1 hour'",
+        ids.str());
     tx.commit();
     return out;
   } catch (...) {
-    return link_.fail("leasing campaign slots");
+    return link_.fail("leasing campaign shares");
   }
 }
 
@@ -256,10 +267,8 @@ result<void> pg_slot_leases::release_all() {
     tx.exec_params0(
         "UPDATE number_slots SET engine_id = NULL, lease_until = NULL, freed_at = now() WHERE engine_id = $1",
         engine_id_);
-    tx.exec_params0("UPDATE campaign_slots SET engine_id = NULL, lease_until = NULL WHERE engine_id = $1",
-                    engine_id_);
+    tx.exec_params0("DELETE FROM campaign_shares WHERE engine_id = $1", engine_id_);
     tx.exec_params0("DELETE FROM engine_numbers WHERE engine_id = $1", engine_id_);
-    tx.exec_params0("DELETE FROM engine_campaigns WHERE engine_id = $1", engine_id_);
     tx.commit();
     return ok();
   } catch (...) {

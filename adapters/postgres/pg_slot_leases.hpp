@@ -1,16 +1,16 @@
 #pragma once
-// PostgreSQL implementation of the slot_leases port: number_slots and campaign_slots, one leased row per unit
-// of a number's or a campaign's concurrency; an engine's share is the cap divided among the live engines that
-// use the number (engine_numbers) or run the campaign (engine_campaigns), and a slot in use is never
-// released. number_slots.freed_at is when a slot's holder let it go; slots freed less than `quiet` ago are
-// reported cooling. Threading: one instance per thread; it owns its connection.
+// PostgreSQL implementation of the slot_leases port. A number's concurrency: number_slots, one leased row per
+// slot, shared among the live engines that use the number (engine_numbers); number_slots.freed_at is when a
+// slot's holder let it go, and slots freed less than `quiet` ago are reported cooling. A campaign's
+// concurrency: campaign_shares, one leased row per (campaign, engine) with the count it holds, shared among
+// the live engines that run it (rows that want it), read and written for every campaign at once. Never is a
+// slot in use released. Threading: one instance per thread; it owns its connection.
 
 #include <memory>
 #include <pqxx/connection>
-
 #include <string>
-#include "adapters/postgres/pg_link.hpp"
 
+#include "adapters/postgres/pg_link.hpp"
 #include "engine/ports/slot_leases.hpp"
 
 namespace dialer::pg {

@@ -18,12 +18,22 @@ namespace dialer {
 // the control thread reads what is held. One lock per call, not per contact; one map node per held block.
 class block_tracker {
  public:
-  // `units` contacts (and open attempts) of `block` enter the pipeline. False when the block is tracked
-  // already (this engine retook its own block after its lease lapsed, or its release is not committed yet):
-  // nothing is added, and the claim's contacts of that block must be left alone.
+  // `units` contacts (and open attempts) of `block` enter the pipeline. False when the block is open already
+  // (this engine retook its own block after its lease lapsed): nothing is added, and the claim's contacts of
+  // that block must be left alone. A block whose release committed while released() has not run yet (the
+  // database let this engine claim it again) takes the new units: released() opens it again with them. The
+  // writer calls released() before it settles anything of a later claim, so no unit of the new claim is
+  // settled early.
   bool add(std::int64_t block, std::int64_t units, std::size_t bytes = 0) {
     std::lock_guard lock(mutex_);
-    if (releasing_.contains(block)) return false;
+    if (releasing_.contains(block)) {
+      // Its release committed (the database let it be claimed again) but released() has not run yet: the new
+      // claim's units wait here and open the block again when it does.
+      if (!reclaimed_.emplace(block, open_block{units, bytes}).second) return false;
+      bytes_ += bytes;
+      units_ += units;
+      return true;
+    }
     if (!open_.emplace(block, open_block{units, bytes}).second) return false;
     bytes_ += bytes;
     units_ += units;
@@ -72,6 +82,10 @@ class block_tracker {
         bytes_ -= it->second;
         releasing_.erase(it);
       }
+      if (auto it = reclaimed_.find(block); it != reclaimed_.end()) {
+        open_.emplace(block, it->second);  // claimed again meanwhile: open, with the new claim's units
+        reclaimed_.erase(it);
+      }
     }
   }
   // Every block tracked: the leases the heartbeat renews.
@@ -91,8 +105,9 @@ class block_tracker {
     std::size_t bytes = 0;
   };
   std::unordered_map<std::int64_t, open_block> open_;
-  std::unordered_map<std::int64_t, std::size_t>
-      releasing_;  // no unit left; release not yet committed (-> bytes)
+  // No unit left; release not yet committed (-> bytes).
+  std::unordered_map<std::int64_t, std::size_t> releasing_;
+  std::unordered_map<std::int64_t, open_block> reclaimed_;  // releasing, and claimed again since its commit
   std::size_t bytes_ = 0;
   std::int64_t units_ = 0;
 };

@@ -8,7 +8,7 @@ using std::chrono::milliseconds;
 
 void call_table::add(attempt_id attempt, placed_call call) {
   std::lock_guard lock(mutex_);
-  calls_.insert_or_assign(attempt.value(), live{std::move(call), {}, false, {}});
+  calls_.insert_or_assign(attempt.value(), live{std::move(call), {}, false, {}, clock_.monotonic()});
 }
 
 std::optional<placed_call> call_table::take(attempt_id attempt) {
@@ -53,10 +53,12 @@ void call_table::on_refused(attempt_id attempt, origination_refusal why,
   // The contact is rescheduled by the writer (with the carrier's Retry-After), not re-queued by the
   // scheduler.
   call->slot.give_back(sched::release_reason::not_attempted);
-  if (why == origination_refusal::throttled && call->campaign)
-    (void)scheduler_.throttle_carrier_account(call->campaign->carrier.account(),
-                                              clock_.monotonic() + retry_after.value_or(milliseconds{1000}));
-  if (why == origination_refusal::number_unusable) (void)scheduler_.set_number_rotation(call->number, false);
+  if (why == origination_refusal::throttled && call->campaign) {
+    const auto until = clock_.monotonic() + retry_after.value_or(milliseconds{1000});
+    (void)scheduler_.throttle_carrier_account(call->campaign->carrier.account(), until);
+    call->campaign->carrier.throttle_until(until);
+  }
+  if (why == origination_refusal::number_unusable) numbers_.out_of_rotation(call->number);
   carrier_report r;
   r.what = carrier_report::kind::refused;
   r.attempt = attempt;
@@ -89,12 +91,13 @@ std::vector<accepted_call> call_table::unkept_ids() {
   return ids;
 }
 
-std::vector<call_table::uncertain> call_table::uncertain_since(std::chrono::nanoseconds grace) {
+std::vector<call_table::uncertain> call_table::uncertain_since(std::chrono::nanoseconds grace,
+                                                               std::chrono::nanoseconds overdue) {
   std::vector<uncertain> out;
   const auto now = clock_.monotonic();
   std::lock_guard lock(mutex_);
   for (const auto& [attempt, c] : calls_)
-    if (c.uncertain_since && now - *c.uncertain_since >= grace)
+    if ((c.uncertain_since && now - *c.uncertain_since >= grace) || now - c.placed_at >= overdue)
       out.push_back(
           {attempt_id{attempt}, c.carrier_call_id, c.call.campaign ? &c.call.campaign->carrier : nullptr});
   return out;

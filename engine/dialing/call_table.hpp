@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/dialing/number_table.hpp"
 #include "engine/dialing/pipeline_items.hpp"
 #include "engine/dialing/stage_queue.hpp"
 #include "engine/ports/carrier.hpp"
@@ -39,8 +40,9 @@ struct placed_call {
 
 class call_table final : public carrier_events {
  public:
-  call_table(const clock& clk, sched::scheduler& s, stage_queue<writeback_item>& writes)
-      : clock_(clk), scheduler_(s), writes_(writes) {}
+  call_table(const clock& clk, sched::scheduler& s, number_table& numbers,
+             stage_queue<writeback_item>& writes)
+      : clock_(clk), scheduler_(s), numbers_(numbers), writes_(writes) {}
 
   // Origination stage: the call is about to leave.
   void add(attempt_id attempt, placed_call call);
@@ -61,8 +63,10 @@ class call_table final : public carrier_events {
     std::string carrier_call_id;
     carrier_link* carrier = nullptr;
   };
-  // Calls whose origination answer was lost `grace` ago or more.
-  [[nodiscard]] std::vector<uncertain> uncertain_since(std::chrono::nanoseconds grace);
+  // Calls whose origination answer was lost `grace` ago or more, and calls placed `overdue` ago or more whose
+  // outcome never came (a lost status callback): both are asked of the carrier.
+  [[nodiscard]] std::vector<uncertain> uncertain_since(std::chrono::nanoseconds grace,
+                                                       std::chrono::nanoseconds overdue);
   // The carrier says there is no such call: it was never placed; the slot goes back and the contact is
   // retried.
   void never_placed(attempt_id attempt, std::string_view detail);
@@ -78,12 +82,14 @@ class call_table final : public carrier_events {
     std::string carrier_call_id;
     bool kept = false;
     std::optional<std::chrono::nanoseconds> uncertain_since;
+    std::chrono::nanoseconds placed_at{0};
   };
   std::optional<placed_call> take(attempt_id attempt);
   void report(placed_call call, carrier_report r);
 
   const clock& clock_;
   sched::scheduler& scheduler_;
+  number_table& numbers_;
   stage_queue<writeback_item>& writes_;
   mutable std::mutex mutex_;
   std::unordered_map<std::int64_t, live> calls_;

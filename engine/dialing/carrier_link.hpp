@@ -6,6 +6,8 @@
 // Thread-safety: the carrier's own (originate(), cancel(), lookup() are thread-safe by the port's contract);
 // the rest is immutable after construction.
 
+#include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <utility>
@@ -23,6 +25,17 @@ class carrier_link {
   [[nodiscard]] carrier& get() noexcept { return *carrier_; }
   [[nodiscard]] carrier_account_id account() const noexcept { return account_; }
   [[nodiscard]] const std::string& key() const noexcept { return key_; }
+  // Carrier back-pressure (HTTP 429, SIP 503 with Retry-After): no call of this account leaves before `until`
+  // (monotonic). The scheduler's account bucket is throttled too, but a number is paced there through one
+  // account only; the origination stage's gate holds every call of this account. Any thread.
+  void throttle_until(std::chrono::nanoseconds until) noexcept {
+    auto seen = throttled_until_.load(std::memory_order_relaxed);
+    while (seen < until.count() && !throttled_until_.compare_exchange_weak(seen, until.count())) {
+    }
+  }
+  [[nodiscard]] std::chrono::nanoseconds throttled_until() const noexcept {
+    return std::chrono::nanoseconds(throttled_until_.load(std::memory_order_relaxed));
+  }
   // Stops the carrier: calls still in flight report nothing more (like a cut connection).
   void reset() noexcept { carrier_.reset(); }
   [[nodiscard]] bool alive() const noexcept { return carrier_ != nullptr; }
@@ -31,6 +44,7 @@ class carrier_link {
   std::unique_ptr<carrier> carrier_;
   carrier_account_id account_;
   std::string key_;
+  std::atomic<std::int64_t> throttled_until_{0};
 };
 
 }  // namespace dialer::dialing

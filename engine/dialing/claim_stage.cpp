@@ -123,13 +123,20 @@ void claim_stage::take(const campaign_ptr& c, claim_batch&& batch, std::vector<s
     // Nothing claimable now: ask again after idle_poll, or when its next contact is due if that is later (but
     // within half a lease, to notice a dead engine's blocks as they lapse).
     c->nothing_left.store(!batch.next_due.has_value(), std::memory_order_release);
+    const auto longest = std::max<nanoseconds>(ctx_.options.idle_poll, ctx_.options.lease / 2);
     nanoseconds delay = ctx_.options.idle_poll;
-    if (batch.next_due && *batch.next_due > wall)
-      delay = std::clamp<nanoseconds>(*batch.next_due - wall, ctx_.options.idle_poll,
-                                      std::max<nanoseconds>(ctx_.options.idle_poll, ctx_.options.lease / 2));
+    if (batch.next_due && *batch.next_due > wall) {
+      delay = std::clamp<nanoseconds>(*batch.next_due - wall, ctx_.options.idle_poll, longest);
+    } else if (!batch.next_due) {
+      // Nothing waits in a block nobody holds (another engine holds the rest, or nothing is left): ask less
+      // and less often, so that a thousand such campaigns do not poll the database ten times a second each.
+      delay = std::max<nanoseconds>(c->idle_backoff, ctx_.options.idle_poll);
+      c->idle_backoff = std::min<nanoseconds>(2 * delay, longest);
+    }
     c->next_claim_at = now + delay;
     return;
   }
+  c->idle_backoff = nanoseconds{0};
   c->nothing_left.store(false, std::memory_order_release);
   c->next_claim_at = nanoseconds{0};
   const auto& layout = c->record.blocks;

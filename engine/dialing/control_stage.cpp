@@ -97,11 +97,16 @@ void control_stage::run() {
     if (beat) {
       last_beat_ = now;
       settle_uncertain();
+      ctx_.numbers.restore_rotation(now, ctx_.options.unusable_cooloff);
     }
     check_campaigns();
     if (now - last_numbers_ >= 5 * ctx_.options.campaign_poll) {
       last_numbers_ = now;
       refresh_numbers();
+    }
+    if (now - last_sweep_ >= 10 * ctx_.options.campaign_poll) {
+      last_sweep_ = now;
+      if (auto r = claims_->cancel_orphaned(); !r) ctx_.errors.note("control", r.error());
     }
     refresh_status(false);
     if (draining_all_.load(std::memory_order_acquire)) {
@@ -147,10 +152,13 @@ void control_stage::discover(bool full) {
 
 void control_stage::start_campaign(campaign_id id) {
   const auto now = ctx_.clk.monotonic();
+  // A campaign that cannot start is tried again later; its watchers hear of it only when the reason is its
+  // own (no outbound number, a foreign number, bad settings), not when the database or a carrier is away for
+  // a moment.
   const auto fail = [&](error e, nanoseconds retry_in) {
     failed_until_[id.value()] = now + retry_in;
     ctx_.errors.note("control", make_error(e.code, "campaign {} cannot start: {}", id.value(), e.message));
-    settle_watch(id, std::move(e));
+    if (e.code != errc::unavailable && e.code != errc::internal) settle_watch(id, std::move(e));
   };
   auto rec = registry_->load(id);
   if (!rec) return fail(std::move(rec).error(), ctx_.options.campaign_poll);
@@ -266,7 +274,6 @@ void control_stage::finish(const campaign_ptr& c, campaign_state state) {
   next_check_.erase(id.value());
   check_backoff_.erase(id.value());
   settle_watch(id, state);
-  ctx_.lease_now.set();  // its share of the campaign's cap goes
   look_now_.store(true,
                   std::memory_order_release);  // resumed meanwhile? the next discovery takes it on again
 }
@@ -289,8 +296,12 @@ void control_stage::check_campaigns() {
       else if (why == drain_reason::engine_stopped)
         state = campaign_state::running;
       else if (why == drain_reason::left_scope) {
-        auto st = registry_->campaigns({}, std::vector<campaign_id>{id});
-        state = st && !st->empty() ? st->front().state : campaign_state::completed;
+        const campaign_id one[] = {id};
+        auto st = registry_->campaigns(one, one);
+        state = campaign_state::completed;
+        if (st)
+          for (const auto& b : *st)
+            if (b.id == id) state = b.state;
       }
       finish(c, state);
       continue;
@@ -350,9 +361,16 @@ void control_stage::reconcile(bool all) {
   if (unresolved_.empty() || !(fresh || all)) return;
   std::vector<reconcile_inbox::item> still_open;
   const timestamp now = ctx_.clk.wall();
+  std::size_t asked =
+      0;  // carrier lookups this pass: a slow carrier must not hold the control stage for long
   for (auto& item : unresolved_) {
     auto& c = *item.campaign;
     auto& a = item.attempt;
+    if (!a.stored && asked >= ctx_.options.lookups_per_pass) {
+      still_open.push_back(std::move(item));  // asked next pass
+      continue;
+    }
+    if (!a.stored) ++asked;
     carrier_report r;
     r.attempt = a.attempt;
     r.contact = a.contact;
@@ -397,7 +415,10 @@ void control_stage::reconcile(bool all) {
 // still running is asked again next beat). Not found: it was never placed; the slot goes back and the contact
 // is retried.
 void control_stage::settle_uncertain() {
-  for (const auto& u : ctx_.calls.uncertain_since(ctx_.options.indeterminate_grace)) {
+  std::size_t asked = 0;
+  for (const auto& u :
+       ctx_.calls.uncertain_since(ctx_.options.indeterminate_grace, ctx_.options.outcome_overdue)) {
+    if (asked++ >= ctx_.options.lookups_per_pass) break;  // the rest next beat
     if (!u.carrier || !u.carrier->alive()) continue;
     auto found = u.carrier->get().lookup(u.attempt, u.carrier_call_id);
     if (!found) continue;  // still running, or the carrier cannot say now: asked again next beat
@@ -413,13 +434,24 @@ void control_stage::settle_uncertain() {
 // no slot from the next lease renewal already (within a heartbeat); this only keeps the shares of the others
 // right.
 void control_stage::refresh_numbers() {
+  // Campaigns that use every number of their agent share one read per agent.
+  std::map<std::int64_t, result<std::vector<phone_number>>> of_agent;
   for (const auto& c : ctx_.campaigns.all()) {
     if (!c->dialing.load(std::memory_order_acquire)) continue;
-    auto now_numbers = registry_->numbers_of(c->record);
-    if (!now_numbers) continue;
+    result<std::vector<phone_number>> listed = std::vector<phone_number>{};
+    const auto* now_numbers = &listed;
+    if (c->record.numbers.empty()) {
+      auto it = of_agent.find(c->record.agent.value());
+      if (it == of_agent.end())
+        it = of_agent.emplace(c->record.agent.value(), registry_->numbers_of(c->record)).first;
+      now_numbers = &it->second;
+    } else {
+      listed = registry_->numbers_of(c->record);
+    }
+    if (!*now_numbers) continue;
     auto before = c->numbers();
     std::vector<number_id> after;
-    for (const auto& n : *now_numbers) {
+    for (const auto& n : **now_numbers) {
       ctx_.numbers.refresh(n);
       if (n.status != number_status::active || n.agent != c->record.agent) continue;
       after.push_back(n.id);

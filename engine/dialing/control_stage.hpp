@@ -47,6 +47,13 @@ class control_stage {
   // Any thread.
   void watch(campaign_id id);
   [[nodiscard]] std::optional<campaign_watch> watched(campaign_id id) const;
+  // Recovered attempts of a dead engine that may still be talking (and hold their slots). Control thread
+  // (also at the shutdown it runs).
+  [[nodiscard]] bool holds_recovered() const {
+    for (const auto& i : unresolved_)
+      if (i.holds_slot) return true;
+    return false;
+  }
   // Graceful stop: every campaign drains (its queued contacts go back, its calls finish), none is taken on.
   void drain_all() noexcept { draining_all_.store(true, std::memory_order_release); }
   // Read the campaigns' states at the next tick, whether or not the change feed announced anything.
@@ -91,6 +98,7 @@ class control_stage {
   std::chrono::nanoseconds last_beat_{0};
   std::chrono::nanoseconds last_status_{0};
   std::chrono::nanoseconds last_numbers_{0};
+  std::chrono::nanoseconds last_sweep_{0};  // cancelled campaigns' orphaned contacts (cancel_orphaned)
 
   mutable std::mutex watch_mutex_;
   std::map<std::int64_t, campaign_watch> watches_;  // guarded by watch_mutex_

@@ -88,7 +88,7 @@ void dialing_engine::control_thread() {
   // Stopped at once with calls still talking at the carrier: their slots stay this engine's until the leases
   // run out (then the next engine treats them as a dead engine's), instead of going to another engine while
   // in use.
-  if (ctx.calls.size() == 0) lease_->release_all();
+  if (ctx.calls.size() == 0 && !control_->holds_recovered() && ctx.reconcile.empty()) lease_->release_all();
   stopped_.store(true, std::memory_order_release);
 }
 

@@ -40,6 +40,13 @@ struct engine_options {
   // An origination whose answer was lost (indeterminate) is asked of the carrier this long after, then every
   // beat.
   std::chrono::milliseconds indeterminate_grace{2000};
+  // A call placed this long ago whose outcome never came (a lost status callback) is asked of the carrier
+  // too, then every beat: longer than any call rings and talks (carriers cap a call at hours).
+  std::chrono::milliseconds outcome_overdue{std::chrono::hours(4)};
+  // A caller ID a carrier refused (number_unusable) leaves rotation for this long, then is tried again.
+  std::chrono::milliseconds unusable_cooloff{std::chrono::minutes(5)};
+  // Carrier lookups (reconciliation, lost answers) per control pass at most: the rest wait for the next one.
+  std::size_t lookups_per_pass = 256;
   // CPS windows are kept this much wider than a second (1%): room for the jitter between a call leaving here
   // and the carrier counting it.
   std::chrono::milliseconds cps_guard{10};

@@ -21,7 +21,10 @@ bool lease_stage::renew() {
   cooled_at_ = clock::never;  // a failed renewal is retried at the next heartbeat, not at every wake-up
   if (auto r = registry_->heartbeat(lease); !r) return failed(r.error());
 
-  const auto campaigns = ctx_.campaigns.all();
+  auto campaigns = ctx_.campaigns.all();
+  // In id order, as every engine locks them.
+  std::sort(campaigns.begin(), campaigns.end(),
+            [](const campaign_ptr& a, const campaign_ptr& b) { return a->record.id < b->record.id; });
   std::vector<std::vector<std::int64_t>> blocks;
   std::vector<held_blocks> held;
   blocks.reserve(campaigns.size());
@@ -58,6 +61,7 @@ bool lease_stage::renew() {
   }
   for (auto id : leased_campaigns_)  // campaigns this engine no longer runs: their slots go
     if (!ctx_.campaigns.find(campaign_id{id})) wanted.push_back({campaign_id{id}, 0, 0, false});
+  // (The answers come back in request order: the dropped campaigns, after the live ones, keep their places.)
   if (!wanted.empty()) {
     auto answers = leases_->lease_campaigns(wanted, lease);
     if (!answers) return failed(answers.error());

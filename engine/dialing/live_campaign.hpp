@@ -73,7 +73,8 @@ struct live_campaign {
 
   // Claim stage only.
   std::chrono::nanoseconds next_claim_at{0};
-  std::size_t bytes_per_contact = 0;  // as the last claim brought them (0: none yet)
+  std::size_t bytes_per_contact = 0;         // as the last claim brought them (0: none yet)
+  std::chrono::nanoseconds idle_backoff{0};  // the next wait after a claim that found nothing waiting
 
   // The caller IDs it uses now (control stage writes; lease stage reads).
   [[nodiscard]] std::vector<number_id> numbers() const {

@@ -77,6 +77,9 @@ std::vector<number_lease_request> number_table::lease_requests(const sched::sche
     out.push_back(r);
     ++it;
   }
+  // In id order: two engines leasing the same new numbers insert and lock their slot rows in the same order.
+  std::sort(out.begin(), out.end(),
+            [](const number_lease_request& a, const number_lease_request& b) { return a.number < b.number; });
   return out;
 }
 
@@ -119,10 +122,39 @@ bool number_table::hold_recovered(number_id n, int delta) {
   return true;
 }
 
+void number_table::out_of_rotation(number_id n) {
+  (void)scheduler_.set_number_rotation(n, false);
+  std::lock_guard lock(mutex_);
+  out_of_rotation_.emplace(n.value(), std::nullopt);  // stamped by the control stage, which has the clock
+}
+
+void number_table::restore_rotation(std::chrono::nanoseconds now, std::chrono::nanoseconds cooloff) {
+  std::vector<number_id> back;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = out_of_rotation_.begin(); it != out_of_rotation_.end();) {
+      if (!it->second) it->second = now;
+      if (now - *it->second >= cooloff) {
+        back.emplace_back(it->first);
+        it = out_of_rotation_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto n : back) (void)scheduler_.set_number_rotation(n, true);
+}
+
 bool number_table::usable(number_id n) const {
   std::lock_guard lock(mutex_);
   auto it = numbers_.find(n.value());
   return it != numbers_.end() && it->second.usable > 0;
+}
+
+bool number_table::usable_for(number_id n, agent_id agent) const {
+  std::lock_guard lock(mutex_);
+  auto it = numbers_.find(n.value());
+  return it != numbers_.end() && it->second.usable > 0 && it->second.info.agent == agent;
 }
 
 double number_table::cps(number_id n) const {

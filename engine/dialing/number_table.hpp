@@ -62,7 +62,16 @@ class number_table {
   // not dial on `n` (nothing of its share to hold).
   bool hold_recovered(number_id n, int delta);
 
+  // A carrier refused `n` as a caller ID: out of rotation for `cooloff`, then back (restore_rotation). Any
+  // thread.
+  void out_of_rotation(number_id n);
+  // Puts back the numbers whose cool-off has passed by `now` (control stage).
+  void restore_rotation(std::chrono::nanoseconds now, std::chrono::nanoseconds cooloff);
+
   [[nodiscard]] bool usable(number_id n) const;
+  // Usable, and assigned to `agent` as this engine last read it (a number moved to another agent of a
+  // campaign this engine also runs is usable again, but not for the old agent's calls still queued).
+  [[nodiscard]] bool usable_for(number_id n, agent_id agent) const;
   [[nodiscard]] double cps(number_id n) const;
   [[nodiscard]] int usable_slots(std::span<const number_id> numbers) const;  // sum over the listed numbers
   [[nodiscard]] std::optional<phone_number> info(number_id n) const;
@@ -83,6 +92,8 @@ class number_table {
   sched::scheduler& scheduler_;
   mutable std::mutex mutex_;
   std::unordered_map<std::int64_t, entry> numbers_;
+  std::unordered_map<std::int64_t, std::optional<std::chrono::nanoseconds>>
+      out_of_rotation_;  // -> since (set later)
 };
 
 }  // namespace dialer::dialing

@@ -46,8 +46,8 @@ const char* origination_stage::gate(const paced_call& c, nanoseconds now, timest
   if (now - nanoseconds(ctx_.last_lease_ok.load(std::memory_order_acquire)) >= ctx_.options.lease / 2)
     return "lease_lapsed";
   // The number was released, unassigned or given to another agent (or the database is away): this engine has
-  // no slots on it any more.
-  if (!ctx_.numbers.usable(c.item.number)) return "slots_withdrawn";
+  // no slots on it any more, or holds them for its new agent's campaigns, not for the old agent's calls.
+  if (!ctx_.numbers.usable_for(c.item.number, campaign.record.agent)) return "slots_withdrawn";
   return nullptr;
 }
 
@@ -85,7 +85,10 @@ void origination_stage::record(std::deque<std::vector<dial_item>>& queued) {
     attempts_.push_back(std::move(a));
   }
   const timestamp now = ctx_.clk.wall();
-  if (!retry_write(ctx_, "origination", [&] { return journal_->record(attempts_); })) {
+  // Stopping: nothing more is recorded (a recorded attempt that is never placed would be reconciled as
+  // unknown if its hand-back could not be written).
+  if (ctx_.stopping.load(std::memory_order_acquire) ||
+      !retry_write(ctx_, "origination", [&] { return journal_->record(attempts_); })) {
     for (auto& item : taken_)  // stopping at once with the database away: nothing of these was placed
       ctx_.hand_back(item.entry.campaign,
                      {{}, item.entry.contact.id, item.entry.contact.attempts, now, "engine_stopped", {}});
@@ -173,8 +176,9 @@ void origination_stage::run() {
         auto& link = c.item.entry.campaign->carrier;
         auto& account = by_account_[&link];
         const double account_cps = link.alive() ? link.get().account_cps() : unlimited_cps;
-        const auto at = std::max(spaced.next_allowed(cps, now, ctx_.options.cps_guard),
-                                 account.next_allowed(account_cps, now, ctx_.options.cps_guard));
+        const auto at = std::max({spaced.next_allowed(cps, now, ctx_.options.cps_guard),
+                                  account.next_allowed(account_cps, now, ctx_.options.cps_guard),
+                                  link.throttled_until()});
         if (at > now) {
           next_due = std::min(next_due, at);
           break;

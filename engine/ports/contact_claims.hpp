@@ -95,6 +95,11 @@ class contact_claims {
   // are its engine's), and so does one with an attempt awaiting reconciliation in a dead engine's block (that
   // attempt settled as it stands: its stored outcome, else unknown). Returns how many.
   [[nodiscard]] virtual result<std::int64_t> cancel_pending(campaign_id id) = 0;
+  // cancel_pending for every campaign cancelled lately (the last hour) that still has waiting contacts in
+  // blocks no live engine holds: the blocks of an engine that died, or was cut off, around the cancel, whose
+  // lease lapsed since. Nobody else would end them: no engine runs a cancelled campaign. Any engine may call
+  // it; returns how many contacts it cancelled.
+  [[nodiscard]] virtual result<std::int64_t> cancel_orphaned() = 0;
 };
 
 }  // namespace dialer

@@ -1,7 +1,8 @@
 // Contact blocks on real PostgreSQL, through the engine's ports (adapters/postgres: pg_contact_claims,
 // pg_attempt_journal, pg_slot_leases, pg_engine_registry): the import's id ranges, claims by several engines,
-// leases that lapse, recovery of a lost block's attempts, write-back guards, counters and cancellation. Each test
-// has its own database; an "engine" is a set of those ports on their own connections, with one engine id.
+// leases that lapse, recovery of a lost block's attempts, write-back guards, counters and cancellation. Each
+// test has its own database; an "engine" is a set of those ports on their own connections, with one engine
+// id.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -40,8 +41,8 @@ struct one_campaign_batch {
   std::span<const std::int64_t> release = {};
 };
 
-// An engine as these tests drive it: its four ports, each on a connection of its own, under one engine id, with
-// calls shaped for one campaign at a time.
+// An engine as these tests drive it: its four ports, each on a connection of its own, under one engine id,
+// with calls shaped for one campaign at a time.
 class engine_ports_on_pg {
  public:
   engine_ports_on_pg(const std::string& url, const std::string& engine_id)
@@ -58,13 +59,15 @@ class engine_ports_on_pg {
   }
   result<campaign_progress> progress(campaign_id id) { return claims_.progress(id); }
   result<std::int64_t> cancel_pending(campaign_id id) { return claims_.cancel_pending(id); }
+  result<std::int64_t> cancel_orphaned() { return claims_.cancel_orphaned(); }
   // The engine's registration and the leases of the blocks it tracks, as the lease stage renews them.
   result<void> heartbeat(campaign_id id, milliseconds lease, std::span<const std::int64_t> blocks) {
     if (auto r = registry_.heartbeat(lease); !r) return r;
     const held_blocks held[] = {{id, blocks}};
     return claims_.renew(held, lease);
   }
-  result<void> record_attempts(campaign_id id, std::span<attempt_to_record> attempts, const std::string& carrier) {
+  result<void> record_attempts(campaign_id id, std::span<attempt_to_record> attempts,
+                               const std::string& carrier) {
     for (auto& a : attempts) {
       a.campaign = id;
       a.carrier = carrier;
@@ -83,7 +86,8 @@ class engine_ports_on_pg {
     return journal_.write_back({outcomes, returns, finals, b.accepted, release});
   }
   result<std::vector<slot_lease>> lease_slots(agent_id agent, std::span<const number_id> numbers,
-                                              std::span<const int> in_use, milliseconds lease, milliseconds quiet) {
+                                              std::span<const int> in_use, milliseconds lease,
+                                              milliseconds quiet) {
     std::vector<number_lease_request> requests;
     for (std::size_t i = 0; i < numbers.size(); ++i) requests.push_back({numbers[i], agent, in_use[i], true});
     return leases_.lease_numbers(requests, lease, quiet);
@@ -123,10 +127,11 @@ class BlockClaims : public ::testing::Test {
   // A managed number of the agent with `max_concurrent` slots.
   number_id add_number(const std::string& e164, int max_concurrent) {
     pqxx::work tx(*c_);
-    const auto id = tx.exec_params1("INSERT INTO numbers (account_id, e164, country, type, kind, provider, agent_id, "
-                                    "assigned_at, max_concurrent_calls) VALUES (1, $1, 'US', 'local', 'managed', "
-                                    "'simulated', $2, now(), $3) RETURNING id",
-                                    e164, agent_.value(), max_concurrent)[0]
+    const auto id = tx.exec_params1(
+                          "INSERT INTO numbers (account_id, e164, country, type, kind, provider, agent_id, "
+                          "assigned_at, max_concurrent_calls) VALUES (1, $1, 'US', 'local', 'managed', "
+                          "'simulated', $2, now(), $3) RETURNING id",
+                          e164, agent_.value(), max_concurrent)[0]
                         .as<std::int64_t>();
     tx.commit();
     return number_id{id};
@@ -183,10 +188,11 @@ class BlockClaims : public ::testing::Test {
     return r[0].is_null() ? 0 : r[0].as<std::int64_t>();
   }
   // Claims with `store` until a claim brings nothing; returns every contact id it got.
-  static std::vector<std::int64_t> drain(engine_ports_on_pg& store, campaign_id id, std::vector<std::int64_t>& blocks) {
+  static std::vector<std::int64_t> drain(engine_ports_on_pg& store, campaign_id id,
+                                         std::vector<std::int64_t>& blocks) {
     std::vector<std::int64_t> got;
     while (true) {
-      auto batch = store.claim(id, 100, kLease);
+      auto batch = store.claim(id, 1024, kLease);  // whole blocks (of 128 here)
       EXPECT_TRUE(batch) << batch.error().message;
       if (!batch || batch->blocks.empty()) return got;
       for (const auto& b : batch->blocks) blocks.push_back(b.first);
@@ -218,15 +224,16 @@ TEST_F(BlockClaims, ImportGivesACampaignOneRangeOfConsecutiveIdsCutIntoBlocks) {
   const auto b = layout(id);
   EXPECT_EQ(b.last - b.first + 1, 1000);
   EXPECT_EQ(b.size, block_size_for(1000));
-  EXPECT_EQ(b.size, 16);
+  EXPECT_EQ(b.size, 64) << "about a sixteenth of the campaign, at least 64";
   EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE campaign_id = " + std::to_string(id.value()) +
                    " AND id BETWEEN " + std::to_string(b.first) + " AND " + std::to_string(b.last)),
             1000);
   // The blocks tile the range exactly, each counting its contacts as pending.
-  EXPECT_EQ(scalar("SELECT count(*) FROM contact_blocks"), (1000 + 15) / 16);
+  EXPECT_EQ(scalar("SELECT count(*) FROM contact_blocks"), (1000 + 63) / 64);
   EXPECT_EQ(scalar("SELECT sum(last_id - first_id + 1) FROM contact_blocks"), 1000);
   EXPECT_EQ(scalar("SELECT sum(pending) FROM contact_blocks"), 1000);
-  EXPECT_EQ(scalar("SELECT count(*) FROM contact_blocks WHERE (first_id - " + std::to_string(b.first) + ") % 16 <> 0"),
+  EXPECT_EQ(scalar("SELECT count(*) FROM contact_blocks WHERE (first_id - " + std::to_string(b.first) +
+                   ") % 64 <> 0"),
             0);
 }
 
@@ -237,11 +244,11 @@ TEST_F(BlockClaims, ConcurrentImportsOfTwoCampaignsTakeDisjointRanges) {
   a.join();
   b.join();
   const auto r1 = layout(one), r2 = layout(two);
-  EXPECT_TRUE(r1.last < r2.first || r2.last < r1.first) << r1.first << ".." << r1.last << " and " << r2.first << ".."
-                                                        << r2.last;
+  EXPECT_TRUE(r1.last < r2.first || r2.last < r1.first)
+      << r1.first << ".." << r1.last << " and " << r2.first << ".." << r2.last;
   for (const auto& [c, r] : {std::pair{one, r1}, std::pair{two, r2}})
-    EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE campaign_id = " + std::to_string(c.value()) + " AND id BETWEEN " +
-                     std::to_string(r.first) + " AND " + std::to_string(r.last)),
+    EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE campaign_id = " + std::to_string(c.value()) +
+                     " AND id BETWEEN " + std::to_string(r.first) + " AND " + std::to_string(r.last)),
               3000);
 }
 
@@ -264,15 +271,16 @@ TEST_F(BlockClaims, TwoEnginesNeverClaimTheSameContact) {
 }
 
 TEST_F(BlockClaims, AClaimNeverReturnsMoreThanAskedAndTheRestOfTheBlockWaits) {
-  const auto id = campaign("partial", 40);  // blocks of 16
+  const auto id = campaign("partial", 160);  // blocks of 64
   auto a = engine("engine-a");
   auto batch = a->claim(id, 10, kLease);
   ASSERT_TRUE(batch) << batch.error().message;
   ASSERT_EQ(batch->blocks.size(), 1u);
   EXPECT_EQ(batch->contacts.size(), 10u);
-  // Released with 10 written back and 6 never taken: the 6 are due again at once.
+  // Released with 10 written back and 54 never taken: the 54 are due again at once.
   std::vector<contact_return> back;
-  for (const auto& c : batch->contacts) back.push_back({{}, c.id, c.attempts, std::chrono::system_clock::now(), "paused", {}});
+  for (const auto& c : batch->contacts)
+    back.push_back({{}, c.id, c.attempts, std::chrono::system_clock::now(), "paused", {}});
   const std::int64_t release[] = {batch->blocks[0].first};
   ASSERT_TRUE(a->write_back(id, {.returns = back, .release = release}));
   auto again = a->claim(id, 100, kLease);
@@ -280,7 +288,7 @@ TEST_F(BlockClaims, AClaimNeverReturnsMoreThanAskedAndTheRestOfTheBlockWaits) {
   std::size_t from_first = 0;
   for (const auto& c : again->contacts)
     if (c.id.value() <= batch->blocks[0].last) ++from_first;
-  EXPECT_EQ(from_first, 16u);
+  EXPECT_EQ(from_first, 64u);
 }
 
 TEST_F(BlockClaims, ALapsedBlockIsRecoveredAndItsOpenAttemptsAreReconciledNotRedialed) {
@@ -309,7 +317,8 @@ TEST_F(BlockClaims, ALapsedBlockIsRecoveredAndItsOpenAttemptsAreReconciledNotRed
     EXPECT_FALSE(o.stored.has_value());
   }
   EXPECT_EQ(taken->contacts.size(), 13u);
-  for (const auto& c : taken->contacts) EXPECT_FALSE(open_contacts.contains(c.id.value())) << "would be redialed";
+  for (const auto& c : taken->contacts)
+    EXPECT_FALSE(open_contacts.contains(c.id.value())) << "would be redialed";
 
   // Engine a, cut off, tries to dial another contact of the block: refused, not recorded.
   std::vector<attempt_to_record> late{rec(first->contacts[5].id, 1)};
@@ -346,11 +355,13 @@ TEST_F(BlockClaims, AnOutcomeStoredWithoutItsContactIsSettledFromTheStoredOutcom
   ASSERT_TRUE(a->write_back(id, {.outcomes = std::span(&busy, 1)}));
   // The next engine to recover the block (b lets its lease lapse) finds the stored outcome.
   std::vector<contact_return> back;
-  for (const auto& c : taken->contacts) back.push_back({{}, c.id, c.attempts, std::chrono::system_clock::now(), "paused", {}});
+  for (const auto& c : taken->contacts)
+    back.push_back({{}, c.id, c.attempts, std::chrono::system_clock::now(), "paused", {}});
   ASSERT_TRUE(b->write_back(id, {.returns = back}));
   {
     pqxx::work tx(*c_);
-    tx.exec0("UPDATE contact_blocks SET lease_until = now() - interval '1 second'");  // b dies: its lease runs out
+    tx.exec0(
+        "UPDATE contact_blocks SET lease_until = now() - interval '1 second'");  // b dies: its lease runs out
     tx.commit();
   }
   auto again = a->claim(id, 100, kLease);
@@ -361,22 +372,23 @@ TEST_F(BlockClaims, AnOutcomeStoredWithoutItsContactIsSettledFromTheStoredOutcom
 }
 
 TEST_F(BlockClaims, ReleaseRecomputesTheCountersThatProgressSums) {
-  const auto id = campaign("counters", 32);  // two blocks of 16
+  const auto id = campaign("counters", 128);  // two blocks of 64
   auto a = engine("engine-a");
-  auto batch = a->claim(id, 16, kLease);
+  auto batch = a->claim(id, 64, kLease);
   ASSERT_TRUE(batch);
-  ASSERT_EQ(batch->contacts.size(), 16u);
+  ASSERT_EQ(batch->contacts.size(), 64u);
   auto p = a->progress(id);
   ASSERT_TRUE(p);
-  EXPECT_EQ(p->total, 32);
-  EXPECT_EQ(p->in_progress, 16);
-  EXPECT_EQ(p->pending, 16);
+  EXPECT_EQ(p->total, 128);
+  EXPECT_EQ(p->in_progress, 64);
+  EXPECT_EQ(p->pending, 64);
 
   std::vector<attempt_to_record> placed;
   for (int i = 0; i < 10; ++i) placed.push_back(rec(batch->contacts[i].id, 1));
   ASSERT_TRUE(a->record_attempts(id, placed, "simulated"));
   std::vector<attempt_outcome> outcomes;
-  for (int i = 0; i < 8; ++i) outcomes.push_back(outcome_of(placed[i], call_outcome::completed, rules::contact_state::done));
+  for (int i = 0; i < 8; ++i)
+    outcomes.push_back(outcome_of(placed[i], call_outcome::completed, rules::contact_state::done));
   const auto later = std::chrono::system_clock::now() + 1h;
   for (int i = 8; i < 10; ++i) {
     auto o = outcome_of(placed[i], call_outcome::busy, rules::contact_state::pending);
@@ -388,19 +400,21 @@ TEST_F(BlockClaims, ReleaseRecomputesTheCountersThatProgressSums) {
   for (int i = 10; i < 13; ++i)
     finals.push_back({{}, batch->contacts[i].id, 0, rules::contact_state::do_not_call, "do_not_call"});
   std::vector<contact_return> back;
-  for (int i = 13; i < 16; ++i) back.push_back({{}, batch->contacts[i].id, 0, later, "outside_window", {}});
+  for (int i = 13; i < 64; ++i) back.push_back({{}, batch->contacts[i].id, 0, later, "outside_window", {}});
   const std::int64_t release[] = {batch->blocks[0].first};
-  ASSERT_TRUE(a->write_back(id, {.outcomes = outcomes, .returns = back, .finals = finals, .release = release}));
+  ASSERT_TRUE(
+      a->write_back(id, {.outcomes = outcomes, .returns = back, .finals = finals, .release = release}));
 
   p = a->progress(id);
   ASSERT_TRUE(p);
   EXPECT_EQ(p->in_progress, 0);
   EXPECT_EQ(p->done, 8);
   EXPECT_EQ(p->do_not_call, 3);
-  EXPECT_EQ(p->pending, 16 + 5);
-  EXPECT_EQ(p->total, 32);
+  EXPECT_EQ(p->pending, 64 + 2 + 51);  // the other block, two retries, 51 handed back
+  EXPECT_EQ(p->total, 128);
   EXPECT_EQ(scalar("SELECT count(*) FROM contact_blocks WHERE claimed_by IS NOT NULL"), 0);
-  // The released block is due only when its earliest waiting contact is: the next claim takes the other block.
+  // The released block is due only when its earliest waiting contact is: the next claim takes the other
+  // block.
   auto next = a->claim(id, 100, kLease);
   ASSERT_TRUE(next);
   ASSERT_EQ(next->blocks.size(), 1u);
@@ -411,28 +425,63 @@ TEST_F(BlockClaims, ReleaseRecomputesTheCountersThatProgressSums) {
 }
 
 TEST_F(BlockClaims, CancelLeavesTheBlocksAnEngineHoldsToThatEngine) {
-  const auto id = campaign("cancel", 32);
+  const auto id = campaign("cancel", 128);
   auto a = engine("engine-a");
-  auto held = a->claim(id, 16, kLease);
+  auto held = a->claim(id, 64, kLease);
   ASSERT_TRUE(held);
-  ASSERT_EQ(held->contacts.size(), 16u);
+  ASSERT_EQ(held->contacts.size(), 64u);
   auto other = engine("engine-b");
   auto n = other->cancel_pending(id);
   ASSERT_TRUE(n) << n.error().message;
-  EXPECT_EQ(*n, 16);
-  EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE state = 'cancelled'"), 16);
+  EXPECT_EQ(*n, 64);
+  EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE state = 'cancelled'"), 64);
   EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE state = 'pending' AND id BETWEEN " +
                    std::to_string(held->blocks[0].first) + " AND " + std::to_string(held->blocks[0].last)),
-            16);
+            64);
   auto p = other->progress(id);
   ASSERT_TRUE(p);
-  EXPECT_EQ(p->cancelled, 16);
-  EXPECT_EQ(p->in_progress, 16);
+  EXPECT_EQ(p->cancelled, 64);
+  EXPECT_EQ(p->in_progress, 64);
   EXPECT_EQ(p->pending, 0);
 }
 
-// Cancel is final: a dead engine's block, with attempts it recorded and never wrote back, ends with every contact
-// terminal; the unresolved attempt is settled `unknown` (never redialed), a stored outcome is kept.
+// Cancel is final when the engine holding a block dies just after the cancel: the cancel leaves its block
+// (its lease is live), nobody runs a cancelled campaign, and once the lease lapses any engine's sweep ends
+// its contacts.
+TEST_F(BlockClaims, ABlockWhoseLeaseLapsesAfterTheCancelIsEndedByAnyEnginesSweep) {
+  const auto id = campaign("cancel-then-die", 128);
+  auto a = engine("engine-a");
+  auto held = a->claim(id, 64, kLease);  // one of its two blocks of 64
+  ASSERT_TRUE(held);
+  ASSERT_EQ(held->contacts.size(), 64u);
+  {
+    pqxx::work tx(*c_);
+    tx.exec_params0("UPDATE campaigns SET state = 'cancelled', finished_at = now() WHERE id = $1",
+                    id.value());
+    tx.commit();
+  }
+  auto other = engine("engine-b");
+  auto now_cancelled = other->cancel_pending(id);  // what `dialer campaigns cancel` does
+  ASSERT_TRUE(now_cancelled) << now_cancelled.error().message;
+  EXPECT_EQ(*now_cancelled, 64) << "the block nobody held";
+  auto early = other->cancel_orphaned();
+  ASSERT_TRUE(early) << early.error().message;
+  EXPECT_EQ(*early, 0) << "engine-a's lease is live: its block is still its own";
+  {
+    pqxx::work tx(*c_);  // engine-a dies; its lease runs out
+    tx.exec0(
+        "UPDATE contact_blocks SET lease_until = now() - interval '1 second' WHERE claimed_by = 'engine-a'");
+    tx.commit();
+  }
+  auto swept = other->cancel_orphaned();
+  ASSERT_TRUE(swept) << swept.error().message;
+  EXPECT_EQ(*swept, 64);
+  EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE state = 'pending'"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM contact_blocks WHERE claimed_by IS NOT NULL"), 0);
+}
+
+// Cancel is final: a dead engine's block, with attempts it recorded and never wrote back, ends with every
+// contact terminal; the unresolved attempt is settled `unknown` (never redialed), a stored outcome is kept.
 TEST_F(BlockClaims, CancelEndsADeadEnginesBlockWithEveryContactTerminal) {
   const auto id = campaign("cancel-dead", 16);
   auto a = engine("engine-a");
@@ -444,8 +493,9 @@ TEST_F(BlockClaims, CancelEndsADeadEnginesBlockWithEveryContactTerminal) {
   // The second call's outcome was stored, its contact not written back.
   {
     pqxx::work tx(*c_);
-    tx.exec_params0("UPDATE call_attempts SET outcome = 'busy', started_at = now(), ended_at = now() WHERE id = $1",
-                    placed[1].id.value());
+    tx.exec_params0(
+        "UPDATE call_attempts SET outcome = 'busy', started_at = now(), ended_at = now() WHERE id = $1",
+        placed[1].id.value());
     (void)tx.exec("SELECT pg_sleep(0.1)");  // the 50 ms lease lapses (server time)
     tx.commit();
   }
@@ -460,11 +510,17 @@ TEST_F(BlockClaims, CancelEndsADeadEnginesBlockWithEveryContactTerminal) {
   EXPECT_EQ(*n, 16);
   EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE state <> 'cancelled'"), 0);
   EXPECT_EQ(scalar("SELECT count(*) FROM call_attempts WHERE outcome IS NULL"), 0);
-  EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM call_attempts WHERE id = {} AND outcome = 'unknown'", placed[0].id.value())), 1);
-  EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM call_attempts WHERE id = {} AND outcome = 'busy'", placed[1].id.value())), 1);
+  EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM call_attempts WHERE id = {} AND outcome = 'unknown'",
+                               placed[0].id.value())),
+            1);
+  EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM call_attempts WHERE id = {} AND outcome = 'busy'",
+                               placed[1].id.value())),
+            1);
   // The contacts' counters agree with their attempt rows, and the block is nobody's.
-  EXPECT_EQ(scalar("SELECT count(*) FROM contacts c WHERE c.attempts <> (SELECT count(*) FROM call_attempts a "
-                   "WHERE a.contact_id = c.id)"), 0);
+  EXPECT_EQ(
+      scalar("SELECT count(*) FROM contacts c WHERE c.attempts <> (SELECT count(*) FROM call_attempts a "
+             "WHERE a.contact_id = c.id)"),
+      0);
   EXPECT_EQ(scalar("SELECT count(*) FROM contact_blocks WHERE claimed_by IS NOT NULL"), 0);
 }
 
@@ -479,8 +535,7 @@ TEST_F(BlockClaims, AnAttemptIsNeverRecordedTwice) {
   // The carrier took it: it has a call id now.
   const accepted_call placed[] = {{once[0].id, "CA0001"}};
   ASSERT_TRUE(a->write_back(id, {.accepted = placed}));
-  std::vector<attempt_to_record> again{rec(batch->contacts[0].id, 1),
-                                       rec(batch->contacts[1].id, 1)};
+  std::vector<attempt_to_record> again{rec(batch->contacts[0].id, 1), rec(batch->contacts[1].id, 1)};
   ASSERT_TRUE(a->record_attempts(id, again, "simulated"));
   EXPECT_FALSE(again[0].id) << "the same attempt was handed out for dialing twice";
   EXPECT_TRUE(again[0].recorded_before);
@@ -490,15 +545,14 @@ TEST_F(BlockClaims, AnAttemptIsNeverRecordedTwice) {
 }
 
 TEST_F(BlockClaims, EachContactGetsItsOwnOutcomeWhenABatchMixesLostAndHeldBlocks) {
-  const auto id = campaign("mixed", 32);  // two blocks of 16
+  const auto id = campaign("mixed", 128);  // two blocks of 64
   auto a = engine("engine-a");
-  auto held = a->claim(id, 16, kLease);
-  auto lost = a->claim(id, 16, kLapsed);
+  auto held = a->claim(id, 64, kLease);
+  auto lost = a->claim(id, 64, kLapsed);
   ASSERT_TRUE(held && lost);
-  ASSERT_EQ(held->contacts.size(), 16u);
-  ASSERT_EQ(lost->contacts.size(), 16u);
-  std::vector<attempt_to_record> placed{rec(lost->contacts[0].id, 1),
-                                        rec(held->contacts[0].id, 1)};
+  ASSERT_EQ(held->contacts.size(), 64u);
+  ASSERT_EQ(lost->contacts.size(), 64u);
+  std::vector<attempt_to_record> placed{rec(lost->contacts[0].id, 1), rec(held->contacts[0].id, 1)};
   ASSERT_TRUE(a->record_attempts(id, placed, "simulated"));
   ASSERT_TRUE(placed[0].id && placed[1].id);
   auto b = engine("engine-b");
@@ -510,7 +564,8 @@ TEST_F(BlockClaims, EachContactGetsItsOwnOutcomeWhenABatchMixesLostAndHeldBlocks
   EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE state = 'done' AND outcome = 'completed' AND id = " +
                    std::to_string(held->contacts[0].id.value())),
             1);
-  EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE outcome IS NOT NULL"), 1) << "the lost block's contact is b's";
+  EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE outcome IS NOT NULL"), 1)
+      << "the lost block's contact is b's";
   EXPECT_EQ(scalar("SELECT count(*) FROM call_attempts WHERE outcome = 'busy'"), 1);
 }
 
@@ -524,7 +579,8 @@ TEST_F(BlockClaims, AStaleWriteBackChangesNothing) {
   ASSERT_TRUE(a->record_attempts(id, placed, "simulated"));
   const auto done = outcome_of(placed[0], call_outcome::completed, rules::contact_state::done);
   ASSERT_TRUE(a->write_back(id, {.outcomes = std::span(&done, 1)}));
-  // An older copy of the contact (attempt counter 0) comes back late: a return, a final, the same outcome again.
+  // An older copy of the contact (attempt counter 0) comes back late: a return, a final, the same outcome
+  // again.
   const std::vector<contact_return> back{{{}, c.id, 0, std::chrono::system_clock::now(), "paused", {}}};
   const std::vector<contact_final> finals{{{}, c.id, 0, rules::contact_state::do_not_call, "do_not_call"}};
   ASSERT_TRUE(a->write_back(id, {.returns = back, .finals = finals}));
@@ -536,16 +592,16 @@ TEST_F(BlockClaims, AStaleWriteBackChangesNothing) {
 }
 
 TEST_F(BlockClaims, TheHeartbeatRenewsOnlyTheBlocksTheEngineTracks) {
-  const auto id = campaign("heartbeat", 32);
+  const auto id = campaign("heartbeat", 128);  // two blocks of 64
   auto a = engine("engine-a");
-  auto one = a->claim(id, 16, kLease);
-  auto two = a->claim(id, 16, kLapsed);
+  auto one = a->claim(id, 64, kLease);
+  auto two = a->claim(id, 64, kLapsed);
   ASSERT_TRUE(one && two);
   ASSERT_EQ(one->blocks.size(), 1u);
   ASSERT_EQ(two->blocks.size(), 1u);
   ASSERT_NE(one->blocks[0].first, two->blocks[0].first);
-  // Engine a knows only of the first claim (the answer to the second was lost on the way). Its lapsed lease, past
-  // half its life, would be renewed if the heartbeat renewed every block the database says is a's.
+  // Engine a knows only of the first claim (the answer to the second was lost on the way). Its lapsed lease,
+  // past half its life, would be renewed if the heartbeat renewed every block the database says is a's.
   const std::int64_t tracked[] = {one->blocks[0].first};
   ASSERT_TRUE(a->heartbeat(id, kLease, tracked));
   EXPECT_EQ(scalar("SELECT count(*) FROM contact_blocks WHERE lease_until > now()"), 1);
@@ -588,12 +644,13 @@ TEST_F(BlockClaims, SlotsAnotherEngineJustLetGoCoolFromWhenTheyWereLetGo) {
   EXPECT_EQ(over.held, 50);
   EXPECT_EQ(over.cooling, 50);
   EXPECT_LE(over.cooled_in, 59s + 100ms) << "cooling counts from when b's lease ran out";
-  EXPECT_EQ(scalar("SELECT count(*) FROM number_slots WHERE freed_at < now() - interval '900 milliseconds'"), 50);
+  EXPECT_EQ(scalar("SELECT count(*) FROM number_slots WHERE freed_at < now() - interval '900 milliseconds'"),
+            50);
   EXPECT_EQ(lease(*c, kLease, 500ms).cooling, 0) << "freed a second ago: past a half-second quiet period";
 }
 
-// A number's slots are shared among the live engines that use it: an engine that dials another number only does
-// not halve this one's share.
+// A number's slots are shared among the live engines that use it: an engine that dials another number only
+// does not halve this one's share.
 TEST_F(BlockClaims, ANumbersShareCountsOnlyTheEnginesThatUseIt) {
   const auto other = add_number("+14155550101", 10);
   const int in_use[] = {0};
@@ -623,8 +680,9 @@ TEST_F(BlockClaims, ACampaignsConcurrencyIsSharedAmongTheEnginesThatRunIt) {
   const auto id = campaign("shared-cap", 16);
   {
     pqxx::work tx(*c_);
-    tx.exec_params0("UPDATE campaigns SET settings = jsonb_set(settings, '{max_concurrency}', '5') WHERE id = $1",
-                    id.value());
+    tx.exec_params0(
+        "UPDATE campaigns SET settings = jsonb_set(settings, '{max_concurrency}', '5') WHERE id = $1",
+        id.value());
     tx.commit();
   }
   auto a = std::make_unique<engine_ports_on_pg>(url_, "engine-a");
@@ -645,41 +703,49 @@ TEST_F(BlockClaims, ACampaignsConcurrencyIsSharedAmongTheEnginesThatRunIt) {
   EXPECT_EQ(busy.target, 3);
   EXPECT_EQ(lease(*a, 1).held, 3) << "down to its share once its calls ended";
   EXPECT_EQ(lease(*b, 0).held, 2) << "b gets what a let go, and no more than the cap allows";
-  EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM campaign_slots WHERE campaign_id = {} AND engine_id IS NOT NULL",
-                               id.value())),
+  EXPECT_EQ(scalar(fmt::format("SELECT sum(held) FROM campaign_shares WHERE campaign_id = {}", id.value())),
             5);
   ASSERT_TRUE(a->release_engine());
   EXPECT_EQ(lease(*b, 2).held, 5) << "a left: b runs the campaign alone";
 }
 
-// A database of schema 2 with a campaign in flight (claimed contacts, attempts without outcome) comes through the
-// upgrade with its contacts in blocks, attempts renumbered to their natural keys, and the claimed contacts
-// reconciled, not redialed, by the next engine.
+// A database of schema 2 with a campaign in flight (claimed contacts, attempts without outcome) comes through
+// the upgrade with its contacts in blocks, attempts renumbered to their natural keys, and the claimed
+// contacts reconciled, not redialed, by the next engine.
 TEST(SchemaUpgrade, ACampaignInFlightUnderSchemaTwoIsRecoveredAfterTheUpgrade) {
   const auto url = fresh_database("schema_upgrade", 2);
   auto c = connect_to(url);
   {
     pqxx::work tx(*c);
     tx.exec0("INSERT INTO agents (account_id, name) VALUES (1, 'old')");
-    tx.exec0("INSERT INTO numbers (account_id, e164, country, type, kind, provider, agent_id) "
-             "VALUES (1, '+14155550100', 'US', 'local', 'managed', 'simulated', 1)");
-    tx.exec0("INSERT INTO campaigns (account_id, name, agent_id, carrier, settings, imported_at, import_accepted) "
-             "VALUES (1, 'old', 1, 'simulated', '{}', now(), 40)");
+    tx.exec0(
+        "INSERT INTO numbers (account_id, e164, country, type, kind, provider, agent_id) "
+        "VALUES (1, '+14155550100', 'US', 'local', 'managed', 'simulated', 1)");
+    tx.exec0(
+        "INSERT INTO campaigns (account_id, name, agent_id, carrier, settings, imported_at, import_accepted, "
+        "state) VALUES (1, 'old', 1, 'simulated', '{}', now(), 40, 'running')");
     // 40 contacts: 1-20 done (one attempt each), 21-23 claimed with an attempt in flight, 24-40 pending.
-    tx.exec0("INSERT INTO contacts (campaign_id, row_number, e164, variables) "
-             "SELECT 1, g, '+1212555' || lpad(g::text, 4, '0'), ('{\"n\": \"' || g || '\"}')::json FROM generate_series(1, 40) g");
+    tx.exec0(
+        "INSERT INTO contacts (campaign_id, row_number, e164, variables) "
+        "SELECT 1, g, '+1212555' || lpad(g::text, 4, '0'), ('{\"n\": \"' || g || '\"}')::json FROM "
+        "generate_series(1, 40) g");
     tx.exec0("UPDATE contacts SET state = 'done', attempts = 1, outcome = 'busy' WHERE id <= 20");
-    tx.exec0("UPDATE contacts SET state = 'in_progress', claimed_by = 'old-engine', lease_until = now() "
-             "WHERE id BETWEEN 21 AND 23");
-    tx.exec0("INSERT INTO call_attempts (campaign_id, contact_id, attempt_no, number_id, caller_id, carrier, engine_id, "
-             "outcome) SELECT 1, g, 1, 1, '+14155550100', 'simulated', 'old-engine', "
-             "CASE WHEN g <= 20 THEN 'busy' END FROM generate_series(1, 23) g");
+    tx.exec0(
+        "UPDATE contacts SET state = 'in_progress', claimed_by = 'old-engine', lease_until = now() "
+        "WHERE id BETWEEN 21 AND 23");
+    tx.exec0(
+        "INSERT INTO call_attempts (campaign_id, contact_id, attempt_no, number_id, caller_id, carrier, "
+        "engine_id, "
+        "outcome) SELECT 1, g, 1, 1, '+14155550100', 'simulated', 'old-engine', "
+        "CASE WHEN g <= 20 THEN 'busy' END FROM generate_series(1, 23) g");
     tx.commit();
   }
   ASSERT_TRUE(pg::migrate(*c));
   pqxx::nontransaction tx(*c);
   EXPECT_EQ(tx.exec1("SELECT first_contact_id, last_contact_id FROM campaigns")[0].as<std::int64_t>(), 1);
-  EXPECT_EQ(tx.exec1("SELECT count(*) FROM call_attempts WHERE id <> contact_id * 128 + attempt_no")[0].as<int>(), 0);
+  EXPECT_EQ(
+      tx.exec1("SELECT count(*) FROM call_attempts WHERE id <> contact_id * 128 + attempt_no")[0].as<int>(),
+      0);
   EXPECT_EQ(tx.exec1("SELECT count(*) FROM contacts WHERE state = 'pending'")[0].as<int>(), 20);
   EXPECT_EQ(tx.exec1("SELECT sum(pending), sum(done) FROM contact_blocks")[0].as<int>(), 20);
   EXPECT_EQ(tx.exec1("SELECT count(*) FROM contact_blocks WHERE claimed_by IS NOT NULL")[0].as<int>(), 1);
@@ -712,14 +778,16 @@ TEST_F(BlockClaims, ARetryAfterALostAcknowledgementRecordsTheSameAttemptsOnce) {
                                        rec(batch->contacts[2].id, 1)};
   ASSERT_TRUE(a->record_attempts(id, retry, "simulated"));
   for (const auto& r : retry) {
-    EXPECT_TRUE(r.id) << "contact " << r.contact.value() << " was not handed out after the lost acknowledgement";
+    EXPECT_TRUE(r.id) << "contact " << r.contact.value()
+                      << " was not handed out after the lost acknowledgement";
     EXPECT_FALSE(r.recorded_before);
   }
   EXPECT_EQ(scalar("SELECT count(*) FROM call_attempts"), 3);
 }
 
-// The last checks at record time: a callee put on the do-not-call list after its contact was claimed, and a caller
-// ID whose slot lease this engine no longer holds (a stall outlived it), are not recorded, so never dialed.
+// The last checks at record time: a callee put on the do-not-call list after its contact was claimed, and a
+// caller ID whose slot lease this engine no longer holds (a stall outlived it), are not recorded, so never
+// dialed.
 TEST_F(BlockClaims, RecordingRefusesACalleeListedSinceTheClaimAndACallerIdWithoutALiveSlotLease) {
   const auto id = campaign("late-checks", 16);
   auto a = engine("engine-a");
@@ -743,7 +811,8 @@ TEST_F(BlockClaims, RecordingRefusesACalleeListedSinceTheClaimAndACallerIdWithou
   // The slot leases lapse (as after a stall longer than the lease): nothing more is recorded on the number.
   {
     pqxx::work tx(*c_);
-    tx.exec0("UPDATE number_slots SET lease_until = now() - interval '1 second' WHERE engine_id = 'engine-a'");
+    tx.exec0(
+        "UPDATE number_slots SET lease_until = now() - interval '1 second' WHERE engine_id = 'engine-a'");
     tx.commit();
   }
   auto late = rec(batch->contacts[2].id, 1);

@@ -64,11 +64,11 @@ TEST_F(CrashSafety, InterruptPausesAfterInFlightCallsFinishAndAResumeCompletesWi
 }
 
 // Stop-now (issue 9, invariant 8): the second Ctrl-C ends the run at once, with calls still talking. At
-// acceleration 1 a simulated call rings about 8 s and talks about 45 s of real time, so the 40 slots are all busy
-// and the hopper holds contacts waiting for one when the signals come. The process must exit 130 and leave the
-// campaign paused, its open attempts for the next run to reconcile; in the sanitized build (scripts/test.sh, stage
-// 3) any AddressSanitizer, LeakSanitizer or UBSan report ends the process with another code, so this test is also
-// the check that the stop is clean.
+// acceleration 1 a simulated call rings about 8 s and talks about 45 s of real time, so the 40 slots are all
+// busy and the hopper holds contacts waiting for one when the signals come. The process must exit 130 and
+// leave the campaign paused, its open attempts for the next run to reconcile; in the sanitized build
+// (scripts/test.sh, stage 3) any AddressSanitizer, LeakSanitizer or UBSan report ends the process with
+// another code, so this test is also the check that the stop is clean.
 TEST_F(CrashSafety, SecondInterruptStopsAtOnceWithCallsInFlightAndLeavesTheCampaignPaused) {
   const auto file = steady(20, 1);
   auto run = start({"run", file.string()}, "stop-now");
@@ -80,19 +80,20 @@ TEST_F(CrashSafety, SecondInterruptStopsAtOnceWithCallsInFlightAndLeavesTheCampa
       << "the run never had 20 calls in flight; exit " << run->exited().value_or(-1) << ": " << run->err();
 
   // The first Ctrl-C pauses: the contacts queued in the hopper go back to the database as `paused` while the
-  // calls go on. Seeing them there proves that the first signal was handled (two signals sent back to back can
-  // arrive as one), so that the second one is the stop-now.
+  // calls go on. Seeing them there proves that the first signal was handled (two signals sent back to back
+  // can arrive as one), so that the second one is the stop-now.
   run->signal(SIGINT);
-  ASSERT_TRUE(eventually([&] { return scalar("SELECT count(*) FROM contacts WHERE pending_reason = 'paused'") > 0; },
-                         run.get()))
+  ASSERT_TRUE(eventually(
+      [&] { return scalar("SELECT count(*) FROM contacts WHERE pending_reason = 'paused'") > 0; }, run.get()))
       << "the first interrupt handed nothing back; exit " << run->exited().value_or(-1) << ": " << run->err();
-  ASSERT_FALSE(run->exited().has_value()) << "the first interrupt must wait for the calls in flight: " << run->err();
+  ASSERT_FALSE(run->exited().has_value())
+      << "the first interrupt must wait for the calls in flight: " << run->err();
   ASSERT_GT(talking(), 0);
   run->signal(SIGINT);
 
-  // Under the sanitizers a report exits 134 with abort_on_error=1 (what scripts/test.sh sets; otherwise 23 for a
-  // leak, 1 for UBSan). ASan and LeakSanitizer reports are in the child's stderr below, or in the files of
-  // ASAN_OPTIONS=log_path (scripts/test.sh sets it and prints them); UBSan's are always on stderr.
+  // Under the sanitizers a report exits 134 with abort_on_error=1 (what scripts/test.sh sets; otherwise 23
+  // for a leak, 1 for UBSan). ASan and LeakSanitizer reports are in the child's stderr below, or in the files
+  // of ASAN_OPTIONS=log_path (scripts/test.sh sets it and prints them); UBSan's are always on stderr.
   ASSERT_EQ(run->wait(), 130) << run->err();
   EXPECT_NE(run->err().find("is paused"), std::string::npos) << run->err();
   EXPECT_EQ(campaign_state(campaign), "paused");
@@ -102,15 +103,13 @@ TEST_F(CrashSafety, SecondInterruptStopsAtOnceWithCallsInFlightAndLeavesTheCampa
 }
 
 // Ctrl-C pressed twice in quick succession: the second signal is sent as soon as the first has been delivered
-// (its bit cleared from the process's pending signals), so both almost always land within one tick of the control
-// loop (50 ms) and the stop-now is seen before the pause has handed the queued contacts back. Those contacts are
-// owned through the scheduler's cookies (a contact_entry each); if the stop drops them, LeakSanitizer reports them
-// at exit. Whatever the timing, the expectations are those of a stop-now, so the test cannot fail on timing; only
-// its power to find the leak depends on it (it found it in 9 runs out of 10 here).
-// DISABLED_: today the runner leaves its loop on a stop-now before the hand-back and never frees them (a direct
-// leak of about 120 contact_entry from campaign_runner.cpp's feeder_loop); enable it with the fix in
-// engine/campaign_runner.cpp. Meanwhile: integration_tests --gtest_also_run_disabled_tests --gtest_filter='*Quick*'.
-TEST_F(CrashSafety, DISABLED_TwoQuickInterruptsStopAtOnceWithContactsStillQueued) {
+// (its bit cleared from the process's pending signals), so both almost always land before the pause has
+// handed the queued contacts back. Those contacts live in the engine's contact arena (the scheduler carries
+// typed references, never owning pointers); the runner this engine replaced dropped them on such a stop, a
+// leak LeakSanitizer reported at exit (about 120 contact entries). Whatever the timing, the expectations are
+// those of a stop-now, so the test cannot fail on timing; only its power to find a leak depends on it, in the
+// sanitized build.
+TEST_F(CrashSafety, TwoQuickInterruptsStopAtOnceWithContactsStillQueued) {
   const auto file = steady(20, 1);
   auto run = start({"run", file.string()}, "two-quick");
   const auto talking = [&] {
@@ -126,7 +125,8 @@ TEST_F(CrashSafety, DISABLED_TwoQuickInterruptsStopAtOnceWithContactsStillQueued
     return (std::stoull(status.substr(at + 7), nullptr, 16) & (1ull << (SIGINT - 1))) != 0;
   };
   run->signal(SIGINT);
-  ASSERT_TRUE(eventually([&] { return !sigint_pending(); }, run.get())) << "the first interrupt was never delivered";
+  ASSERT_TRUE(eventually([&] { return !sigint_pending(); }, run.get()))
+      << "the first interrupt was never delivered";
   run->signal(SIGINT);
 
   ASSERT_EQ(run->wait(), 130) << run->err();
@@ -149,8 +149,9 @@ TEST_F(CrashSafety, KillNineIsReconciledOnRerunAndOpenAttemptsAreNeverRedialed) 
   // carrier had accepted carry its call id, so the carrier can be asked about them.
   std::map<std::int64_t, std::pair<std::int64_t, int>> open;  // attempt -> (contact, attempt_no)
   std::set<std::int64_t> with_call_id;
-  for (const auto& r : query("SELECT id, contact_id, attempt_no, carrier_call_id IS NOT NULL FROM call_attempts "
-                             "WHERE outcome IS NULL")) {
+  for (const auto& r :
+       query("SELECT id, contact_id, attempt_no, carrier_call_id IS NOT NULL FROM call_attempts "
+             "WHERE outcome IS NULL")) {
     open[r[0].as<std::int64_t>()] = {r[1].as<std::int64_t>(), r[2].as<int>()};
     if (r[3].as<bool>()) with_call_id.insert(r[0].as<std::int64_t>());
   }
@@ -182,25 +183,32 @@ TEST_F(CrashSafety, KillNineIsReconciledOnRerunAndOpenAttemptsAreNeverRedialed) 
     EXPECT_EQ(outcome != "unknown", with_call_id.contains(id)) << "attempt " << id << ": " << outcome;
     if (outcome == "unknown") {
       ++unknown;
-      EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM call_attempts WHERE contact_id = {} AND attempt_no > {}",
-                                   contact, attempt_no)), 0)
+      EXPECT_EQ(
+          scalar(fmt::format("SELECT count(*) FROM call_attempts WHERE contact_id = {} AND attempt_no > {}",
+                             contact, attempt_no)),
+          0)
           << "contact " << contact << " was dialed again after an attempt of unknown fate";
     }
-    EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM call_attempts WHERE contact_id = {} AND attempt_no = {}",
-                                 contact, attempt_no)), 1);
+    EXPECT_EQ(
+        scalar(fmt::format("SELECT count(*) FROM call_attempts WHERE contact_id = {} AND attempt_no = {}",
+                           contact, attempt_no)),
+        1);
   }
   EXPECT_EQ(report["reconciled"]["unknown"].get<std::size_t>(), unknown);
   // Outcomes written before the crash are kept as they were.
   for (const auto& [id, outcome] : settled)
-    EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM call_attempts WHERE id = {} AND outcome = '{}'", id, outcome)), 1)
+    EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM call_attempts WHERE id = {} AND outcome = '{}'", id,
+                                 outcome)),
+              1)
         << "attempt " << id << " changed";
   expect_settled(max_attempts);
 }
 
 TEST_F(CrashSafety, ACarrierThatLosesAnswersCausesNoDoubleDialAndNoUnknownOutcome) {
-  // One origination in ten is refused not_placed (retried, not an attempt) and one in ten answered indeterminate:
-  // the call may exist, so it is reconciled through the carrier (its outcome, or lookup) and redialed only when
-  // the carrier has no such call. The carrier's own log shows every attempt placed at most once.
+  // One origination in ten is refused not_placed (retried, not an attempt) and one in ten answered
+  // indeterminate: the call may exist, so it is reconciled through the carrier (its outcome, or lookup) and
+  // redialed only when the carrier has no such call. The carrier's own log shows every attempt placed at most
+  // once.
   const auto file = campaign_file("lossy.yaml", {{"CONTACTS", (dir_ / "contacts.csv").string()},
                                                  {"GENERATE", "500"},
                                                  {"ACCEL", "500"},
@@ -221,7 +229,8 @@ TEST_F(CrashSafety, TwoProcessesShareACampaignWithoutDoubleDialsOrExceedingANumb
   const auto file = steady(slots, acceleration);
   auto first = start({"run", file.string()}, "first");
   ASSERT_TRUE(eventually([&] { return attempts() >= 50; }, first.get()))
-      << "the first run never reached 50 attempts; exit " << first->exited().value_or(-1) << ": " << first->err();
+      << "the first run never reached 50 attempts; exit " << first->exited().value_or(-1) << ": "
+      << first->err();
   // The second process finds the campaign existing and running, and joins it.
   auto second = start({"run", file.string()}, "second");
   const int first_exit = first->wait();
@@ -235,18 +244,19 @@ TEST_F(CrashSafety, TwoProcessesShareACampaignWithoutDoubleDialsOrExceedingANumb
   expect_within_limits(report_1);
   expect_within_limits(report_2);
   expect_settled(max_attempts);
-  EXPECT_EQ(scalar("SELECT count(*) FROM number_slots WHERE engine_id IS NOT NULL"), 0) << "a slot lease outlived its run";
+  EXPECT_EQ(scalar("SELECT count(*) FROM number_slots WHERE engine_id IS NOT NULL"), 0)
+      << "a slot lease outlived its run";
 
   // Per-number concurrency across both processes, from the attempts' timestamps. The simulated carrier stamps
   // started_at with the real wall clock when it places the call, and ended_at = started_at + the *simulated*
   // duration; the call really ended at started_at + simulated / acceleration. That real interval lies inside
   // the interval the slot was held (taken before the attempt was recorded, freed after the outcome arrived),
-  // so more than max_concurrent_calls overlapping intervals on a number is a real violation. The end is pulled
-  // in by 5 ms for the carrier's stamping jitter (its placing loop reads the wall clock per call, after the
-  // monotonic time its timer counts from; a preempted thread widens that). The check keeps its teeth: on a
-  // quiet machine the peak reaches the cap with 5 or 10 ms of margin and exceeds it once ends are pushed out by
-  // 2 ms, so the next call on a freed slot starts within milliseconds. Sweep: +1 at each start, -1 at each end
-  // (ends first at equal instants), running sum per number.
+  // so more than max_concurrent_calls overlapping intervals on a number is a real violation. The end is
+  // pulled in by 5 ms for the carrier's stamping jitter (its placing loop reads the wall clock per call,
+  // after the monotonic time its timer counts from; a preempted thread widens that). The check keeps its
+  // teeth: on a quiet machine the peak reaches the cap with 5 or 10 ms of margin and exceeds it once ends are
+  // pushed out by 2 ms, so the next call on a freed slot starts within milliseconds. Sweep: +1 at each start,
+  // -1 at each end (ends first at equal instants), running sum per number.
   const auto peaks = query(fmt::format(R"SQL(
     WITH real_call AS (
       SELECT number_id, started_at AS s,
@@ -263,8 +273,8 @@ TEST_F(CrashSafety, TwoProcessesShareACampaignWithoutDoubleDialsOrExceedingANumb
                                        acceleration));
   ASSERT_EQ(peaks.size(), 2u);
   for (const auto& row : peaks) {
-    EXPECT_LE(row[2].as<int>(), row[1].as<int>()) << row[0].as<std::string>() << " had " << row[2].as<int>()
-                                                  << " calls at once across processes";
+    EXPECT_LE(row[2].as<int>(), row[1].as<int>())
+        << row[0].as<std::string>() << " had " << row[2].as<int>() << " calls at once across processes";
     std::printf("%s: peak %d concurrent calls of %d, from %d engine(s)\n", row[0].c_str(), row[2].as<int>(),
                 row[1].as<int>(), row[3].as<int>());
   }
@@ -279,12 +289,12 @@ TEST_F(CrashSafety, PauseFromAnotherProcessStopsOriginationAndResumeLetsTheRunCo
   ASSERT_EQ(paused.exit_code, 0) << paused.err;
 
   // The run takes nothing new and its in-flight calls end: no claimed contact and no attempt without outcome.
-  const auto quiet = [&] {
-    return held_blocks() == 0 && open_attempts() == 0;
-  };
-  ASSERT_TRUE(eventually(quiet, run.get())) << "the paused run kept calls going:\n"
-                                            << table("SELECT state, pending_reason, count(*) FROM contacts GROUP BY 1, 2");
-  ASSERT_FALSE(run->exited().has_value()) << "a pause from another process must not end the run: " << run->err();
+  const auto quiet = [&] { return held_blocks() == 0 && open_attempts() == 0; };
+  ASSERT_TRUE(eventually(quiet, run.get()))
+      << "the paused run kept calls going:\n"
+      << table("SELECT state, pending_reason, count(*) FROM contacts GROUP BY 1, 2");
+  ASSERT_FALSE(run->exited().has_value())
+      << "a pause from another process must not end the run: " << run->err();
   EXPECT_EQ(campaign_state(campaign), "paused");
   EXPECT_GT(scalar("SELECT count(*) FROM contacts WHERE state = 'pending'"), 0);
   // Absence of new calls can only be observed over a span: several of the run's state polls (250 ms) and

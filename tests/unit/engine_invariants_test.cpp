@@ -25,6 +25,39 @@ using std::chrono::nanoseconds;
 // Wednesday 2026-12-02 15:00 UTC.
 const auto kStart = std::chrono::sys_days{std::chrono::year{2026} / 12 / 2} + 15h;
 
+// The carrier_source of one engine: its campaign's calls go through `target` (the test's carrier or an
+// endpoint onto it). The engine owns what make() returns; a forwarding carrier keeps the engine's
+// teardown from destroying what the test owns, and detaches from it at the end (calls still running then
+// report nothing, like a cut connection).
+class test_carriers final : public carrier_source {
+ public:
+  explicit test_carriers(carrier& target) : target_(target) {}
+  std::string account_key(const campaign_record&) const override { return "recording"; }
+  result<std::unique_ptr<carrier>> make(const campaign_record&) override {
+    return std::unique_ptr<carrier>(std::make_unique<forwarding>(target_));
+  }
+
+ private:
+  class forwarding final : public carrier {
+   public:
+    explicit forwarding(carrier& t) : t_(t) {}
+    ~forwarding() override { t_.set_events(nullptr); }
+    std::string_view name() const noexcept override { return t_.name(); }
+    double account_cps() const noexcept override { return t_.account_cps(); }
+    void set_events(carrier_events* sink) noexcept override { t_.set_events(sink); }
+    void originate(std::span<const origination_request> r) noexcept override { t_.originate(r); }
+    void cancel(attempt_id a) noexcept override { t_.cancel(a); }
+    result<std::optional<call_event>> lookup(attempt_id a, std::string_view id) override {
+      return t_.lookup(a, id);
+    }
+    void drain(std::chrono::milliseconds d) noexcept override { t_.drain(d); }
+
+   private:
+    carrier& t_;
+  };
+  carrier& target_;
+};
+
 class EngineInvariants : public ::testing::Test {
  protected:
   EngineInvariants() : db_(clock_) {}
@@ -142,39 +175,6 @@ class EngineInvariants : public ::testing::Test {
       }
       return true;
     }
-
-    // The carrier_source of one engine: its campaign's calls go through `target` (the test's carrier or an
-    // endpoint onto it). The engine owns what make() returns; a forwarding carrier keeps the engine's
-    // teardown from destroying what the test owns, and detaches from it at the end (calls still running then
-    // report nothing, like a cut connection).
-    class test_carriers final : public carrier_source {
-     public:
-      explicit test_carriers(carrier& target) : target_(target) {}
-      std::string account_key(const campaign_record&) const override { return "recording"; }
-      result<std::unique_ptr<carrier>> make(const campaign_record&) override {
-        return std::unique_ptr<carrier>(std::make_unique<forwarding>(target_));
-      }
-
-     private:
-      class forwarding final : public carrier {
-       public:
-        explicit forwarding(carrier& t) : t_(t) {}
-        ~forwarding() override { t_.set_events(nullptr); }
-        std::string_view name() const noexcept override { return t_.name(); }
-        double account_cps() const noexcept override { return t_.account_cps(); }
-        void set_events(carrier_events* sink) noexcept override { t_.set_events(sink); }
-        void originate(std::span<const origination_request> r) noexcept override { t_.originate(r); }
-        void cancel(attempt_id a) noexcept override { t_.cancel(a); }
-        result<std::optional<call_event>> lookup(attempt_id a, std::string_view id) override {
-          return t_.lookup(a, id);
-        }
-        void drain(std::chrono::milliseconds d) noexcept override { t_.drain(d); }
-
-       private:
-        carrier& t_;
-      };
-      carrier& target_;
-    };
 
     EngineInvariants& test;
     manual_clock& clock;
@@ -623,6 +623,126 @@ TEST_F(EngineInvariants, ANumberReassignedMidCampaignStopsCallingWithinOneHeartb
   EXPECT_GT(other, 20);
 }
 
+// One engine, many campaigns: three campaigns of one agent run at once through one scheduler on the agent's
+// two numbers. Together they want 18 calls at once; the numbers allow 8. The carrier sees every number within
+// its cap and every campaign within its own, every contact called once, and each campaign under way from the
+// start (turns, not one campaign after another).
+TEST_F(EngineInvariants, CampaignsOfOneAgentShareItsNumbersWithinEveryCapAndTakeTurns) {
+  add_number("+14155550100", 4, 20);
+  add_number("+14155550101", 4, 20);
+  std::vector<campaign_record> campaigns;
+  for (int k = 0; k < 3; ++k) {
+    campaign_record c;
+    c.id = campaign_id{10 + k};
+    c.name = fmt::format("shared-{}", k);
+    c.agent = agent_id{1};
+    c.agent_name = "bot";
+    c.agent_handoff = "sip:bot@agents.example.com";
+    c.carrier = "recording";
+    c.state = campaign_state::running;
+    c.spec.max_concurrency = 6;
+    c.spec.window.start = 0s;
+    c.spec.window.end = 24h;
+    c.spec.window.days = rules::weekdays::every_day;
+    c.spec.window.us_holidays = false;
+    c.blocks.size = 16;
+    std::vector<claimed_contact> contacts;
+    for (int i = 0; i < 30; ++i) {
+      claimed_contact x;
+      x.id = contact_id{10'000 * (k + 1) + i};
+      x.row = i + 2;
+      x.e164 = fmt::format("+1415{}55{:04d}", 2 + k, i);
+      x.variables = "{}";
+      contacts.push_back(x);
+    }
+    campaigns.push_back(db_.add_campaign(c, contacts));
+  }
+  make_carrier(lasting(20s));
+  test_carriers carriers(*carrier_);
+  dialing_engine engine(memory_ports(db_, "engine-a"), carriers, clock_, in_minutes(), engine_scope{});
+  for (const auto& c : campaigns) engine.watch(c.id);
+  engine.start();
+  const auto all_completed = [&] {
+    for (const auto& c : campaigns) {
+      const auto w = engine.watched(c.id);
+      if (!w || !w->settled || !*w->settled || **w->settled != campaign_state::completed) return false;
+    }
+    return true;
+  };
+  const auto started = clock_.monotonic();
+  ASSERT_TRUE(clock_.run_while_not(all_completed, 2h));
+  engine.request_stop(stop_mode::drain);
+  ASSERT_TRUE(clock_.run_while_not([&] { return engine.stopped(); }, 1h));
+  engine.join();
+  const auto log = carrier_->log();
+  EXPECT_EQ(log.size(), 90u);
+  EXPECT_EQ(dialed_twice(log), "");
+  for (const auto& [from, peak] : peak_concurrency(log)) EXPECT_LE(peak, 4) << from;
+  for (int k = 0; k < 3; ++k) {
+    std::vector<placed_call> mine;
+    std::optional<nanoseconds> first;
+    for (const auto& c : log)
+      if (c.contact.value() / 10'000 == k + 1) {
+        mine.push_back(c);
+        first = std::min(first.value_or(c.placed_at), c.placed_at);
+      }
+    EXPECT_EQ(mine.size(), 30u) << "campaign " << k;
+    EXPECT_LE(peak_concurrency_of_all(mine), 6) << "campaign " << k;
+    ASSERT_TRUE(first.has_value());
+    // 90 calls of 20 s over 8 slots take about 4 minutes; each campaign starts within the first minute.
+    EXPECT_LT(*first - started, 1min) << "campaign " << k << " waited for the others";
+  }
+  EXPECT_EQ(by_state()["done"], 90);
+}
+
+// One engine serves every running campaign of its database (`dialer serve`), and takes on a campaign launched
+// by any other process within a second, from the change feed alone: here it reads every campaign in full only
+// once in ten hours.
+TEST_F(EngineInvariants, ACampaignLaunchedElsewhereIsTakenOnFromTheChangeFeedWithinASecond) {
+  add_number("+14155550100", 4, 10);
+  add_campaign(16, 4);
+  db_.set_state(campaign_.id, campaign_state::draft, /*announce=*/false);  // created, not launched yet
+  make_carrier();
+  test_carriers carriers(*carrier_);
+  engine_options options;
+  options.campaign_poll = 10h;
+  dialing_engine engine(memory_ports(db_, "engine-a"), carriers, clock_, options, engine_scope{});
+  engine.start();
+  ASSERT_TRUE(clock_.run_until(clock_.monotonic() + 5s));
+  EXPECT_TRUE(carrier_->log().empty()) << "a draft campaign was dialed";
+  const auto launched = clock_.monotonic();
+  db_.set_state(campaign_.id, campaign_state::running);  // launched elsewhere, announced
+  ASSERT_TRUE(clock_.run_while_not([&] { return !carrier_->log().empty(); }, 1min));
+  EXPECT_LT(carrier_->log().front().placed_at - launched, 1s);
+  ASSERT_TRUE(
+      clock_.run_while_not([&] { return db_.state_of(campaign_.id) == campaign_state::completed; }, 1h));
+  engine.request_stop(stop_mode::drain);
+  ASSERT_TRUE(clock_.run_while_not([&] { return engine.stopped(); }, 1h));
+  engine.join();
+  EXPECT_EQ(by_state()["done"], 16);
+}
+
+// The fallback: an announcement lost (a reconnection) is made up for by the full read every campaign_poll (1
+// s).
+TEST_F(EngineInvariants, ACampaignWhoseAnnouncementWasLostIsTakenOnByTheNextFullRead) {
+  add_number("+14155550100", 4, 10);
+  add_campaign(16, 4);
+  db_.set_state(campaign_.id, campaign_state::draft, /*announce=*/false);
+  make_carrier();
+  test_carriers carriers(*carrier_);
+  const engine_options options;
+  dialing_engine engine(memory_ports(db_, "engine-a"), carriers, clock_, options, engine_scope{});
+  engine.start();
+  ASSERT_TRUE(clock_.run_until(clock_.monotonic() + 5s));
+  const auto launched = clock_.monotonic();
+  db_.set_state(campaign_.id, campaign_state::running, /*announce=*/false);
+  ASSERT_TRUE(clock_.run_while_not([&] { return !carrier_->log().empty(); }, 1min));
+  EXPECT_LE(carrier_->log().front().placed_at - launched, options.campaign_poll + options.tick);
+  engine.request_stop(stop_mode::now);
+  ASSERT_TRUE(clock_.run_while_not([&] { return engine.stopped(); }, 1h));
+  engine.join();
+}
+
 // Invariant 6: cancel is final. The campaign is paused here and, while this engine drains its calls, another
 // process cancels it: it ends cancelled, every contact terminal (those it still held cancelled as it
 // drained).
@@ -657,6 +777,126 @@ TEST_F(EngineInvariants, ACompletionRacingACancelLeavesItCancelled) {
   EXPECT_EQ(db_.state_of(campaign_.id), campaign_state::cancelled);
   EXPECT_EQ(status->state, campaign_state::cancelled);
   EXPECT_EQ(by_state()["done"], 8);
+}
+
+// Cancel is final, even when the engine that holds the campaign's blocks is draining for another reason
+// (SIGTERM to `dialer serve`) as the cancel commits: it hands its queued contacts back as it stops, and the
+// write-back that releases their blocks cancels them, since no engine will run the campaign again.
+TEST_F(EngineInvariants, ACampaignCancelledWhileItsEngineStopsEndsWithEveryContactTerminal) {
+  add_number("+14155550100", 4, 10);
+  add_campaign(200, 4);
+  make_carrier(lasting(20s));
+  test_carriers carriers(*carrier_);
+  dialing_engine engine(memory_ports(db_, "engine-a"), carriers, clock_, in_minutes(), engine_scope{});
+  engine.start();
+  ASSERT_TRUE(clock_.run_while_not([&] { return carrier_->log().size() >= 4; }, 1min));
+  engine.request_stop(stop_mode::drain);  // the engine drains: it no longer reads the campaigns' states
+  db_.set_state(campaign_.id, campaign_state::cancelled);
+  (void)db_.cancel_waiting(
+      campaign_.id);  // what `dialer campaigns cancel` does: the blocks the engine holds wait
+  ASSERT_TRUE(clock_.run_while_not([&] { return engine.stopped(); }, 1h));
+  engine.join();
+  const auto states = by_state();
+  EXPECT_EQ(states.count("pending"), 0u)
+      << states.at("pending") << " contacts left pending in a cancelled campaign";
+  EXPECT_EQ(states.at("done") + states.at("cancelled"), 200);
+}
+
+// A call whose outcome never comes (its status callback was lost) is asked of the carrier once it is overdue,
+// instead of holding its slot, and its campaign, for ever.
+TEST_F(EngineInvariants, ACallWhoseOutcomeNeverComesIsAskedOfTheCarrierOnceOverdue) {
+  add_number("+14155550100", 4, 10);
+  add_campaign(20, 4);
+  make_carrier([](const origination_request& r) {
+    call_plan p;
+    p.duration = 30s;
+    p.lose_outcome = r.contact.value() % 4 == 0;
+    return p;
+  });
+  auto options = in_minutes();
+  options.outcome_overdue = 5min;
+  auto status = run(options);
+  ASSERT_TRUE(status) << status.error().message;
+  EXPECT_EQ(status->state, campaign_state::completed);
+  EXPECT_EQ(by_state()["done"], 20);
+  for (const auto& a : db_.attempts()) {
+    ASSERT_TRUE(a.outcome.has_value()) << a.id.value();
+    EXPECT_EQ(a.outcome->outcome, call_outcome::completed)
+        << "attempt " << a.id.value() << ": the carrier's answer";
+  }
+}
+
+// The database away for a moment as an engine takes a campaign on is retried, not reported to the campaign's
+// watchers as a failure (`dialer run` would pause the campaign and exit).
+TEST_F(EngineInvariants, ADatabaseHiccupWhileACampaignIsTakenOnIsRetried) {
+  add_number("+14155550100", 4, 10);
+  add_campaign(20, 4);
+  make_carrier();
+  db_.set_fault(store_call::load, fault{.fail = true, .times = 2, .before = {}});
+  auto status = run();
+  ASSERT_TRUE(status) << status.error().message;
+  EXPECT_EQ(status->state, campaign_state::completed);
+  EXPECT_EQ(by_state()["done"], 20);
+}
+
+// Invariant 4 across agents: a number moved from one agent to another that this engine also dials for is
+// usable again soon, for the new agent's campaign; the old agent's calls still queued on it do not leave. The
+// move happens as the attempt journal stalls for 20 s with the old agent's decisions on the number waiting to
+// be recorded; by the time they are, the engine has read the move and leased the number for the new agent.
+TEST_F(EngineInvariants, ANumberMovedToAnotherAgentsCampaignCarriesNoCallOfTheOldAgent) {
+  add_number("+14155550100", 4, 10);
+  add_number("+14155550101", 4, 10);
+  add_campaign(40, 8);
+  phone_number b_number;
+  b_number.id = number_id{3};
+  b_number.account = account_id{1};
+  b_number.e164 = "+14155550199";
+  b_number.country = "US";
+  b_number.max_concurrent_calls = 4;
+  b_number.max_cps = 10;
+  b_number.agent = agent_id{2};
+  b_number.agent_name = "other";
+  db_.add_number(b_number);
+  campaign_record other = campaign_;
+  other.id = campaign_id{2};
+  other.name = "other";
+  other.agent = agent_id{2};
+  other.agent_name = "other";
+  std::vector<claimed_contact> theirs;
+  for (int i = 0; i < 40; ++i) {
+    claimed_contact x;
+    x.id = contact_id{50'000 + i};
+    x.row = i + 2;
+    x.e164 = fmt::format("+1212555{:04d}", i);
+    x.variables = "{}";
+    theirs.push_back(x);
+  }
+  (void)db_.add_campaign(other, theirs);
+  make_carrier(lasting(60s));
+  test_carriers carriers(*carrier_);
+  auto options = in_minutes();
+  options.lease = 120s;  // the stall must not let the slot leases lapse
+  options.heartbeat = 5s;
+  std::optional<nanoseconds> moved_at;
+  db_.set_fault(store_call::record_attempts, fault{.stall = 20s, .times = 1, .before = [&] {
+                                                     db_.assign_number(numbers_[0].id, agent_id{2});
+                                                     moved_at = clock_.monotonic();
+                                                   }});
+  dialing_engine engine(memory_ports(db_, "engine-a"), carriers, clock_, options, engine_scope{});
+  engine.start();
+  ASSERT_TRUE(clock_.run_until(clock_.monotonic() + 5min));
+  engine.request_stop(stop_mode::now);
+  ASSERT_TRUE(clock_.run_while_not([&] { return engine.stopped(); }, 1h));
+  engine.join();
+  ASSERT_TRUE(moved_at.has_value());
+  int old_agent_after = 0, new_agent_on_it = 0;
+  for (const auto& c : carrier_->log()) {
+    if (c.from != numbers_[0].e164) continue;
+    if (c.contact.value() < 50'000 && c.placed_at > *moved_at + options.heartbeat) ++old_agent_after;
+    if (c.contact.value() >= 50'000) ++new_agent_on_it;
+  }
+  EXPECT_EQ(old_agent_after, 0) << "calls of the old agent's campaign left from the moved number";
+  EXPECT_GT(new_agent_on_it, 0) << "the new agent's campaign never used the number: the test proves nothing";
 }
 
 // Invariant 6: once the cancel is committed, nothing more is recorded, so nothing more is placed, even by an

@@ -317,6 +317,8 @@ class memory_contact_claims final : public contact_claims, memory_engine_port {
       out.campaign = id;
       const auto now = db_.now();
       int taken = 0;
+      // As in PostgreSQL: only while the campaign runs.
+      if (db_.campaigns_.at(id.value()).state != campaign_state::running) return out;
       for (auto& b : db_.blocks_[id.value()]) {
         if (taken >= max) break;
         if (!b.claimed_by.empty() && b.lease_until >= now) continue;
@@ -377,6 +379,22 @@ class memory_contact_claims final : public contact_claims, memory_engine_port {
   }
 
  public:
+  result<std::int64_t> cancel_orphaned() override {
+    std::vector<campaign_id> cancelled;
+    {
+      std::lock_guard g(db_.mutex_);
+      for (const auto& [id, c] : db_.campaigns_)
+        if (c.state == campaign_state::cancelled) cancelled.push_back(c.id);
+    }
+    std::int64_t n = 0;
+    for (auto id : cancelled) {
+      auto r = cancel_pending(id);
+      if (!r) return r;
+      n += *r;
+    }
+    return n;
+  }
+
   result<void> renew(std::span<const held_blocks> held, std::chrono::milliseconds lease) override {
     return call(store_call::renew, [&]() -> result<void> {
       for (const auto& h : held)
@@ -528,7 +546,18 @@ class memory_attempt_journal final : public attempt_journal, memory_engine_port 
       }
       for (const auto& rel : batch.release)
         for (auto& b : db_.blocks_[rel.campaign.value()])
-          if (b.first == rel.first && b.claimed_by == engine_) b.claimed_by.clear();
+          if (b.first == rel.first && b.claimed_by == engine_) {
+            b.claimed_by.clear();
+            // As in PostgreSQL: a block released after its campaign was cancelled has its waiting contacts
+            // cancelled.
+            if (db_.campaigns_.at(rel.campaign.value()).state != campaign_state::cancelled) continue;
+            for (auto it = db_.contacts_.lower_bound(b.first);
+                 it != db_.contacts_.end() && it->first <= b.last; ++it)
+              if (it->second.state == "pending") {
+                it->second.state = "cancelled";
+                it->second.reason = "cancelled";
+              }
+          }
       return ok();
     });
   }

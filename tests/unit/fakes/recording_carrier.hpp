@@ -1,11 +1,13 @@
 #pragma once
-// A carrier for runner tests that keeps its own log of every origination it was asked to place, with the clock
-// time it was placed and ended: the carrier-side record that proves "never dialed twice", the per-number caps and
-// the CPS limits from outside the engine. What each call does is the test's choice (a plan per request); a call
-// can also outlive the runner that placed it, as a real call outlives a crashed engine.
+// A carrier for runner tests that keeps its own log of every origination it was asked to place, with the
+// clock time it was placed and ended: the carrier-side record that proves "never dialed twice", the
+// per-number caps and the CPS limits from outside the engine. What each call does is the test's choice (a
+// plan per request); a call can also outlive the runner that placed it, as a real call outlives a crashed
+// engine.
 //
-// Threading: originate() and cancel() from any thread queue work; one worker thread (a clock participant) places
-// calls, reports events and ends calls at their time. The log is read by the test thread through log().
+// Threading: originate() and cancel() from any thread queue work; one worker thread (a clock participant)
+// places calls, reports events and ends calls at their time. The log is read by the test thread through
+// log().
 
 #include <atomic>
 #include <condition_variable>
@@ -28,6 +30,8 @@ struct call_plan {
   std::optional<origination_refusal> refuse;  // refuse instead of placing
   // Place the call but tell the engine only that the answer was lost (indeterminate); its outcome follows.
   bool lose_answer = false;
+  // Place the call and accept it, but never report its outcome (a lost status callback): only lookup() tells.
+  bool lose_outcome = false;
 };
 
 struct placed_call {
@@ -72,7 +76,9 @@ class recording_carrier final : public carrier {
   }
   // A request's placement is stamped when it reaches the carrier (here), as a carrier counts arrivals. Its
   // events go to the sink set with set_events().
-  void originate(std::span<const origination_request> requests) noexcept override { originate_to(nullptr, requests); }
+  void originate(std::span<const origination_request> requests) noexcept override {
+    originate_to(nullptr, requests);
+  }
   // The same, for one engine's own endpoint (below): that call's events go to `to`'s sink, not to this one's.
   void originate_to(const carrier_endpoint* to, std::span<const origination_request> requests) noexcept {
     // A slow hand-over (the sending thread lost the CPU, a slow socket): the requests reach the carrier later
@@ -156,6 +162,7 @@ class recording_carrier final : public carrier {
     std::size_t log_index;
     std::chrono::nanoseconds ends;
     const carrier_endpoint* via = nullptr;  // whose sink hears of it (nullptr: this carrier's own)
+    bool silent = false;                    // its outcome is never reported (lookup() still tells)
   };
   carrier_events* sink_of(const carrier_endpoint* via) const;  // guarded by mutex_
 
@@ -188,8 +195,9 @@ class recording_carrier final : public carrier {
         if (plan.refuse) {
           const auto why = *plan.refuse;
           const auto attempt = r.attempt;
-          events.emplace_back(sink_of(in.via),
-                              [=](carrier_events& s) { s.on_refused(attempt, why, std::nullopt, "refused by the test"); });
+          events.emplace_back(sink_of(in.via), [=](carrier_events& s) {
+            s.on_refused(attempt, why, std::nullopt, "refused by the test");
+          });
           continue;
         }
         placed_call c;
@@ -202,7 +210,8 @@ class recording_carrier final : public carrier {
         c.placed_wall = in.wall;
         c.outcome = plan.outcome;
         log_.push_back(c);
-        live_.emplace(r.attempt.value(), live{log_.size() - 1, in.at + plan.duration, in.via});
+        live_.emplace(r.attempt.value(),
+                      live{log_.size() - 1, in.at + plan.duration, in.via, plan.lose_outcome});
         const auto attempt = r.attempt;
         if (plan.lose_answer)
           events.emplace_back(sink_of(in.via), [=](carrier_events& s) {
@@ -224,7 +233,8 @@ class recording_carrier final : public carrier {
           auto& c = log_[it->second.log_index];
           c.ended_at = now;
           const auto e = event_of(c);
-          events.emplace_back(sink_of(it->second.via), [e](carrier_events& s) { s.on_outcome(e); });
+          if (!it->second.silent)
+            events.emplace_back(sink_of(it->second.via), [e](carrier_events& s) { s.on_outcome(e); });
           it = live_.erase(it);
         } else {
           next = std::min(next, it->second.ends);
@@ -239,7 +249,8 @@ class recording_carrier final : public carrier {
         cv_.notify_all();  // drain() waiters
         continue;
       }
-      (void)clock_.wait_until(cv_, lock, next, [&] { return stop_ || adopted_ || !incoming_.empty() || !cancels_.empty(); });
+      (void)clock_.wait_until(cv_, lock, next,
+                              [&] { return stop_ || adopted_ || !incoming_.empty() || !cancels_.empty(); });
     }
   }
 
@@ -275,7 +286,9 @@ class carrier_endpoint final : public carrier {
   std::string_view name() const noexcept override { return shared_.name(); }
   double account_cps() const noexcept override { return shared_.account_cps(); }
   void set_events(carrier_events* sink) noexcept override { sink_.store(sink, std::memory_order_release); }
-  void originate(std::span<const origination_request> requests) noexcept override { shared_.originate_to(this, requests); }
+  void originate(std::span<const origination_request> requests) noexcept override {
+    shared_.originate_to(this, requests);
+  }
   void cancel(attempt_id attempt) noexcept override { shared_.cancel(attempt); }
   result<std::optional<call_event>> lookup(attempt_id attempt, std::string_view id) override {
     return shared_.lookup(attempt, id);
@@ -288,14 +301,17 @@ class carrier_endpoint final : public carrier {
   std::atomic<carrier_events*> sink_{nullptr};
 };
 
-inline carrier_events* recording_carrier::sink_of(const carrier_endpoint* via) const { return via ? via->sink() : sink_; }
+inline carrier_events* recording_carrier::sink_of(const carrier_endpoint* via) const {
+  return via ? via->sink() : sink_;
+}
 
 // Checks on a carrier log, independent of the engine: each returns a description of the first violation, or
 // an empty string.
 inline std::string dialed_twice(const std::vector<placed_call>& log) {
   std::map<std::int64_t, int> seen;
   for (const auto& c : log)
-    if (++seen[c.attempt.value()] > 1) return "attempt " + std::to_string(c.attempt.value()) + " was placed twice";
+    if (++seen[c.attempt.value()] > 1)
+      return "attempt " + std::to_string(c.attempt.value()) + " was placed twice";
   // A contact never has two calls at once.
   std::map<std::int64_t, std::vector<const placed_call*>> by_contact;
   for (const auto& c : log) by_contact[c.contact.value()].push_back(&c);
