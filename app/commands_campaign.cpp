@@ -112,8 +112,13 @@ std::int64_t peak_of(const number_summary& n, const run_status* run) {
   return n.peak_in_flight;
 }
 
-// At most this many rejected rows in the summary table (JSON lists them all).
+// At most this many rejected rows in the summary table (JSON lists the first 1000; `dialer campaigns
+// rejected` pages through them all).
 constexpr std::size_t kRejectedRowsShown = 20;
+
+nlohmann::json rejected_json(const rejected_row& r) {
+  return {{"row", r.row}, {"reason", r.reason}, {"input", r.input}};
+}
 
 nlohmann::json report_json(const campaign_summary& s, const run_status* run, double duration_s) {
   nlohmann::json by_state{{"pending", s.progress.pending},
@@ -125,8 +130,9 @@ nlohmann::json report_json(const campaign_summary& s, const run_status* run, dou
   nlohmann::json outcomes = nlohmann::json::object();
   for (const auto& o : s.outcomes) outcomes[o.outcome] = o.count;
   nlohmann::json rejected = nlohmann::json::array();
-  for (const auto& [row, reason] : s.campaign.import_rejected)
-    rejected.push_back({{"row", row}, {"reason", reason}});
+  for (const auto& r : s.first_rejected) rejected.push_back(rejected_json(r));
+  nlohmann::json by_reason = nlohmann::json::object();
+  for (const auto& [reason, n] : s.campaign.import_rejected_by_reason) by_reason[reason] = n;
   nlohmann::json numbers = nlohmann::json::array();
   for (const auto& n : s.numbers) {
     numbers.push_back({{"e164", n.e164},
@@ -142,7 +148,11 @@ nlohmann::json report_json(const campaign_summary& s, const run_status* run, dou
                    {"contacts", {{"total", s.progress.total}, {"by_state", by_state}}},
                    {"outcomes", outcomes},
                    {"attempts", s.progress.attempts},
-                   {"import", {{"accepted", s.campaign.import_accepted}, {"rejected", rejected}}},
+                   {"import",
+                    {{"accepted", s.campaign.import_accepted},
+                     {"rejected", rejected},  // the first summary_rejected_rows
+                     {"rejected_total", s.campaign.import_rejected()},
+                     {"rejected_by_reason", by_reason}}},
                    {"numbers", numbers},
                    {"duration_s", duration_s},
                    {"talk_minutes", s.talk_minutes},
@@ -171,16 +181,16 @@ void print_summary(const campaign_summary& s, const run_status* run, double dura
     rows.push_back({n.e164, std::to_string(n.calls), std::to_string(peak_of(n, run)),
                     std::to_string(n.max_concurrent_calls)});
   print_table({"CALLER_ID", "CALLS", "PEAK_IN_FLIGHT", "LIMIT"}, rows);
-  std::map<std::string, int> reasons;
-  for (const auto& r : s.campaign.import_rejected) ++reasons[r.second];
-  fmt::print("\nimport: {} accepted, {} rejected", s.campaign.import_accepted,
-             s.campaign.import_rejected.size());
-  for (const auto& [reason, n] : reasons) fmt::print(", {} {}", n, reason);
-  const auto& rejected = s.campaign.import_rejected;
-  for (std::size_t i = 0; i < rejected.size() && i < kRejectedRowsShown; ++i)
-    fmt::print("\n  row {}: {}", rejected[i].first, rejected[i].second);
-  if (rejected.size() > kRejectedRowsShown)
-    fmt::print("\n  and {} more (--json lists them all)", rejected.size() - kRejectedRowsShown);
+  const std::int64_t rejected = s.campaign.import_rejected();
+  fmt::print("\nimport: {} accepted, {} rejected", s.campaign.import_accepted, rejected);
+  for (const auto& [reason, n] : s.campaign.import_rejected_by_reason) fmt::print(", {} {}", n, reason);
+  for (std::size_t i = 0; i < s.first_rejected.size() && i < kRejectedRowsShown; ++i) {
+    const auto& r = s.first_rejected[i];
+    fmt::print("\n  row {}: {} '{}'", r.row, r.reason, r.input);
+  }
+  if (rejected > static_cast<std::int64_t>(kRejectedRowsShown))
+    fmt::print("\n  and {} more (dialer campaigns rejected {} lists them)",
+               rejected - static_cast<std::int64_t>(kRejectedRowsShown), s.campaign.id.value());
   fmt::print("\nduration: {:.1f}s, talk time: {:.1f} min, cost: {} USD\n", duration_s, s.talk_minutes,
              format_money(s.cost));
   if (run && run->reconciled)
@@ -309,17 +319,27 @@ int dry_run(const global_options& options, campaign_session& session, const camp
     nlohmann::json numbers = nlohmann::json::array();
     for (const auto& n : r.plan.numbers) numbers.push_back(n.e164);
     nlohmann::json rejected = nlohmann::json::array();
-    for (const auto& [row, reason] : r.rejected) rejected.push_back({{"row", row}, {"reason", reason}});
+    for (const auto& row : r.first_rejected) rejected.push_back(rejected_json(row));
+    nlohmann::json by_reason = nlohmann::json::object();
+    for (std::size_t i = 0; i < contacts::reject_reason_count; ++i) {
+      const auto reason = static_cast<contacts::reject_reason>(i);
+      if (r.import.count(reason) > 0)
+        by_reason[std::string(contacts::to_string(reason))] = r.import.count(reason);
+    }
     print_json({{"dry_run", true},
                 {"campaign", spec.name},
                 {"agent", spec.agent},
                 {"carrier", spec.carrier},
                 {"numbers", numbers},
                 {"would", r.plan.would_create},
-                {"import", {{"accepted", r.accepted}, {"rejected", rejected}}}});
+                {"import",
+                 {{"accepted", r.import.accepted},
+                  {"rejected", rejected},
+                  {"rejected_total", r.import.rejected},
+                  {"rejected_by_reason", by_reason}}}});
   } else {
     fmt::print("dry run: campaign '{}' would call {} contacts ({} rejected) as agent '{}' through '{}'\n",
-               spec.name, r.accepted, r.rejected.size(), spec.agent, spec.carrier);
+               spec.name, r.import.accepted, r.import.rejected, spec.agent, spec.carrier);
     for (const auto& n : r.plan.numbers) fmt::print("  caller ID {}\n", n.e164);
     for (const auto& w : r.plan.would_create) fmt::print("  would {}\n", w);
     fmt::print("nothing was dialed.\n");
@@ -565,6 +585,34 @@ int contact_results(const global_options& options, const std::string& name, std:
   });
 }
 
+// dialer campaigns rejected CAMPAIGN: the rows its import turned away, a page at a time.
+int rejected_rows(const global_options& options, const std::string& name, std::int64_t after, int limit) {
+  return with_service(options, [&](campaign_service& service) {
+    auto id = service.find(name);
+    if (!id) return report(id.error());
+    // One row more than asked says whether another page follows.
+    auto rows = service.rejected_rows(*id, after, limit + 1);
+    if (!rows) return report(rows.error());
+    std::optional<std::int64_t> next_after;
+    if (static_cast<int>(rows->size()) > limit) {
+      rows->pop_back();
+      next_after = rows->back().row;
+    }
+    if (options.json) {
+      nlohmann::json list = nlohmann::json::array();
+      for (const auto& r : *rows) list.push_back(rejected_json(r));
+      print_json(
+          {{"rejected", list}, {"next_after", next_after ? nlohmann::json(*next_after) : nlohmann::json()}});
+    } else {
+      std::vector<std::vector<std::string>> table;
+      for (const auto& r : *rows) table.push_back({std::to_string(r.row), r.reason, r.input});
+      print_table({"ROW", "REASON", "PHONE_AS_WRITTEN"}, table);
+      if (next_after) fmt::print("more: --after {}\n", *next_after);
+    }
+    return int{exit_ok};
+  });
+}
+
 }  // namespace
 
 void add_campaign_commands(CLI::App& app, global_options& options, command_action& run) {
@@ -644,6 +692,19 @@ void add_campaign_commands(CLI::App& app, global_options& options, command_actio
   results->callback([&options, &run, results_name, results_after, results_limit] {
     run = [&options, results_name, results_after, results_limit] {
       return contact_results(options, *results_name, *results_after, *results_limit);
+    };
+  });
+  auto rejected_name = std::make_shared<std::string>();
+  auto rejected_after = std::make_shared<std::int64_t>(0);
+  auto rejected_limit = std::make_shared<int>(100);
+  auto* rejected =
+      campaigns->add_subcommand("rejected", "The rows of the contact file its import turned away");
+  rejected->add_option("CAMPAIGN", *rejected_name, "Campaign id or name")->required();
+  rejected->add_option("--after", *rejected_after, "Rows after this row number (the previous page's last)");
+  rejected->add_option("--limit", *rejected_limit, "Rows per page (1-9999)")->check(CLI::Range(1, 9999));
+  rejected->callback([&options, &run, rejected_name, rejected_after, rejected_limit] {
+    run = [&options, rejected_name, rejected_after, rejected_limit] {
+      return rejected_rows(options, *rejected_name, *rejected_after, *rejected_limit);
     };
   });
   for (auto [verb, state, help] :

@@ -56,8 +56,15 @@ struct campaign_record {
   std::string carrier;
   campaign_spec spec;
   bool imported = false;
-  int import_accepted = 0;
-  std::vector<std::pair<int, std::string>> import_rejected;  // {row, reason}
+  std::int64_t import_accepted = 0;
+  // Rows the import turned away, by reason (reasons in the import's precedence order, none with 0); the rows
+  // themselves are paged with campaign_repository::rejected_rows.
+  std::vector<std::pair<std::string, std::int64_t>> import_rejected_by_reason;
+  [[nodiscard]] std::int64_t import_rejected() const noexcept {
+    std::int64_t n = 0;
+    for (const auto& r : import_rejected_by_reason) n += r.second;
+    return n;
+  }
   std::vector<number_id> numbers;  // explicit caller IDs (empty: all of the agent's)
   contact_blocks blocks;           // its contacts' id range (set by the import)
   timestamp created_at{};

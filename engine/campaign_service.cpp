@@ -45,14 +45,18 @@ result<void> ensure_contacts_file(const campaign_spec& spec) {
   return ok();
 }
 
+// Keeps the first rejected rows of a dry run (the import's summary counts them all): memory stays flat
+// however bad the file.
 struct counting_sink final : contacts::contact_sink {
   result<void> write(const contacts::contact_batch& b) override {
-    accepted += b.accepted.size();
-    for (const auto& r : b.rejected) rejected.emplace_back(r.row, std::string(contacts::to_string(r.reason)));
+    for (const auto& r : b.rejected) {
+      if (rejected.size() >= static_cast<std::size_t>(campaign_summary::summary_rejected_rows)) break;
+      rejected.push_back({static_cast<std::int64_t>(r.row), std::string(contacts::to_string(r.reason)),
+                          std::string(r.input)});
+    }
     return ok();
   }
-  std::uint64_t accepted = 0;
-  std::vector<std::pair<std::uint64_t, std::string>> rejected;
+  std::vector<rejected_row> rejected;
 };
 
 }  // namespace
@@ -240,8 +244,8 @@ result<dry_run_report> campaign_service::dry_run(const campaign_spec& spec) {
   if (!imported) return std::move(imported).error();
   dry_run_report out;
   out.plan = std::move(*checked);
-  out.accepted = sink.accepted;
-  out.rejected = std::move(sink.rejected);
+  out.import = *imported;
+  out.first_rejected = std::move(sink.rejected);
   return out;
 }
 

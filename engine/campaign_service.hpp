@@ -51,8 +51,9 @@ struct launch_result {
 
 struct dry_run_report {
   launch_plan plan;
-  std::uint64_t accepted = 0;
-  std::vector<std::pair<std::uint64_t, std::string>> rejected;  // {row, reason}
+  contacts::import_summary import;  // the counts, by reason
+  std::vector<rejected_row>
+      first_rejected;  // the first campaign_summary::summary_rejected_rows, in row order
 };
 
 struct single_call_request {
@@ -113,6 +114,11 @@ class campaign_service {
   [[nodiscard]] result<campaign_summary> status(campaign_id id) { return campaigns_.summary(id); }
   [[nodiscard]] result<contact_page> results(campaign_id id, std::optional<contact_id> after, int limit) {
     return campaigns_.contact_results(id, after, limit);
+  }
+  // The rows its import turned away, in row order, after row `after`, at most `limit` (1-10000).
+  [[nodiscard]] result<std::vector<rejected_row>> rejected_rows(campaign_id id, std::int64_t after,
+                                                                int limit) {
+    return campaigns_.rejected_rows(id, after, limit);
   }
   [[nodiscard]] result<std::optional<attempt_report>> last_attempt(campaign_id id) {
     return campaigns_.last_attempt(id);

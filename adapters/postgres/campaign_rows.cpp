@@ -7,6 +7,7 @@
 
 #include "adapters/postgres/connection.hpp"
 #include "adapters/postgres/sql_arrays.hpp"
+#include "engine/contacts/contact_import.hpp"
 
 namespace dialer::pg {
 
@@ -61,7 +62,7 @@ result<campaign_record> load_campaign_record(pqxx::connection& c, account_id acc
     pqxx::nontransaction tx(c);
     auto rows = tx.exec_params(
         "SELECT c.id, c.name, c.agent_id, a.name, a.handoff, c.state, c.carrier, c.settings::text, "
-        "c.imported_at IS NOT NULL, c.import_accepted, c.import_rejected::text, "
+        "c.imported_at IS NOT NULL, c.import_accepted, c.import_rejected_by_reason::text, "
         "(extract(epoch FROM c.created_at) * 1e6)::bigint, (extract(epoch FROM c.started_at) * 1e6)::bigint, "
         "(extract(epoch FROM c.finished_at) * 1e6)::bigint, "
         "coalesce(c.first_contact_id, 0), coalesce(c.last_contact_id, 0), c.block_size, c.account_id "
@@ -82,9 +83,13 @@ result<campaign_record> load_campaign_record(pqxx::connection& c, account_id acc
     if (!spec) return std::move(spec).error();
     rec.spec = std::move(*spec);
     rec.imported = r[8].as<bool>();
-    rec.import_accepted = r[9].as<int>();
-    for (const auto& item : nlohmann::json::parse(r[10].as<std::string>()))
-      rec.import_rejected.emplace_back(item.at("row").get<int>(), item.at("reason").get<std::string>());
+    rec.import_accepted = r[9].as<std::int64_t>();
+    const auto by_reason = nlohmann::json::parse(r[10].as<std::string>());
+    for (std::size_t i = 0; i < contacts::reject_reason_count; ++i) {  // in the import's precedence order
+      const std::string reason(contacts::to_string(static_cast<contacts::reject_reason>(i)));
+      if (const auto it = by_reason.find(reason); it != by_reason.end() && it->get<std::int64_t>() > 0)
+        rec.import_rejected_by_reason.emplace_back(reason, it->get<std::int64_t>());
+    }
     rec.created_at = from_us(r[11].as<std::int64_t>());
     if (!r[12].is_null()) rec.started_at = from_us(r[12].as<std::int64_t>());
     if (!r[13].is_null()) rec.finished_at = from_us(r[13].as<std::int64_t>());

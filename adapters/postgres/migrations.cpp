@@ -400,6 +400,28 @@ CREATE TABLE campaign_shares (
 DROP TABLE campaign_slots;
 DROP TABLE engine_campaigns;
 )SQL"},
+    {7, "an import's rejected rows are rows, not one JSON value on the campaign", R"SQL(
+-- A file of ten million rows with a third of them bad held three million rejections in the importing process and in
+-- one jsonb value, read back with every load of the campaign. Now the import streams them here (COPY), the campaign
+-- keeps their count by reason, and readers page through them by row.
+CREATE TABLE import_rejections (
+  campaign_id bigint NOT NULL REFERENCES campaigns (id),
+  row_number  bigint NOT NULL,  -- the data record: 1 is the first after the header
+  reason      text NOT NULL,
+  input       text NOT NULL,    -- the phone field as written, cut at the import's phone limit
+  PRIMARY KEY (campaign_id, row_number)
+);
+INSERT INTO import_rejections (campaign_id, row_number, reason, input)
+SELECT c.id, (r ->> 'row')::bigint, r ->> 'reason', '' FROM campaigns c, jsonb_array_elements(c.import_rejected) r;
+ALTER TABLE campaigns ADD COLUMN import_rejected_by_reason jsonb NOT NULL DEFAULT '{}';
+UPDATE campaigns c SET import_rejected_by_reason = coalesce(
+  (SELECT jsonb_object_agg(reason, n) FROM
+     (SELECT r ->> 'reason' AS reason, count(*) AS n FROM jsonb_array_elements(c.import_rejected) r GROUP BY 1) g),
+  '{}')
+WHERE jsonb_array_length(c.import_rejected) > 0;
+ALTER TABLE campaigns DROP COLUMN import_rejected;
+ALTER TABLE campaigns ALTER COLUMN import_accepted TYPE bigint;
+)SQL"},
 };
 
 }  // namespace

@@ -1,7 +1,12 @@
 #include "adapters/postgres/pg_campaign_repository.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
 #include <pqxx/pqxx>
+#include <span>
 #include <utility>
 
 #include "adapters/postgres/campaign_rows.hpp"
@@ -15,13 +20,72 @@ namespace {
 
 constexpr std::int64_t kContactIdLock = 0x6469616c65720002;  // "dialer" + 2: contact id ranges
 
+// The rejected rows of one import, in COPY text format, in an unnamed temporary file (gone when closed): they
+// are copied into import_rejections once the contacts' COPY has ended (one connection runs one COPY at a
+// time), and a file with millions of bad rows costs disk, not memory.
+class rejection_spool {
+ public:
+  explicit rejection_spool(campaign_id campaign) : campaign_(std::to_string(campaign.value())) {}
+
+  result<void> add(std::span<const contacts::rejected_contact> rows) {
+    if (rows.empty()) return dialer::ok();
+    if (!file_) {
+      file_.reset(std::tmpfile());
+      if (!file_)
+        return make_error(errc::unavailable, "cannot create a temporary file for the rejected rows: {}",
+                          std::strerror(errno));
+    }
+    buffer_.clear();
+    for (const auto& r : rows) {
+      fmt::format_to(std::back_inserter(buffer_), "{}\t{}\t{}\t", campaign_, r.row,
+                     contacts::to_string(r.reason));
+      std::string input(r.input);
+      std::replace(input.begin(), input.end(), '\0', '?');  // text cannot hold NUL; the rest is valid UTF-8
+      append_copy_field(buffer_, input);
+      buffer_ += '\n';
+    }
+    if (std::fwrite(buffer_.data(), 1, buffer_.size(), file_.get()) != buffer_.size())
+      return make_error(errc::unavailable, "cannot write the rejected rows to a temporary file: {}",
+                        std::strerror(errno));
+    return dialer::ok();
+  }
+
+  // COPYs what was spooled into import_rejections on `conn` (inside its transaction).
+  result<void> store(raw_connection& conn) {
+    if (!file_) return dialer::ok();
+    if (std::fflush(file_.get()) != 0 || std::fseek(file_.get(), 0, SEEK_SET) != 0)
+      return make_error(errc::unavailable, "cannot read back the rejected rows: {}", std::strerror(errno));
+    if (auto r = conn.exec("COPY import_rejections (campaign_id, row_number, reason, input) FROM STDIN",
+                           PGRES_COPY_IN);
+        !r)
+      return std::move(r).error();
+    buffer_.resize(1 << 20);
+    while (const std::size_t n = std::fread(buffer_.data(), 1, buffer_.size(), file_.get())) {
+      if (auto r = conn.put(std::string_view(buffer_.data(), n)); !r) {
+        (void)conn.end_copy();
+        return std::move(r).error();
+      }
+    }
+    return conn.end_copy();
+  }
+
+ private:
+  struct closer {
+    void operator()(std::FILE* f) const noexcept { std::fclose(f); }
+  };
+  std::string campaign_;
+  std::unique_ptr<std::FILE, closer> file_;
+  std::string buffer_;
+};
+
 class copy_sink final : public contacts::contact_sink {
  public:
   // Contact ids are assigned here, consecutively from `first_id` (the range the import reserved).
-  copy_sink(raw_connection& conn, campaign_id campaign, std::int64_t first_id, import_report& report)
-      : conn_(conn), campaign_(std::to_string(campaign.value())), next_id_(first_id), report_(report) {}
+  copy_sink(raw_connection& conn, campaign_id campaign, std::int64_t first_id, rejection_spool& rejected)
+      : conn_(conn), campaign_(std::to_string(campaign.value())), next_id_(first_id), rejected_(rejected) {}
 
   result<void> write(const contacts::contact_batch& batch) override {
+    if (auto r = rejected_.add(batch.rejected); !r) return r;
     buffer_.clear();
     for (const auto& a : batch.accepted) {
       fmt::format_to(std::back_inserter(buffer_), "{}\t{}\t{}\t", next_id_++, campaign_, a.row);
@@ -32,8 +96,6 @@ class copy_sink final : public contacts::contact_sink {
       append_copy_field(buffer_, a.variables_json);
       buffer_ += '\n';
     }
-    for (const auto& r : batch.rejected)
-      report_.rejected.emplace_back(r.row, std::string(contacts::to_string(r.reason)));
     if (buffer_.empty()) return dialer::ok();
     return conn_.put(buffer_);
   }
@@ -43,7 +105,7 @@ class copy_sink final : public contacts::contact_sink {
   std::string campaign_;
   std::int64_t next_id_;
   std::string buffer_;
-  import_report& report_;
+  rejection_spool& rejected_;
 };
 
 // The campaign's calls as wall-clock intervals (iv: number_id, s, e), for $1 = the campaign id.
@@ -121,7 +183,8 @@ result<import_report> copy_contacts(raw_connection& conn, campaign_id id, const 
       !r)
     return std::move(r).error();
   import_report report;
-  copy_sink sink(conn, id, *first, report);
+  rejection_spool rejected(id);
+  copy_sink sink(conn, id, *first, rejected);
   contacts::import_options options;
   options.default_region = source.default_region;
   options.do_not_call = &dnc;
@@ -135,9 +198,14 @@ result<import_report> copy_contacts(raw_connection& conn, campaign_id id, const 
     return std::move(summary).error();
   }
   if (auto r = conn.end_copy(); !r) return std::move(r).error();
+  if (auto r = rejected.store(conn); !r) return std::move(r).error();
   report.summary = *summary;
-  nlohmann::json rejected = nlohmann::json::array();
-  for (const auto& [row, reason] : report.rejected) rejected.push_back({{"row", row}, {"reason", reason}});
+  nlohmann::json by_reason = nlohmann::json::object();
+  for (std::size_t i = 0; i < contacts::reject_reason_count; ++i) {
+    const auto reason = static_cast<contacts::reject_reason>(i);
+    if (summary->count(reason) > 0)
+      by_reason[std::string(contacts::to_string(reason))] = summary->count(reason);
+  }
   const auto accepted = static_cast<std::int64_t>(summary->accepted);
   std::string first_sql = "NULL", last_sql = "NULL";
   std::string statements;
@@ -157,11 +225,11 @@ result<import_report> copy_contacts(raw_connection& conn, campaign_id id, const 
     if (auto r = conn.exec(statements); !r) return std::move(r).error();
   }
   if (auto r = conn.exec_params(
-          fmt::format(
-              "UPDATE campaigns SET imported_at = now(), import_accepted = {}, import_rejected = $1::jsonb, "
-              "first_contact_id = {}, last_contact_id = {}, block_size = {} WHERE id = {}",
-              summary->accepted, first_sql, last_sql, size, id.value()),
-          {rejected.dump()});
+          fmt::format("UPDATE campaigns SET imported_at = now(), import_accepted = {}, "
+                      "import_rejected_by_reason = $1::jsonb, "
+                      "first_contact_id = {}, last_contact_id = {}, block_size = {} WHERE id = {}",
+                      summary->accepted, first_sql, last_sql, size, id.value()),
+          {by_reason.dump()});
       !r)
     return std::move(r).error();
   return report;
@@ -353,6 +421,11 @@ result<campaign_summary> pg_campaign_repository::summary(campaign_id id) {
   if (!rec) return std::move(rec).error();
   campaign_summary s;
   s.campaign = std::move(*rec);
+  if (s.campaign.import_rejected() > 0) {
+    auto first = rejected_rows(id, 0, campaign_summary::summary_rejected_rows);
+    if (!first) return std::move(first).error();
+    s.first_rejected = std::move(*first);
+  }
   try {
     pqxx::nontransaction tx(connection_);
     count_contact_states(tx, id, s.progress);
@@ -463,6 +536,25 @@ result<contact_page> pg_campaign_repository::contact_results(campaign_id id, std
     return page;
   } catch (...) {
     return current_exception_error("reading contact results");
+  }
+}
+
+result<std::vector<rejected_row>> pg_campaign_repository::rejected_rows(campaign_id id, std::int64_t after,
+                                                                        int limit) {
+  try {
+    pqxx::nontransaction tx(connection_);
+    std::vector<rejected_row> out;
+    const auto rows = tx.exec_params(
+        "SELECT r.row_number, r.reason, r.input FROM import_rejections r JOIN campaigns k ON k.id = "
+        "r.campaign_id "
+        "WHERE r.campaign_id = $1 AND k.account_id = $2 AND r.row_number > $3 ORDER BY r.row_number LIMIT $4",
+        id.value(), account_.value(), after, std::clamp(limit, 1, 10000));
+    out.reserve(rows.size());
+    for (const auto& r : rows)
+      out.push_back({r[0].as<std::int64_t>(), r[1].as<std::string>(), r[2].as<std::string>()});
+    return out;
+  } catch (...) {
+    return current_exception_error("reading the rejected rows");
   }
 }
 

@@ -31,9 +31,16 @@ struct contacts_source {
   std::string default_region = "US";
 };
 
+// The counts; the rejected rows themselves are stored with the campaign (campaign_repository::rejected_rows).
 struct import_report {
   contacts::import_summary summary;
-  std::vector<std::pair<std::uint64_t, std::string>> rejected;  // {row, reason}
+};
+
+// One row of a contact file the import turned away.
+struct rejected_row {
+  std::int64_t row = 0;  // the data record: 1 is the first after the header
+  std::string reason;    // contacts::reject_reason's name
+  std::string input;     // the phone field as written, cut at the import's phone limit
 };
 
 struct created_campaign {
@@ -60,6 +67,10 @@ struct campaign_summary {
   campaign_progress progress;
   std::vector<outcome_count> outcomes;  // attempts by outcome
   std::vector<number_summary> numbers;  // attempts by caller ID
+  // The first rows its import turned away (at most summary_rejected_rows; campaign.import_rejected() counts
+  // them all, rejected_rows pages through them).
+  std::vector<rejected_row> first_rejected;
+  static constexpr int summary_rejected_rows = 1000;
   micros cost = 0;
   double talk_minutes = 0;
   // started_at..finished_at of the campaign; while it has not finished, its first call's start to its last
@@ -138,6 +149,9 @@ class campaign_repository {
   // Contacts in id order, after `after` (none: from the first), at most `limit`.
   [[nodiscard]] virtual result<contact_page> contact_results(campaign_id id, std::optional<contact_id> after,
                                                              int limit) = 0;
+  // The rows its import turned away, in row order, after row `after` (0: from the first), at most `limit`.
+  [[nodiscard]] virtual result<std::vector<rejected_row>> rejected_rows(campaign_id id, std::int64_t after,
+                                                                        int limit) = 0;
   // The campaign's latest attempt (highest id), if it placed any.
   [[nodiscard]] virtual result<std::optional<attempt_report>> last_attempt(campaign_id id) = 0;
   // Price per minute of carrier time on managed numbers.

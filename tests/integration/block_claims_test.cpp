@@ -237,6 +237,53 @@ TEST_F(BlockClaims, ImportGivesACampaignOneRangeOfConsecutiveIdsCutIntoBlocks) {
             0);
 }
 
+// Rejected rows are stored as rows (not held in memory or in one value), each with its reason and its phone
+// field as written, byte for byte through COPY's escapes; the campaign keeps their count by reason; paging by
+// row returns each once.
+TEST_F(BlockClaims, AnImportStoresEveryRejectedRowWithItsReasonAndInput) {
+  std::string csv = "phone,note\n+12025550143,ok\n";
+  std::vector<std::string> written;
+  for (int i = 0; i < 3000; ++i) {  // rows 2..3001: more than one COPY batch's worth of rejections
+    written.push_back(fmt::format("bad\\{}\tx", i));  // a backslash and a tab, which COPY must escape
+    csv += "\"" + written.back() + "\",n\n";
+  }
+  csv += "+12025550143,again\n";  // row 3002: a duplicate
+  campaign_spec spec;
+  spec.name = "rejections";
+  spec.agent = "blocks";
+  pg::pg_campaign_repository campaigns(*c_, account_id{1}, url_);
+  auto created = campaigns.create_with_contacts(spec, agent_, {}, contacts_source{{}, csv, "US"});
+  ASSERT_TRUE(created) << created.error().message;
+  EXPECT_EQ(created->import.summary.accepted, 1u);
+  EXPECT_EQ(created->import.summary.rejected, 3001u);
+
+  auto rec = campaigns.load(created->id);
+  ASSERT_TRUE(rec) << rec.error().message;
+  const std::vector<std::pair<std::string, std::int64_t>> by_reason{{"invalid_number", 3000},
+                                                                    {"duplicate", 1}};
+  EXPECT_EQ(rec->import_rejected_by_reason, by_reason);
+  EXPECT_EQ(rec->import_rejected(), 3001);
+
+  std::vector<rejected_row> all;
+  std::int64_t after = 0;
+  while (true) {
+    auto page = campaigns.rejected_rows(created->id, after, 700);
+    ASSERT_TRUE(page) << page.error().message;
+    if (page->empty()) break;
+    all.insert(all.end(), page->begin(), page->end());
+    after = page->back().row;
+  }
+  ASSERT_EQ(all.size(), 3001u);
+  for (std::size_t i = 0; i < written.size(); ++i) {
+    EXPECT_EQ(all[i].row, static_cast<std::int64_t>(i) + 2);
+    EXPECT_EQ(all[i].reason, "invalid_number");
+    EXPECT_EQ(all[i].input, written[i]);
+  }
+  EXPECT_EQ(all.back().row, 3002);
+  EXPECT_EQ(all.back().reason, "duplicate");
+  EXPECT_EQ(all.back().input, "+12025550143");
+}
+
 TEST_F(BlockClaims, ConcurrentImportsOfTwoCampaignsTakeDisjointRanges) {
   campaign_id one, two;
   std::thread a([&] { one = campaign("one", 3000, 1); });
@@ -788,6 +835,26 @@ TEST_F(BlockClaims, ARetryAfterALostAcknowledgementRecordsTheSameAttemptsOnce) {
 // The last checks at record time: a callee put on the do-not-call list after its contact was claimed, and a
 // caller ID whose slot lease this engine no longer holds (a stall outlived it), are not recorded, so never
 // dialed.
+// Invariant 1: a hung server cannot freeze the heartbeat. Another session holds every slot row locked (as a stuck
+// migration or a runaway transaction would); the engine's slot renewal comes back with the server's statement
+// timeout as its error instead of waiting for the lock, so the engine can count its lease as lapsing and stop
+// dialing. (Were there no timeout, this test would hang until ctest's timeout failed it.)
+TEST_F(BlockClaims, ASlotRenewalBehindAHeldLockFailsWithTheStatementTimeoutInsteadOfHanging) {
+  auto a = engine("engine-a");
+  auto locker = connect_to(url_);
+  pqxx::work held(*locker);
+  held.exec0("LOCK TABLE number_slots IN ACCESS EXCLUSIVE MODE");
+  const number_id numbers[] = {number_};
+  const int in_use[] = {0};
+  auto renewed = a->lease_slots(agent_, numbers, in_use, kLease, kQuiet);
+  held.abort();
+  ASSERT_FALSE(renewed) << "the renewal waited for the lock and succeeded";
+  EXPECT_NE(renewed.error().message.find("statement timeout"), std::string::npos) << renewed.error().message;
+  // The lock gone, the next renewal succeeds on the same port (its connection survived the cancelled statement).
+  auto again = a->lease_slots(agent_, numbers, in_use, kLease, kQuiet);
+  EXPECT_TRUE(again) << again.error().message;
+}
+
 TEST_F(BlockClaims, RecordingRefusesACalleeListedSinceTheClaimAndACallerIdWithoutALiveSlotLease) {
   const auto id = campaign("late-checks", 16);
   auto a = engine("engine-a");

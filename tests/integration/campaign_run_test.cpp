@@ -34,9 +34,14 @@ TEST_F(CampaignRun, FileWithErrorsOnSeveralLinesIsRejectedWholeWithPositionsAndW
     ASSERT_TRUE(std::regex_match(line, m, positioned)) << "not a positioned error: " << line << "\n" << r.err;
     lines.insert(std::stoi(m[1]));
   }
-  for (auto [line, what] : {std::pair{1, "name"}, {3, "concurency"}, {5, "numbers[0]"}, {7, "retry.max_attempts"},
-                            {8, "retry.busy.delay"}, {10, "contacts.file"}}) {
-    EXPECT_TRUE(lines.contains(line)) << "no error reported on line " << line << " (" << what << "):\n" << r.err;
+  for (auto [line, what] : {std::pair{1, "name"},
+                            {3, "concurency"},
+                            {5, "numbers[0]"},
+                            {7, "retry.max_attempts"},
+                            {8, "retry.busy.delay"},
+                            {10, "contacts.file"}}) {
+    EXPECT_TRUE(lines.contains(line)) << "no error reported on line " << line << " (" << what << "):\n"
+                                      << r.err;
     EXPECT_NE(r.err.find(what), std::string::npos) << what << " not named:\n" << r.err;
   }
   EXPECT_EQ(scalar("SELECT count(*) FROM campaigns"), 0);
@@ -46,8 +51,8 @@ TEST_F(CampaignRun, FileWithErrorsOnSeveralLinesIsRejectedWholeWithPositionsAndW
 
 TEST_F(CampaignRun, ACarrierThatThrottlesAndRefusesDestinationsStillLetsTheRunFinish) {
   // Throttled originations go back to the hopper (not attempts); refused destinations end their contacts as
-  // invalid, their attempt rows removed. Each refusal is one report for the writer: the run must notice when all
-  // of them are written and end.
+  // invalid, their attempt rows removed. Each refusal is one report for the writer: the run must notice when
+  // all of them are written and end.
   const auto file = campaign_file("refusing.yaml", {{"CONTACTS", (dir_ / "contacts.csv").string()},
                                                     {"GENERATE", "400"},
                                                     {"ACCEL", "500"},
@@ -57,12 +62,13 @@ TEST_F(CampaignRun, ACarrierThatThrottlesAndRefusesDestinationsStillLetsTheRunFi
                                                     {"INVALID_PREFIX", "+12"}});
   auto run = start({"run", file.string()}, "refusing");
   ASSERT_TRUE(eventually([&] { return run->exited().has_value(); }, nullptr, 120s))
-      << "the run did not end:\n" << table("SELECT state, pending_reason, count(*) FROM contacts GROUP BY 1, 2")
-      << run->err();
+      << "the run did not end:\n"
+      << table("SELECT state, pending_reason, count(*) FROM contacts GROUP BY 1, 2") << run->err();
   ASSERT_EQ(run->wait(), 0) << run->err();
   const auto report = json::parse(run->out());
   EXPECT_EQ(report["campaign"]["state"], "completed");
-  EXPECT_GT(scalar("SELECT count(*) FROM contacts WHERE state = 'invalid' AND pending_reason LIKE 'invalid_destination%'"),
+  EXPECT_GT(scalar("SELECT count(*) FROM contacts WHERE state = 'invalid' AND pending_reason LIKE "
+                   "'invalid_destination%'"),
             0);
   EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE state = 'invalid' AND e164 NOT LIKE '+12%'"), 0);
   EXPECT_EQ(scalar("SELECT count(*) FROM call_attempts WHERE caller_id <> '' AND contact_id IN "
@@ -75,9 +81,11 @@ TEST_F(CampaignRun, DemoCampaignCompletesAndItsJsonReportMatchesTheDatabase) {
   // config/demo.yaml as shipped, but with 1 000 contacts generated into the test's folder.
   const auto demo = fs::path(DIALER_TEST_DATA_DIR).parent_path().parent_path() / "config" / "demo.yaml";
   std::string text = read_text(demo);
-  for (auto [from, to] : {std::pair<std::string, std::string>{"file: demo-contacts.csv", "file: " + (dir_ / "contacts.csv").string()},
-                          {"generate: 10000", "generate: 1000"},
-                          {"time_acceleration: 500", "time_acceleration: 500\n    call_log: " + carrier_log().string()}}) {
+  for (auto [from, to] :
+       {std::pair<std::string, std::string>{"file: demo-contacts.csv",
+                                            "file: " + (dir_ / "contacts.csv").string()},
+        {"generate: 10000", "generate: 1000"},
+        {"time_acceleration: 500", "time_acceleration: 500\n    call_log: " + carrier_log().string()}}) {
     const auto at = text.find(from);
     ASSERT_NE(at, std::string::npos) << demo << " no longer has '" << from << "': update this test";
     text.replace(at, from.size(), to);
@@ -96,7 +104,8 @@ TEST_F(CampaignRun, DemoCampaignCompletesAndItsJsonReportMatchesTheDatabase) {
     by_state[row[0].as<std::string>()] = row[1].as<std::int64_t>();
   for (const auto& [state, n] : report["contacts"]["by_state"].items())
     EXPECT_EQ(n.get<std::int64_t>(), by_state[state]) << state;
-  for (const auto& [state, n] : by_state) EXPECT_TRUE(report["contacts"]["by_state"].contains(state)) << state;
+  for (const auto& [state, n] : by_state)
+    EXPECT_TRUE(report["contacts"]["by_state"].contains(state)) << state;
   EXPECT_EQ(report["contacts"]["total"], scalar("SELECT count(*) FROM contacts"));
   EXPECT_EQ(report["attempts"], attempts());
   EXPECT_GT(attempts(), 0);
@@ -110,8 +119,10 @@ TEST_F(CampaignRun, DemoCampaignCompletesAndItsJsonReportMatchesTheDatabase) {
   ASSERT_FALSE(report["numbers"].empty());
   for (const auto& n : report["numbers"]) {
     const std::string e164 = n["e164"];
-    EXPECT_EQ(n["calls"], scalar("SELECT count(*) FROM call_attempts WHERE caller_id = '" + e164 + "'")) << e164;
-    EXPECT_EQ(n["max_concurrent_calls"], scalar("SELECT max_concurrent_calls FROM numbers WHERE e164 = '" + e164 + "'"));
+    EXPECT_EQ(n["calls"], scalar("SELECT count(*) FROM call_attempts WHERE caller_id = '" + e164 + "'"))
+        << e164;
+    EXPECT_EQ(n["max_concurrent_calls"],
+              scalar("SELECT max_concurrent_calls FROM numbers WHERE e164 = '" + e164 + "'"));
     EXPECT_GE(n["peak_in_flight"].get<int>(), 1) << e164;
     EXPECT_LE(n["peak_in_flight"].get<int>(), n["max_concurrent_calls"].get<int>()) << e164;
     calls += n["calls"].get<std::int64_t>();
@@ -142,7 +153,8 @@ TEST_F(CampaignRun, ListedNumberOfAnotherAgentFailsToLaunchNamingTheNumberAndIts
   EXPECT_NE(r.err.find("e2e-other-agent"), std::string::npos) << r.err;
   EXPECT_EQ(scalar("SELECT count(*) FROM campaigns"), 0);
   EXPECT_EQ(attempts(), 0);
-  EXPECT_EQ(scalar("SELECT count(*) FROM numbers n JOIN agents a ON a.id = n.agent_id WHERE a.name = 'e2e-other-agent'"),
+  EXPECT_EQ(scalar("SELECT count(*) FROM numbers n JOIN agents a ON a.id = n.agent_id WHERE a.name = "
+                   "'e2e-other-agent'"),
             1);
 }
 
@@ -158,8 +170,8 @@ class SingleCall : public campaign_test {
 
 TEST_F(SingleCall, AgentWithANumberPlacesTheCallAndPrintsItsOutcome) {
   // `dialer call` plays the simulated carrier in real time, and a call's fate depends only on its attempt id
-  // (seed 1, key "attempt-<id>", id = contact id * 128 + 1): the first attempt of contact 10 is busy after about
-  // 1.8 s, that of contact 107 fails after about 1.7 s. Other contacts would test the same, only slower
+  // (seed 1, key "attempt-<id>", id = contact id * 128 + 1): the first attempt of contact 10 is busy after
+  // about 1.8 s, that of contact 107 fails after about 1.7 s. Other contacts would test the same, only slower
   // (answered calls last a minute or more); the contact id sequence picks them.
   scalar("SELECT setval('contacts_id_seq', 9)");
   auto r = dialer_json({"call", "--agent", "caller", "--to", "+12025550143"});
@@ -170,7 +182,9 @@ TEST_F(SingleCall, AgentWithANumberPlacesTheCallAndPrintsItsOutcome) {
   EXPECT_EQ(call["to"], "+12025550143");
   const std::set<std::string> outcomes{"completed", "busy", "no_answer", "failed", "voicemail"};
   EXPECT_TRUE(outcomes.contains(call["outcome"].get<std::string>())) << call.dump();
-  EXPECT_EQ(scalar("SELECT count(*) FROM call_attempts WHERE outcome IS NOT NULL AND caller_id = '+14155550100'"), 1);
+  EXPECT_EQ(
+      scalar("SELECT count(*) FROM call_attempts WHERE outcome IS NOT NULL AND caller_id = '+14155550100'"),
+      1);
 
   scalar("SELECT setval('contacts_id_seq', 106)");
   auto text = dialer({"call", "--agent", "caller", "--to", "+12025550144"});
@@ -210,7 +224,10 @@ TEST_F(DoNotCall, ListedNumberIsRejectedAtImportAndNeverDialed) {
   json report;
   ASSERT_NO_THROW(report = json::parse(r.out)) << r.out;
   // few-contacts.csv: +12025550143 is data row 1 of 12.
-  EXPECT_EQ(report["import"]["rejected"], json::parse(R"([{"row": 1, "reason": "do_not_call"}])"));
+  EXPECT_EQ(report["import"]["rejected"],
+            json::parse(R"([{"row": 1, "reason": "do_not_call", "input": "+12025550143"}])"));
+  EXPECT_EQ(report["import"]["rejected_total"], 1);
+  EXPECT_EQ(report["import"]["rejected_by_reason"], json::parse(R"({"do_not_call": 1})"));
   EXPECT_EQ(report["import"]["accepted"], 11);
   EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE e164 = '+12025550143'"), 0);
   EXPECT_EQ(scalar("SELECT count(*) FROM contacts"), 11);
@@ -225,7 +242,8 @@ TEST_F(DoNotCall, ImportingAFileAddsItsNumbersOnceAndReportsTheLinesItSkipped) {
   const auto report = json::parse(r.out);
   EXPECT_EQ(report["added"], 2);
   ASSERT_EQ(report["skipped"].size(), 1u) << report.dump();
-  EXPECT_NE(report["skipped"][0].get<std::string>().find(":5: 'not a number'"), std::string::npos) << report.dump();
+  EXPECT_NE(report["skipped"][0].get<std::string>().find(":5: 'not a number'"), std::string::npos)
+      << report.dump();
   EXPECT_EQ(scalar("SELECT count(*) FROM do_not_call WHERE e164 IN ('+12025550143', '+13125550144')"), 2);
   auto again = dialer_json({"dnc", "import", file.string()});
   EXPECT_EQ(json::parse(again.out)["added"], 0) << "numbers already listed are not added twice";
@@ -233,8 +251,8 @@ TEST_F(DoNotCall, ImportingAFileAddsItsNumbersOnceAndReportsTheLinesItSkipped) {
 }
 
 TEST_F(DoNotCall, NumberListedAfterImportEndsDoNotCallAndIsNeverDialed) {
-  // A slow first run (4 calls/s) is interrupted after its first call; one of the contacts it has not called yet
-  // then goes on the list, and the resumed run must end it do_not_call instead of dialing it.
+  // A slow first run (4 calls/s) is interrupted after its first call; one of the contacts it has not called
+  // yet then goes on the list, and the resumed run must end it do_not_call instead of dialing it.
   const auto file = campaign_file("small.yaml", {{"MAX_CPS", "4"}});
   auto first = start({"run", file.string()}, "first");
   ASSERT_TRUE(eventually([&] { return attempts() >= 1; }, first.get()))
@@ -243,8 +261,9 @@ TEST_F(DoNotCall, NumberListedAfterImportEndsDoNotCallAndIsNeverDialed) {
   ASSERT_EQ(first->wait(), 130) << first->err();
   ASSERT_EQ(campaign_state("e2e-small"), "paused");
 
-  auto waiting = query("SELECT id, e164 FROM contacts WHERE state = 'pending' AND attempts = 0 "
-                       "ORDER BY row_number DESC LIMIT 1");
+  auto waiting = query(
+      "SELECT id, e164 FROM contacts WHERE state = 'pending' AND attempts = 0 "
+      "ORDER BY row_number DESC LIMIT 1");
   ASSERT_EQ(waiting.size(), 1u) << table("SELECT e164, state, attempts FROM contacts");
   const auto id = waiting[0][0].as<std::int64_t>();
   const auto e164 = waiting[0][1].as<std::string>();
@@ -255,7 +274,9 @@ TEST_F(DoNotCall, NumberListedAfterImportEndsDoNotCallAndIsNeverDialed) {
   json report;
   ASSERT_NO_THROW(report = json::parse(r.out)) << r.out;
   EXPECT_EQ(report["contacts"]["by_state"]["do_not_call"], 1);
-  EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM contacts WHERE id = {} AND state = 'do_not_call'", id)), 1) << e164;
+  EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM contacts WHERE id = {} AND state = 'do_not_call'", id)),
+            1)
+      << e164;
   EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM call_attempts WHERE contact_id = {}", id)), 0) << e164;
   expect_settled(2);
 }

@@ -2,6 +2,7 @@
 // after the command, --version, what `campaigns show` and the summary report, exit 3 for everything not
 // found, and the README's inventory walkthrough run exactly as written.
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <regex>
 #include <sstream>
 
@@ -110,12 +111,32 @@ TEST_F(CommandLine, TheSummaryListsRejectedRowsWithTheirRowNumbers) {
 
   auto shown = dialer_json({"campaigns", "show", "e2e-small"});
   ASSERT_EQ(shown.exit_code, 0) << shown.err;
-  const auto rejected = json::parse(shown.out)["import"]["rejected"];
+  const auto import = json::parse(shown.out)["import"];
+  EXPECT_EQ(import["rejected_total"], 25);
+  EXPECT_EQ(import["rejected_by_reason"], json::parse(R"({"invalid_number": 25})"));
+  const auto rejected = import["rejected"];
   ASSERT_EQ(rejected.size(), 25u) << rejected.dump();
   for (int i = 0; i < 25; ++i) {
     EXPECT_EQ(rejected[static_cast<std::size_t>(i)]["row"], i + 2);
     EXPECT_EQ(rejected[static_cast<std::size_t>(i)]["reason"], "invalid_number");
+    EXPECT_EQ(rejected[static_cast<std::size_t>(i)]["input"], fmt::format("not-a-number-{}", i));
   }
+
+  // `campaigns rejected` pages through them all, each row once, in order.
+  std::vector<int> paged;
+  std::string after = "0";
+  for (int page = 0; page < 10; ++page) {
+    auto r = dialer_json({"campaigns", "rejected", "e2e-small", "--limit", "10", "--after", after});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto j = json::parse(r.out);
+    for (const auto& row : j["rejected"]) paged.push_back(row["row"].get<int>());
+    if (j["next_after"].is_null()) break;
+    after = std::to_string(j["next_after"].get<int>());
+  }
+  std::vector<int> expected(25);
+  std::iota(expected.begin(), expected.end(), 2);
+  EXPECT_EQ(paged, expected);
+  EXPECT_EQ(dialer({"campaigns", "rejected", "nobody"}).exit_code, 3);
 }
 
 TEST_F(CommandLine, EveryCommandThatNamesSomethingUnknownExitsThree) {

@@ -79,7 +79,44 @@ TEST(Migrations, ApplyExactlyOnce) {
   ASSERT_TRUE(again) << again.error().message;
   EXPECT_EQ(*again, 0);
   pqxx::nontransaction tx(*c);
-  EXPECT_EQ(tx.exec1("SELECT count(*) FROM schema_migrations")[0].as<std::size_t>(), pg::all_migrations().size());
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM schema_migrations")[0].as<std::size_t>(),
+            pg::all_migrations().size());
+}
+
+// Migration 7 moves each campaign's rejected rows out of its jsonb value into import_rejections, keeping
+// every row and its reason, and leaves their count by reason on the campaign.
+TEST(Migrations, RejectedRowsMoveFromTheCampaignIntoRows) {
+  const auto url = fresh_database("migrations_rejections", 6);
+  auto c = connect_to(url);
+  {
+    pqxx::work tx(*c);
+    tx.exec0("INSERT INTO agents (account_id, name) VALUES (1, 'a')");
+    tx.exec0(
+        "INSERT INTO campaigns (account_id, name, agent_id, carrier, settings, import_rejected) VALUES "
+        "(1, 'bad-rows', 1, 'simulated', '{}', "
+        " '[{\"row\": 3, \"reason\": \"invalid_number\"}, {\"row\": 9, \"reason\": \"duplicate\"}, "
+        "   {\"row\": 12, \"reason\": \"invalid_number\"}]'), "
+        "(1, 'clean', 1, 'simulated', '{}', '[]')");
+    tx.commit();
+  }
+  auto applied = pg::migrate(*c);
+  ASSERT_TRUE(applied) << applied.error().message;
+  pqxx::nontransaction tx(*c);
+  const auto rows = tx.exec(
+      "SELECT k.name, r.row_number, r.reason FROM import_rejections r JOIN campaigns k ON k.id = "
+      "r.campaign_id "
+      "ORDER BY 1, 2");
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0][1].as<int>(), 3);
+  EXPECT_EQ(rows[1][1].as<int>(), 9);
+  EXPECT_EQ(rows[1][2].as<std::string>(), "duplicate");
+  EXPECT_EQ(rows[2][1].as<int>(), 12);
+  EXPECT_EQ(tx.exec1("SELECT import_rejected_by_reason FROM campaigns WHERE name = 'bad-rows'")[0]
+                .as<std::string>(),
+            R"({"duplicate": 1, "invalid_number": 2})");
+  EXPECT_EQ(
+      tx.exec1("SELECT import_rejected_by_reason FROM campaigns WHERE name = 'clean'")[0].as<std::string>(),
+      "{}");
 }
 
 TEST(Migrations, AFailingMigrationLeavesNoTrace) {

@@ -320,11 +320,13 @@ TEST(ContactImport, MissingPhoneAndInvalidNumberKeepTheRawInput) {
 }
 
 // --- Bounded input ---------------------------------------------------------------------------------
-// Field, row and variables sizes are capped before anything parses them (libphonenumber's Parse is quadratic in
-// its input: 32 000 digits take seconds). Reasons are compared as text: they are the names reports show.
+// Field, row and variables sizes are capped before anything parses them (libphonenumber's Parse is quadratic
+// in its input: 32 000 digits take seconds). Reasons are compared as text: they are the names reports show.
 
 // "accepted", or the reason a row was rejected.
-std::string outcome_of(const outcome& o) { return o.accepted ? "accepted" : std::string(to_string(o.reason)); }
+std::string outcome_of(const outcome& o) {
+  return o.accepted ? "accepted" : std::string(to_string(o.reason));
+}
 
 TEST(ContactImport, AMegabytePhoneFieldIsRejectedAsTooLongAndTheRestOfTheFileImports) {
   for (unsigned threads : {0u, 2u}) {
@@ -568,6 +570,26 @@ TEST(E164Set, InsertReportsDuplicatesAndSurvivesGrowth) {
   EXPECT_EQ(set.size(), 10000u);
   EXPECT_TRUE(set.contains("+14155559999"));
   EXPECT_FALSE(set.contains("+14155560000"));
+}
+
+// At most 15 bytes a number once it holds a million, however it got there: grown one insert at a time or
+// reserved (then about 11). One table doubling at 50 % load held 16-32 bytes a number, and two copies while
+// it grew.
+TEST(E164Set, HoldsAMillionNumbersInAtMostFifteenBytesEach) {
+  constexpr std::uint64_t count = 1'000'000;
+  e164_set grown;
+  for (std::uint64_t i = 0; i < count; ++i) ASSERT_TRUE(grown.insert(12122010000 + i * 7));
+  e164_set reserved(count);
+  const std::size_t reserved_bytes = reserved.bytes();
+  for (std::uint64_t i = 0; i < count; ++i) ASSERT_TRUE(reserved.insert(12122010000 + i * 7));
+  EXPECT_EQ(reserved.bytes(), reserved_bytes) << "reserve() left too little room: a shard grew";
+  EXPECT_LE(reserved.bytes(), count * 12);
+  for (const e164_set* set : {&grown, &reserved}) {
+    EXPECT_EQ(set->size(), count);
+    EXPECT_LE(set->bytes(), count * 15);
+    for (std::uint64_t i = 0; i < count; i += 997) EXPECT_FALSE(set->contains(12122010000 + i * 7 + 1));
+    EXPECT_TRUE(set->contains(12122010000 + (count - 1) * 7));
+  }
 }
 
 TEST(E164Set, RejectsStringsThatAreNotE164) {
