@@ -135,6 +135,54 @@ TEST_F(CrashSafety, TwoQuickInterruptsStopAtOnceWithContactsStillQueued) {
   EXPECT_GT(open_attempts(), 0) << "the stop waited for the calls in flight to end";
 }
 
+// Issue 9, invariant 14, as a user tried it: one caller ID of five slots, calls of several seconds in real
+// time, kill -9 with five calls talking, rerun at once. The killed process's calls talk on at the carrier, so
+// the rerun must count them against the number's five slots until their outcomes arrive (and take those
+// outcomes, not write them off as unknown). The runner this engine replaced placed five new calls at once:
+// ten on a number limited to five. Checked from the carrier's own log, where a killed process's call lasts
+// until its plan ends.
+TEST_F(CrashSafety, CallsThatOutliveTheirEngineKeepTheirSlotsWhileTheRerunDials) {
+  const std::map<std::string, std::string> env{{"DIALER_LEASE_MS", "2000"}};
+  const auto file = campaign_file("outlive.yaml", {{"CALL_S", "8"}});
+  auto run = start({"run", file.string()}, "outlived", env);
+  ASSERT_TRUE(eventually(
+      [&] {
+        return scalar(
+                   "SELECT count(*) FROM call_attempts WHERE outcome IS NULL AND carrier_call_id IS NOT "
+                   "NULL") >= 5;
+      },
+      run.get()))
+      << "the run never had five calls talking; exit " << run->exited().value_or(-1) << ": " << run->err();
+  run->signal(SIGKILL);
+  ASSERT_EQ(run->wait(), 128 + SIGKILL);
+  const auto before = carrier_calls();
+  ASSERT_EQ(before.size(), 5u) << "five slots, five calls";
+  std::int64_t first_plan_end = std::numeric_limits<std::int64_t>::max();
+  for (const auto& c : before) {
+    ASSERT_FALSE(c.ended_ns) << "attempt " << c.attempt << " ended before the kill: calls too short";
+    first_plan_end = std::min(first_plan_end, c.plan_ends_ns);
+  }
+
+  const auto rerun_started = std::chrono::steady_clock::now().time_since_epoch().count();
+  auto rerun = dialer_json({"run", file.string()}, env);
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
+  // The test has teeth only if the rerun could have dialed while the killed run's calls still talked.
+  ASSERT_LT(rerun_started, first_plan_end) << "the rerun started after the killed run's calls had ended";
+  const auto report = parse(rerun.out);
+  EXPECT_EQ(report["campaign"]["state"], "completed");
+  EXPECT_EQ(report["reconciled"]["attempts"], 5) << report.dump();
+  EXPECT_EQ(report["reconciled"]["unknown"], 0) << report.dump();
+  // Their outcomes were taken when they ended: every one of the six answered and talked.
+  EXPECT_EQ(
+      scalar("SELECT count(*) FROM call_attempts WHERE outcome = 'completed' AND ended_at > started_at"), 6)
+      << table("SELECT id, contact_id, outcome, started_at, ended_at FROM call_attempts ORDER BY id");
+  const auto calls = carrier_calls();
+  ASSERT_EQ(calls.size(), 6u);
+  EXPECT_GE(calls.back().placed_ns, first_plan_end)
+      << "the rerun placed its call while all five of the killed run's calls still talked";
+  expect_settled(1);  // with the carrier's log: never more than five at once on the number
+}
+
 TEST_F(CrashSafety, KillNineIsReconciledOnRerunAndOpenAttemptsAreNeverRedialed) {
   // Short leases (DIALER_LEASE_MS) so that the killed run's claims lapse within a second or two of the rerun.
   const std::map<std::string, std::string> env{{"DIALER_LEASE_MS", "2000"}};

@@ -1,24 +1,24 @@
 #pragma once
-// Shared by the end-to-end campaign tests (campaign_run_test.cpp, crash_safety_test.cpp): a fresh database and
-// a scratch folder per test, campaign files made from the templates in tests/data/e2e, dialer processes run in
-// the foreground or the background, polling the database for an event with a deadline, and the invariants every
-// finished campaign must satisfy.
+// Shared by the end-to-end campaign tests (campaign_run_test.cpp, crash_safety_test.cpp): a fresh database
+// and a scratch folder per test, campaign files made from the templates in tests/data/e2e, dialer processes
+// run in the foreground or the background, polling the database for an event with a deadline, and the
+// invariants every finished campaign must satisfy.
 
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <fmt/format.h>
 #include <functional>
-#include <gtest/gtest.h>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <pqxx/pqxx>
-#include <signal.h>
 #include <string>
-#include <sys/wait.h>
 #include <thread>
 #include <vector>
 
@@ -39,8 +39,10 @@ struct carrier_call {
   std::int64_t contact = 0;
   std::string from, to;
   std::int64_t placed_ns = 0;
-  std::optional<std::int64_t> ended_ns;  // nullopt: its process died while it ran
-  int pid = 0;                           // the process whose simulated carrier placed it
+  std::optional<std::int64_t> ended_ns;  // nullopt: its process died (or stopped at once) while it ran
+  std::int64_t plan_ends_ns =
+      0;        // when the carrier's plan for it ends: it talks on at the carrier until then
+  int pid = 0;  // the process whose simulated carrier placed it
 };
 
 inline std::vector<carrier_call> read_carrier_log(const fs::path& path) {
@@ -54,8 +56,14 @@ inline std::vector<carrier_call> read_carrier_log(const fs::path& path) {
       continue;
     }
     if (j["event"] == "placed") {
-      calls.push_back({j["attempt"].get<std::int64_t>(), j["key"].get<std::string>(), j["contact"].get<std::int64_t>(),
-                       j["from"].get<std::string>(), j["to"].get<std::string>(), j["at_ns"].get<std::int64_t>(), {},
+      calls.push_back({j["attempt"].get<std::int64_t>(),
+                       j["key"].get<std::string>(),
+                       j["contact"].get<std::int64_t>(),
+                       j["from"].get<std::string>(),
+                       j["to"].get<std::string>(),
+                       j["at_ns"].get<std::int64_t>(),
+                       {},
+                       j["ends_ns"].get<std::int64_t>(),
                        j["pid"].get<int>()});
     } else {
       // The latest placement of that key without an end.
@@ -73,7 +81,8 @@ inline std::vector<carrier_call> read_carrier_log(const fs::path& path) {
 // failed test never leaves a process dialing behind it.
 class background_dialer {
  public:
-  background_dialer(int pid, fs::path out, fs::path err) : pid_(pid), out_(std::move(out)), err_(std::move(err)) {}
+  background_dialer(int pid, fs::path out, fs::path err)
+      : pid_(pid), out_(std::move(out)), err_(std::move(err)) {}
   ~background_dialer() {
     if (!code_) {
       ::kill(pid_, SIGKILL);
@@ -122,8 +131,10 @@ class campaign_test : public ::testing::Test {
     dir_ = make_temp_dir(name);
   }
   void TearDown() override {
-    if (HasFailure()) std::fprintf(stderr, "files of the failed test kept in %s\n", dir_.c_str());
-    else fs::remove_all(dir_);
+    if (HasFailure())
+      std::fprintf(stderr, "files of the failed test kept in %s\n", dir_.c_str());
+    else
+      fs::remove_all(dir_);
   }
 
   // Global options first: `dialer --database-url URL [--json] COMMAND ...`.
@@ -135,7 +146,8 @@ class campaign_test : public ::testing::Test {
   run_result dialer(std::vector<std::string> args, const std::map<std::string, std::string>& env = {}) const {
     return run_dialer(with_database(std::move(args)), env);
   }
-  run_result dialer_json(std::vector<std::string> args, const std::map<std::string, std::string>& env = {}) const {
+  run_result dialer_json(std::vector<std::string> args,
+                         const std::map<std::string, std::string>& env = {}) const {
     return run_dialer(with_database(std::move(args), true), env);
   }
   std::unique_ptr<background_dialer> start(std::vector<std::string> args, const std::string& tag,
@@ -157,7 +169,8 @@ class campaign_test : public ::testing::Test {
       for (auto at = text.find(token); at != std::string::npos; at = text.find(token, at + value.size()))
         text.replace(at, token.size(), value);
     }
-    EXPECT_EQ(text.find('@'), std::string::npos) << template_name << " has a token the test did not fill:\n" << text;
+    EXPECT_EQ(text.find('@'), std::string::npos) << template_name << " has a token the test did not fill:\n"
+                                                 << text;
     const auto path = dir_ / template_name;
     std::ofstream(path) << text;
     return path;
@@ -184,23 +197,28 @@ class campaign_test : public ::testing::Test {
     return out;
   }
 
-  // Polls `condition` (a few database reads) every 20 ms until it holds. False when `deadline` passes first or
-  // when `process` (if given) exits meanwhile; the caller fails with its own message.
+  // Polls `condition` (a few database reads) every 20 ms until it holds. False when `deadline` passes first
+  // or when `process` (if given) exits meanwhile; the caller fails with its own message.
   static bool eventually(const std::function<bool()>& condition, background_dialer* process = nullptr,
                          std::chrono::seconds deadline = 60s) {
     const auto until = std::chrono::steady_clock::now() + deadline;
     while (std::chrono::steady_clock::now() < until) {
       if (condition()) return true;
       if (process && process->exited()) return condition();
-      std::this_thread::sleep_for(20ms);  // polling interval of the condition, not a guess at how long it takes
+      std::this_thread::sleep_for(
+          20ms);  // polling interval of the condition, not a guess at how long it takes
     }
     return false;
   }
 
   std::int64_t attempts() const { return scalar("SELECT count(*) FROM call_attempts"); }
-  std::int64_t open_attempts() const { return scalar("SELECT count(*) FROM call_attempts WHERE outcome IS NULL"); }
+  std::int64_t open_attempts() const {
+    return scalar("SELECT count(*) FROM call_attempts WHERE outcome IS NULL");
+  }
   // Contact blocks an engine holds (claimed, lease not given back).
-  std::int64_t held_blocks() const { return scalar("SELECT count(*) FROM contact_blocks WHERE claimed_by IS NOT NULL"); }
+  std::int64_t held_blocks() const {
+    return scalar("SELECT count(*) FROM contact_blocks WHERE claimed_by IS NOT NULL");
+  }
   std::string campaign_state(const std::string& name) const {
     auto rows = query("SELECT state FROM campaigns WHERE name = '" + name + "'");
     return rows.empty() ? std::string("<none>") : rows[0][0].as<std::string>();
@@ -211,15 +229,14 @@ class campaign_test : public ::testing::Test {
   // What the carrier saw must keep the invariants, whatever the engine believed: no idempotency key (attempt)
   // placed twice, no contact in two calls at once, and per caller ID no more calls at once than its
   // max_concurrent_calls nor more starts in any one-second window than its max_cps (from the numbers table).
-  // A simulated call lives in its process: one whose process was killed ended at the latest the process's last
-  // line.
+  // A call whose process was killed (or stopped at once) has no ended line: it talks on at the carrier until
+  // its plan ends, as the carrier's lookup reports it to the next run, and holds its caller ID's slot until
+  // then.
   void expect_carrier_kept_the_limits() const {
     auto calls = carrier_calls();
     ASSERT_FALSE(calls.empty()) << "the carrier log " << carrier_log() << " is empty";
-    std::map<int, std::int64_t> last_of;
-    for (const auto& c : calls) last_of[c.pid] = std::max({last_of[c.pid], c.placed_ns, c.ended_ns.value_or(0)});
     for (auto& c : calls)
-      if (!c.ended_ns) c.ended_ns = last_of[c.pid];
+      if (!c.ended_ns) c.ended_ns = c.plan_ends_ns;
     const std::int64_t last = 0;  // every call has an end now
     std::map<std::string, int> keys;
     for (const auto& c : calls) EXPECT_EQ(++keys[c.key], 1) << "attempt " << c.attempt << " was placed twice";
@@ -259,26 +276,38 @@ class campaign_test : public ::testing::Test {
   // state, no (contact, attempt_no) was dialed twice, every attempt has an outcome, no contact exceeded
   // max_attempts, and nothing was dialed after an outcome that ends a contact.
   void expect_settled(int max_attempts) const {
-    EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE state NOT IN ('done', 'cancelled', 'do_not_call', 'invalid')"), 0)
+    EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE state NOT IN ('done', 'cancelled', 'do_not_call', "
+                     "'invalid')"),
+              0)
         << table("SELECT state, pending_reason, count(*) FROM contacts GROUP BY 1, 2");
     EXPECT_EQ(scalar("SELECT count(*) FROM contacts"), scalar("SELECT sum(import_accepted) FROM campaigns"));
     // Never dialed twice, and every cap kept: from the carrier's own log, not from the attempts' primary key.
     expect_carrier_kept_the_limits();
-    EXPECT_EQ(open_attempts(), 0) << table("SELECT id, contact_id, attempt_no, engine_id FROM call_attempts "
-                                           "WHERE outcome IS NULL LIMIT 20");
+    EXPECT_EQ(open_attempts(), 0) << table(
+        "SELECT id, contact_id, attempt_no, engine_id FROM call_attempts "
+        "WHERE outcome IS NULL LIMIT 20");
     EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM (SELECT 1 FROM call_attempts GROUP BY contact_id "
-                                 "HAVING count(*) > {}) over_cap", max_attempts)), 0);
+                                 "HAVING count(*) > {}) over_cap",
+                                 max_attempts)),
+              0);
     // The contact's counter agrees with its attempt rows, and those are numbered 1..n with no gap.
-    EXPECT_EQ(scalar("SELECT count(*) FROM contacts c LEFT JOIN (SELECT contact_id, count(*) AS n, max(attempt_no) "
-                     "AS top FROM call_attempts GROUP BY 1) a ON a.contact_id = c.id "
-                     "WHERE c.attempts <> coalesce(a.n, 0) OR coalesce(a.top, 0) <> coalesce(a.n, 0)"), 0)
-        << table("SELECT c.id, c.state, c.attempts, array_agg(a.attempt_no) FROM contacts c JOIN call_attempts a "
-                 "ON a.contact_id = c.id GROUP BY 1, 2, 3 HAVING c.attempts <> count(*) LIMIT 10");
+    EXPECT_EQ(
+        scalar("SELECT count(*) FROM contacts c LEFT JOIN (SELECT contact_id, count(*) AS n, max(attempt_no) "
+               "AS top FROM call_attempts GROUP BY 1) a ON a.contact_id = c.id "
+               "WHERE c.attempts <> coalesce(a.n, 0) OR coalesce(a.top, 0) <> coalesce(a.n, 0)"),
+        0)
+        << table(
+               "SELECT c.id, c.state, c.attempts, array_agg(a.attempt_no) FROM contacts c JOIN call_attempts "
+               "a "
+               "ON a.contact_id = c.id GROUP BY 1, 2, 3 HAVING c.attempts <> count(*) LIMIT 10");
     EXPECT_EQ(scalar("SELECT count(*) FROM call_attempts a JOIN call_attempts later ON later.contact_id = "
                      "a.contact_id AND later.attempt_no > a.attempt_no "
-                     "WHERE a.outcome IN ('completed', 'voicemail', 'canceled', 'unknown')"), 0);
+                     "WHERE a.outcome IN ('completed', 'voicemail', 'canceled', 'unknown')"),
+              0);
     EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE state = 'done' AND attempts = 0"), 0);
-    EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE state IN ('do_not_call', 'invalid') AND attempts > 0"), 0);
+    EXPECT_EQ(
+        scalar("SELECT count(*) FROM contacts WHERE state IN ('do_not_call', 'invalid') AND attempts > 0"),
+        0);
   }
 
   std::string url_;

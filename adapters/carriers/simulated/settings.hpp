@@ -60,9 +60,10 @@ struct simulated_carrier_settings {
   std::vector<std::string> unverified_caller_ids;         // refused as number_unusable
   std::vector<std::string> invalid_destination_prefixes;  // E.164 prefixes refused as invalid_destination
   double throttle_cps = 0.0;  // > 0: refuse as throttled (with retry_after) above this many originations/s
-  // Fractions of originations (timed mode only) refused not_placed ("503 before the request was processed"), and
-  // answered indeterminate (the answer was lost): of those, the half chosen by the idempotency key are placed
-  // anyway (the call runs and reports its outcome; lookup() finds it), the other half are not (lookup() says so).
+  // Fractions of originations (timed mode only) refused not_placed ("503 before the request was processed"),
+  // and answered indeterminate (the answer was lost): of those, the half chosen by the idempotency key are
+  // placed anyway (the call runs and reports its outcome; lookup() finds it), the other half are not
+  // (lookup() says so).
   double not_placed_rate = 0.0;
   double indeterminate_rate = 0.0;
 
@@ -70,11 +71,13 @@ struct simulated_carrier_settings {
   double account_cps = 0.0;
 
   // The carrier's own record (timed mode): one JSON line per call placed and per call ended, appended to this
-  // file with one write each (several processes may share it; a killed process keeps what it wrote). Tests check
-  // the invariants from it, as from a real carrier's call log: times are CLOCK_MONOTONIC nanoseconds (the same
-  // clock in every process of the machine), not simulated time; a call's placement is stamped when the request
-  // reached the carrier (originate() was called), as a carrier counts arrivals; each line names its process (a simulated call
-  // lives in its process and ends when the process dies). Empty: no log.
+  // file with one write each (several processes may share it; a killed process keeps what it wrote). Tests
+  // check the invariants from it, as from a real carrier's call log: times are CLOCK_MONOTONIC nanoseconds
+  // (the same clock in every process of the machine), not simulated time; a call's placement is stamped when
+  // the request reached the carrier (originate() was called), as a carrier counts arrivals; each line names
+  // its process. A placed line also says when the call's plan ends (`ends_ns`): a call whose process died has
+  // no ended line, and goes on at the carrier until then, as lookup() reports it (a real carrier's calls
+  // outlive the engine that placed them). Empty: no log.
   std::string call_log;
   // How many recently placed idempotency keys are remembered to catch duplicates (0: in-flight only).
   std::size_t dedup_window = 65'536;

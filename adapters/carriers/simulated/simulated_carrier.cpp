@@ -1,14 +1,14 @@
 #include "adapters/carriers/simulated/simulated_carrier.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <algorithm>
 #include <array>
 #include <bit>
-#include <charconv>
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstring>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
@@ -89,8 +89,8 @@ simulated_carrier::~simulated_carrier() {
 }
 
 void simulated_carrier::log_line(const std::string& line) noexcept {
-  // One write(2) per line on an O_APPEND descriptor: lines of several processes never interleave mid-line, and
-  // what was written survives a kill -9.
+  // One write(2) per line on an O_APPEND descriptor: lines of several processes never interleave mid-line,
+  // and what was written survives a kill -9.
   const std::string text = line + "\n";
   if (::write(call_log_fd_, text.data(), text.size()) != static_cast<ssize_t>(text.size()))
     spdlog::warn("simulated carrier: call_log write failed: {}", std::strerror(errno));
@@ -485,9 +485,10 @@ void simulated_carrier::run() {
           timers_.push(timer{now + real_delay(call.plan.total()), in.key_hash, 0});
           key_of_attempt_[in.attempt.value()] = in.key_hash;
           if (call_log_fd_ >= 0)
-            log_line(fmt::format(R"({{"event":"placed","pid":{},"attempt":{},"key":"{:016x}","contact":{},"from":"{}","to":"{}","at_ns":{}}})",
-                                 ::getpid(), in.attempt.value(), in.key_hash, in.contact, in.from, in.to,
-                                 in.received.count()));
+            log_line(fmt::format(
+                R"({{"event":"placed","pid":{},"attempt":{},"key":"{:016x}","contact":{},"from":"{}","to":"{}","at_ns":{},"ends_ns":{}}})",
+                ::getpid(), in.attempt.value(), in.key_hash, in.contact, in.from, in.to, in.received.count(),
+                (now + real_delay(call.plan.total())).count()));
           calls_.emplace(in.key_hash, std::move(call));
           accepted_.fetch_add(1, std::memory_order_relaxed);
           ready.push_back(std::move(e));
@@ -525,9 +526,9 @@ void simulated_carrier::run() {
         e.what = pending_event::kind::outcome;
         e.event = outcome_event(it->second);
         if (call_log_fd_ >= 0)
-          log_line(fmt::format(R"({{"event":"ended","pid":{},"attempt":{},"key":"{:016x}","outcome":"{}","at_ns":{}}})",
-                               ::getpid(), it->second.attempt.value(), t.key_hash, to_string(e.event.outcome),
-                               now.count()));
+          log_line(fmt::format(
+              R"({{"event":"ended","pid":{},"attempt":{},"key":"{:016x}","outcome":"{}","at_ns":{}}})",
+              ::getpid(), it->second.attempt.value(), t.key_hash, to_string(e.event.outcome), now.count()));
         key_of_attempt_.erase(it->second.attempt.value());
         calls_.erase(it);
         outcomes_.fetch_add(1, std::memory_order_relaxed);
