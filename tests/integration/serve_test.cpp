@@ -68,5 +68,54 @@ TEST_F(Serve, PauseAndResumeFromTheCommandLineReachEveryServingEngine) {
   expect_settled(2);
 }
 
+// `dialer run FILE` next to a serving engine: the run launches its campaign and dials it with its own engine, the
+// serving engine hears of the launch and shares the work, the run ends when the campaign completes, and the
+// serving engine goes on serving. The carrier's log shows both processes placing calls within every cap.
+TEST_F(Serve, ARunNextToAServingEngineSharesItsCampaignWithIt) {
+  auto a = start({"serve"}, "serve-a", feed_only);
+  ASSERT_TRUE(eventually([&] { return scalar("SELECT count(*) FROM engines") >= 1; }, a.get())) << a->err();
+  const auto run = dialer_json({"run", steady().string()});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(nlohmann::json::parse(run.out)["campaign"]["state"], "completed");
+  EXPECT_FALSE(a->exited().has_value()) << "the serving engine stopped with the run: " << a->err();
+  expect_settled(2);
+  std::set<int> placers;
+  for (const auto& call : carrier_calls()) placers.insert(call.pid);
+  EXPECT_EQ(placers.size(), 2u) << "the run and the serving engine both placed calls";
+  a->signal(SIGTERM);
+  EXPECT_EQ(a->wait(), 0) << a->err();
+}
+
+// `dialer campaigns cancel` while two engines dial: once it has returned no engine records another attempt, so
+// every call the carrier ever saw has an attempt recorded before the cancel; the engines drain, every contact
+// ends terminal (no contact is left pending), and the cancel is not undone by a completion.
+TEST_F(Serve, ACancelFromTheCommandLineIsFinalForEveryServingEngine) {
+  auto a = start({"serve"}, "serve-a", feed_only);
+  auto b = start({"serve"}, "serve-b", feed_only);
+  ASSERT_TRUE(eventually([&] { return scalar("SELECT count(*) FROM engines") >= 2; }, a.get()))
+      << a->err() << b->err();
+  ASSERT_EQ(dialer({"campaigns", "launch", steady().string()}).exit_code, 0);
+  ASSERT_TRUE(eventually([&] { return attempts() >= 100; }, a.get())) << a->err();
+  const auto cancelled = dialer({"campaigns", "cancel", "e2e-steady"});
+  ASSERT_EQ(cancelled.exit_code, 0) << cancelled.err;
+  std::set<std::int64_t> recorded;
+  for (const auto& r : query("SELECT id FROM call_attempts")) recorded.insert(r[0].as<std::int64_t>());
+  ASSERT_TRUE(eventually([&] { return held_blocks() == 0 && open_attempts() == 0; }, a.get())) << a->err();
+  EXPECT_EQ(campaign_state("e2e-steady"), "cancelled");
+  EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE state = 'pending'"), 0)
+      << table("SELECT state, pending_reason, count(*) FROM contacts GROUP BY 1, 2");
+  EXPECT_GT(scalar("SELECT count(*) FROM contacts WHERE state = 'cancelled'"), 0);
+  for (const auto& r : query("SELECT id FROM call_attempts"))
+    EXPECT_TRUE(recorded.contains(r[0].as<std::int64_t>())) << "attempt " << r[0] << " recorded after the cancel";
+  for (const auto& call : carrier_calls())
+    EXPECT_TRUE(recorded.contains(call.attempt)) << "attempt " << call.attempt << " placed, recorded after the cancel";
+  expect_carrier_kept_the_limits();
+  a->signal(SIGTERM);
+  b->signal(SIGTERM);
+  EXPECT_EQ(a->wait(), 0) << a->err();
+  EXPECT_EQ(b->wait(), 0) << b->err();
+  EXPECT_EQ(campaign_state("e2e-steady"), "cancelled");
+}
+
 }  // namespace
 }  // namespace dialer::testing::e2e

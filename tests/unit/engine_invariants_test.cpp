@@ -226,6 +226,36 @@ class EngineInvariants : public ::testing::Test {
     carrier_ = std::make_unique<recording_carrier>(clock_, std::move(plan), account_cps);
   }
 
+  // Invariant 4 (brief, invariant 7): two numbers; the first is reassigned to another agent, unassigned or
+  // released once six calls have gone out. No call leaves on it more than a heartbeat later; the campaign
+  // completes on the other.
+  enum class withdrawal { reassigned, unassigned, released };
+  void expect_no_call_after(withdrawal what) {
+    add_number("+14155550100", 2, 10);
+    add_number("+14155550101", 2, 10);
+    add_campaign(40, 4);
+    make_carrier();
+    background_run r(*this, engine_options{}, "engine-a");
+    ASSERT_TRUE(clock_.run_while_not([&] { return carrier_->log().size() >= 6; }, 1min));
+    if (what == withdrawal::reassigned) db_.assign_number(numbers_[0].id, agent_id{2});
+    if (what == withdrawal::unassigned) db_.assign_number(numbers_[0].id, agent_id{});
+    if (what == withdrawal::released) db_.release_number(numbers_[0].id);
+    const auto changed_at = clock_.monotonic();
+    ASSERT_TRUE(r.finish(1h));
+    ASSERT_TRUE(*r.out) << r.out->error().message;
+    const engine_options defaults;
+    int before = 0, after = 0, other = 0;
+    for (const auto& c : carrier_->log()) {
+      if (c.from == numbers_[0].e164) ++(c.placed_at > changed_at + defaults.heartbeat ? after : before);
+      if (c.from == numbers_[1].e164) ++other;
+    }
+    EXPECT_GT(before, 0) << "the number took calls before it was withdrawn";
+    EXPECT_EQ(after, 0) << "calls placed on the number more than a heartbeat after it was withdrawn";
+    EXPECT_EQ(by_state()["done"], 40);
+    EXPECT_GT(other, 20);
+    EXPECT_EQ(dialed_twice(carrier_->log()), "");
+  }
+
   std::map<std::string, std::int64_t> by_state() const {
     std::map<std::string, std::int64_t> out;
     for (const auto& c : db_.contacts()) ++out[c.state];
@@ -269,6 +299,120 @@ TEST_F(EngineInvariants, AfterADatabaseStallNoCallerIdBurstsAboveItsCps) {
   EXPECT_EQ(log.size(), 40u);
   EXPECT_EQ(dialed_twice(log), "");
   EXPECT_LE(max_in_window(log, "+14155550100"), 2);
+}
+
+// Invariant 15, per carrier account: two caller IDs of 10 calls/s each on an account the carrier lets place 5
+// calls/s. The carrier counts arrivals on the account as a whole; no second of its log holds more than 5.
+TEST_F(EngineInvariants, TheCarrierAccountsCpsHoldsOverAllItsCallerIds) {
+  add_number("+14155550100", 10, 10);
+  add_number("+14155550101", 10, 10);
+  add_campaign(60, 20);
+  make_carrier({}, 5);
+  auto status = run();
+  ASSERT_TRUE(status) << status.error().message;
+  EXPECT_EQ(status->state, campaign_state::completed);
+  const auto log = carrier_->log();
+  EXPECT_EQ(log.size(), 60u);
+  EXPECT_EQ(dialed_twice(log), "");
+  EXPECT_LE(max_in_window(log, ""), 5) << "the account's 5 calls/s, both caller IDs together";
+  std::set<std::string> used;
+  for (const auto& c : log) used.insert(c.from);
+  EXPECT_EQ(used.size(), 2u) << "both caller IDs took calls";
+}
+
+// Invariant 1, the calling window: decisions taken a few seconds before the callees' window closes are held
+// up by a 40 s stall of the attempt journal; by the time they could be placed the window has closed, and they
+// must wait for it to open again (tomorrow), not go out late.
+TEST_F(EngineInvariants, ADecisionHeldUpAcrossTheWindowsCloseIsNotPlacedAfterIt) {
+  add_number("+14155550100", 10, 1);
+  // The callees are in New York, where the run starts at 10:00 (15:00 UTC); their window closes at 10:01.
+  window_spec window;
+  window.start = 0h;
+  window.end = 10h + 1min;
+  window.days = rules::weekdays::every_day;
+  window.us_holidays = false;
+  std::vector<std::string> callees;
+  for (int i = 0; i < 120; ++i) callees.push_back(fmt::format("+1212555{:04d}", i));
+  add_campaign(callees, 10, window);
+  make_carrier(lasting(1s));
+  const auto closes = std::chrono::nanoseconds(1min);  // from the start of simulated time
+  background_run r(*this, in_minutes(), "engine-a");
+  ASSERT_TRUE(clock_.run_until(closes - 5s));
+  const auto before_stall = carrier_->log().size();
+  ASSERT_GT(before_stall, 40u) << "one call a second went out until now";
+  db_.set_fault(store_call::record_attempts, fault{.stall = 40s, .times = 1, .before = {}});
+  ASSERT_TRUE(clock_.run_until(closes + 2min));
+  const auto log = carrier_->log();
+  for (const auto& c : log) EXPECT_LT(c.placed_at, closes) << c.to << " placed after the window closed";
+  EXPECT_LT(log.size(), callees.size()) << "the window closed before every callee was reached";
+  EXPECT_EQ(dialed_twice(log), "");
+  r.request_stop_now();
+  ASSERT_TRUE(r.finish(1h));
+}
+
+// Invariant 1, the slot lease: the engine's slot-lease renewals hang for a minute while calls wait for their
+// turn (one a second). Once its lease on the number has run out nothing is placed on it, although decisions
+// taken before are still waiting; after the renewal comes back the campaign goes on and completes.
+TEST_F(EngineInvariants, NothingIsPlacedOnASlotWhoseLeaseRanOutDuringAStall) {
+  add_number("+14155550100", 10, 1);
+  add_campaign(60, 10);
+  make_carrier(lasting(1s));
+  engine_options options;
+  options.lease = 10s;
+  background_run r(*this, options, "engine-a");
+  ASSERT_TRUE(clock_.run_while_not([&] { return carrier_->log().size() >= 5; }, 1min));
+  db_.set_fault(store_call::lease_numbers, fault{.stall = 60s, .times = 1, .before = {}});
+  const auto stalled_at = clock_.monotonic();
+  ASSERT_TRUE(clock_.run_until(stalled_at + 20s));
+  const auto lapsed = db_.lease_until(numbers_[0].id, "engine-a");
+  ASSERT_TRUE(lapsed.has_value());
+  ASSERT_LT(*lapsed, clock_.wall()) << "the lease should have run out during the stall";
+  const auto lapsed_at = std::chrono::duration_cast<nanoseconds>(*lapsed - kStart);
+  ASSERT_TRUE(r.finish(2h));
+  ASSERT_TRUE(*r.out) << r.out->error().message;
+  EXPECT_EQ((*r.out)->state, campaign_state::completed);
+  const auto log = carrier_->log();
+  EXPECT_EQ(log.size(), 60u);
+  EXPECT_EQ(dialed_twice(log), "");
+  EXPECT_LE(max_in_window(log, "+14155550100"), 1);
+  for (const auto& c : log)
+    EXPECT_FALSE(c.placed_at >= lapsed_at && c.placed_at < stalled_at + 60s)
+        << c.to << " placed at " << c.placed_at.count() / 1e9 << " s, while the lease had lapsed (at "
+        << lapsed_at.count() / 1e9 << " s) and its renewal hung";
+}
+
+// Invariant 7, `not_placed`: the carrier says it placed nothing (a 503 before the request was processed). The
+// contact is tried again later; the refusal is not an attempt (no attempt row stays, the contact's attempt
+// count does not move), so every contact is placed once, as attempt 1.
+TEST_F(EngineInvariants, ARefusalThatPlacedNothingIsRetriedAndIsNotAnAttempt) {
+  add_number("+14155550100", 4, 10);
+  add_campaign(30, 4);
+  ASSERT_TRUE(campaign_.spec.retry.set_max_attempts(1));
+  db_.set_spec(campaign_.id, campaign_.spec);
+  std::mutex m;
+  std::set<std::int64_t> refused_once;  // contacts refused on their first try
+  make_carrier([&](const origination_request& r) {
+    call_plan p;
+    std::lock_guard g(m);
+    if (refused_once.insert(r.contact.value()).second) p.refuse = origination_refusal::not_placed;
+    return p;
+  });
+  auto status = run();
+  ASSERT_TRUE(status) << status.error().message;
+  EXPECT_EQ(status->state, campaign_state::completed);
+  EXPECT_EQ(refused_once.size(), 30u);
+  const auto log = carrier_->log();
+  EXPECT_EQ(log.size(), 30u) << "every contact placed once, after its refusal";
+  EXPECT_EQ(dialed_twice(log), "");
+  EXPECT_EQ(by_state()["done"], 30);
+  for (const auto& c : db_.contacts()) EXPECT_EQ(c.attempts, 1) << c.data.e164;
+  const auto attempts = db_.attempts();
+  EXPECT_EQ(attempts.size(), 30u);
+  for (const auto& a : attempts) {
+    EXPECT_EQ(a.attempt_no, 1) << "attempt " << a.id.value();
+    ASSERT_TRUE(a.outcome.has_value()) << a.id.value();
+    EXPECT_EQ(a.outcome->outcome, call_outcome::completed);
+  }
 }
 
 // Invariant 1: CPS spacing counts from when the carrier took a call, not from when the engine let it go. The
@@ -599,28 +743,18 @@ TEST_F(EngineInvariants, AnIndeterminateOriginationIsReconciledNeverRedialedBlin
   }
 }
 
-// Invariant 4 (brief, invariant 7): a number reassigned to another agent mid-campaign places no further call
-// for the old agent after the next heartbeat; the campaign goes on with its other number.
+// Invariant 4 (brief, invariant 7): a number reassigned to another agent, unassigned or released mid-campaign
+// places no further call for the old agent after the next heartbeat; the campaign goes on with its other
+// number. Two numbers; the first is taken from the campaign's agent once six calls have gone out. No call
+// leaves on it more than a heartbeat later; the campaign completes on the other.
 TEST_F(EngineInvariants, ANumberReassignedMidCampaignStopsCallingWithinOneHeartbeat) {
-  add_number("+14155550100", 2, 10);
-  add_number("+14155550101", 2, 10);
-  add_campaign(40, 4);
-  make_carrier();
-  background_run r(*this, engine_options{}, "engine-a");
-  ASSERT_TRUE(clock_.run_while_not([&] { return carrier_->log().size() >= 6; }, 1min));
-  db_.assign_number(numbers_[0].id, agent_id{2});
-  const auto reassigned_at = clock_.monotonic();
-  ASSERT_TRUE(r.finish(1h));
-  ASSERT_TRUE(*r.out) << r.out->error().message;
-  const engine_options defaults;
-  int after = 0, other = 0;
-  for (const auto& c : carrier_->log()) {
-    if (c.from == numbers_[0].e164 && c.placed_at > reassigned_at + defaults.heartbeat) ++after;
-    if (c.from == numbers_[1].e164) ++other;
-  }
-  EXPECT_EQ(after, 0) << "calls placed for the old agent more than a heartbeat after the reassignment";
-  EXPECT_EQ(by_state()["done"], 40);
-  EXPECT_GT(other, 20);
+  expect_no_call_after(withdrawal::reassigned);
+}
+TEST_F(EngineInvariants, ANumberUnassignedMidCampaignStopsCallingWithinOneHeartbeat) {
+  expect_no_call_after(withdrawal::unassigned);
+}
+TEST_F(EngineInvariants, ANumberReleasedMidCampaignStopsCallingWithinOneHeartbeat) {
+  expect_no_call_after(withdrawal::released);
 }
 
 // One engine, many campaigns: three campaigns of one agent run at once through one scheduler on the agent's
@@ -915,6 +1049,42 @@ TEST_F(EngineInvariants, NothingIsPlacedAfterACancelIsCommitted) {
   ASSERT_TRUE(clock_.run_until(cancelled_at + std::chrono::minutes(2)));
   for (const auto& c : carrier_->log())
     EXPECT_LE(c.placed_at, cancelled_at) << c.to << " placed after the cancel";
+  r.request_stop_now();
+  ASSERT_TRUE(r.finish(1h));
+}
+
+// Invariant 6, an engine cut off when the cancel commits: it cannot hear of it, and a batch of decisions held
+// up by a stalled journal is recorded just before the cancel and leaves one a second (max_cps 1). Once the
+// cancel is committed nothing more is recorded; a call that leaves after it is one whose attempt was recorded
+// before it (a call in flight: its outcome is kept, a retry it earns is cancelled), and it leaves within its
+// CPS turn.
+TEST_F(EngineInvariants, AfterACancelOnlyCallsRecordedBeforeItLeaveEvenFromACutOffEngine) {
+  add_number("+14155550100", 10, 1);
+  add_campaign(40, 10);
+  make_carrier(lasting(2s));
+  engine_options slow_poll;
+  slow_poll.campaign_poll = std::chrono::minutes(10);  // it would not see the cancel for ten minutes
+  background_run r(*this, slow_poll, "engine-a");
+  ASSERT_TRUE(clock_.run_while_not([&] { return carrier_->log().size() >= 2; }, 1min));
+  db_.set_fault(store_call::record_attempts, fault{.stall = 5s, .times = 1, .before = {}});
+  const auto placed_before = carrier_->log().size();
+  ASSERT_TRUE(clock_.run_while_not([&] { return carrier_->log().size() > placed_before; }, 1min))
+      << "the held-up batch never left";
+  db_.set_state(campaign_.id, campaign_state::cancelled, /*announce=*/false);
+  const auto cancelled_at = clock_.monotonic();
+  std::set<std::int64_t> recorded_before;  // the journal refuses every record from now on
+  for (const auto& a : db_.attempts()) recorded_before.insert(a.id.value());
+  ASSERT_TRUE(clock_.run_until(cancelled_at + std::chrono::minutes(2)));
+  int after = 0;
+  for (const auto& c : carrier_->log()) {
+    if (c.placed_at <= cancelled_at) continue;
+    ++after;
+    EXPECT_TRUE(recorded_before.contains(c.attempt.value()))
+        << c.to << " placed after the cancel on an attempt recorded after it";
+  }
+  EXPECT_EQ(db_.attempts().size(), recorded_before.size()) << "attempts recorded after the cancel";
+  EXPECT_LE(max_in_window(carrier_->log(), "+14155550100"), 1);
+  std::printf("%d calls recorded before the cancel left after it\n", after);
   r.request_stop_now();
   ASSERT_TRUE(r.finish(1h));
 }

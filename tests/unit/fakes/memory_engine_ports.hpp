@@ -128,6 +128,14 @@ class memory_database {
     std::lock_guard g(mutex_);
     numbers_[n.value()].agent = agent;
   }
+  // The number is released (`dialer numbers release`): no agent, status released.
+  void release_number(number_id n) {
+    std::lock_guard g(mutex_);
+    auto& num = numbers_[n.value()];
+    num.agent = agent_id{};
+    num.status = number_status::released;
+    num.released_at = now();
+  }
   // A stored attempt without outcome, as a crashed engine leaves it (its block's lease lapsed long ago).
   void add_open_attempt(contact_id c, int attempt_no, number_id n, std::string carrier_call_id,
                         const std::string& dead_engine) {
@@ -169,6 +177,15 @@ class memory_database {
   campaign_state state_of(campaign_id id) const {
     std::lock_guard g(mutex_);
     return campaigns_.at(id.value()).state;
+  }
+  // When the last of `engine`'s slot leases on number `n` runs out (nullopt: it holds none).
+  std::optional<timestamp> lease_until(number_id n, const std::string& engine) const {
+    std::lock_guard g(mutex_);
+    std::optional<timestamp> out;
+    if (auto it = slots_.find(n.value()); it != slots_.end())
+      for (const auto& s : it->second)
+        if (s.engine == engine) out = std::max(out.value_or(timestamp::min()), s.lease_until);
+    return out;
   }
   // As another process would (`dialer campaigns pause` ...). `announce`: on the change feed, as the trigger
   // does (false: the engines learn it only from a full read, as when a notification is lost).
@@ -483,6 +500,14 @@ class memory_attempt_journal final : public attempt_journal, memory_engine_port 
           a.do_not_call = true;
           continue;
         }
+        // As in PostgreSQL: only on a caller ID where this engine still holds a live slot lease (a decision
+        // taken on a slot whose lease lapsed since is not recorded, so it is never placed).
+        const auto& slots = db_.slots_[a.number.value()];
+        const auto now = db_.now();
+        if (std::none_of(slots.begin(), slots.end(), [&](const memory_database::slot_row& s) {
+              return s.engine == engine_ && s.lease_until > now;
+            }))
+          continue;
         const auto key = attempt_of(a.contact, a.attempt_no);
         if (auto it = db_.attempts_.find(key.value()); it != db_.attempts_.end()) {
           const auto& row = it->second;
