@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Sets up the machine, builds everything and runs every test:
 #   1. the whole suite (unit, scheduler, integration against a throwaway PostgreSQL and SIPp),
-#   2. the scheduler tests again under ThreadSanitizer (a separate, scheduler-only build).
-# Safe to rerun: builds are incremental and the test cluster is private to the build directory.
+#   2. the scheduler tests again under ThreadSanitizer (a separate, scheduler-only build),
+#   3. the unit and end-to-end tests again under AddressSanitizer + UndefinedBehaviorSanitizer (a separate build
+#      whose dialer binary, which the end-to-end tests start, is sanitized too): stop-now with calls in flight,
+#      crashes and restarts must leave no leak, no use after free, no undefined behaviour.
+# Safe to rerun: builds are incremental and the test clusters are private to their build directories.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,9 +19,29 @@ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DDIALER_SCHEDULER_ONLY=ON -DDIALER_SANITIZE=thread -DDIALER_BUILD_BENCH=OFF
 cmake --build build-tsan -j"$jobs"
 
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DDIALER_SANITIZE=address,undefined -DDIALER_BUILD_BENCH=OFF
+cmake --build build-asan -j"$jobs" --target dialer unit_tests integration_tests
+
 status=0
 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 600 || status=1
+
 echo "== scheduler tests under ThreadSanitizer"
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
   ctest --test-dir build-tsan --output-on-failure -j"$jobs" --timeout 600 || status=1
+
+echo "== unit and end-to-end tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+# A report aborts the process that made it (exit 134): a test process fails its test, a dialer process the test
+# that started it. Reports also go to files (log_path), printed below: a dialer's stderr is not always shown.
+asan_logs=$(mktemp -d /tmp/dialer-asan-logs.XXXXXX)
+ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:print_suppressions=0:log_path=$asan_logs/report" \
+  UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 1200 -L 'unit|integration' || status=1
+reports=$(grep -lE "ERROR: (Address|Leak)Sanitizer|runtime error|SUMMARY: " "$asan_logs"/report* 2>/dev/null || true)
+if [[ -n $reports ]]; then
+  echo "== sanitizer reports"
+  cat $reports
+  status=1
+fi
+rm -rf "$asan_logs"
 exit $status
