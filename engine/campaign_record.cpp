@@ -26,7 +26,7 @@ std::optional<campaign_state> parse_campaign_state(std::string_view text) noexce
 }
 
 std::int32_t block_size_for(std::int64_t contacts) noexcept {
-  std::int32_t size = 64;
+  std::int32_t size = 256;
   while (size < 1024 && static_cast<std::int64_t>(size) * 16 < contacts) size *= 2;
   return size;
 }

@@ -130,6 +130,7 @@ void control_stage::discover(bool full) {
   auto briefs = registry_->campaigns(scope_.only, watched);
   if (!briefs) return ctx_.errors.note("control", briefs.error());
   const auto now = ctx_.clk.monotonic();
+  numbers_by_agent numbers_seen;
   for (const auto& b : *briefs) {
     if (auto c = ctx_.campaigns.find(b.id)) {
       if (b.state != campaign_state::running) begin_drain(c, reason_for(b.state));
@@ -138,7 +139,7 @@ void control_stage::discover(bool full) {
     if (b.state == campaign_state::running) {
       if (!in_scope(b.id)) continue;
       if (auto f = failed_until_.find(b.id.value()); f != failed_until_.end() && f->second > now) continue;
-      start_campaign(b.id);
+      start_campaign(b.id, numbers_seen);
       continue;
     }
     std::lock_guard lock(watch_mutex_);
@@ -150,7 +151,7 @@ void control_stage::discover(bool full) {
   }
 }
 
-void control_stage::start_campaign(campaign_id id) {
+void control_stage::start_campaign(campaign_id id, numbers_by_agent& numbers_seen) {
   const auto now = ctx_.clk.monotonic();
   // A campaign that cannot start is tried again later; its watchers hear of it only when the reason is its
   // own (no outbound number, a foreign number, bad settings), not when the database or a carrier is away for
@@ -164,8 +165,20 @@ void control_stage::start_campaign(campaign_id id) {
   if (!rec) return fail(std::move(rec).error(), ctx_.options.campaign_poll);
   auto window = rec->spec.make_window();
   if (!window) return fail(std::move(window).error(), 10 * ctx_.options.campaign_poll);
-  auto numbers = registry_->numbers_of(*rec);
-  if (!numbers) return fail(std::move(numbers).error(), ctx_.options.campaign_poll);
+  // A campaign without explicit caller IDs uses all of its agent's: read once per agent in this discovery.
+  std::optional<result<std::vector<phone_number>>> own;
+  auto seen = numbers_seen.find(rec->agent.value());
+  if (!rec->numbers.empty()) {
+    own.emplace(registry_->numbers_of(*rec));
+  } else if (seen == numbers_seen.end()) {
+    seen = numbers_seen.emplace(rec->agent.value(), registry_->numbers_of(*rec)).first;
+  }
+  auto& numbers = own ? *own : seen->second;
+  if (!numbers) {
+    auto e = numbers.error();
+    if (!own) numbers_seen.erase(seen);  // a failed read is not remembered: the next campaign asks again
+    return fail(std::move(e), ctx_.options.campaign_poll);
+  }
   // Fail fast, naming what is wrong: an agent without an outbound number, a listed number of another agent.
   std::vector<const phone_number*> usable;
   for (const auto& n : *numbers) {

@@ -30,6 +30,7 @@ using namespace std::chrono_literals;
 
 constexpr milliseconds kLease{60'000};
 constexpr milliseconds kLapsed{-1'000};  // a lease that has run out already: the block is anyone's to take
+constexpr std::int32_t kBlock = 256;  // the block size of every campaign of up to 4096 contacts
 constexpr milliseconds kQuiet{1'010};    // how long a slot another engine let go cools (the engine's figure)
 
 // One write-back of one campaign, as the tests write them (the journal takes batches that mix campaigns).
@@ -192,7 +193,7 @@ class BlockClaims : public ::testing::Test {
                                          std::vector<std::int64_t>& blocks) {
     std::vector<std::int64_t> got;
     while (true) {
-      auto batch = store.claim(id, 1024, kLease);  // whole blocks (of 128 here)
+      auto batch = store.claim(id, 1024, kLease);  // whole blocks (of kBlock here)
       EXPECT_TRUE(batch) << batch.error().message;
       if (!batch || batch->blocks.empty()) return got;
       for (const auto& b : batch->blocks) blocks.push_back(b.first);
@@ -224,16 +225,16 @@ TEST_F(BlockClaims, ImportGivesACampaignOneRangeOfConsecutiveIdsCutIntoBlocks) {
   const auto b = layout(id);
   EXPECT_EQ(b.last - b.first + 1, 1000);
   EXPECT_EQ(b.size, block_size_for(1000));
-  EXPECT_EQ(b.size, 64) << "about a sixteenth of the campaign, at least 64";
+  EXPECT_EQ(b.size, kBlock) << "about a sixteenth of the campaign, at least 256";
   EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE campaign_id = " + std::to_string(id.value()) +
                    " AND id BETWEEN " + std::to_string(b.first) + " AND " + std::to_string(b.last)),
             1000);
   // The blocks tile the range exactly, each counting its contacts as pending.
-  EXPECT_EQ(scalar("SELECT count(*) FROM contact_blocks"), (1000 + 63) / 64);
+  EXPECT_EQ(scalar("SELECT count(*) FROM contact_blocks"), (1000 + 255) / 256);
   EXPECT_EQ(scalar("SELECT sum(last_id - first_id + 1) FROM contact_blocks"), 1000);
   EXPECT_EQ(scalar("SELECT sum(pending) FROM contact_blocks"), 1000);
   EXPECT_EQ(scalar("SELECT count(*) FROM contact_blocks WHERE (first_id - " + std::to_string(b.first) +
-                   ") % 64 <> 0"),
+                   ") % 256 <> 0"),
             0);
 }
 
@@ -318,24 +319,24 @@ TEST_F(BlockClaims, TwoEnginesNeverClaimTheSameContact) {
 }
 
 TEST_F(BlockClaims, AClaimNeverReturnsMoreThanAskedAndTheRestOfTheBlockWaits) {
-  const auto id = campaign("partial", 160);  // blocks of 64
+  const auto id = campaign("partial", kBlock + 96);  // blocks of kBlock
   auto a = engine("engine-a");
   auto batch = a->claim(id, 10, kLease);
   ASSERT_TRUE(batch) << batch.error().message;
   ASSERT_EQ(batch->blocks.size(), 1u);
   EXPECT_EQ(batch->contacts.size(), 10u);
-  // Released with 10 written back and 54 never taken: the 54 are due again at once.
+  // Released with 10 written back and the rest never taken: all are due again at once.
   std::vector<contact_return> back;
   for (const auto& c : batch->contacts)
     back.push_back({{}, c.id, c.attempts, std::chrono::system_clock::now(), "paused", {}});
   const std::int64_t release[] = {batch->blocks[0].first};
   ASSERT_TRUE(a->write_back(id, {.returns = back, .release = release}));
-  auto again = a->claim(id, 100, kLease);
+  auto again = a->claim(id, 2 * kBlock, kLease);
   ASSERT_TRUE(again);
   std::size_t from_first = 0;
   for (const auto& c : again->contacts)
     if (c.id.value() <= batch->blocks[0].last) ++from_first;
-  EXPECT_EQ(from_first, 64u);
+  EXPECT_EQ(from_first, static_cast<std::size_t>(kBlock));
 }
 
 TEST_F(BlockClaims, ALapsedBlockIsRecoveredAndItsOpenAttemptsAreReconciledNotRedialed) {
@@ -419,16 +420,16 @@ TEST_F(BlockClaims, AnOutcomeStoredWithoutItsContactIsSettledFromTheStoredOutcom
 }
 
 TEST_F(BlockClaims, ReleaseRecomputesTheCountersThatProgressSums) {
-  const auto id = campaign("counters", 128);  // two blocks of 64
+  const auto id = campaign("counters", 2 * kBlock);  // two blocks of kBlock
   auto a = engine("engine-a");
-  auto batch = a->claim(id, 64, kLease);
+  auto batch = a->claim(id, kBlock, kLease);
   ASSERT_TRUE(batch);
-  ASSERT_EQ(batch->contacts.size(), 64u);
+  ASSERT_EQ(batch->contacts.size(), static_cast<std::size_t>(kBlock));
   auto p = a->progress(id);
   ASSERT_TRUE(p);
-  EXPECT_EQ(p->total, 128);
-  EXPECT_EQ(p->in_progress, 64);
-  EXPECT_EQ(p->pending, 64);
+  EXPECT_EQ(p->total, 2 * kBlock);
+  EXPECT_EQ(p->in_progress, kBlock);
+  EXPECT_EQ(p->pending, kBlock);
 
   std::vector<attempt_to_record> placed;
   for (int i = 0; i < 10; ++i) placed.push_back(rec(batch->contacts[i].id, 1));
@@ -447,7 +448,7 @@ TEST_F(BlockClaims, ReleaseRecomputesTheCountersThatProgressSums) {
   for (int i = 10; i < 13; ++i)
     finals.push_back({{}, batch->contacts[i].id, 0, rules::contact_state::do_not_call, "do_not_call"});
   std::vector<contact_return> back;
-  for (int i = 13; i < 64; ++i) back.push_back({{}, batch->contacts[i].id, 0, later, "outside_window", {}});
+  for (int i = 13; i < kBlock; ++i) back.push_back({{}, batch->contacts[i].id, 0, later, "outside_window", {}});
   const std::int64_t release[] = {batch->blocks[0].first};
   ASSERT_TRUE(
       a->write_back(id, {.outcomes = outcomes, .returns = back, .finals = finals, .release = release}));
@@ -457,8 +458,8 @@ TEST_F(BlockClaims, ReleaseRecomputesTheCountersThatProgressSums) {
   EXPECT_EQ(p->in_progress, 0);
   EXPECT_EQ(p->done, 8);
   EXPECT_EQ(p->do_not_call, 3);
-  EXPECT_EQ(p->pending, 64 + 2 + 51);  // the other block, two retries, 51 handed back
-  EXPECT_EQ(p->total, 128);
+  EXPECT_EQ(p->pending, kBlock + 2 + (kBlock - 13));  // the other block, two retries, the rest handed back
+  EXPECT_EQ(p->total, 2 * kBlock);
   EXPECT_EQ(scalar("SELECT count(*) FROM contact_blocks WHERE claimed_by IS NOT NULL"), 0);
   // The released block is due only when its earliest waiting contact is: the next claim takes the other
   // block.
@@ -472,23 +473,23 @@ TEST_F(BlockClaims, ReleaseRecomputesTheCountersThatProgressSums) {
 }
 
 TEST_F(BlockClaims, CancelLeavesTheBlocksAnEngineHoldsToThatEngine) {
-  const auto id = campaign("cancel", 128);
+  const auto id = campaign("cancel", 2 * kBlock);
   auto a = engine("engine-a");
-  auto held = a->claim(id, 64, kLease);
+  auto held = a->claim(id, kBlock, kLease);
   ASSERT_TRUE(held);
-  ASSERT_EQ(held->contacts.size(), 64u);
+  ASSERT_EQ(held->contacts.size(), static_cast<std::size_t>(kBlock));
   auto other = engine("engine-b");
   auto n = other->cancel_pending(id);
   ASSERT_TRUE(n) << n.error().message;
-  EXPECT_EQ(*n, 64);
-  EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE state = 'cancelled'"), 64);
+  EXPECT_EQ(*n, kBlock);
+  EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE state = 'cancelled'"), kBlock);
   EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE state = 'pending' AND id BETWEEN " +
                    std::to_string(held->blocks[0].first) + " AND " + std::to_string(held->blocks[0].last)),
-            64);
+            kBlock);
   auto p = other->progress(id);
   ASSERT_TRUE(p);
-  EXPECT_EQ(p->cancelled, 64);
-  EXPECT_EQ(p->in_progress, 64);
+  EXPECT_EQ(p->cancelled, kBlock);
+  EXPECT_EQ(p->in_progress, kBlock);
   EXPECT_EQ(p->pending, 0);
 }
 
@@ -496,11 +497,11 @@ TEST_F(BlockClaims, CancelLeavesTheBlocksAnEngineHoldsToThatEngine) {
 // (its lease is live), nobody runs a cancelled campaign, and once the lease lapses any engine's sweep ends
 // its contacts.
 TEST_F(BlockClaims, ABlockWhoseLeaseLapsesAfterTheCancelIsEndedByAnyEnginesSweep) {
-  const auto id = campaign("cancel-then-die", 128);
+  const auto id = campaign("cancel-then-die", 2 * kBlock);
   auto a = engine("engine-a");
-  auto held = a->claim(id, 64, kLease);  // one of its two blocks of 64
+  auto held = a->claim(id, kBlock, kLease);  // one of its two blocks
   ASSERT_TRUE(held);
-  ASSERT_EQ(held->contacts.size(), 64u);
+  ASSERT_EQ(held->contacts.size(), static_cast<std::size_t>(kBlock));
   {
     pqxx::work tx(*c_);
     tx.exec_params0("UPDATE campaigns SET state = 'cancelled', finished_at = now() WHERE id = $1",
@@ -510,7 +511,7 @@ TEST_F(BlockClaims, ABlockWhoseLeaseLapsesAfterTheCancelIsEndedByAnyEnginesSweep
   auto other = engine("engine-b");
   auto now_cancelled = other->cancel_pending(id);  // what `dialer campaigns cancel` does
   ASSERT_TRUE(now_cancelled) << now_cancelled.error().message;
-  EXPECT_EQ(*now_cancelled, 64) << "the block nobody held";
+  EXPECT_EQ(*now_cancelled, kBlock) << "the block nobody held";
   auto early = other->cancel_orphaned();
   ASSERT_TRUE(early) << early.error().message;
   EXPECT_EQ(*early, 0) << "engine-a's lease is live: its block is still its own";
@@ -522,7 +523,7 @@ TEST_F(BlockClaims, ABlockWhoseLeaseLapsesAfterTheCancelIsEndedByAnyEnginesSweep
   }
   auto swept = other->cancel_orphaned();
   ASSERT_TRUE(swept) << swept.error().message;
-  EXPECT_EQ(*swept, 64);
+  EXPECT_EQ(*swept, kBlock);
   EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE state = 'pending'"), 0);
   EXPECT_EQ(scalar("SELECT count(*) FROM contact_blocks WHERE claimed_by IS NOT NULL"), 0);
 }
@@ -592,13 +593,13 @@ TEST_F(BlockClaims, AnAttemptIsNeverRecordedTwice) {
 }
 
 TEST_F(BlockClaims, EachContactGetsItsOwnOutcomeWhenABatchMixesLostAndHeldBlocks) {
-  const auto id = campaign("mixed", 128);  // two blocks of 64
+  const auto id = campaign("mixed", 2 * kBlock);  // two blocks of kBlock
   auto a = engine("engine-a");
-  auto held = a->claim(id, 64, kLease);
-  auto lost = a->claim(id, 64, kLapsed);
+  auto held = a->claim(id, kBlock, kLease);
+  auto lost = a->claim(id, kBlock, kLapsed);
   ASSERT_TRUE(held && lost);
-  ASSERT_EQ(held->contacts.size(), 64u);
-  ASSERT_EQ(lost->contacts.size(), 64u);
+  ASSERT_EQ(held->contacts.size(), static_cast<std::size_t>(kBlock));
+  ASSERT_EQ(lost->contacts.size(), static_cast<std::size_t>(kBlock));
   std::vector<attempt_to_record> placed{rec(lost->contacts[0].id, 1), rec(held->contacts[0].id, 1)};
   ASSERT_TRUE(a->record_attempts(id, placed, "simulated"));
   ASSERT_TRUE(placed[0].id && placed[1].id);
@@ -639,10 +640,10 @@ TEST_F(BlockClaims, AStaleWriteBackChangesNothing) {
 }
 
 TEST_F(BlockClaims, TheHeartbeatRenewsOnlyTheBlocksTheEngineTracks) {
-  const auto id = campaign("heartbeat", 128);  // two blocks of 64
+  const auto id = campaign("heartbeat", 2 * kBlock);  // two blocks of kBlock
   auto a = engine("engine-a");
-  auto one = a->claim(id, 64, kLease);
-  auto two = a->claim(id, 64, kLapsed);
+  auto one = a->claim(id, kBlock, kLease);
+  auto two = a->claim(id, kBlock, kLapsed);
   ASSERT_TRUE(one && two);
   ASSERT_EQ(one->blocks.size(), 1u);
   ASSERT_EQ(two->blocks.size(), 1u);

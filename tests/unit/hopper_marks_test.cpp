@@ -40,13 +40,14 @@ TEST(HopperMarks, ClaimFillsUpToTheHighWaterMarkInBatches) {
 }
 
 // Blocks are the unit of claiming, and every block costs a few row writes and locks per claim, record and
-// release: small campaigns get blocks of 64 (a thousand campaigns of a thousand contacts with blocks of 16
-// ran at half the rate of one campaign), large ones up to 1024; a campaign still spreads over about sixteen
-// engines.
-TEST(ContactBlocks, SizeIsAboutASixteenthOfTheCampaignBetweenSixtyFourAndOneThousandTwentyFour) {
-  EXPECT_EQ(block_size_for(1), 64);
-  EXPECT_EQ(block_size_for(1000), 64);
-  EXPECT_EQ(block_size_for(1025), 128);
+// release: small campaigns get blocks of 256 (a thousand campaigns of a thousand contacts with blocks of 16
+// ran at half the rate of one campaign, with blocks of 64 at 0.6 of it), large ones up to 1024; a large
+// campaign still spreads over about sixteen engines.
+TEST(ContactBlocks, SizeIsAboutASixteenthOfTheCampaignBetweenTwoHundredFiftySixAndOneThousandTwentyFour) {
+  EXPECT_EQ(block_size_for(1), 256);
+  EXPECT_EQ(block_size_for(1000), 256);
+  EXPECT_EQ(block_size_for(4096), 256);
+  EXPECT_EQ(block_size_for(4097), 512);
   EXPECT_EQ(block_size_for(10000), 1024);
   EXPECT_EQ(block_size_for(65536), 1024);
   EXPECT_EQ(block_size_for(10'000'000), 1024);
