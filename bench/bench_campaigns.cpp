@@ -175,6 +175,13 @@ phase_result run(const phase_setup& p, int engines) {
       clk.sleep_for(milliseconds{10});  // polling the database for a condition
     }
   }
+  // Completion is awaited on the change feed (every state change of a campaign is announced), not by polling: a
+  // count over a thousand campaign rows every few milliseconds took ~4 % of the server's CPU from the engine.
+  struct announcements final : pqxx::notification_receiver {
+    explicit announcements(pqxx::connection_base& conn) : pqxx::notification_receiver(conn, "dialer_campaigns") {}
+    void operator()(const std::string&, int) override { ++heard; }
+    int heard = 0;
+  } feed(c);
   const auto cpu0 = cpu_sample::now();
   const auto started = steady::now();
   {
@@ -185,13 +192,14 @@ phase_result run(const phase_setup& p, int engines) {
   const auto deadline = std::chrono::seconds(300 + static_cast<std::int64_t>(p.contacts / 2000));
   bool done = false;
   while (steady::now() - started < deadline) {
-    pqxx::nontransaction tx(c);
-    if (tx.exec1("SELECT count(*) FILTER (WHERE state <> 'completed') FROM campaigns")[0].as<int>() == 0) {
-      done = true;
-      break;
+    {
+      pqxx::nontransaction tx(c);
+      if (tx.exec1("SELECT count(*) FILTER (WHERE state <> 'completed') FROM campaigns")[0].as<int>() == 0) {
+        done = true;
+        break;
+      }
     }
-    clk.sleep_for(
-        milliseconds{5});  // polling the database for completion (5 ms: within the figure's resolution)
+    (void)c.await_notification(1, 0);  // the next announcement (or a second at most)
   }
   const double wall = seconds_since(started);
   const auto cpu1 = cpu_sample::now();

@@ -9,23 +9,21 @@
 // one attempt. Setup (import, VACUUM ANALYZE, CHECKPOINT) is not timed. The three figures, each measured
 // separately:
 //
-//   engine        a dialing_engine scoped to the campaign (every stage, thread and port of `dialer run`) with
-//   the
-//                 simulated carrier in instant mode: N / wall time from the engine's start to the campaign
-//                 completed.
-//   one-row loop  the classic hopper: per contact BEGIN; SELECT ... LIMIT 1 FOR UPDATE SKIP LOCKED; UPDATE
-//   contact;
-//                 INSERT attempt; (originate: no-op); UPDATE attempt; UPDATE contact; COMMIT, on one
-//                 connection. It is slow, so it runs on a sample (--one-row-sample, default 20000, or
+//   engine        a dialing_engine scoped to the campaign (every stage, thread and port of `dialer run`)
+//                 with the simulated carrier in instant mode: N / wall time from the engine's start to the
+//                 campaign completed.
+//   one-row loop  the classic hopper: per contact BEGIN; SELECT ... LIMIT 1 FOR UPDATE SKIP LOCKED;
+//                 UPDATE contact; INSERT attempt; (originate: no-op); UPDATE attempt; UPDATE contact; COMMIT,
+//                 on one connection. It is slow, so it runs on a sample (--one-row-sample, default 20000, or
 //                 --one-row-seconds, default 20 s, whichever ends first) and reports that sample's rate.
-//   sql ceiling   the engine's own statements alone, batched as the engine batches them:
-//   pg_contact_claims::claim
-//                 sized like the engine's feeder (refilled below half the high-water mark of 4 contacts per
-//                 slot, 20000, up to 4096 at a time), record_attempts of everything queued (at most the 5000
-//                 slots), write_back of what has accumulated (at most 5000 per transaction) with the release
-//                 of every block whose contacts are all written, outcomes made up. Pipelined like the
-//                 engine's feeder, originator and writer: three threads, each with its own connection, joined
-//                 by queues. No scheduler, no carrier, no heartbeats, slot leases or polls.
+//   sql ceiling   the engine's own statements alone, batched as the engine batches them: claims
+//                 (pg_contact_claims) sized like the claim stage's (refilled below half the high-water mark
+//                 of 4 contacts per slot, 20000, up to 4096 at a time), record_attempts of everything queued
+//                 (at most the 5000 slots), write_back of what has accumulated (at most 5000 per transaction)
+//                 with the release of every block whose contacts are all written, outcomes made up.
+//                 Pipelined like the engine's claim, origination and write-back stages: three threads, each
+//                 with its own connection, joined by queues. No scheduler, no carrier, no heartbeats, slot
+//                 leases or polls.
 //
 // The last line of stdout is: engine_contacts_per_s=X one_row_loop_per_s=Y sql_ceiling_per_s=Z
 
