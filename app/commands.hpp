@@ -16,6 +16,7 @@ using command_action = std::function<int()>;
 void add_db_commands(CLI::App& app, global_options& options, command_action& run);
 void add_inventory_commands(CLI::App& app, global_options& options, command_action& run);
 void add_campaign_commands(CLI::App& app, global_options& options, command_action& run);
+void add_api_commands(CLI::App& app, global_options& options, command_action& run);
 
 // The embedded default number inventory (the simulated provider).
 [[nodiscard]] std::unique_ptr<number_provider> make_default_number_provider();

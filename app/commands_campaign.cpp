@@ -5,6 +5,7 @@
 // (Ctrl-C). Engines already serving the database (`dialer serve`) share the campaign's work with it, as
 // several engines always do. `dialer serve` runs an engine for every running campaign of the database until
 // SIGTERM or Ctrl-C.
+#include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 #include <atomic>
@@ -18,6 +19,8 @@
 #include "adapters/postgres/campaign_rows.hpp"
 #include "adapters/postgres/connection.hpp"
 #include "adapters/postgres/engine_ports.hpp"
+#include "adapters/postgres/pg_api_store.hpp"
+#include "app/api_backend.hpp"
 #include "app/campaign_session.hpp"
 #include "app/commands.hpp"
 #include "app/output.hpp"
@@ -487,10 +490,19 @@ int single_call(const global_options& options, single_call_request request) {
   return run.paused_here ? int{exit_interrupted} : int{exit_ok};
 }
 
-// dialer serve: an engine for every running campaign of the database, until SIGTERM or Ctrl-C (the first
-// drains: queued contacts go back, calls in flight finish, the campaigns stay running for the other engines;
-// the second stops at once).
-int serve(const global_options& options) {
+// dialer serve: an engine for every running campaign of the database, and the HTTP API in front of it, until
+// SIGTERM or Ctrl-C. The first signal stops accepting connections, answers the requests in flight and drains the
+// engine (queued contacts go back, calls in flight finish, the campaigns stay running for the other engines);
+// the second stops at once.
+struct serve_settings {
+  std::string listen = "127.0.0.1:8080";  // "none": no HTTP API (an engine only)
+  int api_workers = 4;
+  double key_rate = 100;
+  double request_timeout_s = 15;           // a request's bytes must all arrive within this
+  std::size_t max_body_bytes = 32 << 20;   // 413 beyond
+};
+
+int serve(const global_options& options, const serve_settings& settings) {
   auto engine_opts = engine_options_from_environment();
   if (!engine_opts) return report(engine_opts.error());
   auto session = open_campaign_session(options);
@@ -498,14 +510,37 @@ int serve(const global_options& options) {
   if (auto rate = (*session)->campaigns.call_minute_rate(); rate) engine_opts->call_minute_rate = *rate;
   carriers::registry registry = carriers::make_default_registry();
   system_clock clk;
+
+  prometheus::Registry metrics;
+  std::unique_ptr<http::api_server> api;
+  if (settings.listen != "none") {
+    http::api_options api_opts;
+    api_opts.listen = settings.listen;
+    api_opts.workers = settings.api_workers;
+    api_opts.key_rate_per_s = settings.key_rate;
+    api_opts.key_burst = std::max(1.0, settings.key_rate * 2);
+    api_opts.limits.request_timeout =
+        std::chrono::milliseconds(static_cast<std::int64_t>(settings.request_timeout_s * 1000));
+    api_opts.limits.body_bytes = settings.max_body_bytes;
+    api = std::make_unique<http::api_server>(api_opts, pg_api_backends((*session)->ctx.database_url()), clk, metrics);
+    auto port = api->start();
+    if (!port) return report(port.error());
+    const auto host = settings.listen.substr(0, settings.listen.rfind(':'));
+    // On stdout, for whoever started us (a test, a supervisor): the address actually bound (port 0: any free one).
+    fmt::print("listening on http://{}:{}\n", host, *port);
+    std::fflush(stdout);
+  }
+
   registry_carrier_source carriers(registry, clk);
   const auto engine_id = pg::make_engine_id();
   dialing_engine engine(pg::engine_ports_for((*session)->ctx.database_url(), engine_id), carriers, clk,
                         *engine_opts);
   signal_scope signals;
   engine.start();
-  spdlog::info("engine {} serves every running campaign of the database; Ctrl-C or SIGTERM stops it",
-               engine_id);
+  spdlog::info("engine {} serves every running campaign of the database{}; Ctrl-C or SIGTERM stops it", engine_id,
+               api ? " and the HTTP API on " + settings.listen : std::string());
+  pg::pg_api_store api_store((*session)->ctx.db());
+  auto next_expiry = clk.monotonic();
   int handled = 0;
   std::uint64_t errors_seen = 0;
   while (!engine.stopped()) {
@@ -516,12 +551,23 @@ int serve(const global_options& options) {
     const int n = g_signals.load();
     if (n > handled) {
       handled = n;
+      if (api && n == 1) {
+        spdlog::info("no new connections; answering the requests in flight");
+        api->stop(std::chrono::seconds(10));
+      }
       engine.request_stop(n >= 2 ? stop_mode::now : stop_mode::drain);
       spdlog::info(n >= 2 ? "stopping at once" : "draining: queued contacts go back, calls in flight finish");
+    }
+    if (api && clk.monotonic() >= next_expiry) {
+      // Idempotency keys are answered for a day, then forgotten.
+      if (auto gone = api_store.expire_idempotent(std::chrono::hours(24)); !gone)
+        spdlog::warn("expiring idempotency keys: {}", gone.error().message);
+      next_expiry = clk.monotonic() + std::chrono::minutes(1);
     }
     clk.sleep_for(std::chrono::milliseconds(100));  // the signal check's cadence
   }
   engine.join();
+  if (api) api->stop(std::chrono::milliseconds(0));
   return exit_ok;
 }
 
@@ -623,8 +669,21 @@ void add_campaign_commands(CLI::App& app, global_options& options, command_actio
   run_cmd->add_flag("--dry-run", ro->dry_run, "Validate the file and the contacts; dial nothing");
   run_cmd->callback([&options, &run, ro] { run = [&options, ro] { return run_campaign(options, *ro); }; });
 
-  app.add_subcommand("serve", "Run the dialing engine for every running campaign of the database")
-      ->callback([&options, &run] { run = [&options] { return serve(options); }; });
+  auto serve_opts = std::make_shared<serve_settings>();
+  auto* serve_cmd = app.add_subcommand(
+      "serve", "Run the dialing engine for every running campaign of the database, and the HTTP API");
+  serve_cmd->add_option("--listen", serve_opts->listen,
+                        "HOST:PORT of the HTTP API (default 127.0.0.1:8080; port 0: any free one; 'none': no API)");
+  serve_cmd->add_option("--api-workers", serve_opts->api_workers, "Database connections of the HTTP API (default 4)")
+      ->check(CLI::Range(1, 64));
+  serve_cmd->add_option("--key-rate", serve_opts->key_rate, "Requests per second per API key (default 100)")
+      ->check(CLI::Range(0.1, 1e6));
+  serve_cmd->add_option("--request-timeout", serve_opts->request_timeout_s,
+                        "Seconds a request may take to arrive, from its first byte (default 15)")
+      ->check(CLI::Range(0.1, 3600.0));
+  serve_cmd->add_option("--max-body", serve_opts->max_body_bytes, "Largest request body in bytes (default 32 MiB)")
+      ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 30));
+  serve_cmd->callback([&options, &run, serve_opts] { run = [&options, serve_opts] { return serve(options, *serve_opts); }; });
 
   auto* call = app.add_subcommand("call", "Place one call and print its outcome");
   auto req = std::make_shared<single_call_request>();

@@ -14,6 +14,10 @@ void apply_environment(global_options& options) {
     const char* env = std::getenv("DIALER_STATE_DIR");
     options.state_dir = env && *env ? env : ".dialer";
   }
+  if (options.account.empty()) {
+    const char* env = std::getenv("DIALER_ACCOUNT");
+    options.account = env && *env ? env : "default";
+  }
   if (options.database_url.empty()) {
     if (const char* env = std::getenv("DIALER_DATABASE_URL"); env && *env) options.database_url = env;
   }
@@ -41,7 +45,7 @@ result<context> context::open(const global_options& options) {
   c.connection_ = std::move(*connection);
   auto migrated = pg::migrate(*c.connection_);
   if (!migrated) return std::move(migrated).error();
-  auto account = pg::find_account(*c.connection_, options.account);
+  auto account = pg::find_account(*c.connection_, options.account.empty() ? "default" : options.account);
   if (!account) return std::move(account).error();
   c.account_ = *account;
   return c;

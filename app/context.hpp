@@ -15,7 +15,7 @@ namespace dialer::app {
 struct global_options {
   std::string state_dir;     // --state-dir, else DIALER_STATE_DIR, else ./.dialer
   std::string database_url;  // --database-url, else DIALER_DATABASE_URL, else the embedded cluster
-  std::string account = "default";
+  std::string account;        // --account, else DIALER_ACCOUNT, else "default"
   bool json = false;
 };
 

@@ -25,11 +25,13 @@ int main(int argc, char** argv) {
   app.add_option("--database-url", options.database_url,
                  "PostgreSQL URL (default: $DIALER_DATABASE_URL, else a private cluster in the state directory)");
   app.add_flag("--json", options.json, "Print machine-readable JSON");
+  app.add_option("--account", options.account, "Account to act in (default: $DIALER_ACCOUNT, else 'default')");
 
   command_action run;
   add_db_commands(app, options, run);
   add_inventory_commands(app, options, run);
   add_campaign_commands(app, options, run);
+  add_api_commands(app, options, run);
 
   try {
     app.parse(argc, argv);

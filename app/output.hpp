@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "adapters/json/views.hpp"
 #include "engine/billing.hpp"
 #include "engine/ports/number_provider.hpp"
 #include "engine/result.hpp"
@@ -31,10 +32,8 @@ int report(const error& e);
 void print_table(const std::vector<std::string>& headers, const std::vector<std::vector<std::string>>& rows);
 void print_json(const nlohmann::json& document);
 
-[[nodiscard]] std::string iso8601(timestamp t);
-[[nodiscard]] nlohmann::json to_json(const phone_number& n);
-[[nodiscard]] nlohmann::json to_json(const agent& a);
-[[nodiscard]] nlohmann::json to_json(const available_number& n);
-[[nodiscard]] nlohmann::json to_json(const billing_line& line);
+// The JSON shapes are the HTTP API's too (adapters/json/views.hpp).
+using views::iso8601;
+using views::to_json;
 
 }  // namespace dialer::app

@@ -90,4 +90,25 @@ std::string format_money(micros amount) {
   return fmt::format("{}{}.{:04d}", negative ? "-" : "", ten_thousandths / 10000, ten_thousandths % 10000);
 }
 
+result<date::sys_days> parse_calendar_day(std::string_view text) {
+  // By hand: date::parse trips a false -Wmaybe-uninitialized in g++ 12.
+  const auto bad = [&] {
+    return make_error(errc::invalid_input, "'{}' is not a date like 2026-11-01", std::string(text.substr(0, 40)));
+  };
+  if (text.size() != 10 || text[4] != '-' || text[7] != '-') return bad();
+  int parts[3] = {0, 0, 0};
+  const std::size_t starts[3] = {0, 5, 8};
+  const std::size_t lengths[3] = {4, 2, 2};
+  for (int i = 0; i < 3; ++i) {
+    for (std::size_t k = starts[i]; k < starts[i] + lengths[i]; ++k) {
+      if (text[k] < '0' || text[k] > '9') return bad();
+      parts[i] = parts[i] * 10 + (text[k] - '0');
+    }
+  }
+  const date::year_month_day ymd{date::year{parts[0]}, date::month{static_cast<unsigned>(parts[1])},
+                                 date::day{static_cast<unsigned>(parts[2])}};
+  if (!ymd.ok()) return bad();
+  return date::sys_days{ymd};
+}
+
 }  // namespace dialer

@@ -42,6 +42,9 @@ struct billing_line {
 
 [[nodiscard]] micros total(const std::vector<billing_line>& lines) noexcept;
 
+// A strict YYYY-MM-DD day; invalid_input ("'...' is not a date like 2026-11-01") otherwise.
+[[nodiscard]] result<date::sys_days> parse_calendar_day(std::string_view text);
+
 // "12.3400" style rendering of micros, rounded to 4 decimals.
 [[nodiscard]] std::string format_money(micros amount);
 

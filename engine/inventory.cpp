@@ -72,6 +72,42 @@ result<agent> inventory_service::create_agent(const std::string& name, const std
   return store_.create_agent(name, handoff);
 }
 
+namespace {
+result<void> validate_page(page_request page) {
+  if (page.limit < 1 || page.limit > 1000)
+    return make_error(errc::invalid_input, "limit must be between 1 and 1000, got {}", page.limit);
+  if (page.after < 0) return make_error(errc::invalid_input, "the cursor is not valid");
+  return ok();
+}
+}  // namespace
+
+result<std::vector<agent>> inventory_service::page_agents(page_request page) {
+  if (auto r = validate_page(page); !r) return std::move(r).error();
+  return store_.page_agents(page);
+}
+
+result<agent> inventory_service::update_agent(agent_id id, const std::optional<std::string>& name,
+                                              const std::optional<std::string>& handoff) {
+  if (!name && !handoff) return make_error(errc::invalid_input, "nothing to change: give a name or a handoff");
+  if (name)
+    if (auto r = validate_agent_name(*name); !r) return std::move(r).error();
+  if (handoff)
+    if (auto r = validate_handoff(*handoff); !r) return std::move(r).error();
+  return store_.update_agent(id, name, handoff);
+}
+
+result<std::vector<phone_number>> inventory_service::page_numbers(const number_filter& filter, page_request page) {
+  if (auto r = validate_page(page); !r) return std::move(r).error();
+  return store_.page_numbers(filter, page);
+}
+
+result<phone_number> inventory_service::update_limits(number_id id, const number_limits& limits) {
+  if (!limits.max_concurrent_calls && !limits.max_cps)
+    return make_error(errc::invalid_input, "nothing to change: give max_concurrent_calls or max_cps");
+  if (auto r = validate_limits(limits); !r) return std::move(r).error();
+  return store_.update_limits(id, limits.max_concurrent_calls, limits.max_cps);
+}
+
 result<agent> inventory_service::resolve_agent(const std::string& id_or_name) {
   if (auto id = to_id(id_or_name)) return store_.find_agent(agent_id{*id});
   if (id_or_name.empty()) return make_error(errc::invalid_input, "agent is empty: give an agent id or name");

@@ -28,6 +28,13 @@ class inventory_service {
 
   [[nodiscard]] result<agent> create_agent(const std::string& name, const std::string& handoff);
   [[nodiscard]] result<std::vector<agent>> list_agents() { return store_.list_agents(); }
+  [[nodiscard]] result<std::vector<agent>> page_agents(page_request page);
+  [[nodiscard]] result<agent> find_agent(agent_id id) { return store_.find_agent(id); }
+  // Each given field is validated as at creation; nothing changes unless all are valid.
+  [[nodiscard]] result<agent> update_agent(agent_id id, const std::optional<std::string>& name,
+                                           const std::optional<std::string>& handoff);
+  // Refused (conflict) while the agent holds numbers or has unfinished campaigns.
+  [[nodiscard]] result<void> delete_agent(agent_id id) { return store_.delete_agent(id); }
   // AGENT on the command line: an id (digits) or a name.
   [[nodiscard]] result<agent> resolve_agent(const std::string& id_or_name);
   // NUMBER on the command line: an id (digits) or an E.164 number (formatting tolerated).
@@ -42,6 +49,10 @@ class inventory_service {
   [[nodiscard]] result<phone_number> unassign(const std::string& number);
   [[nodiscard]] result<phone_number> release(const std::string& number);
   [[nodiscard]] result<std::vector<phone_number>> list(const std::optional<std::string>& agent, bool include_released);
+  [[nodiscard]] result<std::vector<phone_number>> page_numbers(const number_filter& filter, page_request page);
+  [[nodiscard]] result<phone_number> find_number(number_id id) { return store_.find_number(id); }
+  // Changes the limits given; invalid_input when none is given or one is out of range.
+  [[nodiscard]] result<phone_number> update_limits(number_id id, const number_limits& limits);
   [[nodiscard]] result<std::vector<billing_line>> billing(const billing_period& period);
 
  private:

@@ -11,6 +11,7 @@ packages=(
   libphonenumber-dev libhowardhinnant-date-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   sip-tester tzdata clang-format util-linux procps
+  prometheus-cpp-dev wrk curl
 )
 
 missing=()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up the machine, builds everything and runs every test:
-#   1. the whole suite (unit, scheduler, integration against a throwaway PostgreSQL and SIPp),
+#   1. the OpenAPI description linted by Redocly (strict rules; npm, see test-tools.sh), and the whole suite
+#      (unit, scheduler, integration against a throwaway PostgreSQL and SIPp),
 #   2. the scheduler tests again under ThreadSanitizer (a separate, scheduler-only build),
 #   3. the unit and end-to-end tests again under AddressSanitizer + UndefinedBehaviorSanitizer (a separate build
 #      whose dialer binary, which the end-to-end tests start, is sanitized too): stop-now with calls in flight,
@@ -10,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
+bash scripts/test-tools.sh
 
 jobs=$(nproc)
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -24,6 +26,9 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 cmake --build build-asan -j"$jobs" --target dialer unit_tests integration_tests
 
 status=0
+echo "== the OpenAPI description, linted (Redocly, recommended-strict)"
+tests/lint/node_modules/.bin/redocly lint --config tests/lint/redocly.yaml adapters/http/openapi.yaml || status=1
+
 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 600 || status=1
 
 echo "== scheduler tests under ThreadSanitizer"

@@ -53,7 +53,7 @@ result<agent> pg_inventory_store::create_agent(const std::string& name, const st
     pqxx::work tx(connection_);
     auto rows =
         tx.exec_params(std::string("INSERT INTO agents (account_id, name, handoff) VALUES ($1, $2, $3) "
-                                   "ON CONFLICT (account_id, name) DO NOTHING RETURNING ") +
+                                   "ON CONFLICT (account_id, name) WHERE deleted_at IS NULL DO NOTHING RETURNING ") +
                            kAgentColumns,
                        account_.value(), name, handoff);
     if (rows.empty()) return make_error(errc::conflict, "agent '{}' already exists", name);
@@ -69,7 +69,7 @@ result<std::vector<agent>> pg_inventory_store::list_agents() {
     pqxx::nontransaction tx(connection_);
     std::vector<agent> out;
     for (const auto& r : tx.exec_params(
-             std::string("SELECT ") + kAgentColumns + " FROM agents WHERE account_id = $1 ORDER BY id",
+             std::string("SELECT ") + kAgentColumns + " FROM agents WHERE account_id = $1 AND deleted_at IS NULL ORDER BY id",
              account_.value()))
       out.push_back(read_agent(r));
     return out;
@@ -82,7 +82,7 @@ result<agent> pg_inventory_store::find_agent(agent_id id) {
   try {
     pqxx::nontransaction tx(connection_);
     auto rows = tx.exec_params(
-        std::string("SELECT ") + kAgentColumns + " FROM agents WHERE account_id = $1 AND id = $2",
+        std::string("SELECT ") + kAgentColumns + " FROM agents WHERE account_id = $1 AND id = $2 AND deleted_at IS NULL",
         account_.value(), id.value());
     if (rows.empty()) return make_error(errc::not_found, "agent {} does not exist", id.value());
     return read_agent(rows[0]);
@@ -95,7 +95,7 @@ result<agent> pg_inventory_store::find_agent(const std::string& name) {
   try {
     pqxx::nontransaction tx(connection_);
     auto rows = tx.exec_params(
-        std::string("SELECT ") + kAgentColumns + " FROM agents WHERE account_id = $1 AND name = $2",
+        std::string("SELECT ") + kAgentColumns + " FROM agents WHERE account_id = $1 AND name = $2 AND deleted_at IS NULL",
         account_.value(), name);
     if (rows.empty()) return make_error(errc::not_found, "agent '{}' does not exist", name);
     return read_agent(rows[0]);
@@ -201,20 +201,21 @@ result<phone_number> pg_inventory_store::assign(number_id number, agent_id agent
     if (current->status == number_status::released)
       return make_error(errc::conflict, "number {} is released and cannot be assigned", current->e164);
     return make_error(errc::conflict,
-                      "number {} is already assigned to agent '{}'; use --reassign to move it", current->e164,
+                      "number {} is already assigned to agent '{}'; reassign it explicitly to move it", current->e164,
                       current->agent_name);
   } catch (...) {
     return current_exception_error("assigning a number");
   }
 }
 
-result<phone_number> pg_inventory_store::unassign(number_id number) {
+template <class... Extra>
+result<phone_number> pg_inventory_store::change_active(number_id number, const char* set_clause, const char* refused,
+                                                       const char* what, Extra&&... extra) {
   try {
     pqxx::work tx(connection_);
-    auto rows = tx.exec_params(
-        "UPDATE numbers SET agent_id = NULL, assigned_at = NULL "
-        "WHERE account_id = $1 AND id = $2 AND status = 'active' RETURNING id",
-        account_.value(), number.value());
+    auto rows = tx.exec_params(std::string("UPDATE numbers SET ") + set_clause +
+                                   " WHERE account_id = $1 AND id = $2 AND status = 'active' RETURNING id",
+                               account_.value(), number.value(), std::forward<Extra>(extra)...);
     if (!rows.empty()) {
       tx.commit();
       return find_number(number);
@@ -222,30 +223,20 @@ result<phone_number> pg_inventory_store::unassign(number_id number) {
     tx.abort();
     auto current = find_number(number);
     if (!current) return current;
-    return make_error(errc::conflict, "number {} is released", current->e164);
+    return make_error(errc::conflict, "number {} {}", current->e164, refused);
   } catch (...) {
-    return current_exception_error("unassigning a number");
+    return current_exception_error(what);
   }
 }
 
+result<phone_number> pg_inventory_store::unassign(number_id number) {
+  return change_active(number, "agent_id = NULL, assigned_at = NULL", "is released", "unassigning a number");
+}
+
 result<phone_number> pg_inventory_store::release(number_id number) {
-  try {
-    pqxx::work tx(connection_);
-    auto rows = tx.exec_params(
-        "UPDATE numbers SET status = 'released', released_at = now(), agent_id = NULL, assigned_at = NULL "
-        "WHERE account_id = $1 AND id = $2 AND status = 'active' RETURNING id",
-        account_.value(), number.value());
-    if (!rows.empty()) {
-      tx.commit();
-      return find_number(number);
-    }
-    tx.abort();
-    auto current = find_number(number);
-    if (!current) return current;
-    return make_error(errc::conflict, "number {} is already released", current->e164);
-  } catch (...) {
-    return current_exception_error("releasing a number");
-  }
+  return change_active(number,
+                       "status = 'released', released_at = now(), agent_id = NULL, assigned_at = NULL",
+                       "is already released", "releasing a number");
 }
 
 result<std::string> pg_inventory_store::provider_ref(number_id number) {
@@ -346,6 +337,98 @@ result<micros> pg_inventory_store::per_minute_rate(const std::string& item) {
   } catch (...) {
     return current_exception_error("reading per-minute rates");
   }
+}
+
+result<std::vector<agent>> pg_inventory_store::page_agents(page_request page) {
+  try {
+    pqxx::nontransaction tx(connection_);
+    std::vector<agent> out;
+    for (const auto& r : tx.exec_params(std::string("SELECT ") + kAgentColumns +
+                                            " FROM agents WHERE account_id = $1 AND deleted_at IS NULL AND id > $2 "
+                                            "ORDER BY id LIMIT $3",
+                                        account_.value(), page.after, page.limit))
+      out.push_back(read_agent(r));
+    return out;
+  } catch (...) {
+    return current_exception_error("listing agents");
+  }
+}
+
+result<agent> pg_inventory_store::update_agent(agent_id id, const std::optional<std::string>& name,
+                                               const std::optional<std::string>& handoff) {
+  try {
+    pqxx::work tx(connection_);
+    auto rows = tx.exec_params(std::string("UPDATE agents SET name = coalesce($3, name), handoff = coalesce($4, "
+                                           "handoff) WHERE account_id = $1 AND id = $2 AND deleted_at IS NULL "
+                                           "RETURNING ") +
+                                   kAgentColumns,
+                               account_.value(), id.value(), name, handoff);
+    if (rows.empty()) return make_error(errc::not_found, "agent {} does not exist", id.value());
+    tx.commit();
+    return read_agent(rows[0]);
+  } catch (const pqxx::unique_violation&) {
+    return make_error(errc::conflict, "agent '{}' already exists", name.value_or(""));
+  } catch (...) {
+    return current_exception_error("updating an agent");
+  }
+}
+
+result<void> pg_inventory_store::delete_agent(agent_id id) {
+  try {
+    pqxx::work tx(connection_);
+    // The agent's row lock first: an assignment or a launch that names it waits for this to finish, and
+    // then finds it gone.
+    auto rows = tx.exec_params(
+        "SELECT (SELECT count(*) FROM numbers WHERE account_id = $1 AND agent_id = $2 AND status = 'active'), "
+        "(SELECT count(*) FROM campaigns WHERE account_id = $1 AND agent_id = $2 "
+        " AND state IN ('draft', 'running', 'paused')) "
+        "FROM agents WHERE account_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE",
+        account_.value(), id.value());
+    if (rows.empty()) return make_error(errc::not_found, "agent {} does not exist", id.value());
+    const auto numbers = rows[0][0].as<std::int64_t>();
+    const auto campaigns = rows[0][1].as<std::int64_t>();
+    if (numbers > 0)
+      return make_error(errc::conflict, "agent {} still holds {} number(s): unassign or release them first",
+                        id.value(), numbers);
+    if (campaigns > 0)
+      return make_error(errc::conflict,
+                        "agent {} has {} campaign(s) that are not finished: cancel them or let them complete",
+                        id.value(), campaigns);
+    tx.exec_params0("UPDATE agents SET deleted_at = now() WHERE id = $1", id.value());
+    tx.commit();
+    return ok();
+  } catch (...) {
+    return current_exception_error("deleting an agent");
+  }
+}
+
+result<std::vector<phone_number>> pg_inventory_store::page_numbers(const number_filter& filter,
+                                                                   page_request page) {
+  try {
+    pqxx::nontransaction tx(connection_);
+    std::vector<phone_number> out;
+    const auto rows = tx.exec_params(
+        std::string("SELECT ") + kNumberColumns + kNumberFrom +
+            "WHERE n.account_id = $1 AND n.id > $2 AND ($3::bigint IS NULL OR n.agent_id = $3) "
+            "AND ($4::text IS NULL OR n.status = $4) AND ($5::text IS NULL OR n.type = $5) "
+            "AND ($6::text IS NULL OR n.country = $6) ORDER BY n.id LIMIT $7",
+        account_.value(), page.after,
+        filter.agent ? std::optional<std::int64_t>(filter.agent->value()) : std::nullopt,
+        filter.status ? std::optional<std::string>(to_string(*filter.status)) : std::nullopt,
+        filter.type ? std::optional<std::string>(to_string(*filter.type)) : std::nullopt, filter.country,
+        page.limit);
+    for (const auto& r : rows) out.push_back(read_number(r));
+    return out;
+  } catch (...) {
+    return current_exception_error("listing numbers");
+  }
+}
+
+result<phone_number> pg_inventory_store::update_limits(number_id number, std::optional<int> max_concurrent_calls,
+                                                       std::optional<double> max_cps) {
+  return change_active(number, "max_concurrent_calls = coalesce($3, max_concurrent_calls), max_cps = coalesce($4, max_cps)",
+                       "is released: its limits cannot change", "updating a number's limits", max_concurrent_calls,
+                       max_cps);
 }
 
 }  // namespace dialer::pg

@@ -21,10 +21,17 @@ class pg_inventory_store final : public inventory_store {
   result<std::vector<agent>> list_agents() override;
   result<agent> find_agent(agent_id id) override;
   result<agent> find_agent(const std::string& name) override;
+  result<std::vector<agent>> page_agents(page_request page) override;
+  result<agent> update_agent(agent_id id, const std::optional<std::string>& name,
+                             const std::optional<std::string>& handoff) override;
+  result<void> delete_agent(agent_id id) override;
   result<phone_number> add_number(const phone_number& number, const std::string& provider_ref) override;
   result<phone_number> find_number(number_id id) override;
   result<phone_number> find_number(const std::string& e164) override;
   result<std::vector<phone_number>> list_numbers(std::optional<agent_id> agent, bool include_released) override;
+  result<std::vector<phone_number>> page_numbers(const number_filter& filter, page_request page) override;
+  result<phone_number> update_limits(number_id number, std::optional<int> max_concurrent_calls,
+                                     std::optional<double> max_cps) override;
   result<phone_number> assign(number_id number, agent_id agent, bool reassign) override;
   result<phone_number> unassign(number_id number) override;
   result<phone_number> release(number_id number) override;
@@ -36,6 +43,12 @@ class pg_inventory_store final : public inventory_store {
   result<micros> per_minute_rate(const std::string& item) override;
 
  private:
+  // Applies `set_clause` (over $3... = extra) to the number if it is active: the number as it is now, conflict
+  // "number X <refused>" when it is released, not_found when the account has no such number.
+  template <class... Extra>
+  result<phone_number> change_active(number_id number, const char* set_clause, const char* refused, const char* what,
+                                     Extra&&... extra);
+
   pqxx::connection& connection_;
   account_id account_;
 };

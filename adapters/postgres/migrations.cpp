@@ -422,6 +422,52 @@ WHERE jsonb_array_length(c.import_rejected) > 0;
 ALTER TABLE campaigns DROP COLUMN import_rejected;
 ALTER TABLE campaigns ALTER COLUMN import_accepted TYPE bigint;
 )SQL"},
+    {8, "the HTTP API: API keys, idempotency keys, agents that can be deleted, number changes announced", R"SQL(
+-- An API key belongs to one account. The key is random and shown once; only its SHA-256 is kept (a key has 192
+-- random bits, so a fast hash is enough: there is nothing to guess), with a prefix to tell keys apart in listings.
+CREATE TABLE api_keys (
+  id           bigserial PRIMARY KEY,
+  account_id   bigint NOT NULL REFERENCES accounts (id),
+  name         text NOT NULL DEFAULT '',
+  prefix       text NOT NULL,
+  hash         bytea NOT NULL UNIQUE,
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  revoked_at   timestamptz
+);
+-- A POST with an Idempotency-Key: the first request's answer, replayed to a retry with the same body, refused to one
+-- with another body. status is NULL while the first request is being served (until locked_until, after which a
+-- process that died serving it no longer blocks the key).
+CREATE TABLE idempotency_keys (
+  account_id   bigint NOT NULL REFERENCES accounts (id),
+  key          text NOT NULL,
+  request_hash bytea NOT NULL,
+  status       integer,
+  response     text,
+  locked_until timestamptz NOT NULL,
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (account_id, key)
+);
+-- An agent is deleted softly: its finished campaigns and past calls keep pointing at it, and its name is free again.
+ALTER TABLE agents ADD COLUMN deleted_at timestamptz;
+ALTER TABLE agents DROP CONSTRAINT agents_account_id_name_key;
+CREATE UNIQUE INDEX agents_live_name ON agents (account_id, name) WHERE deleted_at IS NULL;
+-- Every process that routes inbound calls from memory hears of each change that moves a number: assigned,
+-- reassigned, unassigned, released, bought, imported, or its agent's hand-off changed.
+CREATE FUNCTION announce_number_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('dialer_numbers', NEW.e164);
+  RETURN NULL;
+END $$;
+CREATE TRIGGER numbers_announce AFTER INSERT OR UPDATE OF agent_id, status ON numbers
+  FOR EACH ROW EXECUTE FUNCTION announce_number_change();
+CREATE FUNCTION announce_agent_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('dialer_numbers', n.e164) FROM numbers n WHERE n.agent_id = NEW.id AND n.status = 'active';
+  RETURN NULL;
+END $$;
+CREATE TRIGGER agents_announce AFTER UPDATE OF handoff, deleted_at ON agents
+  FOR EACH ROW EXECUTE FUNCTION announce_agent_change();
+)SQL"},
 };
 
 }  // namespace

@@ -26,6 +26,19 @@ struct call_usage {
   micros carrier_cost = 0;          // sum of the attempts' per-minute charges (managed numbers only)
 };
 
+// A page of a listing in id order: the rows after `after` (exclusive), at most `limit`.
+struct page_request {
+  std::int64_t after = 0;
+  int limit = 50;
+};
+
+struct number_filter {
+  std::optional<agent_id> agent;
+  std::optional<number_status> status;  // none: both
+  std::optional<number_type> type;
+  std::optional<std::string> country;
+};
+
 class inventory_store {
  public:
   virtual ~inventory_store() = default;
@@ -36,6 +49,13 @@ class inventory_store {
   [[nodiscard]] virtual result<std::vector<agent>> list_agents() = 0;
   [[nodiscard]] virtual result<agent> find_agent(agent_id id) = 0;
   [[nodiscard]] virtual result<agent> find_agent(const std::string& name) = 0;
+  [[nodiscard]] virtual result<std::vector<agent>> page_agents(page_request page) = 0;
+  // Renames and/or retargets; conflict when the new name is taken.
+  [[nodiscard]] virtual result<agent> update_agent(agent_id id, const std::optional<std::string>& name,
+                                                   const std::optional<std::string>& handoff) = 0;
+  // conflict while the agent holds a number or has a campaign that is not finished (draft, running,
+  // paused): its numbers and campaigns would point at nothing.
+  [[nodiscard]] virtual result<void> delete_agent(agent_id id) = 0;
 
   // Inserts an active number (managed or BYOC); the id, timestamps and account are set by the store.
   [[nodiscard]] virtual result<phone_number> add_number(const phone_number& number, const std::string& provider_ref) = 0;
@@ -44,6 +64,11 @@ class inventory_store {
   [[nodiscard]] virtual result<phone_number> find_number(const std::string& e164) = 0;
   [[nodiscard]] virtual result<std::vector<phone_number>> list_numbers(std::optional<agent_id> agent,
                                                                        bool include_released) = 0;
+  [[nodiscard]] virtual result<std::vector<phone_number>> page_numbers(const number_filter& filter,
+                                                                       page_request page) = 0;
+  // Sets the limits given (an active number only: conflict when released).
+  [[nodiscard]] virtual result<phone_number> update_limits(number_id number, std::optional<int> max_concurrent_calls,
+                                                           std::optional<double> max_cps) = 0;
 
   // Atomic: at most one caller wins when two assign the same free number at the same moment.
   [[nodiscard]] virtual result<phone_number> assign(number_id number, agent_id agent, bool reassign) = 0;

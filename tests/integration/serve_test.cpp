@@ -24,8 +24,8 @@ class Serve : public campaign_test {
 };
 
 TEST_F(Serve, TwoServingEnginesDialALaunchedCampaignToCompletionWithinEveryCap) {
-  auto a = start({"serve"}, "serve-a", feed_only);
-  auto b = start({"serve"}, "serve-b", feed_only);
+  auto a = start({"serve", "--listen", "127.0.0.1:0"}, "serve-a", feed_only);
+  auto b = start({"serve", "--listen", "127.0.0.1:0"}, "serve-b", feed_only);
   // Both engines are registered (they heartbeat) before the launch, so both hear of it.
   ASSERT_TRUE(eventually([&] { return scalar("SELECT count(*) FROM engines") >= 2; }, a.get()))
       << "the engines never registered: " << a->err() << b->err();
@@ -49,7 +49,7 @@ TEST_F(Serve, TwoServingEnginesDialALaunchedCampaignToCompletionWithinEveryCap) 
 // A pause from the command line stops every serving engine's originations (queued contacts go back as
 // 'paused'), and a resume lets them finish: both announced on the change feed.
 TEST_F(Serve, PauseAndResumeFromTheCommandLineReachEveryServingEngine) {
-  auto a = start({"serve"}, "serve-a", feed_only);
+  auto a = start({"serve", "--listen", "127.0.0.1:0"}, "serve-a", feed_only);
   ASSERT_TRUE(eventually([&] { return scalar("SELECT count(*) FROM engines") >= 1; }, a.get())) << a->err();
   ASSERT_EQ(dialer({"campaigns", "launch", steady().string()}).exit_code, 0);
   ASSERT_TRUE(eventually([&] { return attempts() >= 100; }, a.get())) << a->err();
@@ -72,7 +72,7 @@ TEST_F(Serve, PauseAndResumeFromTheCommandLineReachEveryServingEngine) {
 // serving engine hears of the launch and shares the work, the run ends when the campaign completes, and the
 // serving engine goes on serving. The carrier's log shows both processes placing calls within every cap.
 TEST_F(Serve, ARunNextToAServingEngineSharesItsCampaignWithIt) {
-  auto a = start({"serve"}, "serve-a", feed_only);
+  auto a = start({"serve", "--listen", "127.0.0.1:0"}, "serve-a", feed_only);
   ASSERT_TRUE(eventually([&] { return scalar("SELECT count(*) FROM engines") >= 1; }, a.get())) << a->err();
   const auto run = dialer_json({"run", steady().string()});
   ASSERT_EQ(run.exit_code, 0) << run.err;
@@ -90,8 +90,8 @@ TEST_F(Serve, ARunNextToAServingEngineSharesItsCampaignWithIt) {
 // every call the carrier ever saw has an attempt recorded before the cancel; the engines drain, every contact
 // ends terminal (no contact is left pending), and the cancel is not undone by a completion.
 TEST_F(Serve, ACancelFromTheCommandLineIsFinalForEveryServingEngine) {
-  auto a = start({"serve"}, "serve-a", feed_only);
-  auto b = start({"serve"}, "serve-b", feed_only);
+  auto a = start({"serve", "--listen", "127.0.0.1:0"}, "serve-a", feed_only);
+  auto b = start({"serve", "--listen", "127.0.0.1:0"}, "serve-b", feed_only);
   ASSERT_TRUE(eventually([&] { return scalar("SELECT count(*) FROM engines") >= 2; }, a.get()))
       << a->err() << b->err();
   ASSERT_EQ(dialer({"campaigns", "launch", steady().string()}).exit_code, 0);

@@ -1,0 +1,107 @@
+#pragma once
+// Routes: a method and a path pattern whose segments are literals or {parameters}, matched segment by
+// segment. A literal beats a parameter at the same position (/v1/numbers/available before
+// /v1/numbers/{id}). The pattern is the route's name in metrics and in the OpenAPI description, which a test
+// compares with routes().
+//
+// Threading: add() before the server starts; match() from any thread afterwards (read-only).
+
+#include <boost/beast/http/verb.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "adapters/http/url.hpp"
+
+namespace dialer::http {
+
+using path_params = std::vector<std::pair<std::string, std::string>>;
+
+template <class Handler>
+class router {
+ public:
+  struct route {
+    boost::beast::http::verb method;
+    std::string pattern;
+    std::vector<std::string> segments;
+    Handler handler;
+  };
+
+  struct match_result {
+    const route* found = nullptr;          // set when method and path match
+    path_params params;                    // percent-decoded
+    std::vector<std::string> allowed;      // the path exists with these methods (405) when found is null
+  };
+
+  void add(boost::beast::http::verb method, std::string pattern, Handler handler) {
+    routes_.push_back({method, pattern, split(pattern), std::move(handler)});
+  }
+
+  [[nodiscard]] match_result match(boost::beast::http::verb method, std::string_view path) const {
+    const auto parts = split(path);
+    match_result out;
+    int best_score = -1;
+    for (const auto& r : routes_) {
+      path_params params;
+      const int score = score_of(r, parts, params);
+      if (score < 0) continue;
+      if (r.method != method) {
+        out.allowed.emplace_back(boost::beast::http::to_string(r.method));
+        continue;
+      }
+      if (score > best_score) {
+        best_score = score;
+        out.found = &r;
+        out.params = std::move(params);
+      }
+    }
+    if (out.found) out.allowed.clear();
+    return out;
+  }
+
+  [[nodiscard]] const std::vector<route>& routes() const noexcept { return routes_; }
+
+ private:
+  static std::vector<std::string> split(std::string_view path) {
+    std::vector<std::string> out;
+    std::size_t i = 0;
+    while (i < path.size()) {
+      if (path[i] == '/') {
+        ++i;
+        continue;
+      }
+      const auto j = path.find('/', i);
+      out.emplace_back(path.substr(i, j == std::string_view::npos ? std::string_view::npos : j - i));
+      i = j == std::string_view::npos ? path.size() : j;
+    }
+    return out;
+  }
+
+  static bool is_param(const std::string& s) { return s.size() > 2 && s.front() == '{' && s.back() == '}'; }
+
+  // -1: no match; else the number of literal segments (more literals: the more specific route).
+  static int score_of(const route& r, const std::vector<std::string>& parts, path_params& params) {
+    if (r.segments.size() != parts.size()) return -1;
+    int literals = 0;
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      const auto& seg = r.segments[i];
+      if (is_param(seg)) {
+        auto decoded = percent_decode(parts[i]);
+        if (!decoded || decoded->empty()) return -1;
+        params.emplace_back(seg.substr(1, seg.size() - 2), std::move(*decoded));
+      } else if (seg == parts[i]) {
+        ++literals;
+      } else {
+        return -1;
+      }
+    }
+    return literals;
+  }
+
+ private:
+  std::vector<route> routes_;
+};
+
+}  // namespace dialer::http

@@ -1,0 +1,350 @@
+#include "adapters/http/server.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <spdlog/spdlog.h>
+
+namespace dialer::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = boost::asio::ip::tcp;
+
+response error_response(unsigned status, std::string_view code, std::string_view message, unsigned http_version,
+                        bool keep_alive) {
+  response res{static_cast<bhttp::status>(status), http_version};
+  res.set(bhttp::field::content_type, "application/json");
+  res.keep_alive(keep_alive);
+  nlohmann::json body{{"error", {{"code", code}, {"message", message}, {"details", nlohmann::json::object()}}}};
+  res.body() = body.dump();
+  res.prepare_payload();
+  return res;
+}
+
+// One connection. Every member is touched only on the connection's strand, except what the owner's
+// close() posts there.
+class http_server::session : public std::enable_shared_from_this<session> {
+ public:
+  session(http_server& owner, tcp::socket&& socket) : owner_(owner), stream_(std::move(socket)) {
+    owner_.counters_.connections_open.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~session() { owner_.counters_.connections_open.fetch_sub(1, std::memory_order_relaxed); }
+
+  void begin() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->wait_for_request(); });
+  }
+
+  // From the owner: close once the request in progress (if any) has been answered, or at once when `now`.
+  void close(bool now) {
+    net::post(stream_.get_executor(), [self = shared_from_this(), now] {
+      if (!self->busy_ || now) return self->shut();
+      self->close_after_answer_ = true;
+    });
+  }
+
+ private:
+  // A keep-alive connection may wait idle_timeout for a request's first byte; from then on the whole
+  // request must arrive within request_timeout (a client that trickles bytes cannot hold the connection).
+  void wait_for_request() {
+    if (buffer_.size() > 0) return read_header();
+    stream_.expires_after(owner_.limits_.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(4096),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              if (ec) return self->shut();
+                              self->buffer_.commit(n);
+                              self->read_header();
+                            });
+  }
+
+  void read_header() {
+    deadline_ = std::chrono::steady_clock::now() + owner_.limits_.request_timeout;
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(owner_.limits_.header_bytes));
+    parser_->body_limit(owner_.limits_.body_bytes);
+    stream_.expires_at(deadline_);
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                               if (ec) return self->refuse(ec);
+                               self->after_header();
+                             });
+  }
+
+  void after_header() {
+    // curl and others wait for "100 Continue" before a large body: say it, once the headers are acceptable.
+    const auto& h = parser_->get();
+    if (beast::iequals(h[bhttp::field::expect], "100-continue")) {
+      auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, h.version());
+      stream_.expires_at(deadline_);
+      bhttp::async_write(stream_, *cont, [self = shared_from_this(), cont](beast::error_code ec, std::size_t) {
+        if (ec) return self->shut();
+        self->read_body();
+      });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
+    stream_.expires_at(deadline_);
+    bhttp::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) return self->refuse(ec);
+      self->dispatch_request();
+    });
+  }
+
+  // A request the server turns away itself; the connection closes after the answer.
+  void refuse(beast::error_code ec) {
+    if (ec == beast::error::timeout) {
+      owner_.counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
+      return shut();
+    }
+    unsigned status = 400;
+    std::string_view code = "malformed_request";
+    std::string message = "the request is not valid HTTP/1.1: " + ec.message();
+    if (ec == bhttp::error::body_limit) {
+      status = 413, code = "body_too_large";
+      message = fmt::format("the request body is larger than {} bytes", owner_.limits_.body_bytes);
+    } else if (ec == bhttp::error::header_limit) {
+      status = 431, code = "headers_too_large";
+      message = fmt::format("the request headers are larger than {} bytes", owner_.limits_.header_bytes);
+    } else if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
+               ec == net::error::connection_reset || ec == net::error::eof || ec == net::error::operation_aborted) {
+      return shut();  // the client went away
+    }
+    owner_.counters_.requests_refused.fetch_add(1, std::memory_order_relaxed);
+    close_after_answer_ = true;
+    write(error_response(status, code, message, 11, false), false);
+  }
+
+  void dispatch_request() {
+    auto req = parser_->release();
+    parser_.reset();
+    version_ = req.version();
+    keep_alive_ = req.keep_alive();
+    busy_ = true;
+    owner_.request_started();
+    // The responder answers once; one that is dropped unanswered (a bug) still answers, with a 500.
+    struct once {
+      std::shared_ptr<session> s;
+      std::atomic<bool> done{false};
+      void answer(response res) {
+        if (done.exchange(true)) return;
+        net::post(s->stream_.get_executor(),
+                  [self = s, r = std::move(res)]() mutable { self->write(std::move(r), true); });
+      }
+      ~once() {
+        if (!done.load()) answer(error_response(500, "internal", "the request was not answered"));
+      }
+    };
+    auto reply = std::make_shared<once>();
+    reply->s = shared_from_this();
+    try {
+      owner_.handler_(std::move(req), [reply](response res) { reply->answer(std::move(res)); });
+    } catch (const std::exception& e) {
+      spdlog::error("http: handler threw: {}", e.what());
+      reply->answer(error_response(500, "internal", "internal error"));
+    }
+  }
+
+  void write(response res, bool counted) {
+    const bool keep =
+        keep_alive_ && !close_after_answer_ && !owner_.draining_.load(std::memory_order_relaxed) && res.keep_alive();
+    res.version(version_ ? version_ : 11);
+    res.keep_alive(keep);
+    res.prepare_payload();
+    auto out = std::make_shared<response>(std::move(res));
+    stream_.expires_after(owner_.limits_.write_timeout);
+    bhttp::async_write(stream_, *out,
+                       [self = shared_from_this(), out, keep, counted](beast::error_code ec, std::size_t) {
+                         if (counted) {
+                           self->busy_ = false;
+                           self->owner_.request_finished();
+                         }
+                         if (ec == beast::error::timeout)
+                           self->owner_.counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
+                         if (ec) return self->shut();
+                         if (!keep) return counted ? self->shut() : self->shut_after_refusal();
+                         self->wait_for_request();
+                       });
+  }
+
+  // After refusing a request whose bytes may still be arriving (a body over the limit): stop sending, then
+  // read and drop what the client still sends, for a second at most, before closing. Closing with unread bytes
+  // would reset the connection, and the reset can destroy the answer before the client has read it.
+  void shut_after_refusal() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(std::chrono::seconds(1));
+    discard_rest(0);
+  }
+  void discard_rest(std::size_t dropped) {
+    buffer_.consume(buffer_.size());
+    if (dropped > owner_.limits_.body_bytes + owner_.limits_.header_bytes) return stream_.close();
+    stream_.async_read_some(buffer_.prepare(64 * 1024),
+                            [self = shared_from_this(), dropped](beast::error_code ec, std::size_t n) {
+                              if (ec) return self->stream_.close();
+                              self->discard_rest(dropped + n);
+                            });
+  }
+
+  void shut() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.close();
+  }
+
+  http_server& owner_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::chrono::steady_clock::time_point deadline_{};
+  unsigned version_ = 11;
+  bool keep_alive_ = true;
+  bool busy_ = false;
+  bool close_after_answer_ = false;
+};
+
+http_server::http_server(server_limits limits, request_handler handler)
+    : limits_(limits), handler_(std::move(handler)), acceptor_(io_) {}
+
+http_server::~http_server() { stop(); }
+
+result<std::uint16_t> http_server::listen(const std::string& address) {
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    return make_error(errc::invalid_input, "listen address '{}' is not HOST:PORT (for example 127.0.0.1:8080)",
+                      address);
+  std::string host = address.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  int port = -1;
+  try {
+    std::size_t used = 0;
+    port = std::stoi(address.substr(colon + 1), &used);
+    if (used != address.size() - colon - 1) port = -1;
+  } catch (...) {
+  }
+  if (port < 0 || port > 65535)
+    return make_error(errc::invalid_input, "listen address '{}': the port is not a number from 0 to 65535",
+                      address);
+  beast::error_code ec;
+  auto ip = net::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
+  if (ec) return make_error(errc::invalid_input, "listen address '{}': '{}' is not an IP address", address, host);
+  tcp::endpoint ep{ip, static_cast<std::uint16_t>(port)};
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+    return make_error(errc::unavailable, "cannot listen on {}: {}", address, ec.message());
+  }
+  return acceptor_.local_endpoint().port();
+}
+
+void http_server::start(int threads) {
+  accept_next();
+  auto guard = std::make_shared<net::executor_work_guard<net::io_context::executor_type>>(io_.get_executor());
+  for (int i = 0; i < std::max(1, threads); ++i)
+    threads_.emplace_back([this, guard] {
+      for (;;) {
+        try {
+          io_.run();
+          return;
+        } catch (const std::exception& e) {
+          spdlog::error("http: I/O thread: {}", e.what());
+        }
+      }
+    });
+}
+
+void http_server::accept_next() {
+  acceptor_.async_accept(net::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) {
+      if (draining_.load() ||
+          counters_.connections_open.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(limits_.max_connections)) {
+        counters_.connections_refused.fetch_add(1, std::memory_order_relaxed);
+        beast::error_code ignored;
+        socket.close(ignored);
+      } else {
+        beast::error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
+        auto s = std::make_shared<session>(*this, std::move(socket));
+        session_opened(s);
+        s->begin();
+      }
+    }
+    accept_next();
+  });
+}
+
+void http_server::session_opened(const std::shared_ptr<session>& s) {
+  std::lock_guard lock(mutex_);
+  // Forget the closed ones now and then, so the list stays about as long as the open connections.
+  if (sessions_.size() >= 64 && sessions_.size() % 64 == 0)
+    std::erase_if(sessions_, [](const auto& w) { return w.expired(); });
+  sessions_.push_back(s);
+}
+
+void http_server::request_started() { counters_.requests_in_flight.fetch_add(1, std::memory_order_relaxed); }
+
+void http_server::request_finished() {
+  if (counters_.requests_in_flight.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    std::lock_guard lock(mutex_);
+    idle_.notify_all();
+  }
+}
+
+void http_server::stop_accepting() {
+  draining_.store(true);
+  net::post(io_, [this] {
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+  });
+  // Idle keep-alive connections close now; busy ones after their answer.
+  std::lock_guard lock(mutex_);
+  for (auto& w : sessions_)
+    if (auto s = w.lock()) s->close(false);
+}
+
+bool http_server::drain(std::chrono::milliseconds timeout) {
+  if (!draining_.load()) stop_accepting();
+  std::unique_lock lock(mutex_);
+  const bool finished = idle_.wait_for(lock, timeout, [this] { return counters_.requests_in_flight.load() == 0; });
+  for (auto& w : sessions_)
+    if (auto s = w.lock()) s->close(true);
+  return finished;
+}
+
+void http_server::stop() {
+  if (threads_.empty()) return;
+  draining_.store(true);
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& w : sessions_)
+      if (auto s = w.lock()) s->close(true);
+  }
+  net::post(io_, [this] {
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+  });
+  io_.stop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+}  // namespace dialer::http

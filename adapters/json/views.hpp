@@ -1,0 +1,22 @@
+#pragma once
+// The public JSON shapes of the domain types: one shape for a number, an agent, an offered number and a billing
+// line, whether `dialer ... --json` prints it or the HTTP API returns it (its OpenAPI description documents
+// them). Money is a decimal string of the account currency ("1.1500"), times are RFC 3339 in UTC.
+// Threading: pure functions.
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "engine/billing.hpp"
+#include "engine/ports/number_provider.hpp"
+#include "engine/telephony.hpp"
+
+namespace dialer::views {
+
+[[nodiscard]] std::string iso8601(timestamp t);
+[[nodiscard]] nlohmann::json to_json(const phone_number& n);
+[[nodiscard]] nlohmann::json to_json(const agent& a);
+[[nodiscard]] nlohmann::json to_json(const available_number& n);
+[[nodiscard]] nlohmann::json to_json(const billing_line& line);
+
+}  // namespace dialer::views

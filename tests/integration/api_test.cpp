@@ -1,0 +1,412 @@
+// The HTTP API of `dialer serve`, through the real binary on a fresh PostgreSQL database per test and real HTTP on
+// loopback. Every answer is checked against the OpenAPI description (adapters/http/openapi.yaml): its status must
+// be declared for the operation and its body must match the declared schema.
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <regex>
+
+#include "adapters/http/api/api.hpp"
+#include "tests/integration/e2e_fixture.hpp"
+#include "tests/integration/http_client.hpp"
+#include "tests/integration/openapi_contract.hpp"
+
+namespace dialer::testing::e2e {
+namespace {
+
+using boost::beast::http::verb;
+
+const openapi_contract& contract() {
+  static const openapi_contract c(std::string(DIALER_TEST_DATA_DIR) + "/../../adapters/http/openapi.yaml");
+  return c;
+}
+
+struct api_server_process {
+  std::unique_ptr<background_dialer> process;
+  unsigned short port = 0;
+};
+
+class Api : public campaign_test {
+ protected:
+  void SetUp() override {
+    campaign_test::SetUp();
+    key_ = create_key("default");
+    server_ = serve("api");
+  }
+
+  // A `dialer serve` on any free port; the port is the one it prints on stdout once it listens.
+  api_server_process serve(const std::string& tag, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{"serve", "--listen", "127.0.0.1:0", "--max-body", "65536"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    api_server_process s{start(args, tag), 0};
+    static const std::regex listening(R"(listening on http://127\.0\.0\.1:([0-9]+))");
+    const bool up = eventually(
+        [&] {
+          std::smatch m;
+          const auto out = s.process->out();
+          if (!std::regex_search(out, m, listening)) return false;
+          s.port = static_cast<unsigned short>(std::stoi(m[1]));
+          return true;
+        },
+        s.process.get(), 30s);
+    EXPECT_TRUE(up) << "the server never said where it listens: " << s.process->err();
+    return s;
+  }
+
+  std::string create_key(const std::string& account) {
+    if (account != "default") {
+      auto made = dialer({"accounts", "create", account});
+      EXPECT_EQ(made.exit_code, 0) << made.err;
+    }
+    auto r = dialer_json({"--account", account, "apikeys", "create", "--name", "test"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return nlohmann::json::parse(r.out)["key"].get<std::string>();
+  }
+
+  // One request; the answer must be what the description declares.
+  http_reply call(verb method, const std::string& target, const nlohmann::json& body = nullptr,
+                  const std::string& key = "", std::map<std::string, std::string> headers = {},
+                  unsigned short port = 0) {
+    if (!key.empty()) headers["Authorization"] = "Bearer " + key;
+    const http_client client(port ? port : server_.port);
+    auto r = client.request(method, target, body.is_null() ? std::string() : body.dump(), headers);
+    EXPECT_NE(r.status, 0u) << "no answer to " << target;
+    if (r.status != 0) {
+      for (const auto& p : contract().check(std::string(boost::beast::http::to_string(method)), target, r.status,
+                                            r.header("content-type"), r.body))
+        ADD_FAILURE() << target << " -> " << r.status << ": " << p << "\n" << r.body;
+      EXPECT_NE(r.status, 500u) << target << ": " << r.body;
+      if (r.status >= 400) {
+        auto j = r.json();
+        EXPECT_TRUE(j.is_object() && j.contains("error") && j["error"].contains("code") &&
+                    j["error"].contains("message") && j["error"].contains("details"))
+            << "not the error shape: " << r.body;
+      }
+    }
+    return r;
+  }
+  http_reply get(const std::string& target, const std::string& key) { return call(verb::get, target, nullptr, key); }
+  http_reply post(const std::string& target, const nlohmann::json& body, const std::string& key,
+                  std::map<std::string, std::string> headers = {}) {
+    if (!body.is_null()) headers.emplace("Content-Type", "application/json");
+    return call(verb::post, target, body, key, headers);
+  }
+  http_reply patch(const std::string& target, const nlohmann::json& body, const std::string& key) {
+    return call(verb::patch, target, body, key, {{"Content-Type", "application/json"}});
+  }
+
+  // An agent and a bought number of the account of `key`; returns (agent id, number id).
+  std::pair<std::int64_t, std::int64_t> agent_with_number(const std::string& key, const std::string& name) {
+    auto a = post("/v1/agents", {{"name", name}, {"handoff", "wss://agents.example/" + name}}, key);
+    EXPECT_EQ(a.status, 201u) << a.body;
+    auto offered = get("/v1/numbers/available?country=US&limit=1", key);
+    EXPECT_EQ(offered.status, 200u) << offered.body;
+    const auto e164 = offered.json()["data"][0]["e164"].get<std::string>();
+    auto n = post("/v1/numbers", {{"e164", e164}, {"agent_id", a.json()["id"]}}, key);
+    EXPECT_EQ(n.status, 201u) << n.body;
+    return {a.json()["id"].get<std::int64_t>(), n.json()["id"].get<std::int64_t>()};
+  }
+
+  std::string key_;
+  api_server_process server_;
+};
+
+TEST_F(Api, TheServerAndTheDescriptionDeclareTheSameOperations) {
+  std::set<std::pair<std::string, std::string>> served;
+  for (const auto& [method, path] : http::api_server::routes()) served.emplace(method, path);
+  const auto declared = contract().operations();
+  for (const auto& op : served) EXPECT_TRUE(declared.contains(op)) << op.first << " " << op.second << " is not described";
+  for (const auto& op : declared) EXPECT_TRUE(served.contains(op)) << op.first << " " << op.second << " is not served";
+  EXPECT_GE(served.size(), 15u);
+}
+
+TEST_F(Api, HealthReadinessAndMetricsNeedNoKey) {
+  EXPECT_EQ(get("/healthz", "").status, 200u);
+  EXPECT_EQ(get("/readyz", "").status, 200u);
+  (void)get("/v1/agents", key_);
+  auto m = get("/metrics", "");
+  ASSERT_EQ(m.status, 200u);
+  EXPECT_NE(m.body.find(R"(dialer_http_requests_total{method="GET",route="/v1/agents",status="200"} 1)"),
+            std::string::npos)
+      << m.body;
+  EXPECT_NE(m.body.find("dialer_http_request_duration_seconds_bucket"), std::string::npos);
+}
+
+TEST_F(Api, RequestsWithoutAValidKeyAreRefusedAndARevokedKeyStopsAtOnce) {
+  EXPECT_EQ(get("/v1/agents", "").status, 401u);
+  EXPECT_EQ(call(verb::get, "/v1/agents", nullptr, "", {{"Authorization", "Basic dXNlcjpwYXNz"}}).status, 401u);
+  EXPECT_EQ(get("/v1/agents", "dk_short").status, 401u);
+  EXPECT_EQ(get("/v1/agents", "dk_" + std::string(32, 'A')).status, 401u) << "a well-formed key nobody was given";
+  EXPECT_EQ(get("/v1/agents", key_).status, 200u);
+  // The key is stored only as a hash: nothing in the database holds it.
+  EXPECT_EQ(scalar("SELECT count(*) FROM api_keys WHERE position('" + key_.substr(3) + "' IN prefix || name) > 0"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM api_keys WHERE length(prefix) > 9"), 0);
+  auto listed = dialer_json({"apikeys", "list"});
+  ASSERT_EQ(listed.exit_code, 0);
+  EXPECT_EQ(listed.out.find(key_), std::string::npos) << "a listing shows prefixes only";
+  const auto id = nlohmann::json::parse(listed.out)[0]["id"].get<std::int64_t>();
+  ASSERT_EQ(dialer({"apikeys", "revoke", std::to_string(id)}).exit_code, 0);
+  EXPECT_EQ(get("/v1/agents", key_).status, 401u);
+  EXPECT_EQ(dialer({"apikeys", "revoke", "999"}).exit_code, 3) << "not found";
+}
+
+// 404, not 403: ids of another account do not leak, and nothing of it can be changed.
+TEST_F(Api, AnotherAccountsNumbersAndAgentsAreNotFoundAndCannotBeChanged) {
+  const auto [agent_a, number_a] = agent_with_number(key_, "alpha");
+  const auto other = create_key("other");
+  const auto [agent_b, number_b] = agent_with_number(other, "bravo");
+  const auto n = "/v1/numbers/" + std::to_string(number_a);
+  const auto a = "/v1/agents/" + std::to_string(agent_a);
+  EXPECT_EQ(get(n, other).status, 404u);
+  EXPECT_EQ(get(a, other).status, 404u);
+  EXPECT_EQ(patch(n, {{"max_cps", 5}}, other).status, 404u);
+  EXPECT_EQ(patch(a, {{"name", "stolen"}}, other).status, 404u);
+  EXPECT_EQ(post(n + "/assign", {{"agent_id", agent_b}, {"reassign", true}}, other).status, 404u);
+  EXPECT_EQ(post(n + "/unassign", nullptr, other).status, 404u);
+  EXPECT_EQ(post(n + "/release", nullptr, other).status, 404u);
+  EXPECT_EQ(call(verb::delete_, a, nullptr, other).status, 404u);
+  // Its own number to the other account's agent: the agent does not exist here.
+  EXPECT_EQ(post("/v1/numbers/" + std::to_string(number_b) + "/assign", {{"agent_id", agent_a}}, other).status, 404u);
+  auto mine = get("/v1/numbers", other).json()["data"];
+  ASSERT_EQ(mine.size(), 1u);
+  EXPECT_EQ(mine[0]["id"], number_b);
+  EXPECT_EQ(get("/v1/agents", other).json()["data"].size(), 1u);
+  // Unchanged, seen from its own account.
+  auto still = get(n, key_).json();
+  EXPECT_EQ(still["status"], "active");
+  EXPECT_EQ(still["agent"]["id"], agent_a);
+  EXPECT_EQ(still["max_cps"], 1.0);
+}
+
+TEST_F(Api, ANumberIsBoughtListedPagedAssignedLimitedAndReleased) {
+  auto agent = post("/v1/agents", {{"name", "sales"}, {"handoff", "sip:agent@example.com"}}, key_);
+  ASSERT_EQ(agent.status, 201u) << agent.body;
+  const auto agent_id = agent.json()["id"].get<std::int64_t>();
+  auto offered = get("/v1/numbers/available?country=us&type=local&limit=3", key_);
+  ASSERT_EQ(offered.status, 200u) << offered.body;
+  const auto offered_list = offered.json()["data"];  // a copy: json() returns a temporary
+  ASSERT_EQ(offered_list.size(), 3u);
+  std::vector<std::int64_t> ids;
+  for (const auto& o : offered_list) {
+    auto bought = post("/v1/numbers", {{"e164", o["e164"]}, {"max_concurrent_calls", 4}}, key_);
+    ASSERT_EQ(bought.status, 201u) << bought.body;
+    EXPECT_EQ(bought.json()["max_concurrent_calls"], 4);
+    EXPECT_TRUE(bought.json()["agent"].is_null());
+    ids.push_back(bought.json()["id"].get<std::int64_t>());
+  }
+  // Bought once: a second buyer of the same number is refused.
+  EXPECT_EQ(post("/v1/numbers", {{"e164", offered_list[0]["e164"]}}, key_).status, 409u);
+  // Pages of two: the cursor walks all three, then says there is no more.
+  auto first = get("/v1/numbers?limit=2", key_).json();
+  ASSERT_EQ(first["data"].size(), 2u);
+  ASSERT_TRUE(first["next_cursor"].is_string());
+  auto second = get("/v1/numbers?limit=2&cursor=" + first["next_cursor"].get<std::string>(), key_).json();
+  ASSERT_EQ(second["data"].size(), 1u);
+  EXPECT_EQ(second["data"][0]["id"], ids[2]);
+  EXPECT_TRUE(second["next_cursor"].is_null());
+
+  const auto n = "/v1/numbers/" + std::to_string(ids[0]);
+  auto assigned = post(n + "/assign", {{"agent_id", agent_id}}, key_);
+  ASSERT_EQ(assigned.status, 200u) << assigned.body;
+  EXPECT_EQ(assigned.json()["agent"]["id"], agent_id);
+  EXPECT_EQ(get("/v1/numbers?agent_id=" + std::to_string(agent_id), key_).json()["data"].size(), 1u);
+  auto other = post("/v1/agents", {{"name", "support"}, {"handoff", "wss://agents.example/s"}}, key_);
+  const auto other_id = other.json()["id"].get<std::int64_t>();
+  auto taken = post(n + "/assign", {{"agent_id", other_id}}, key_);
+  EXPECT_EQ(taken.status, 409u) << "held by another agent";
+  EXPECT_EQ(post(n + "/assign", {{"agent_id", other_id}, {"reassign", true}}, key_).json()["agent"]["id"], other_id);
+  EXPECT_TRUE(post(n + "/unassign", nullptr, key_).json()["agent"].is_null());
+
+  auto limited = patch(n, {{"max_concurrent_calls", 9}, {"max_cps", 2.5}}, key_);
+  ASSERT_EQ(limited.status, 200u) << limited.body;
+  EXPECT_EQ(limited.json()["max_concurrent_calls"], 9);
+  EXPECT_EQ(limited.json()["max_cps"], 2.5);
+  EXPECT_EQ(patch(n, {{"max_cps", 0}}, key_).status, 422u);
+  EXPECT_EQ(patch(n, nlohmann::json::object(), key_).status, 422u) << "nothing to change";
+
+  auto released = post(n + "/release", nullptr, key_);
+  ASSERT_EQ(released.status, 200u) << released.body;
+  EXPECT_EQ(released.json()["status"], "released");
+  EXPECT_FALSE(released.json()["released_at"].is_null());
+  EXPECT_EQ(post(n + "/release", nullptr, key_).status, 409u);
+  EXPECT_EQ(post(n + "/assign", {{"agent_id", agent_id}}, key_).status, 409u);
+  EXPECT_EQ(patch(n, {{"max_cps", 3}}, key_).status, 409u);
+  EXPECT_EQ(get("/v1/numbers?status=released", key_).json()["data"].size(), 1u);
+  EXPECT_EQ(get("/v1/numbers?status=active", key_).json()["data"].size(), 2u);
+
+  auto byoc = post("/v1/numbers/import", {{"e164", "+1 (415) 555-0199"}, {"provider", "twilio"}, {"agent_id", agent_id}}, key_);
+  ASSERT_EQ(byoc.status, 201u) << byoc.body;
+  EXPECT_EQ(byoc.json()["kind"], "byoc");
+  EXPECT_EQ(byoc.json()["e164"], "+14155550199");
+  EXPECT_EQ(byoc.json()["agent"]["id"], agent_id);
+  EXPECT_EQ(post("/v1/numbers/import", {{"e164", "+14155550198"}, {"provider", "acme"}}, key_).status, 422u);
+
+  auto usage = get("/v1/billing/usage?from=2026-01-01&to=2026-12-31", key_);
+  ASSERT_EQ(usage.status, 200u) << usage.body;
+  EXPECT_EQ(usage.json()["currency"], "USD");
+}
+
+TEST_F(Api, AgentsAreCreatedRenamedAndDeletedOnlyWhenTheyHoldNothing) {
+  auto made = post("/v1/agents", {{"name", "closer"}, {"handoff", "wss://agents.example/c"}}, key_);
+  ASSERT_EQ(made.status, 201u) << made.body;
+  const auto a = "/v1/agents/" + std::to_string(made.json()["id"].get<std::int64_t>());
+  EXPECT_EQ(post("/v1/agents", {{"name", "closer"}, {"handoff", "wss://x.example"}}, key_).status, 409u);
+  EXPECT_EQ(post("/v1/agents", {{"name", "bad"}, {"handoff", "ftp://x"}}, key_).code(), "invalid_input");
+  EXPECT_EQ(post("/v1/agents", {{"name", "12345"}, {"handoff", "wss://x.example"}}, key_).status, 422u);
+  auto renamed = patch(a, {{"name", "closer-2"}, {"handoff", "sips:closer@example.com"}}, key_);
+  ASSERT_EQ(renamed.status, 200u) << renamed.body;
+  EXPECT_EQ(renamed.json()["name"], "closer-2");
+  EXPECT_EQ(renamed.json()["handoff"], "sips:closer@example.com");
+
+  const auto offered = get("/v1/numbers/available?country=US&limit=1", key_).json()["data"][0]["e164"];
+  auto n = post("/v1/numbers", {{"e164", offered}, {"agent_id", made.json()["id"]}}, key_);
+  ASSERT_EQ(n.status, 201u) << n.body;
+  auto refused = call(verb::delete_, a, nullptr, key_);
+  EXPECT_EQ(refused.status, 409u) << "it holds a number";
+  ASSERT_EQ(post("/v1/numbers/" + std::to_string(n.json()["id"].get<std::int64_t>()) + "/unassign", nullptr, key_).status,
+            200u);
+  EXPECT_EQ(call(verb::delete_, a, nullptr, key_).status, 204u);
+  EXPECT_EQ(get(a, key_).status, 404u);
+  EXPECT_EQ(call(verb::delete_, a, nullptr, key_).status, 404u);
+  EXPECT_EQ(post("/v1/agents", {{"name", "closer-2"}, {"handoff", "wss://x.example"}}, key_).status, 201u)
+      << "a deleted agent's name is free again";
+}
+
+// Each refusal the API makes, with its status and the error shape; none is a 500, and the server goes on.
+TEST_F(Api, EveryKindOfBadRequestGetsItsOwnStatusAndNeverA500) {
+  const auto json = std::map<std::string, std::string>{{"Content-Type", "application/json"}};
+  http_client raw(server_.port);
+  auto malformed = raw.request(verb::post, "/v1/agents", "{\"name\": ", {{"Authorization", "Bearer " + key_}, {"Content-Type", "application/json"}});
+  EXPECT_EQ(malformed.status, 400u);
+  EXPECT_EQ(malformed.code(), "malformed_json");
+  EXPECT_EQ(get("/v1/numbers?limit=abc", key_).status, 400u);
+  EXPECT_EQ(get("/v1/numbers?limit=0", key_).status, 400u);
+  EXPECT_EQ(get("/v1/numbers?cursor=x1", key_).status, 400u);
+  EXPECT_EQ(get("/v1/numbers?status=gone", key_).status, 400u);
+  EXPECT_EQ(get("/v1/numbers/available", key_).status, 400u) << "country is required";
+  EXPECT_EQ(get("/v1/billing/usage?from=2026-02-30&to=2026-03-01", key_).status, 400u);
+  EXPECT_EQ(get("/v1/numbers?x=%zz", key_).status, 400u);
+  EXPECT_EQ(get("/v1/nothing", key_).status, 404u);
+  EXPECT_EQ(get("/v1/numbers/abc", key_).status, 404u);
+  EXPECT_EQ(get("/v1/numbers/99999999999999999999999", key_).status, 404u);
+  auto not_allowed = call(verb::put, "/v1/agents", nullptr, key_);
+  EXPECT_EQ(not_allowed.status, 405u);
+  EXPECT_NE(not_allowed.header("allow").find("POST"), std::string::npos);
+  // 413: a body over the server's limit (64 KiB here), refused before it is read.
+  auto big = raw.request(verb::post, "/v1/agents", std::string(200 * 1024, 'x'),
+                         {{"Authorization", "Bearer " + key_}, {"Content-Type", "application/json"}});
+  EXPECT_EQ(big.status, 413u);
+  EXPECT_EQ(big.code(), "body_too_large");
+  auto form = raw.request(verb::post, "/v1/agents", "name=x", {{"Authorization", "Bearer " + key_}, {"Content-Type", "application/x-www-form-urlencoded"}});
+  EXPECT_EQ(form.status, 415u);
+  EXPECT_EQ(post("/v1/agents", nlohmann::json::array({1, 2}), key_).status, 422u) << "not an object";
+  auto missing = post("/v1/agents", {{"name", "x"}}, key_);
+  EXPECT_EQ(missing.status, 422u);
+  EXPECT_EQ(missing.json()["error"]["details"]["field"], "handoff");
+  auto typed = post("/v1/agents", {{"name", 7}, {"handoff", "wss://x.example"}}, key_);
+  EXPECT_EQ(typed.status, 422u);
+  EXPECT_EQ(typed.json()["error"]["details"]["field"], "name");
+  auto unknown = post("/v1/agents", {{"name", "x"}, {"handoff", "wss://x.example"}, {"color", "red"}}, key_);
+  EXPECT_EQ(unknown.status, 422u);
+  EXPECT_EQ(unknown.json()["error"]["details"]["field"], "color");
+  EXPECT_EQ(post("/v1/numbers", {{"e164", "not a number"}}, key_).status, 422u);
+  EXPECT_EQ(post("/v1/numbers", {{"e164", "+14155550100"}, {"max_concurrent_calls", 0}}, key_).status, 422u);
+  // 431: headers over 16 KiB.
+  auto huge = raw.request(verb::get, "/v1/agents", {}, {{"Authorization", "Bearer " + key_}, {"X-Filler", std::string(20 * 1024, 'y')}});
+  EXPECT_EQ(huge.status, 431u);
+  EXPECT_EQ(huge.code(), "headers_too_large");
+  // Not HTTP at all: a 400, and the server is still there.
+  {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::socket s(io);
+    s.connect({boost::asio::ip::make_address("127.0.0.1"), server_.port});
+    boost::asio::write(s, boost::asio::buffer(std::string("HELLO THERE\r\n\r\n")));
+    std::string answer(512, '\0');
+    boost::system::error_code ec;
+    const auto n = s.read_some(boost::asio::buffer(answer), ec);
+    EXPECT_EQ(answer.substr(0, std::min<std::size_t>(n, 12)), "HTTP/1.1 400");
+  }
+  EXPECT_EQ(get("/v1/agents", key_).status, 200u);
+  EXPECT_EQ(scalar("SELECT count(*) FROM agents"), 0) << "no refused request created anything";
+  auto metrics = get("/metrics", "").body;
+  EXPECT_EQ(metrics.find("status=\"500\""), std::string::npos) << metrics;
+}
+
+TEST_F(Api, AKeyOverItsRateIsAnsweredTooManyRequestsWithRetryAfter) {
+  auto slow = serve("limited", {"--key-rate", "0.5"});  // a burst of one, then one every two seconds
+  auto first = call(verb::get, "/v1/agents", nullptr, key_, {}, slow.port);
+  EXPECT_EQ(first.status, 200u);
+  auto second = call(verb::get, "/v1/agents", nullptr, key_, {}, slow.port);
+  EXPECT_EQ(second.status, 429u);
+  EXPECT_EQ(second.code(), "rate_limited");
+  EXPECT_EQ(second.header("retry-after"), "2");
+  // Per key: another key of the same account is not held back.
+  EXPECT_EQ(call(verb::get, "/v1/agents", nullptr, create_key("default"), {}, slow.port).status, 200u);
+}
+
+// The same key and body answer the first response again, from another process too; another body is refused;
+// a refusal is kept like any answer.
+TEST_F(Api, AnIdempotencyKeyReplaysTheFirstAnswerAcrossServersAndRefusesAnotherBody) {
+  auto second_server = serve("api-2");
+  const nlohmann::json body{{"name", "once"}, {"handoff", "wss://agents.example/once"}};
+  auto first = post("/v1/agents", body, key_, {{"Idempotency-Key", "create-once-1"}});
+  ASSERT_EQ(first.status, 201u) << first.body;
+  EXPECT_TRUE(first.header("idempotent-replayed").empty());
+  auto again = call(verb::post, "/v1/agents", body, key_,
+                    {{"Idempotency-Key", "create-once-1"}, {"Content-Type", "application/json"}}, second_server.port);
+  EXPECT_EQ(again.status, 201u);
+  EXPECT_EQ(again.json(), first.json()) << "the first answer, not a second agent";
+  EXPECT_EQ(again.header("idempotent-replayed"), "true");
+  EXPECT_EQ(scalar("SELECT count(*) FROM agents WHERE name = 'once'"), 1);
+  auto reused = post("/v1/agents", {{"name", "twice"}, {"handoff", "wss://agents.example/t"}}, key_,
+                     {{"Idempotency-Key", "create-once-1"}});
+  EXPECT_EQ(reused.status, 422u);
+  EXPECT_EQ(reused.code(), "idempotency_key_reused");
+  // Keys are per account: another account's same key is its own.
+  const auto other = create_key("other");
+  EXPECT_EQ(post("/v1/agents", body, other, {{"Idempotency-Key", "create-once-1"}}).status, 201u);
+  // A validation refusal is replayed too.
+  auto bad = post("/v1/agents", {{"name", "x"}}, key_, {{"Idempotency-Key", "bad-1"}});
+  EXPECT_EQ(bad.status, 422u);
+  EXPECT_EQ(post("/v1/agents", {{"name", "x"}}, key_, {{"Idempotency-Key", "bad-1"}}).header("idempotent-replayed"),
+            "true");
+  EXPECT_EQ(post("/v1/agents", body, key_, {{"Idempotency-Key", std::string(300, 'k')}}).status, 400u);
+  // After a restart of both servers the answer is still there.
+  server_.process->signal(SIGTERM);
+  second_server.process->signal(SIGTERM);
+  EXPECT_EQ(server_.process->wait(), 0) << server_.process->err();
+  EXPECT_EQ(second_server.process->wait(), 0);
+  server_ = serve("api-3");
+  auto after = post("/v1/agents", body, key_, {{"Idempotency-Key", "create-once-1"}});
+  EXPECT_EQ(after.status, 201u);
+  EXPECT_EQ(after.json(), first.json());
+}
+
+// A client that sends half a request is cut off after the request timeout, and others are served meanwhile.
+TEST_F(Api, ASlowClientIsCutOffAndDoesNotHoldTheServer) {
+  auto strict = serve("strict", {"--request-timeout", "0.5"});
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::socket slow(io);
+  slow.connect({boost::asio::ip::make_address("127.0.0.1"), strict.port});
+  boost::asio::write(slow, boost::asio::buffer(std::string("GET /healthz HTTP/1.1\r\nHost: x\r\n")));
+  EXPECT_EQ(call(verb::get, "/healthz", nullptr, "", {}, strict.port).status, 200u);
+  // The server closes it: the read ends (end of file), with no answer.
+  std::string buf(64, '\0');
+  boost::system::error_code ec;
+  const auto started = std::chrono::steady_clock::now();
+  const auto n = slow.read_some(boost::asio::buffer(buf), ec);
+  EXPECT_EQ(ec, boost::asio::error::eof) << ec.message();
+  EXPECT_EQ(n, 0u);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 30s) << "cut off by the request timeout, not by luck";
+}
+
+// SIGTERM: the server stops accepting and exits cleanly; the campaigns stay for other engines.
+TEST_F(Api, SigtermStopsAcceptingAndExitsCleanly) {
+  EXPECT_EQ(get("/healthz", "").status, 200u);
+  server_.process->signal(SIGTERM);
+  EXPECT_EQ(server_.process->wait(), 0) << server_.process->err();
+  EXPECT_EQ(http_client(server_.port).get("/healthz").status, 0u) << "nothing listens any more";
+  EXPECT_EQ(scalar("SELECT count(*) FROM engines"), 0) << "its engine left the registry";
+}
+
+}  // namespace
+}  // namespace dialer::testing::e2e
