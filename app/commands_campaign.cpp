@@ -119,47 +119,11 @@ std::int64_t peak_of(const number_summary& n, const run_status* run) {
 // rejected` pages through them all).
 constexpr std::size_t kRejectedRowsShown = 20;
 
-nlohmann::json rejected_json(const rejected_row& r) {
-  return {{"row", r.row}, {"reason", r.reason}, {"input", r.input}};
-}
-
+// The summary's JSON is the API's (views::to_json); a run adds what it measured itself.
 nlohmann::json report_json(const campaign_summary& s, const run_status* run, double duration_s) {
-  nlohmann::json by_state{{"pending", s.progress.pending},
-                          {"in_progress", s.progress.in_progress},
-                          {"done", s.progress.done},
-                          {"cancelled", s.progress.cancelled},
-                          {"do_not_call", s.progress.do_not_call},
-                          {"invalid", s.progress.invalid}};
-  nlohmann::json outcomes = nlohmann::json::object();
-  for (const auto& o : s.outcomes) outcomes[o.outcome] = o.count;
-  nlohmann::json rejected = nlohmann::json::array();
-  for (const auto& r : s.first_rejected) rejected.push_back(rejected_json(r));
-  nlohmann::json by_reason = nlohmann::json::object();
-  for (const auto& [reason, n] : s.campaign.import_rejected_by_reason) by_reason[reason] = n;
-  nlohmann::json numbers = nlohmann::json::array();
-  for (const auto& n : s.numbers) {
-    numbers.push_back({{"e164", n.e164},
-                       {"calls", n.calls},
-                       {"peak_in_flight", peak_of(n, run)},
-                       {"max_concurrent_calls", n.max_concurrent_calls}});
-  }
-  nlohmann::json j{{"campaign",
-                    {{"id", s.campaign.id.value()},
-                     {"name", s.campaign.name},
-                     {"state", to_string(s.campaign.state)},
-                     {"agent", s.campaign.agent_name}}},
-                   {"contacts", {{"total", s.progress.total}, {"by_state", by_state}}},
-                   {"outcomes", outcomes},
-                   {"attempts", s.progress.attempts},
-                   {"import",
-                    {{"accepted", s.campaign.import_accepted},
-                     {"rejected", rejected},  // the first summary_rejected_rows
-                     {"rejected_total", s.campaign.import_rejected()},
-                     {"rejected_by_reason", by_reason}}},
-                   {"numbers", numbers},
-                   {"duration_s", duration_s},
-                   {"talk_minutes", s.talk_minutes},
-                   {"cost", format_money(s.cost)}};
+  auto j = to_json(s);
+  for (std::size_t i = 0; i < s.numbers.size(); ++i) j["numbers"][i]["peak_in_flight"] = peak_of(s.numbers[i], run);
+  j["duration_s"] = duration_s;
   if (run) j["reconciled"] = {{"attempts", run->reconciled}, {"unknown", run->unknown}};
   return j;
 }
@@ -322,7 +286,7 @@ int dry_run(const global_options& options, campaign_session& session, const camp
     nlohmann::json numbers = nlohmann::json::array();
     for (const auto& n : r.plan.numbers) numbers.push_back(n.e164);
     nlohmann::json rejected = nlohmann::json::array();
-    for (const auto& row : r.first_rejected) rejected.push_back(rejected_json(row));
+    for (const auto& row : r.first_rejected) rejected.push_back(to_json(row));
     nlohmann::json by_reason = nlohmann::json::object();
     for (std::size_t i = 0; i < contacts::reject_reason_count; ++i) {
       const auto reason = static_cast<contacts::reject_reason>(i);
@@ -522,6 +486,7 @@ int serve(const global_options& options, const serve_settings& settings) {
     api_opts.limits.request_timeout =
         std::chrono::milliseconds(static_cast<std::int64_t>(settings.request_timeout_s * 1000));
     api_opts.limits.body_bytes = settings.max_body_bytes;
+    api_opts.carriers = registry.carrier_names();
     api = std::make_unique<http::api_server>(api_opts, pg_api_backends((*session)->ctx.database_url()), clk, metrics);
     auto port = api->start();
     if (!port) return report(port.error());
@@ -603,18 +568,7 @@ int contact_results(const global_options& options, const std::string& name, std:
     if (!page) return report(page.error());
     if (options.json) {
       nlohmann::json list = nlohmann::json::array();
-      for (const auto& c : page->contacts) {
-        nlohmann::json j{
-            {"id", c.id.value()},
-            {"row", c.row},
-            {"e164", c.e164},
-            {"state", c.state},
-            {"reason", c.reason},
-            {"attempts", c.attempts},
-            {"outcome", c.outcome.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.outcome)}};
-        if (c.next_attempt_at) j["next_attempt_at"] = iso8601(*c.next_attempt_at);
-        list.push_back(std::move(j));
-      }
+      for (const auto& c : page->contacts) list.push_back(to_json(c));
       print_json({{"contacts", list},
                   {"next_after",
                    page->next_after ? nlohmann::json(page->next_after->value()) : nlohmann::json(nullptr)}});
@@ -646,7 +600,7 @@ int rejected_rows(const global_options& options, const std::string& name, std::i
     }
     if (options.json) {
       nlohmann::json list = nlohmann::json::array();
-      for (const auto& r : *rows) list.push_back(rejected_json(r));
+      for (const auto& r : *rows) list.push_back(to_json(r));
       print_json(
           {{"rejected", list}, {"next_after", next_after ? nlohmann::json(*next_after) : nlohmann::json()}});
     } else {

@@ -156,11 +156,14 @@ result<launch_plan> campaign_service::prepare(const campaign_spec& spec, step s)
     if (!all) return std::move(all).error();
     plan.numbers = std::move(*all);
   }
-  if (plan.numbers.empty() && to_provision == 0)
-    return make_error(
+  if (plan.numbers.empty() && to_provision == 0) {
+    auto e = make_error(
         errc::launch_failed,
         "agent '{}' has no outbound number: assign one with 'dialer numbers assign NUMBER --agent {}'",
         spec.agent, spec.agent);
+    e.reason = "no_outbound_number";
+    return e;
+  }
   return plan;
 }
 
@@ -174,6 +177,8 @@ result<launch_result> campaign_service::launch(const campaign_spec& spec, const 
   std::optional<campaign_record> existing;
   auto found = campaigns_.find(spec.name);
   if (!found) return std::move(found).error();
+  if (*found && options.must_be_new)
+    return make_error(errc::conflict, "campaign '{}' already exists", spec.name);
   if (*found) {
     auto rec = campaigns_.load(**found);
     if (!rec) return std::move(rec).error();
@@ -202,7 +207,7 @@ result<launch_result> campaign_service::launch(const campaign_spec& spec, const 
     if (!added) return std::move(added).error();
     out.do_not_call_skipped = entries.skipped;
   }
-  const contacts_source source{spec.contacts.file, std::nullopt, spec.default_region};
+  const contacts_source source{spec.contacts.file, inputs.contacts_csv, spec.default_region};
   if (existing) {
     out.id = existing->id;
     if (auto r = campaigns_.update_settings(out.id, spec); !r) return std::move(r).error();
@@ -219,6 +224,7 @@ result<launch_result> campaign_service::launch(const campaign_spec& spec, const 
     out.imported = std::move(created->import);
   }
   turn->reset();
+  if (!options.start) return out;
   const campaign_state from[] = {campaign_state::draft, campaign_state::paused, campaign_state::running};
   auto started = campaigns_.transition(out.id, from, campaign_state::running);
   if (!started) {
@@ -229,6 +235,21 @@ result<launch_result> campaign_service::launch(const campaign_spec& spec, const 
     out.already = rec->state;
   }
   return out;
+}
+
+result<campaign_state> campaign_service::start_draft(campaign_id id) {
+  auto rec = campaigns_.load(id);
+  if (!rec) return std::move(rec).error();
+  if (rec->state != campaign_state::draft)
+    return make_error(errc::conflict, "campaign '{}' is {}, not a draft: it cannot be launched", rec->name,
+                      to_string(rec->state));
+  if (!rec->imported)
+    return make_error(errc::conflict, "campaign '{}' has no contacts yet: add them before the launch", rec->name);
+  if (auto w = rec->spec.make_window(); !w) return std::move(w).error();
+  // The checks of a launch, on the campaign as stored: the agent by name, its numbers as they are now.
+  if (auto checked = prepare(rec->spec, step::check); !checked) return std::move(checked).error();
+  const campaign_state from[] = {campaign_state::draft};
+  return campaigns_.transition(id, from, campaign_state::running);
 }
 
 result<dry_run_report> campaign_service::dry_run(const campaign_spec& spec) {

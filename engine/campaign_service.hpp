@@ -34,10 +34,13 @@ struct launch_plan {
 // What a launch reads from outside the database, checked before anything is created.
 struct launch_inputs {
   std::optional<contacts::do_not_call_entries> do_not_call;  // the spec's do-not-call file, read
+  std::optional<std::string> contacts_csv;  // the contacts themselves (the HTTP API), instead of spec.contacts.file
 };
 
 struct launch_options {
   bool resume = false;  // the campaign must exist already (`dialer run --resume`)
+  bool start = true;    // false: create and import, and leave it a draft (start_draft() launches it)
+  bool must_be_new = false;  // conflict when a campaign of this name exists (instead of resuming it)
 };
 
 struct launch_result {
@@ -93,6 +96,10 @@ class campaign_service {
   [[nodiscard]] result<launch_result> launch(const campaign_spec& spec, const launch_inputs& inputs,
                                              launch_options options = {});
 
+  // A draft's launch, with the fail-fast checks of a launch (the agent exists and has an outbound number, every
+  // listed number is its own): draft -> running. conflict when it is not a draft or has no contacts yet.
+  [[nodiscard]] result<campaign_state> start_draft(campaign_id id);
+
   // What a launch of `spec` would do, and the import's verdict on every row, dialing and storing nothing.
   [[nodiscard]] result<dry_run_report> dry_run(const campaign_spec& spec);
 
@@ -122,6 +129,9 @@ class campaign_service {
   }
   [[nodiscard]] result<std::optional<attempt_report>> last_attempt(campaign_id id) {
     return campaigns_.last_attempt(id);
+  }
+  [[nodiscard]] result<std::vector<attempt_report>> attempts(campaign_id id, std::int64_t after, int limit) {
+    return campaigns_.attempts(id, after, limit);
   }
 
   // ---- Do-not-call ----

@@ -35,11 +35,12 @@ enum class errc {
 struct error {
   errc code = errc::internal;
   std::string message;  // one sentence a human can act on
+  std::string reason;   // optional, finer than code and stable for machines (e.g. "no_outbound_number")
 };
 
 template <class... Args>
 [[nodiscard]] error make_error(errc code, fmt::format_string<Args...> format, Args&&... args) {
-  return error{code, fmt::format(format, std::forward<Args>(args)...)};
+  return error{code, fmt::format(format, std::forward<Args>(args)...), {}};
 }
 
 // Thrown only at the edges (start-up, configuration, CLI) where unwinding is the simplest path.

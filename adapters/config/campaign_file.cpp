@@ -126,6 +126,13 @@ class campaign_reader {
     read_caller_id(top->get("caller_id"), spec);
     read_window(top->get("window"), spec.window);
     read_retry(top->get("retry"), spec.retry);
+    if (opts_.contacts_inline) {
+      // The contacts come with the request; nothing may name a file of the server or act beyond the campaign.
+      for (const char* key : {"contacts", "do_not_call", "create_agent", "agent_handoff", "provision_numbers"})
+        if (const auto f = top->get(key); f.present())
+          r_.error(f.mark, f.path, "is not accepted here (files, agents and numbers are managed on their own)");
+      return;
+    }
     read_contacts(*top, spec.contacts);
     if (const auto f = top->get("do_not_call"); f.present()) {
       if (auto text = r_.text(f, "the path of a do-not-call file")) {
@@ -666,7 +673,7 @@ check_result check_campaign_text(std::string_view yaml, const std::filesystem::p
 result<campaign_spec> load_campaign_text(std::string_view yaml, std::string_view display_name,
                                          const std::filesystem::path& base_dir, const load_options& opts) {
   auto checked = check_campaign_text(yaml, base_dir, opts);
-  if (!checked.ok()) return error{errc::invalid_input, join_lines(display_name, checked.errors)};
+  if (!checked.ok()) return error{errc::invalid_input, join_lines(display_name, checked.errors), {}};
   return std::move(checked.spec);
 }
 

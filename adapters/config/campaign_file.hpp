@@ -46,6 +46,10 @@ struct load_options {
   std::vector<std::string> known_carriers{"simulated"};
   // Resolves ${NAME} in carrier.settings; tests pass a fake to stay hermetic.
   env_lookup env = process_environment;
+  // The HTTP API's form: the contacts come with the request, so there is no contacts key, and keys that name
+  // a file of the server (contacts, do_not_call) or act beyond the campaign (create_agent, agent_handoff,
+  // provision_numbers) are errors.
+  bool contacts_inline = false;
 };
 
 struct check_result {

@@ -45,4 +45,57 @@ nlohmann::json to_json(const billing_line& l) {
           {"amount", format_money(l.amount)}};
 }
 
+nlohmann::json to_json(const rejected_row& r) { return {{"row", r.row}, {"reason", r.reason}, {"input", r.input}}; }
+
+nlohmann::json to_json(const contact_result& c) {
+  nlohmann::json j{{"id", c.id.value()},
+                   {"row", c.row},
+                   {"e164", c.e164},
+                   {"state", c.state},
+                   {"reason", c.reason},
+                   {"attempts", c.attempts},
+                   {"outcome", c.outcome.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.outcome)},
+                   {"next_attempt_at", c.next_attempt_at ? nlohmann::json(iso8601(*c.next_attempt_at)) : nlohmann::json()}};
+  return j;
+}
+
+nlohmann::json to_json(const campaign_summary& s) {
+  nlohmann::json by_state{{"pending", s.progress.pending},
+                          {"in_progress", s.progress.in_progress},
+                          {"done", s.progress.done},
+                          {"cancelled", s.progress.cancelled},
+                          {"do_not_call", s.progress.do_not_call},
+                          {"invalid", s.progress.invalid}};
+  nlohmann::json outcomes = nlohmann::json::object();
+  for (const auto& o : s.outcomes) outcomes[o.outcome] = o.count;
+  nlohmann::json rejected = nlohmann::json::array();
+  for (const auto& r : s.first_rejected) rejected.push_back(to_json(r));
+  nlohmann::json by_reason = nlohmann::json::object();
+  for (const auto& [reason, n] : s.campaign.import_rejected_by_reason) by_reason[reason] = n;
+  nlohmann::json numbers = nlohmann::json::array();
+  for (const auto& n : s.numbers)
+    numbers.push_back({{"e164", n.e164},
+                       {"calls", n.calls},
+                       {"in_flight", n.in_flight},
+                       {"peak_in_flight", n.peak_in_flight},
+                       {"max_concurrent_calls", n.max_concurrent_calls}});
+  return {{"campaign",
+           {{"id", s.campaign.id.value()},
+            {"name", s.campaign.name},
+            {"state", to_string(s.campaign.state)},
+            {"agent", s.campaign.agent_name}}},
+          {"contacts", {{"total", s.progress.total}, {"by_state", by_state}}},
+          {"outcomes", outcomes},
+          {"attempts", s.progress.attempts},
+          {"import",
+           {{"accepted", s.campaign.import_accepted},
+            {"rejected", rejected},
+            {"rejected_total", s.campaign.import_rejected()},
+            {"rejected_by_reason", by_reason}}},
+          {"numbers", numbers},
+          {"duration_s", s.duration_s},
+          {"talk_minutes", s.talk_minutes},
+          {"cost", format_money(s.cost)}};
+}
+
 }  // namespace dialer::views

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "engine/billing.hpp"
+#include "engine/ports/campaign_repository.hpp"
 #include "engine/ports/number_provider.hpp"
 #include "engine/telephony.hpp"
 
@@ -18,5 +19,10 @@ namespace dialer::views {
 [[nodiscard]] nlohmann::json to_json(const agent& a);
 [[nodiscard]] nlohmann::json to_json(const available_number& n);
 [[nodiscard]] nlohmann::json to_json(const billing_line& line);
+[[nodiscard]] nlohmann::json to_json(const rejected_row& r);
+[[nodiscard]] nlohmann::json to_json(const contact_result& c);
+// A campaign with its live progress: contacts by state, attempts by outcome, each caller ID's calls, calls in
+// flight now and peak against its limit, the import's verdict (the first 1000 rejected rows), cost.
+[[nodiscard]] nlohmann::json to_json(const campaign_summary& s);
 
 }  // namespace dialer::views

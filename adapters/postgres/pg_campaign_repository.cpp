@@ -11,6 +11,7 @@
 
 #include "adapters/postgres/campaign_rows.hpp"
 #include "adapters/postgres/connection.hpp"
+#include "adapters/postgres/number_rows.hpp"
 #include "adapters/postgres/pg_engine_registry.hpp"
 #include "adapters/postgres/raw_connection.hpp"
 #include "adapters/postgres/sql_arrays.hpp"
@@ -438,12 +439,13 @@ result<campaign_summary> pg_campaign_repository::summary(campaign_id id) {
       if (r[0].as<std::string>() == "completed") s.progress.answered = r[1].as<std::int64_t>();
     }
     for (const auto& r : tx.exec_params(
-             "SELECT n.id, n.e164, n.max_concurrent_calls, count(a.id) FROM " +
+             "SELECT n.id, n.e164, n.max_concurrent_calls, count(a.id), count(a.id) FILTER (WHERE a.outcome IS NULL) "
+             "FROM " +
                  std::string(kCampaignAttempts) +
                  " JOIN numbers n ON n.id = a.number_id WHERE k.id = $1 GROUP BY n.id ORDER BY n.e164",
              id.value()))
       s.numbers.push_back({number_id{r[0].as<std::int64_t>()}, r[1].as<std::string>(),
-                           r[2].as<std::int32_t>(), r[3].as<std::int64_t>()});
+                           r[2].as<std::int32_t>(), r[3].as<std::int64_t>(), r[4].as<std::int64_t>()});
     // Peaks: a sweep over each number's call intervals (+1 at a start, -1 at an end; at one instant ends
     // count first, so back-to-back calls do not overlap). A call still without an end counts until now.
     const std::string intervals = "WITH " + std::string(kCallIntervals);
@@ -569,24 +571,48 @@ result<micros> pg_campaign_repository::call_minute_rate() {
   }
 }
 
+namespace {
+constexpr const char* kAttemptColumns =
+    "a.id, a.caller_id, coalesce(a.outcome, 'unknown'), a.billable_ms, coalesce(a.carrier_call_id, ''), "
+    "coalesce((SELECT e164 FROM contacts WHERE id = a.contact_id), ''), a.campaign_id, a.attempt_no, "
+    "(extract(epoch FROM a.started_at) * 1000000)::bigint, (extract(epoch FROM a.answered_at) * 1000000)::bigint, "
+    "(extract(epoch FROM a.ended_at) * 1000000)::bigint ";
+
+attempt_report read_attempt(const pqxx::row& r) {
+  const auto at = [&](int i) {
+    return r[i].is_null() ? std::optional<timestamp>{} : std::optional<timestamp>{from_micros(r[i].as<std::int64_t>())};
+  };
+  return attempt_report{r[0].as<std::int64_t>(), r[1].as<std::string>(), r[5].as<std::string>(),
+                        r[2].as<std::string>(),  r[3].as<std::int64_t>(), r[4].as<std::string>(),
+                        campaign_id{r[6].as<std::int64_t>()}, r[7].as<int>(), at(8), at(9), at(10)};
+}
+}  // namespace
+
 result<std::optional<attempt_report>> pg_campaign_repository::last_attempt(campaign_id id) {
   try {
     pqxx::nontransaction tx(connection_);
-    auto rows = tx.exec_params(
-        "SELECT a.id, a.caller_id, coalesce(a.outcome, 'unknown'), a.billable_ms, "
-        "coalesce(a.carrier_call_id, ''), "
-        "  coalesce((SELECT e164 FROM contacts WHERE id = a.contact_id), '') "
-        "FROM " +
-            std::string(kCampaignAttempts) +
-            " WHERE k.id = $1 AND k.account_id = $2 ORDER BY a.id DESC LIMIT 1",
-        id.value(), account_.value());
+    auto rows = tx.exec_params(std::string("SELECT ") + kAttemptColumns + "FROM " + kCampaignAttempts +
+                                   " WHERE k.id = $1 AND k.account_id = $2 ORDER BY a.id DESC LIMIT 1",
+                               id.value(), account_.value());
     if (rows.empty()) return std::optional<attempt_report>{};
-    const auto& r = rows[0];
-    return std::optional<attempt_report>{attempt_report{r[0].as<std::int64_t>(), r[1].as<std::string>(),
-                                                        r[5].as<std::string>(), r[2].as<std::string>(),
-                                                        r[3].as<std::int64_t>(), r[4].as<std::string>()}};
+    return std::optional<attempt_report>{read_attempt(rows[0])};
   } catch (...) {
     return current_exception_error("reading the campaign's last attempt");
+  }
+}
+
+result<std::vector<attempt_report>> pg_campaign_repository::attempts(campaign_id id, std::int64_t after, int limit) {
+  try {
+    pqxx::nontransaction tx(connection_);
+    std::vector<attempt_report> out;
+    for (const auto& r : tx.exec_params(std::string("SELECT ") + kAttemptColumns + "FROM " + kCampaignAttempts +
+                                            " WHERE k.id = $1 AND k.account_id = $2 AND a.id > $3 ORDER BY a.id "
+                                            "LIMIT $4",
+                                        id.value(), account_.value(), after, limit))
+      out.push_back(read_attempt(r));
+    return out;
+  } catch (...) {
+    return current_exception_error("listing the campaign's attempts");
   }
 }
 

@@ -51,6 +51,7 @@ class pg_campaign_repository final : public campaign_repository {
   result<contact_page> contact_results(campaign_id id, std::optional<contact_id> after, int limit) override;
   result<std::vector<rejected_row>> rejected_rows(campaign_id id, std::int64_t after, int limit) override;
   result<std::optional<attempt_report>> last_attempt(campaign_id id) override;
+  result<std::vector<attempt_report>> attempts(campaign_id id, std::int64_t after, int limit) override;
   result<micros> call_minute_rate() override;
 
  private:

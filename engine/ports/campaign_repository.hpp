@@ -58,6 +58,7 @@ struct number_summary {
   std::string e164;
   std::int32_t max_concurrent_calls = 0;
   std::int64_t calls = 0;
+  std::int64_t in_flight = 0;  // its attempts of this campaign recorded and not ended, now
   // Most of its calls in progress at one instant, from the attempts' started_at..ended_at (every engine's).
   std::int64_t peak_in_flight = 0;
 };
@@ -86,6 +87,11 @@ struct attempt_report {
   std::string outcome;  // "unknown" while it has none
   std::int64_t billable_ms = 0;
   std::string carrier_call_id;
+  campaign_id campaign;
+  int attempt_no = 0;
+  std::optional<timestamp> started_at;
+  std::optional<timestamp> answered_at;
+  std::optional<timestamp> ended_at;
 };
 
 // One contact's result: its state, why, and its last attempt.
@@ -154,6 +160,8 @@ class campaign_repository {
                                                                         int limit) = 0;
   // The campaign's latest attempt (highest id), if it placed any.
   [[nodiscard]] virtual result<std::optional<attempt_report>> last_attempt(campaign_id id) = 0;
+  // Its attempts in id order, after `after` (0: from the first), at most `limit`.
+  [[nodiscard]] virtual result<std::vector<attempt_report>> attempts(campaign_id id, std::int64_t after, int limit) = 0;
   // Price per minute of carrier time on managed numbers.
   [[nodiscard]] virtual result<micros> call_minute_rate() = 0;
 };

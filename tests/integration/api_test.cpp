@@ -410,3 +410,187 @@ TEST_F(Api, SigtermStopsAcceptingAndExitsCleanly) {
 
 }  // namespace
 }  // namespace dialer::testing::e2e
+
+namespace dialer::testing::e2e {
+namespace {
+
+class ApiCampaigns : public Api {
+ protected:
+  // Open all day, every day; the simulated carrier at 1000x (a call takes tens of milliseconds).
+  nlohmann::json settings(const std::string& name, std::int64_t agent) {
+    return {{"name", name},
+            {"agent_id", agent},
+            {"window", {{"start", "00:00"}, {"end", "24:00"}, {"days", "every day"}, {"holidays", "none"}}},
+            {"carrier", {{"name", "simulated"}, {"settings", {{"seed", 7}, {"time_acceleration", 1000}}}}},
+            {"retry", {{"max_attempts", 1}}}};
+  }
+  std::string campaign_state_of(std::int64_t id) {
+    return get("/v1/campaigns/" + std::to_string(id), key_).json()["campaign"]["state"].get<std::string>();
+  }
+};
+
+TEST_F(ApiCampaigns, ACampaignFromJsonContactsIsValidatedLaunchedAndDialedToCompletion) {
+  const auto [agent, number] = agent_with_number(key_, "dialer-bot");
+  auto body = settings("spring", agent);
+  body["contacts"] = nlohmann::json::array({{{"phone", "+1 415 555 0101"}, {"first_name", "Ann"}},
+                                            {{"phone", "not a phone"}},
+                                            {{"phone", "+14155550102"}, {"first_name", "Bo, Jr"}, {"vip", true}},
+                                            {{"phone", "(415) 555-0101"}},
+                                            {{"first_name", "nobody"}}});
+  auto made = post("/v1/campaigns", body, key_);
+  ASSERT_EQ(made.status, 201u) << made.body;
+  const auto c = made.json();
+  const auto id = c["campaign"]["id"].get<std::int64_t>();
+  EXPECT_EQ(c["campaign"]["state"], "draft");
+  EXPECT_EQ(c["import"]["accepted"], 2);
+  EXPECT_EQ(c["import"]["rejected_total"], 3);
+  std::map<std::int64_t, std::string> reasons;
+  for (const auto& r : c["import"]["rejected"]) reasons[r["row"].get<std::int64_t>()] = r["reason"];
+  EXPECT_EQ(reasons[2], "invalid_number");
+  EXPECT_EQ(reasons[4], "duplicate");
+  EXPECT_EQ(scalar("SELECT count(*) FROM call_attempts"), 0) << "a draft dials nothing";
+  EXPECT_EQ(post("/v1/campaigns", body, key_).status, 409u) << "the name is taken";
+
+  auto launched = post("/v1/campaigns/" + std::to_string(id) + "/launch", nullptr, key_);
+  ASSERT_EQ(launched.status, 200u) << launched.body;
+  EXPECT_EQ(launched.json()["campaign"]["state"], "running");
+  EXPECT_EQ(post("/v1/campaigns/" + std::to_string(id) + "/launch", nullptr, key_).status, 409u) << "not a draft";
+  ASSERT_TRUE(eventually([&] { return campaign_state_of(id) == "completed"; }, server_.process.get()))
+      << server_.process->err();
+  auto done = get("/v1/campaigns/" + std::to_string(id), key_).json();
+  EXPECT_EQ(done["contacts"]["by_state"]["done"], 2);
+  EXPECT_EQ(done["attempts"], 2);
+  ASSERT_EQ(done["numbers"].size(), 1u);
+  EXPECT_EQ(done["numbers"][0]["in_flight"], 0);
+  auto attempts = get("/v1/campaigns/" + std::to_string(id) + "/attempts?limit=1", key_).json();
+  ASSERT_EQ(attempts["data"].size(), 1u);
+  auto rest = get("/v1/campaigns/" + std::to_string(id) + "/attempts?cursor=" +
+                      attempts["next_cursor"].get<std::string>(),
+                  key_)
+                  .json();
+  ASSERT_EQ(rest["data"].size(), 1u);
+  std::set<std::string> called{attempts["data"][0]["to"], rest["data"][0]["to"]};
+  EXPECT_EQ(called, (std::set<std::string>{"+14155550101", "+14155550102"}));
+  // The variables went in as written, the comma too.
+  EXPECT_EQ(scalar("SELECT count(*) FROM contacts WHERE variables LIKE '%Bo, Jr%'"), 1);
+  auto contacts = get("/v1/campaigns/" + std::to_string(id) + "/contacts", key_).json();
+  EXPECT_EQ(contacts["data"].size(), 2u);
+  auto listed = get("/v1/campaigns?state=completed", key_).json();
+  ASSERT_EQ(listed["data"].size(), 1u);
+  EXPECT_EQ(listed["data"][0]["name"], "spring");
+}
+
+TEST_F(ApiCampaigns, AnUploadedCsvIsImportedWithEveryRejectedRowPagedByRow) {
+  const auto [agent, number] = agent_with_number(key_, "csv-bot");
+  std::string csv = "phone,name\n";
+  for (int i = 0; i < 30; ++i) csv += (i % 3 == 0 ? "bad" + std::to_string(i) : fmt::format("+1415555{:04}", 200 + i)) + ",x\n";
+  const std::string boundary = "dialer-test-boundary";
+  std::string body = "--" + boundary + "\r\nContent-Disposition: form-data; name=\"campaign\"\r\n" +
+                     "Content-Type: application/json\r\n\r\n" + settings("upload", agent).dump() + "\r\n--" + boundary +
+                     "\r\nContent-Disposition: form-data; name=\"contacts\"; filename=\"c.csv\"\r\n" +
+                     "Content-Type: text/csv\r\n\r\n" + csv + "\r\n--" + boundary + "--\r\n";
+  http_client raw(server_.port);
+  auto made = raw.request(verb::post, "/v1/campaigns", body,
+                          {{"Authorization", "Bearer " + key_},
+                           {"Content-Type", "multipart/form-data; boundary=" + boundary}});
+  ASSERT_EQ(made.status, 201u) << made.body;
+  for (const auto& p : contract().check("POST", "/v1/campaigns", made.status, made.header("content-type"), made.body))
+    ADD_FAILURE() << p;
+  const auto id = made.json()["campaign"]["id"].get<std::int64_t>();
+  EXPECT_EQ(made.json()["import"]["accepted"], 20);
+  EXPECT_EQ(made.json()["import"]["rejected_total"], 10);
+  std::vector<std::int64_t> rows;
+  std::string cursor;
+  for (int pages = 0; pages < 10; ++pages) {
+    auto page = get("/v1/campaigns/" + std::to_string(id) + "/rejected?limit=4" + (cursor.empty() ? "" : "&cursor=" + cursor), key_).json();
+    for (const auto& r : page["data"]) {
+      rows.push_back(r["row"].get<std::int64_t>());
+      EXPECT_EQ(r["input"].get<std::string>().substr(0, 3), "bad");
+    }
+    if (page["next_cursor"].is_null()) break;
+    cursor = page["next_cursor"].get<std::string>();
+  }
+  EXPECT_EQ(rows, (std::vector<std::int64_t>{1, 4, 7, 10, 13, 16, 19, 22, 25, 28}));
+  // A malformed upload, a missing part, a file that is not a contacts CSV: refused, nothing created.
+  auto broken = raw.request(verb::post, "/v1/campaigns", "--" + boundary + "\r\nno end",
+                            {{"Authorization", "Bearer " + key_}, {"Content-Type", "multipart/form-data; boundary=" + boundary}});
+  EXPECT_EQ(broken.status, 400u);
+  std::string one_part = "--" + boundary + "\r\nContent-Disposition: form-data; name=\"contacts\"\r\n\r\n" + csv + "\r\n--" + boundary + "--\r\n";
+  auto half = raw.request(verb::post, "/v1/campaigns", one_part,
+                          {{"Authorization", "Bearer " + key_}, {"Content-Type", "multipart/form-data; boundary=" + boundary}});
+  EXPECT_EQ(half.status, 422u);
+  auto no_phone = settings("no-phone", agent);
+  no_phone["contacts"] = nlohmann::json::array({{{"name", "x"}}});
+  EXPECT_EQ(post("/v1/campaigns", no_phone, key_).status, 201u) << "a row without a phone is a rejected row";
+  EXPECT_EQ(scalar("SELECT count(*) FROM campaigns"), 2);
+}
+
+TEST_F(ApiCampaigns, AnAgentWithoutANumberFailsAtOnceWithNoOutboundNumber) {
+  auto agent = post("/v1/agents", {{"name", "lonely"}, {"handoff", "wss://agents.example/l"}}, key_);
+  ASSERT_EQ(agent.status, 201u);
+  const auto agent_id = agent.json()["id"].get<std::int64_t>();
+  auto call = post("/v1/calls", {{"agent_id", agent_id}, {"to", "+14155550123"}}, key_);
+  EXPECT_EQ(call.status, 422u);
+  EXPECT_EQ(call.code(), "no_outbound_number");
+  auto body = settings("lonely-campaign", agent_id);
+  body["contacts"] = nlohmann::json::array({{{"phone", "+14155550123"}}});
+  auto made = post("/v1/campaigns", body, key_);
+  EXPECT_EQ(made.status, 422u);
+  EXPECT_EQ(made.code(), "no_outbound_number");
+  EXPECT_EQ(scalar("SELECT count(*) FROM campaigns"), 0) << "nothing is left behind";
+  EXPECT_EQ(post("/v1/calls", {{"agent_id", 999}, {"to", "+14155550123"}}, key_).status, 404u);
+}
+
+TEST_F(ApiCampaigns, ACallIsPlacedThroughThePipelineAndItsAttemptIsShown) {
+  const auto [agent, number] = agent_with_number(key_, "caller");
+  auto placed = post("/v1/calls", {{"agent_id", agent}, {"to", "(415) 555-0199"}}, key_);
+  ASSERT_EQ(placed.status, 201u) << placed.body;
+  const auto id = placed.json()["id"].get<std::int64_t>();
+  ASSERT_TRUE(eventually([&] { return get("/v1/calls/" + std::to_string(id), key_).json()["state"] == "completed"; },
+                         server_.process.get()))
+      << server_.process->err();
+  auto call = get("/v1/calls/" + std::to_string(id), key_).json();
+  ASSERT_TRUE(call["attempt"].is_object());
+  EXPECT_EQ(call["attempt"]["to"], "+14155550199");
+  EXPECT_FALSE(call["attempt"]["outcome"].is_null());
+  EXPECT_EQ(post("/v1/calls", {{"agent_id", agent}, {"to", "+14155550199"}, {"from", "+19995550100"}}, key_).status, 422u)
+      << "a from that is not one of the agent's";
+}
+
+TEST_F(ApiCampaigns, StateChangesFollowTheLifeCycleAndAnotherAccountSeesNothing) {
+  const auto [agent, number] = agent_with_number(key_, "cycle");
+  auto body = settings("cycle", agent);
+  body["contacts"] = nlohmann::json::array({{{"phone", "+14155550111"}}});
+  auto made = post("/v1/campaigns", body, key_);
+  ASSERT_EQ(made.status, 201u) << made.body;
+  const auto c = "/v1/campaigns/" + std::to_string(made.json()["campaign"]["id"].get<std::int64_t>());
+  EXPECT_EQ(post(c + "/pause", nullptr, key_).status, 409u) << "a draft is not running";
+  EXPECT_EQ(post(c + "/resume", nullptr, key_).status, 409u);
+  const auto other = create_key("other");
+  EXPECT_EQ(get(c, other).status, 404u);
+  EXPECT_EQ(post(c + "/cancel", nullptr, other).status, 404u);
+  EXPECT_EQ(get(c + "/contacts", other).status, 404u);
+  EXPECT_EQ(get("/v1/campaigns", other).json()["data"].size(), 0u);
+  auto cancelled = post(c + "/cancel", nullptr, key_);
+  ASSERT_EQ(cancelled.status, 200u) << cancelled.body;
+  EXPECT_EQ(cancelled.json()["campaign"]["state"], "cancelled");
+  EXPECT_EQ(post(c + "/launch", nullptr, key_).status, 409u) << "cancel is final";
+  auto bad = settings("bad-settings", agent);
+  bad["contacts"] = nlohmann::json::array({{{"phone", "+14155550111"}}});
+  bad["concurrency"] = 0;
+  bad["window"]["start"] = "25:00";
+  auto refused = post("/v1/campaigns", bad, key_);
+  EXPECT_EQ(refused.status, 422u);
+  EXPECT_EQ(refused.json()["error"]["details"]["errors"].size(), 2u) << refused.body;
+  auto file = settings("file", agent);
+  file["contacts"] = {{"file", "/etc/passwd"}};
+  EXPECT_EQ(post("/v1/campaigns", file, key_).status, 422u);
+  auto log = settings("log", agent);
+  log["contacts"] = nlohmann::json::array({{{"phone", "+14155550111"}}});
+  log["carrier"]["settings"]["call_log"] = "/tmp/anything";
+  EXPECT_EQ(post("/v1/campaigns", log, key_).status, 422u);
+  EXPECT_EQ(scalar("SELECT count(*) FROM campaigns"), 1);
+}
+
+}  // namespace
+}  // namespace dialer::testing::e2e

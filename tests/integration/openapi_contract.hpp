@@ -174,6 +174,8 @@ class openapi_contract {
         if (props.contains(k)) validate(props[k], x, at + "." + k, problems);
         else if (schema.contains("additionalProperties") && schema["additionalProperties"] == false)
           problems.push_back(at + ": property '" + k + "' is not in the description");
+        else if (schema.contains("additionalProperties") && schema["additionalProperties"].is_object())
+          validate(schema["additionalProperties"], x, at + "." + k, problems);
       }
     }
     if (v.is_array() && schema.contains("items"))

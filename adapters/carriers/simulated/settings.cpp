@@ -305,7 +305,7 @@ result<simulated_carrier_settings> parse_simulated_carrier_settings(const nlohma
   try {
     settings = parse(json);
   } catch (const bad_setting& e) {
-    return error{errc::invalid_input, e.message};
+    return error{errc::invalid_input, e.message, {}};
   } catch (const nlohmann::json::exception& e) {  // e.g. an integer that does not fit
     return make_error(errc::invalid_input, "{}: unreadable settings: {}", who, e.what());
   }

@@ -24,12 +24,13 @@ namespace bhttp = boost::beast::http;
 // ---- Errors and request parts ----
 
 api_error to_api_error(const error& e) {
+  const auto code = [&](std::string fallback) { return e.reason.empty() ? fallback : e.reason; };
   switch (e.code) {
-    case errc::invalid_input: return {422, "invalid_input", e.message};
-    case errc::not_found: return {404, "not_found", e.message};
-    case errc::conflict: return {409, "conflict", e.message};
-    case errc::unavailable: return {503, "unavailable", e.message};
-    case errc::launch_failed: return {422, "launch_failed", e.message};
+    case errc::invalid_input: return {422, code("invalid_input"), e.message};
+    case errc::not_found: return {404, code("not_found"), e.message};
+    case errc::conflict: return {409, code("conflict"), e.message};
+    case errc::unavailable: return {503, code("unavailable"), e.message};
+    case errc::launch_failed: return {422, code("launch_failed"), e.message};
     case errc::internal: break;
   }
   return {500, "internal", e.message};
@@ -80,7 +81,8 @@ page_request api_call::page() const {
   return p;
 }
 
-nlohmann::json api_call::json_body(std::initializer_list<std::string_view> allowed, bool body_optional) const {
+nlohmann::json api_call::json_body(std::initializer_list<std::string_view> allowed, bool body_optional,
+                                   bool any_field) const {
   const auto& body = req.body();
   if (body.empty()) {
     if (body_optional) return nlohmann::json::object();
@@ -95,6 +97,7 @@ nlohmann::json api_call::json_body(std::initializer_list<std::string_view> allow
   auto parsed = nlohmann::json::parse(body, nullptr, false);
   if (parsed.is_discarded()) throw api_error(400, "malformed_json", "the body is not valid JSON");
   if (!parsed.is_object()) throw api_error(422, "invalid_input", "the body must be a JSON object");
+  if (any_field) return parsed;
   for (const auto& [k, v] : parsed.items()) {
     (void)v;
     if (std::find(allowed.begin(), allowed.end(), k) == allowed.end())
@@ -341,7 +344,7 @@ reply api_server::impl::run(const route_entry& route, const request& req, const 
       }
       idem_key = k;
     }
-    api_call call{req, params, query, account.value_or(account_id{}), backend, clk};
+    api_call call{req, params, query, account.value_or(account_id{}), backend, clk, options};
     reply r = route.fn(call);
     if (idem_key) {
       if (r.status < 500) (void)backend->store().finish_idempotent(*account, *idem_key, static_cast<int>(r.status), serialize(r));
@@ -425,6 +428,7 @@ void add_service_routes(api_router& router, prometheus::Registry* registry) {
 void api_server::impl::add_routes() {
   add_service_routes(router, &registry);
   add_inventory_routes(router);
+  add_campaign_routes(router);
 }
 
 api_server::api_server(api_options options, backend_factory backends, const clock& clk, prometheus::Registry& metrics)
@@ -471,6 +475,7 @@ std::vector<std::pair<std::string, std::string>> api_server::routes() {
   api_router r;  // the same registration as a live server's
   add_service_routes(r, nullptr);
   add_inventory_routes(r);
+  add_campaign_routes(r);
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& x : r.routes()) out.emplace_back(std::string(bhttp::to_string(x.method)), x.pattern);
   return out;

@@ -55,6 +55,7 @@ struct api_options {
   double key_burst = 200;
   std::chrono::seconds idempotency_hold{60};        // a request being served holds its key this long at most
   std::chrono::hours idempotency_retention{24};     // answers are replayed this long
+  std::vector<std::string> carriers{"simulated"};   // carrier names a campaign may use (the registry's)
 };
 
 class api_server {

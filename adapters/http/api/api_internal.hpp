@@ -59,6 +59,7 @@ struct api_call {
   account_id account;
   api_backend* backend;  // null on routes that do not run on a worker
   const clock& clk;
+  const api_options& options;
 
   [[nodiscard]] api_backend& db() const {
     if (!backend) throw api_error(500, "internal", "this route has no database connection");
@@ -75,9 +76,10 @@ struct api_call {
   // limit (1-1000, default 50) and cursor (from a previous page's next_cursor).
   [[nodiscard]] page_request page() const;
   // The JSON object in the body: 415 when it is not declared JSON, 400 when it does not parse, 422 when it
-  // is not an object or has a field not in `allowed`. An empty body is {} when `body_optional`.
+  // is not an object or has a field not in `allowed` (unless `any_field`: the route checks them itself). An
+  // empty body is {} when `body_optional`.
   [[nodiscard]] nlohmann::json json_body(std::initializer_list<std::string_view> allowed,
-                                         bool body_optional = false) const;
+                                         bool body_optional = false, bool any_field = false) const;
 };
 
 // Typed fields of a JSON object; 422 naming the field when missing (required) or of the wrong type.
@@ -112,5 +114,6 @@ struct route_entry {
 using api_router = router<route_entry>;
 
 void add_inventory_routes(api_router& r);
+void add_campaign_routes(api_router& r);
 
 }  // namespace dialer::http
