@@ -20,6 +20,7 @@
 #include "adapters/postgres/connection.hpp"
 #include "adapters/postgres/engine_ports.hpp"
 #include "adapters/postgres/pg_api_store.hpp"
+#include "adapters/postgres/pg_route_feed.hpp"
 #include "app/api_backend.hpp"
 #include "app/campaign_session.hpp"
 #include "app/commands.hpp"
@@ -476,8 +477,13 @@ int serve(const global_options& options, const serve_settings& settings) {
   system_clock clk;
 
   prometheus::Registry metrics;
+  route_table routes;
+  std::unique_ptr<pg::pg_route_feed> route_feed;
   std::unique_ptr<http::api_server> api;
   if (settings.listen != "none") {
+    // Inbound routing reads the number -> agent table from memory, kept coherent by its own feed.
+    route_feed = std::make_unique<pg::pg_route_feed>((*session)->ctx.database_url(), routes, clk);
+    route_feed->start();
     http::api_options api_opts;
     api_opts.listen = settings.listen;
     api_opts.workers = settings.api_workers;
@@ -487,6 +493,15 @@ int serve(const global_options& options, const serve_settings& settings) {
         std::chrono::milliseconds(static_cast<std::int64_t>(settings.request_timeout_s * 1000));
     api_opts.limits.body_bytes = settings.max_body_bytes;
     api_opts.carriers = registry.carrier_names();
+    api_opts.routes = &routes;
+    const auto env = [](const char* name) {
+      const char* v = std::getenv(name);
+      return std::string(v ? v : "");
+    };
+    api_opts.public_base_url = env("DIALER_PUBLIC_BASE_URL");
+    while (!api_opts.public_base_url.empty() && api_opts.public_base_url.back() == '/') api_opts.public_base_url.pop_back();
+    api_opts.twilio_auth_token = env("DIALER_TWILIO_AUTH_TOKEN");
+    api_opts.telnyx_public_key = env("DIALER_TELNYX_PUBLIC_KEY");
     api = std::make_unique<http::api_server>(api_opts, pg_api_backends((*session)->ctx.database_url()), clk, metrics);
     auto port = api->start();
     if (!port) return report(port.error());
@@ -533,6 +548,7 @@ int serve(const global_options& options, const serve_settings& settings) {
   }
   engine.join();
   if (api) api->stop(std::chrono::milliseconds(0));
+  if (route_feed) route_feed->stop();
   return exit_ok;
 }
 

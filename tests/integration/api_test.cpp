@@ -1,8 +1,11 @@
 // The HTTP API of `dialer serve`, through the real binary on a fresh PostgreSQL database per test and real HTTP on
 // loopback. Every answer is checked against the OpenAPI description (adapters/http/openapi.yaml): its status must
 // be declared for the operation and its body must match the declared schema.
+#include <openssl/evp.h>
+
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+#include <cstdio>
 #include <regex>
 
 #include "adapters/http/api/api.hpp"
@@ -34,10 +37,11 @@ class Api : public campaign_test {
   }
 
   // A `dialer serve` on any free port; the port is the one it prints on stdout once it listens.
-  api_server_process serve(const std::string& tag, std::vector<std::string> extra = {}) {
+  api_server_process serve(const std::string& tag, std::vector<std::string> extra = {},
+                           const std::map<std::string, std::string>& env = {}) {
     std::vector<std::string> args{"serve", "--listen", "127.0.0.1:0", "--max-body", "65536"};
     args.insert(args.end(), extra.begin(), extra.end());
-    api_server_process s{start(args, tag), 0};
+    api_server_process s{start(args, tag, env), 0};
     static const std::regex listening(R"(listening on http://127\.0\.0\.1:([0-9]+))");
     const bool up = eventually(
         [&] {
@@ -63,12 +67,16 @@ class Api : public campaign_test {
   }
 
   // One request; the answer must be what the description declares.
+  // `raw_body` (with `raw_headers`) is sent as it is, instead of `body` as JSON.
   http_reply call(verb method, const std::string& target, const nlohmann::json& body = nullptr,
                   const std::string& key = "", std::map<std::string, std::string> headers = {},
-                  unsigned short port = 0) {
+                  unsigned short port = 0, const std::string& raw_body = {},
+                  const std::map<std::string, std::string>& raw_headers = {}) {
     if (!key.empty()) headers["Authorization"] = "Bearer " + key;
+    for (const auto& [k, v] : raw_headers) headers[k] = v;
     const http_client client(port ? port : server_.port);
-    auto r = client.request(method, target, body.is_null() ? std::string() : body.dump(), headers);
+    auto r = client.request(method, target, raw_body.empty() ? (body.is_null() ? std::string() : body.dump()) : raw_body,
+                            headers);
     EXPECT_NE(r.status, 0u) << "no answer to " << target;
     if (r.status != 0) {
       for (const auto& p : contract().check(std::string(boost::beast::http::to_string(method)), target, r.status,
@@ -590,6 +598,200 @@ TEST_F(ApiCampaigns, StateChangesFollowTheLifeCycleAndAnotherAccountSeesNothing)
   log["carrier"]["settings"]["call_log"] = "/tmp/anything";
   EXPECT_EQ(post("/v1/campaigns", log, key_).status, 422u);
   EXPECT_EQ(scalar("SELECT count(*) FROM campaigns"), 1);
+}
+
+}  // namespace
+}  // namespace dialer::testing::e2e
+
+namespace dialer::testing::e2e {
+namespace {
+
+std::string b64(const unsigned char* p, std::size_t n) {
+  std::string out(4 * ((n + 2) / 3), '\0');
+  out.resize(static_cast<std::size_t>(EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), p, static_cast<int>(n))));
+  return out;
+}
+
+std::string form_encode(const std::vector<std::pair<std::string, std::string>>& params) {
+  std::string out;
+  for (const auto& [k, v] : params) {
+    if (!out.empty()) out += '&';
+    for (const auto* part : {&k, &v}) {
+      for (unsigned char c : *part) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out += static_cast<char>(c);
+        else out += fmt::format("%{:02X}", c);
+      }
+      if (part == &k) out += '=';
+    }
+  }
+  return out;
+}
+
+// Inbound calls: the carriers' signed webhooks, routed from the in-memory number -> agent table. Twilio's
+// signatures are computed by Twilio's own helper library (npm `twilio`, installed by scripts/test-tools.sh);
+// Telnyx's with a fresh ed25519 key pair made here.
+class ApiInbound : public Api {
+ protected:
+  static constexpr const char* kToken = "twilio-test-auth-token";
+  static constexpr const char* kBase = "https://dialer.example.com";
+
+  void SetUp() override {
+    campaign_test::SetUp();
+    key_ = create_key("default");
+    // An ed25519 key pair, as a Telnyx account has; the server gets the public half.
+    EVP_PKEY* raw = nullptr;
+    std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> kctx(EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, nullptr),
+                                                                     EVP_PKEY_CTX_free);
+    ASSERT_EQ(EVP_PKEY_keygen_init(kctx.get()), 1);
+    ASSERT_EQ(EVP_PKEY_keygen(kctx.get(), &raw), 1);
+    telnyx_key_.reset(raw);
+    unsigned char pub[32];
+    std::size_t len = sizeof pub;
+    ASSERT_EQ(EVP_PKEY_get_raw_public_key(raw, pub, &len), 1);
+    env_ = {{"DIALER_PUBLIC_BASE_URL", std::string(kBase) + "/"},
+            {"DIALER_TWILIO_AUTH_TOKEN", kToken},
+            {"DIALER_TELNYX_PUBLIC_KEY", b64(pub, len)}};
+    server_ = serve("inbound", {}, env_);
+  }
+
+  std::string twilio_signature(const std::string& url, const std::vector<std::pair<std::string, std::string>>& params) {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& [k, v] : params) j[k] = v;
+    const auto file = dir_ / "twilio-params.json";
+    std::ofstream(file) << j.dump();
+    const auto script = std::string(DIALER_TEST_DATA_DIR) + "/../lint/twilio-signature.js";
+    const auto cmd = fmt::format("node '{}' '{}' '{}' '{}'", script, kToken, url, file.string());
+    std::string out;
+    if (FILE* p = ::popen(cmd.c_str(), "r")) {
+      char buf[256];
+      while (std::fgets(buf, sizeof buf, p)) out += buf;
+      EXPECT_EQ(::pclose(p), 0) << "Twilio's helper library did not run (scripts/test-tools.sh installs it): " << cmd;
+    }
+    EXPECT_FALSE(out.empty());
+    return out;
+  }
+
+  http_reply twilio_call(unsigned short port, const std::string& to, bool tamper = false) {
+    const std::vector<std::pair<std::string, std::string>> params{
+        {"CallSid", "CA0123456789abcdef0123456789abcdef"}, {"AccountSid", "AC0123456789abcdef0123456789abcdef"},
+        {"From", "+12125550199"}, {"To", to}, {"CallStatus", "ringing"}, {"Direction", "inbound"}};
+    const std::string target = "/v1/inbound/twilio?tenant=a%20b";
+    const auto signature = twilio_signature(std::string(kBase) + target, params);
+    auto sent = params;
+    if (tamper) sent[2].second = "+19995550100";  // a From the signature does not cover
+    return call(verb::post, target, nullptr, "", {}, port, form_encode(sent),
+                {{"Content-Type", "application/x-www-form-urlencoded"}, {"X-Twilio-Signature", signature}});
+  }
+
+  http_reply telnyx_call(const std::string& to, std::int64_t timestamp, bool tamper = false) {
+    const nlohmann::json body{{"data",
+                               {{"id", "0ccc7b54-4df3-4bca-a65a-3da1ecc777f0"},
+                                {"event_type", "call.initiated"},
+                                {"record_type", "event"},
+                                {"payload",
+                                 {{"call_control_id", "v3:abc"}, {"direction", "incoming"}, {"from", "+12125550199"}, {"to", to}}}}}};
+    const auto text = body.dump();
+    const auto message = std::to_string(timestamp) + "|" + text;
+    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+    EXPECT_EQ(EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, telnyx_key_.get()), 1);
+    unsigned char sig[64];
+    std::size_t sig_len = sizeof sig;
+    EXPECT_EQ(EVP_DigestSign(ctx.get(), sig, &sig_len, reinterpret_cast<const unsigned char*>(message.data()), message.size()), 1);
+    return call(verb::post, "/v1/inbound/telnyx", nullptr, "", {}, server_.port, tamper ? text + " " : text,
+                {{"Content-Type", "application/json"},
+                 {"telnyx-timestamp", std::to_string(timestamp)},
+                 {"telnyx-signature-ed25519", b64(sig, sig_len)}});
+  }
+
+  // A number of an agent with this hand-off; returns the number's E.164.
+  std::string number_for(const std::string& agent_name, const std::string& handoff) {
+    auto a = post("/v1/agents", {{"name", agent_name}, {"handoff", handoff}}, key_);
+    EXPECT_EQ(a.status, 201u) << a.body;
+    const auto e164 = get("/v1/numbers/available?country=US&limit=1", key_).json()["data"][0]["e164"].get<std::string>();
+    auto n = post("/v1/numbers", {{"e164", e164}, {"agent_id", a.json()["id"]}}, key_);
+    EXPECT_EQ(n.status, 201u) << n.body;
+    return e164;
+  }
+
+  bool routes_to(unsigned short port, const std::string& e164, const std::string& needle) {
+    const auto r = twilio_call(port, e164);
+    return r.status == 200 && r.body.find(needle) != std::string::npos;
+  }
+
+  std::map<std::string, std::string> env_;
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> telnyx_key_{nullptr, EVP_PKEY_free};
+};
+
+TEST_F(ApiInbound, ASignedTwilioCallToAnAssignedNumberIsHandedToItsAgentAndOthersAreRejected) {
+  const auto stream = number_for("streamer", "wss://agents.example.com/stream?x=1&y=2");
+  ASSERT_TRUE(eventually([&] { return routes_to(server_.port, stream, "<Connect>"); }, server_.process.get()));
+  auto r = twilio_call(server_.port, stream);
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.header("content-type"), "text/xml");
+  EXPECT_NE(r.body.find(R"(<Stream url="wss://agents.example.com/stream?x=1&amp;y=2">)"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"(<Parameter name="number" value=")" + stream + "\"/>"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"(<Parameter name="call_sid" value="CA0123456789abcdef0123456789abcdef"/>)"), std::string::npos);
+  EXPECT_NE(r.body.find(R"(<Parameter name="agent" value="streamer"/>)"), std::string::npos);
+
+  const auto sip = number_for("sipper", "sip:agent@pbx.example.com");
+  ASSERT_TRUE(eventually([&] { return routes_to(server_.port, sip, "<Dial><Sip>sip:agent@pbx.example.com</Sip></Dial>"); },
+                         server_.process.get()));
+
+  auto unknown = twilio_call(server_.port, "+14155559999");
+  EXPECT_EQ(unknown.status, 200u);
+  EXPECT_NE(unknown.body.find("<Reject/>"), std::string::npos) << unknown.body;
+
+  auto forged = twilio_call(server_.port, stream, true);
+  EXPECT_EQ(forged.status, 403u);
+  EXPECT_EQ(forged.code(), "bad_signature");
+  auto unsigned_call = call(verb::post, "/v1/inbound/twilio", nullptr, "", {}, server_.port, "To=%2B14155550100",
+                            {{"Content-Type", "application/x-www-form-urlencoded"}});
+  EXPECT_EQ(unsigned_call.status, 403u);
+
+  const auto metrics = get("/metrics", "").body;
+  EXPECT_NE(metrics.find(R"(dialer_inbound_calls_total{carrier="twilio",result="rejected"} 1)"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(R"(dialer_inbound_calls_total{carrier="twilio",result="bad_signature"} 2)"), std::string::npos);
+}
+
+TEST_F(ApiInbound, ASignedTelnyxWebhookGetsTheCommandThatHandsTheCallToItsAgent) {
+  const auto stream = number_for("t-streamer", "wss://agents.example.com/t");
+  const auto now = [] {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  };
+  ASSERT_TRUE(eventually([&] { return telnyx_call(stream, now()).json().value("action", "") == "answer"; }, server_.process.get()));
+  auto r = telnyx_call(stream, now()).json();
+  EXPECT_EQ(r["stream_url"], "wss://agents.example.com/t");
+  EXPECT_EQ(r["call_control_id"], "v3:abc");
+  EXPECT_EQ(telnyx_call("+14155559999", now()).json()["action"], "reject");
+  EXPECT_EQ(telnyx_call(stream, now(), true).status, 403u) << "a body the signature does not cover";
+  EXPECT_EQ(telnyx_call(stream, now() - 301).status, 403u) << "a timestamp over five minutes old";
+}
+
+// The lookup is in memory in every server, and follows a change made through another server: announced by the
+// database (LISTEN/NOTIFY), not polled.
+TEST_F(ApiInbound, AnAssignmentChangedThroughOneServerRoutesTheOtherAccordingly) {
+  auto other = serve("inbound-2", {}, env_);
+  const auto e164 = number_for("first-agent", "wss://agents.example.com/first");
+  auto second = post("/v1/agents", {{"name", "second-agent"}, {"handoff", "sip:second@pbx.example.com"}}, key_);
+  ASSERT_EQ(second.status, 201u);
+  const auto number_id = get("/v1/numbers", key_).json()["data"][0]["id"].get<std::int64_t>();
+  const auto n = "/v1/numbers/" + std::to_string(number_id);
+  ASSERT_TRUE(eventually([&] { return routes_to(other.port, e164, "agents.example.com/first"); }, other.process.get()));
+  ASSERT_EQ(post(n + "/assign", {{"agent_id", second.json()["id"]}, {"reassign", true}}, key_).status, 200u);
+  EXPECT_TRUE(eventually([&] { return routes_to(other.port, e164, "sip:second@pbx.example.com"); }, other.process.get()))
+      << "the other server still routes to the first agent";
+  ASSERT_EQ(patch("/v1/agents/" + std::to_string(second.json()["id"].get<std::int64_t>()),
+                  {{"handoff", "sip:moved@pbx.example.com"}}, key_).status,
+            200u);
+  EXPECT_TRUE(eventually([&] { return routes_to(other.port, e164, "sip:moved@pbx.example.com"); }, other.process.get()))
+      << "a hand-off change is announced too";
+  ASSERT_EQ(post(n + "/unassign", nullptr, key_).status, 200u);
+  EXPECT_TRUE(eventually([&] { return routes_to(other.port, e164, "<Reject/>"); }, other.process.get()));
+  ASSERT_EQ(post(n + "/assign", {{"agent_id", second.json()["id"]}}, key_).status, 200u);
+  EXPECT_TRUE(eventually([&] { return routes_to(other.port, e164, "sip:moved"); }, other.process.get()));
+  ASSERT_EQ(post(n + "/release", nullptr, key_).status, 200u);
+  EXPECT_TRUE(eventually([&] { return routes_to(other.port, e164, "<Reject/>"); }, other.process.get()))
+      << "a released number routes nowhere";
 }
 
 }  // namespace

@@ -182,6 +182,10 @@ struct api_server::impl {
                     .Name("dialer_http_request_duration_seconds")
                     .Help("Time from a parsed request to its answer, by route")
                     .Register(m)),
+        inbound(prometheus::BuildCounter()
+                    .Name("dialer_inbound_calls_total")
+                    .Help("Inbound calls by carrier and result: routed, rejected (no agent), bad_signature, unconfigured")
+                    .Register(m)),
         limiter(options.key_rate_per_s, options.key_burst) {}
 
   using job = std::function<void(api_backend*)>;
@@ -192,6 +196,7 @@ struct api_server::impl {
   prometheus::Registry& registry;
   prometheus::Family<prometheus::Counter>& requests;
   prometheus::Family<prometheus::Histogram>& latency;
+  prometheus::Family<prometheus::Counter>& inbound;
   key_rate_limiter limiter;
   api_router router;
   std::unique_ptr<http_server> server;
@@ -344,7 +349,10 @@ reply api_server::impl::run(const route_entry& route, const request& req, const 
       }
       idem_key = k;
     }
-    api_call call{req, params, query, account.value_or(account_id{}), backend, clk, options};
+    api_call call{req, params, query, account.value_or(account_id{}), backend, clk, options,
+                  [this](std::string_view carrier, std::string_view result) {
+                    inbound.Add({{"carrier", std::string(carrier)}, {"result", std::string(result)}}).Increment();
+                  }};
     reply r = route.fn(call);
     if (idem_key) {
       if (r.status < 500) (void)backend->store().finish_idempotent(*account, *idem_key, static_cast<int>(r.status), serialize(r));
@@ -429,6 +437,7 @@ void api_server::impl::add_routes() {
   add_service_routes(router, &registry);
   add_inventory_routes(router);
   add_campaign_routes(router);
+  add_inbound_routes(router);
 }
 
 api_server::api_server(api_options options, backend_factory backends, const clock& clk, prometheus::Registry& metrics)
@@ -476,6 +485,7 @@ std::vector<std::pair<std::string, std::string>> api_server::routes() {
   add_service_routes(r, nullptr);
   add_inventory_routes(r);
   add_campaign_routes(r);
+  add_inbound_routes(r);
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& x : r.routes()) out.emplace_back(std::string(bhttp::to_string(x.method)), x.pattern);
   return out;

@@ -20,6 +20,7 @@
 
 #include "adapters/http/server.hpp"
 #include "engine/campaign_service.hpp"
+#include "engine/inbound_routes.hpp"
 #include "engine/inventory.hpp"
 #include "engine/ports/api_store.hpp"
 #include "engine/ports/clock.hpp"
@@ -56,6 +57,13 @@ struct api_options {
   std::chrono::seconds idempotency_hold{60};        // a request being served holds its key this long at most
   std::chrono::hours idempotency_retention{24};     // answers are replayed this long
   std::vector<std::string> carriers{"simulated"};   // carrier names a campaign may use (the registry's)
+  // Inbound routing: the number -> agent table (null: not served), what carriers call (https://host[:port],
+  // no trailing slash: Twilio signs the full URL), and the carriers' verification secrets.
+  const route_table* routes = nullptr;
+  std::string public_base_url;
+  std::string twilio_auth_token;
+  std::string telnyx_public_key;  // base64 of the 32-byte ed25519 key
+  std::chrono::seconds telnyx_tolerance{300};
 };
 
 class api_server {

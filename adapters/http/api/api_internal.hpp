@@ -60,6 +60,7 @@ struct api_call {
   api_backend* backend;  // null on routes that do not run on a worker
   const clock& clk;
   const api_options& options;
+  std::function<void(std::string_view carrier, std::string_view result)> count_inbound;
 
   [[nodiscard]] api_backend& db() const {
     if (!backend) throw api_error(500, "internal", "this route has no database connection");
@@ -115,5 +116,6 @@ using api_router = router<route_entry>;
 
 void add_inventory_routes(api_router& r);
 void add_campaign_routes(api_router& r);
+void add_inbound_routes(api_router& r);
 
 }  // namespace dialer::http

@@ -1,0 +1,147 @@
+// /v1/inbound/twilio and /v1/inbound/telnyx: an inbound call to one of our numbers, handed to the number's agent.
+// The carrier's signature is checked first (403 when it does not hold: nothing is routed); the number -> agent
+// lookup is the in-memory route_table, so these routes run on the I/O threads and never wait for the database.
+#include "adapters/http/api/api_internal.hpp"
+#include "adapters/http/signatures.hpp"
+
+namespace dialer::http {
+
+namespace bhttp = boost::beast::http;
+
+namespace {
+
+std::string xml_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string header(const request& req, std::string_view name) {
+  const auto v = req[boost::beast::string_view(name.data(), name.size())];
+  return std::string(v.data(), v.size());
+}
+
+bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+reply twiml(std::string body) {
+  reply r;
+  r.content_type = "text/xml";
+  r.text = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>" + body + "</Response>";
+  return r;
+}
+
+// The TwiML that hands the call to the agent: a media stream (wss://) with the call's identity as parameters,
+// a SIP dial (sip:, sips:), or the agent's own TwiML app (https://).
+std::string twilio_handoff(const inbound_route& r, const std::string& call_sid, const std::string& from) {
+  if (starts_with(r.handoff, "sip:") || starts_with(r.handoff, "sips:"))
+    return "<Dial><Sip>" + xml_escape(r.handoff) + "</Sip></Dial>";
+  if (starts_with(r.handoff, "https://")) return "<Redirect method=\"POST\">" + xml_escape(r.handoff) + "</Redirect>";
+  const auto param = [](std::string_view name, std::string_view value) {
+    return "<Parameter name=\"" + xml_escape(name) + "\" value=\"" + xml_escape(value) + "\"/>";
+  };
+  return "<Connect><Stream url=\"" + xml_escape(r.handoff) + "\">" + param("number", r.e164) +
+         param("number_id", std::to_string(r.number.value())) + param("agent_id", std::to_string(r.agent.value())) +
+         param("agent", r.agent_name) + param("call_sid", call_sid) + param("from", from) + "</Stream></Connect>";
+}
+
+reply twilio(api_call& c) {
+  const auto& o = c.options;
+  if (!o.routes || o.twilio_auth_token.empty() || o.public_base_url.empty()) {
+    c.count_inbound("twilio", "unconfigured");
+    throw api_error(503, "inbound_not_configured",
+                    "inbound Twilio calls need DIALER_PUBLIC_BASE_URL and DIALER_TWILIO_AUTH_TOKEN");
+  }
+  auto params = parse_form(c.req.body());
+  if (!params) throw api_error(400, "malformed_form", "the body is not application/x-www-form-urlencoded");
+  // The URL Twilio requested: our public base and the target as received (path and query).
+  const std::string url = o.public_base_url + std::string(c.req.target().data(), c.req.target().size());
+  if (!twilio_signature_ok(o.twilio_auth_token, url, *params, header(c.req, "X-Twilio-Signature"))) {
+    c.count_inbound("twilio", "bad_signature");
+    throw api_error(403, "bad_signature", "X-Twilio-Signature does not match this request");
+  }
+  std::string to, from, call_sid;
+  for (const auto& [k, v] : *params) {
+    if (k == "To") to = v;
+    else if (k == "From") from = v;
+    else if (k == "CallSid") call_sid = v;
+  }
+  const auto route = o.routes->find(to);
+  if (!route) {
+    c.count_inbound("twilio", "rejected");
+    return twiml("<Reject/>");
+  }
+  c.count_inbound("twilio", "routed");
+  return twiml(twilio_handoff(*route, call_sid, from));
+}
+
+// Telnyx Call Control: the answer says which command the platform issues for the call (answer with a media
+// stream, transfer to a SIP URI, reject); issuing it is Call Control's REST API (the carrier adapters).
+reply telnyx(api_call& c) {
+  const auto& o = c.options;
+  if (!o.routes || o.telnyx_public_key.empty()) {
+    c.count_inbound("telnyx", "unconfigured");
+    throw api_error(503, "inbound_not_configured", "inbound Telnyx calls need DIALER_TELNYX_PUBLIC_KEY");
+  }
+  const auto stamp = header(c.req, "telnyx-timestamp");
+  const auto signature = header(c.req, "telnyx-signature-ed25519");
+  const auto signed_ok = ed25519_ok(o.telnyx_public_key, stamp + "|" + c.req.body(), signature);
+  std::int64_t when = 0;
+  bool fresh = false;
+  try {
+    std::size_t used = 0;
+    when = std::stoll(stamp, &used);
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(c.clk.wall().time_since_epoch()).count();
+    fresh = used == stamp.size() && std::llabs(now - when) <= o.telnyx_tolerance.count();
+  } catch (...) {
+  }
+  if (!signed_ok || !fresh) {
+    c.count_inbound("telnyx", "bad_signature");
+    throw api_error(403, "bad_signature",
+                    signed_ok ? "telnyx-timestamp is not within 5 minutes of now"
+                              : "telnyx-signature-ed25519 does not match this request");
+  }
+  const auto body = nlohmann::json::parse(c.req.body(), nullptr, false);
+  if (!body.is_object() || !body.contains("data") || !body["data"].is_object())
+    throw api_error(400, "malformed_json", "the body is not a Telnyx webhook ({\"data\": {...}})");
+  const auto& data = body["data"];
+  const auto type = data.value("event_type", std::string());
+  if (type != "call.initiated") return json_reply({{"action", "none"}, {"event_type", type}});
+  const auto payload = data.value("payload", nlohmann::json::object());
+  const auto to = payload.value("to", std::string());
+  const auto call = payload.value("call_control_id", std::string());
+  const auto route = o.routes->find(to);
+  if (!route) {
+    c.count_inbound("telnyx", "rejected");
+    return json_reply({{"action", "reject"}, {"call_control_id", call}, {"cause", "CALL_REJECTED"}});
+  }
+  c.count_inbound("telnyx", "routed");
+  const nlohmann::json state{{"number", route->e164}, {"number_id", route->number.value()}, {"agent_id", route->agent.value()}};
+  if (starts_with(route->handoff, "sip:") || starts_with(route->handoff, "sips:"))
+    return json_reply({{"action", "transfer"}, {"call_control_id", call}, {"to", route->handoff},
+                       {"client_state", base64(state.dump())}});
+  return json_reply({{"action", "answer"},
+                     {"call_control_id", call},
+                     {"stream_url", route->handoff},
+                     {"stream_track", "both_tracks"},
+                     {"stream_bidirectional_mode", "rtp"},
+                     {"client_state", base64(state.dump())}});
+}
+
+}  // namespace
+
+void add_inbound_routes(api_router& r) {
+  // No API key: the carrier's signature is the authentication. Not blocking: the table is in memory.
+  r.add(bhttp::verb::post, "/v1/inbound/twilio", {twilio, false, false});
+  r.add(bhttp::verb::post, "/v1/inbound/telnyx", {telnyx, false, false});
+}
+
+}  // namespace dialer::http
