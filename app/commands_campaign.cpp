@@ -19,6 +19,7 @@
 #include "adapters/postgres/campaign_rows.hpp"
 #include "adapters/postgres/connection.hpp"
 #include "adapters/postgres/engine_ports.hpp"
+#include "adapters/http/engine_metrics.hpp"
 #include "adapters/postgres/pg_api_store.hpp"
 #include "adapters/postgres/pg_route_feed.hpp"
 #include "app/api_backend.hpp"
@@ -477,6 +478,8 @@ int serve(const global_options& options, const serve_settings& settings) {
   system_clock clk;
 
   prometheus::Registry metrics;
+  auto engine_metrics = std::make_unique<http::prometheus_engine_metrics>(metrics);
+  std::atomic<dialing_engine*> engine_for_metrics{nullptr};
   route_table routes;
   std::unique_ptr<pg::pg_route_feed> route_feed;
   std::unique_ptr<http::api_server> api;
@@ -502,6 +505,9 @@ int serve(const global_options& options, const serve_settings& settings) {
     while (!api_opts.public_base_url.empty() && api_opts.public_base_url.back() == '/') api_opts.public_base_url.pop_back();
     api_opts.twilio_auth_token = env("DIALER_TWILIO_AUTH_TOKEN");
     api_opts.telnyx_public_key = env("DIALER_TELNYX_PUBLIC_KEY");
+    api_opts.before_scrape = [&engine_metrics, &engine_for_metrics] {
+      if (auto* e = engine_for_metrics.load()) engine_metrics->refresh(e->gauges());
+    };
     api = std::make_unique<http::api_server>(api_opts, pg_api_backends((*session)->ctx.database_url()), clk, metrics);
     auto port = api->start();
     if (!port) return report(port.error());
@@ -513,10 +519,12 @@ int serve(const global_options& options, const serve_settings& settings) {
 
   registry_carrier_source carriers(registry, clk);
   const auto engine_id = pg::make_engine_id();
+  engine_opts->metrics = engine_metrics.get();
   dialing_engine engine(pg::engine_ports_for((*session)->ctx.database_url(), engine_id), carriers, clk,
                         *engine_opts);
   signal_scope signals;
   engine.start();
+  engine_for_metrics = &engine;
   spdlog::info("engine {} serves every running campaign of the database{}; Ctrl-C or SIGTERM stops it", engine_id,
                api ? " and the HTTP API on " + settings.listen : std::string());
   pg::pg_api_store api_store((*session)->ctx.db());
@@ -548,6 +556,7 @@ int serve(const global_options& options, const serve_settings& settings) {
   }
   engine.join();
   if (api) api->stop(std::chrono::milliseconds(0));
+  engine_for_metrics = nullptr;
   if (route_feed) route_feed->stop();
   return exit_ok;
 }

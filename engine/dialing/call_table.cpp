@@ -32,11 +32,18 @@ void call_table::report(placed_call call, carrier_report r) {
 // The carrier's id for a call that is now running is noted here; the control stage hands the ids of calls
 // still running to the writer within a tick. Calls that end before (all of them, with an instant carrier)
 // cost nothing more: their outcome carries the id.
+void call_table::answered_locked(live& call) noexcept {
+  if (call.answered) return;
+  call.answered = true;
+  if (metrics_) metrics_->carrier_answered(clock_.monotonic() - call.placed_at);
+}
+
 void call_table::on_accepted(attempt_id attempt, std::string_view carrier_call_id) noexcept {
-  if (carrier_call_id.empty()) return;
   std::lock_guard lock(mutex_);
-  if (auto it = calls_.find(attempt.value()); it != calls_.end())
-    it->second.carrier_call_id.assign(carrier_call_id);
+  if (auto it = calls_.find(attempt.value()); it != calls_.end()) {
+    answered_locked(it->second);
+    if (!carrier_call_id.empty()) it->second.carrier_call_id.assign(carrier_call_id);
+  }
 }
 
 void call_table::on_refused(attempt_id attempt, origination_refusal why,
@@ -47,6 +54,10 @@ void call_table::on_refused(attempt_id attempt, origination_refusal why,
     if (auto it = calls_.find(attempt.value()); it != calls_.end())
       it->second.uncertain_since = clock_.monotonic();
     return;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = calls_.find(attempt.value()); it != calls_.end()) answered_locked(it->second);
   }
   auto call = take(attempt);
   if (!call) return;
@@ -69,8 +80,13 @@ void call_table::on_refused(attempt_id attempt, origination_refusal why,
 }
 
 void call_table::on_outcome(const call_event& event) noexcept {
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = calls_.find(event.attempt.value()); it != calls_.end()) answered_locked(it->second);
+  }
   auto call = take(event.attempt);
   if (!call) return;
+  if (metrics_) metrics_->call_ended(event.outcome);
   call->slot.complete();
   if (event.outcome == call_outcome::completed && call->campaign)
     call->campaign->answered.fetch_add(1, std::memory_order_relaxed);

@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/ports/engine_metrics.hpp"
 #include "engine/dialing/number_table.hpp"
 #include "engine/dialing/pipeline_items.hpp"
 #include "engine/dialing/stage_queue.hpp"
@@ -41,8 +42,8 @@ struct placed_call {
 class call_table final : public carrier_events {
  public:
   call_table(const clock& clk, sched::scheduler& s, number_table& numbers,
-             stage_queue<writeback_item>& writes)
-      : clock_(clk), scheduler_(s), numbers_(numbers), writes_(writes) {}
+             stage_queue<writeback_item>& writes, engine_metrics* metrics = nullptr)
+      : clock_(clk), scheduler_(s), numbers_(numbers), writes_(writes), metrics_(metrics) {}
 
   // Origination stage: the call is about to leave.
   void add(attempt_id attempt, placed_call call);
@@ -83,14 +84,18 @@ class call_table final : public carrier_events {
     bool kept = false;
     std::optional<std::chrono::nanoseconds> uncertain_since;
     std::chrono::nanoseconds placed_at{0};
+    bool answered = false;  // the carrier has answered the origination (its latency is counted)
   };
   std::optional<placed_call> take(attempt_id attempt);
+  // The carrier's first answer about this call: its latency to the metrics, once. Under mutex_.
+  void answered_locked(live& call) noexcept;
   void report(placed_call call, carrier_report r);
 
   const clock& clock_;
   sched::scheduler& scheduler_;
   number_table& numbers_;
   stage_queue<writeback_item>& writes_;
+  engine_metrics* metrics_;
   mutable std::mutex mutex_;
   std::unordered_map<std::int64_t, live> calls_;
 };

@@ -100,6 +100,11 @@ void claim_stage::run() {
     }
     items.clear();
     entries.clear();
+    if (auto* m = ctx_.options.metrics) {
+      std::int64_t claimed = 0;
+      for (const auto& b : *batches) claimed += static_cast<std::int64_t>(b.contacts.size());
+      m->contacts_claimed(claimed);
+    }
     for (std::size_t i = 0; i < batches->size() && i < p.campaigns.size(); ++i)
       take(p.campaigns[i], std::move((*batches)[i]), items, entries);
     if (items.empty()) continue;

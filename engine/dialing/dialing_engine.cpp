@@ -129,4 +129,12 @@ void dialing_engine::join() {
   if (control_thread_.joinable()) control_thread_.join();
 }
 
+dialing_engine::gauges_now dialing_engine::gauges() const {
+  gauges_now g;
+  g.hopper = ctx_->scheduler.hopper_size();
+  const auto known = ctx_->numbers.known();
+  g.numbers = ctx_->numbers.usage(known, ctx_->scheduler.stats());
+  return g;
+}
+
 }  // namespace dialer

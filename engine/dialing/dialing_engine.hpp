@@ -75,6 +75,13 @@ class dialing_engine {
   };
   [[nodiscard]] std::vector<stage_error> errors_since(std::uint64_t seq) const;
 
+  // Monitoring, thread-safe: each number's calls in flight (this engine's) against its limit, and the hopper.
+  struct gauges_now {
+    std::size_t hopper = 0;
+    std::vector<dialing::number_usage> numbers;
+  };
+  [[nodiscard]] gauges_now gauges() const;
+
   // Thread-safe. A second call may turn a drain into a stop now.
   void request_stop(stop_mode mode);
   // Every thread has ended (join() returns at once).

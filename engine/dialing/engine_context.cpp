@@ -37,7 +37,7 @@ engine_context::engine_context(const clock& c, const engine_options& opts)
       numbers(scheduler),
       writes(c, opts.hopper_capacity * 2 + 65536),
       dials(c, 1024),
-      calls(c, scheduler, numbers, writes) {}
+      calls(c, scheduler, numbers, writes, opts.metrics) {}
 
 timestamp engine_context::window_time(const live_campaign& c, const rules::zone_set* zones, timestamp at) {
   if (!zones) return at;

@@ -14,6 +14,7 @@
 #include "engine/ports/attempt_journal.hpp"
 #include "engine/ports/carrier.hpp"
 #include "engine/ports/contact_claims.hpp"
+#include "engine/ports/engine_metrics.hpp"
 #include "engine/ports/engine_registry.hpp"
 #include "engine/ports/slot_leases.hpp"
 #include "engine/result.hpp"
@@ -21,6 +22,7 @@
 namespace dialer {
 
 struct engine_options {
+  engine_metrics* metrics = nullptr;  // where the engine reports what it does (none: nowhere); outlives the engine
   int claim_batch = 4096;  // contacts asked for per claim of one campaign (whole blocks when there is room)
   std::size_t hopper_capacity = 20000;  // contacts waiting at most, across campaigns: in the hopper and in
                                         // the writer's backlog

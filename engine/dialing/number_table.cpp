@@ -179,6 +179,14 @@ std::optional<phone_number> number_table::info(number_id n) const {
   return it->second.info;
 }
 
+std::vector<number_id> number_table::known() const {
+  std::lock_guard lock(mutex_);
+  std::vector<number_id> out;
+  out.reserve(numbers_.size());
+  for (const auto& [id, e] : numbers_) out.emplace_back(id);
+  return out;
+}
+
 std::vector<number_usage> number_table::usage(std::span<const number_id> numbers,
                                               const sched::scheduler_stats& stats) const {
   std::vector<number_usage> out;

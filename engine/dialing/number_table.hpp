@@ -77,6 +77,8 @@ class number_table {
   [[nodiscard]] std::optional<phone_number> info(number_id n) const;
   [[nodiscard]] std::vector<number_usage> usage(std::span<const number_id> numbers,
                                                 const sched::scheduler_stats& stats) const;
+  // Every number the engine dials on now.
+  [[nodiscard]] std::vector<number_id> known() const;
 
  private:
   struct entry {

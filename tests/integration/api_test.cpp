@@ -7,6 +7,7 @@
 #include <boost/asio/write.hpp>
 #include <cstdio>
 #include <regex>
+#include <sstream>
 
 #include "adapters/http/api/api.hpp"
 #include "tests/integration/e2e_fixture.hpp"
@@ -486,6 +487,24 @@ TEST_F(ApiCampaigns, ACampaignFromJsonContactsIsValidatedLaunchedAndDialedToComp
   auto listed = get("/v1/campaigns?state=completed", key_).json();
   ASSERT_EQ(listed["data"].size(), 1u);
   EXPECT_EQ(listed["data"][0]["name"], "spring");
+
+  // The engine's metrics: two calls ended (by outcome), two contacts claimed, two carrier answers timed, the
+  // number's limit beside its calls in flight.
+  const auto metrics = get("/metrics", "").body;
+  const auto sum_of = [&](const std::string& prefix) {
+    double sum = 0;
+    std::istringstream in(metrics);
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind(prefix, 0) == 0) sum += std::stod(line.substr(line.rfind(' ') + 1));
+    return sum;
+  };
+  EXPECT_EQ(sum_of("dialer_calls_total{"), 2) << metrics;
+  EXPECT_EQ(sum_of("dialer_contacts_claimed_total"), 2);
+  EXPECT_EQ(sum_of("dialer_carrier_answer_seconds_count"), 2);
+  const auto e164 = done["numbers"][0]["e164"].get<std::string>();
+  EXPECT_EQ(sum_of("dialer_number_max_concurrent_calls{number=\"" + e164 + "\"}"), 1);
+  EXPECT_EQ(sum_of("dialer_number_calls_in_flight{number=\"" + e164 + "\"}"), 0);
+  EXPECT_NE(metrics.find("dialer_hopper_contacts"), std::string::npos);
 }
 
 TEST_F(ApiCampaigns, AnUploadedCsvIsImportedWithEveryRejectedRowPagedByRow) {

@@ -413,6 +413,7 @@ void api_server::impl::worker_loop() {
 namespace {
 // Health, readiness and metrics: no API key (a load balancer and Prometheus call them).
 void add_service_routes(api_router& router, prometheus::Registry* registry) {
+  // (/metrics refreshes its gauges through api_options::before_scrape first.)
   router.add(bhttp::verb::get, "/healthz",
              {[](api_call&) { return json_reply({{"status", "ok"}}); }, false, false});
   router.add(bhttp::verb::get, "/readyz", {[](api_call& c) {
@@ -421,7 +422,8 @@ void add_service_routes(api_router& router, prometheus::Registry* registry) {
                                              return json_reply({{"status", "ready"}});
                                            },
                                            false, true});
-  router.add(bhttp::verb::get, "/metrics", {[registry](api_call&) {
+  router.add(bhttp::verb::get, "/metrics", {[registry](api_call& c) {
+                                              if (c.options.before_scrape) c.options.before_scrape();
                                               std::ostringstream out;
                                               if (registry) prometheus::TextSerializer().Serialize(out, registry->Collect());
                                               reply r;

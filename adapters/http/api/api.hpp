@@ -64,6 +64,7 @@ struct api_options {
   std::string twilio_auth_token;
   std::string telnyx_public_key;  // base64 of the 32-byte ed25519 key
   std::chrono::seconds telnyx_tolerance{300};
+  std::function<void()> before_scrape;  // refreshes the gauges /metrics shows (any thread)
 };
 
 class api_server {
