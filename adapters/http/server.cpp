@@ -13,6 +13,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <nlohmann/json.hpp>
+#include <limits>
 #include <optional>
 #include <spdlog/spdlog.h>
 
@@ -47,6 +48,11 @@ class http_server::session : public std::enable_shared_from_this<session> {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->wait_for_request(); });
   }
 
+  // The sweep: whether the current wait has run out.
+  [[nodiscard]] bool expired(std::int64_t now_ns) const noexcept {
+    return now_ns > deadline_ns_.load(std::memory_order_relaxed);
+  }
+
   // From the owner: close once the request in progress (if any) has been answered, or at once when `now`.
   void close(bool now) {
     net::post(stream_.get_executor(), [self = shared_from_this(), now] {
@@ -56,52 +62,65 @@ class http_server::session : public std::enable_shared_from_this<session> {
   }
 
  private:
+  void arm(std::chrono::nanoseconds within) {
+    deadline_ns_.store(std::chrono::steady_clock::now().time_since_epoch().count() + within.count(),
+                       std::memory_order_relaxed);
+  }
+  void disarm() { deadline_ns_.store(std::numeric_limits<std::int64_t>::max(), std::memory_order_relaxed); }
+
   // A keep-alive connection may wait idle_timeout for a request's first byte; from then on the whole
   // request must arrive within request_timeout (a client that trickles bytes cannot hold the connection).
+  // Whatever is buffered is parsed at once (a small request arrives in one read and costs one read).
   void wait_for_request() {
-    if (buffer_.size() > 0) return read_header();
-    stream_.expires_after(owner_.limits_.idle_timeout);
+    if (buffer_.size() > 0) return begin_request();
+    arm(owner_.limits_.idle_timeout);
     stream_.async_read_some(buffer_.prepare(4096),
                             [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                               if (ec) return self->shut();
                               self->buffer_.commit(n);
-                              self->read_header();
+                              self->begin_request();
                             });
   }
 
-  void read_header() {
-    deadline_ = std::chrono::steady_clock::now() + owner_.limits_.request_timeout;
+  void begin_request() {
+    arm(owner_.limits_.request_timeout);  // for the whole request, however many reads it takes
     parser_.emplace();
+    parser_->eager(true);
     parser_->header_limit(static_cast<std::uint32_t>(owner_.limits_.header_bytes));
     parser_->body_limit(owner_.limits_.body_bytes);
-    stream_.expires_at(deadline_);
-    bhttp::async_read_header(stream_, buffer_, *parser_,
-                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                               if (ec) return self->refuse(ec);
-                               self->after_header();
-                             });
+    continue_sent_ = false;
+    parse_buffered();
   }
 
-  void after_header() {
+  void parse_buffered() {
+    while (buffer_.size() > 0 && !parser_->is_done()) {
+      beast::error_code ec;
+      const auto used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == bhttp::error::need_more) break;
+      if (ec) return refuse(ec);
+      if (used == 0) break;
+    }
+    if (parser_->is_done()) return dispatch_request();
     // curl and others wait for "100 Continue" before a large body: say it, once the headers are acceptable.
-    const auto& h = parser_->get();
-    if (beast::iequals(h[bhttp::field::expect], "100-continue")) {
-      auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, h.version());
-      stream_.expires_at(deadline_);
+    if (parser_->is_header_done() && !continue_sent_ &&
+        beast::iequals(parser_->get()[bhttp::field::expect], "100-continue")) {
+      continue_sent_ = true;
+      auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, parser_->get().version());
       bhttp::async_write(stream_, *cont, [self = shared_from_this(), cont](beast::error_code ec, std::size_t) {
         if (ec) return self->shut();
-        self->read_body();
+        self->read_more();
       });
       return;
     }
-    read_body();
+    read_more();
   }
 
-  void read_body() {
-    stream_.expires_at(deadline_);
-    bhttp::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      if (ec) return self->refuse(ec);
-      self->dispatch_request();
+  void read_more() {
+    stream_.async_read_some(buffer_.prepare(16 * 1024), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+      if (ec) return self->refuse(ec == net::error::eof ? beast::error_code(bhttp::error::partial_message) : ec);
+      self->buffer_.commit(n);
+      self->parse_buffered();
     });
   }
 
@@ -130,6 +149,7 @@ class http_server::session : public std::enable_shared_from_this<session> {
   }
 
   void dispatch_request() {
+    disarm();  // ours to answer now: no client timeout while the handler works
     auto req = parser_->release();
     parser_.reset();
     version_ = req.version();
@@ -142,8 +162,11 @@ class http_server::session : public std::enable_shared_from_this<session> {
       std::atomic<bool> done{false};
       void answer(response res) {
         if (done.exchange(true)) return;
-        net::post(s->stream_.get_executor(),
-                  [self = s, r = std::move(res)]() mutable { self->write(std::move(r), true); });
+        // On the connection's strand already (a route that answers at once, inside the handler's call): written
+        // now, nothing in dispatch_request touches the session after the handler returns. From a worker: queued
+        // on the strand.
+        net::dispatch(s->stream_.get_executor(),
+                      [self = s, r = std::move(res)]() mutable { self->write(std::move(r), true); });
       }
       ~once() {
         if (!done.load()) answer(error_response(500, "internal", "the request was not answered"));
@@ -166,7 +189,7 @@ class http_server::session : public std::enable_shared_from_this<session> {
     res.keep_alive(keep);
     res.prepare_payload();
     auto out = std::make_shared<response>(std::move(res));
-    stream_.expires_after(owner_.limits_.write_timeout);
+    arm(owner_.limits_.write_timeout);
     bhttp::async_write(stream_, *out,
                        [self = shared_from_this(), out, keep, counted](beast::error_code ec, std::size_t) {
                          if (counted) {
@@ -187,7 +210,7 @@ class http_server::session : public std::enable_shared_from_this<session> {
   void shut_after_refusal() {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.expires_after(std::chrono::seconds(1));
+    arm(std::chrono::seconds(1));
     discard_rest(0);
   }
   void discard_rest(std::size_t dropped) {
@@ -210,7 +233,10 @@ class http_server::session : public std::enable_shared_from_this<session> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  std::chrono::steady_clock::time_point deadline_{};
+  // When the connection's current wait (idle, request, write) must end; the server's sweep closes it then.
+  // One atomic store per phase instead of a reactor timer per operation (a timerfd update and a wake-up each).
+  std::atomic<std::int64_t> deadline_ns_{std::numeric_limits<std::int64_t>::max()};
+  bool continue_sent_ = false;
   unsigned version_ = 11;
   bool keep_alive_ = true;
   bool busy_ = false;
@@ -218,7 +244,7 @@ class http_server::session : public std::enable_shared_from_this<session> {
 };
 
 http_server::http_server(server_limits limits, request_handler handler)
-    : limits_(limits), handler_(std::move(handler)), acceptor_(io_) {}
+    : limits_(limits), handler_(std::move(handler)), acceptor_(io_), sweep_timer_(io_) {}
 
 http_server::~http_server() { stop(); }
 
@@ -255,8 +281,30 @@ result<std::uint16_t> http_server::listen(const std::string& address) {
   return acceptor_.local_endpoint().port();
 }
 
+void http_server::sweep() {
+  sweep_timer_.expires_after(std::chrono::milliseconds(100));
+  sweep_timer_.async_wait([this](beast::error_code ec) {
+    if (ec) return;
+    const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    {
+      std::lock_guard lock(mutex_);
+      std::erase_if(sessions_, [&](const std::weak_ptr<session>& w) {
+        auto s = w.lock();
+        if (!s) return true;
+        if (s->expired(now)) {
+          counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
+          s->close(true);
+        }
+        return false;
+      });
+    }
+    sweep();
+  });
+}
+
 void http_server::start(int threads) {
   accept_next();
+  sweep();
   auto guard = std::make_shared<net::executor_work_guard<net::io_context::executor_type>>(io_.get_executor());
   for (int i = 0; i < std::max(1, threads); ++i)
     threads_.emplace_back([this, guard] {
@@ -294,10 +342,7 @@ void http_server::accept_next() {
 
 void http_server::session_opened(const std::shared_ptr<session>& s) {
   std::lock_guard lock(mutex_);
-  // Forget the closed ones now and then, so the list stays about as long as the open connections.
-  if (sessions_.size() >= 64 && sessions_.size() % 64 == 0)
-    std::erase_if(sessions_, [](const auto& w) { return w.expired(); });
-  sessions_.push_back(s);
+  sessions_.push_back(s);  // the sweep forgets the closed ones
 }
 
 void http_server::request_started() { counters_.requests_in_flight.fetch_add(1, std::memory_order_relaxed); }
@@ -341,6 +386,7 @@ void http_server::stop() {
   net::post(io_, [this] {
     beast::error_code ignored;
     acceptor_.close(ignored);
+    sweep_timer_.cancel();
   });
   io_.stop();
   for (auto& t : threads_) t.join();

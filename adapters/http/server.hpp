@@ -15,6 +15,7 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <chrono>
@@ -83,6 +84,7 @@ class http_server {
  private:
   friend class session;
   void accept_next();
+  void sweep();  // every 100 ms: closes the connections whose wait has run out
   void session_opened(const std::shared_ptr<session>& s);
   void session_closed(session* s);
   void request_started();
@@ -93,6 +95,7 @@ class http_server {
   server_counters counters_;  // before io_: sessions destroyed with io_'s pending handlers still count
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer sweep_timer_;
   std::vector<std::thread> threads_;
   std::atomic<bool> draining_{false};
 

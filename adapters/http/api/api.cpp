@@ -5,6 +5,7 @@
 #include <date/date.h>
 #include <deque>
 #include <mutex>
+#include <shared_mutex>
 #include <prometheus/counter.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
@@ -213,6 +214,10 @@ struct api_server::impl {
             api_backend* backend, bool& idempotent_done);
   response to_response(const reply& r, const request& req) const;
   void count(const std::string& route, const request& req, unsigned status, std::chrono::nanoseconds started);
+  void count_inbound(std::string_view carrier, std::string_view result);
+  std::shared_mutex metrics_mutex;  // guards the caches below
+  std::unordered_map<std::string, std::pair<prometheus::Counter*, prometheus::Histogram*>> metric_cache;
+  std::unordered_map<std::string, prometheus::Counter*> inbound_cache;
   void worker_loop();
   bool enqueue(job j);
 };
@@ -243,10 +248,46 @@ response api_server::impl::to_response(const reply& r, const request& req) const
 
 void api_server::impl::count(const std::string& route, const request& req, unsigned status,
                              std::chrono::nanoseconds started) {
-  requests.Add({{"route", route}, {"method", std::string(req.method_string())}, {"status", std::to_string(status)}})
-      .Increment();
-  latency.Add({{"route", route}}, latency_buckets())
-      .Observe(std::chrono::duration<double>(clk.monotonic() - started).count());
+  // prometheus-cpp's Family::Add builds and hashes a label map under the family's lock: done once per
+  // (route, method, status), the metrics kept here after.
+  std::string key = route;
+  key += '\0';
+  key.append(req.method_string().data(), req.method_string().size());
+  key += '\0';
+  key += std::to_string(status);
+  const std::pair<prometheus::Counter*, prometheus::Histogram*>* m = nullptr;
+  {
+    std::shared_lock lock(metrics_mutex);
+    if (auto it = metric_cache.find(key); it != metric_cache.end()) m = &it->second;
+  }
+  if (!m) {
+    std::unique_lock lock(metrics_mutex);
+    auto& slot = metric_cache[key];
+    if (!slot.first)
+      slot = {&requests.Add({{"route", route}, {"method", std::string(req.method_string())}, {"status", std::to_string(status)}}),
+              &latency.Add({{"route", route}}, latency_buckets())};
+    m = &slot;  // unordered_map keeps its elements where they are
+  }
+  m->first->Increment();
+  m->second->Observe(std::chrono::duration<double>(clk.monotonic() - started).count());
+}
+
+void api_server::impl::count_inbound(std::string_view carrier, std::string_view result) {
+  std::string key(carrier);
+  key += '\0';
+  key += result;
+  prometheus::Counter* c = nullptr;
+  {
+    std::shared_lock lock(metrics_mutex);
+    if (auto it = inbound_cache.find(key); it != inbound_cache.end()) c = it->second;
+  }
+  if (!c) {
+    std::unique_lock lock(metrics_mutex);
+    auto& slot = inbound_cache[key];
+    if (!slot) slot = &inbound.Add({{"carrier", std::string(carrier)}, {"result", std::string(result)}});
+    c = slot;
+  }
+  c->Increment();
 }
 
 void api_server::impl::handle(request&& req, responder respond) {
@@ -350,9 +391,7 @@ reply api_server::impl::run(const route_entry& route, const request& req, const 
       idem_key = k;
     }
     api_call call{req, params, query, account.value_or(account_id{}), backend, clk, options,
-                  [this](std::string_view carrier, std::string_view result) {
-                    inbound.Add({{"carrier", std::string(carrier)}, {"result", std::string(result)}}).Increment();
-                  }};
+                  [this](std::string_view carrier, std::string_view result) { count_inbound(carrier, result); }};
     reply r = route.fn(call);
     if (idem_key) {
       if (r.status < 500) (void)backend->store().finish_idempotent(*account, *idem_key, static_cast<int>(r.status), serialize(r));
