@@ -18,10 +18,10 @@ std::optional<inbound_route> route_table::pick(const std::vector<inbound_route>&
 void route_table::replace_all(const std::vector<inbound_route>& routes) {
   std::unordered_map<std::string, std::vector<inbound_route>> by_number;
   for (const auto& r : routes) by_number[r.e164].push_back(r);
-  std::unordered_map<std::string, inbound_route> next;
+  std::unordered_map<std::string, std::shared_ptr<const inbound_route>> next;
   next.reserve(by_number.size());
   for (const auto& [e164, rows] : by_number)
-    if (auto r = pick(rows)) next.emplace(e164, std::move(*r));
+    if (auto r = pick(rows)) next.emplace(e164, std::make_shared<const inbound_route>(std::move(*r)));
   std::unique_lock lock(mutex_);
   routes_.swap(next);
   loaded_ = true;
@@ -31,15 +31,15 @@ void route_table::replace_number(const std::string& e164, const std::vector<inbo
   auto r = pick(rows);
   std::unique_lock lock(mutex_);
   if (r)
-    routes_.insert_or_assign(e164, std::move(*r));
+    routes_.insert_or_assign(e164, std::make_shared<const inbound_route>(std::move(*r)));
   else
     routes_.erase(e164);
 }
 
-std::optional<inbound_route> route_table::find(const std::string& e164) const {
+std::shared_ptr<const inbound_route> route_table::find(const std::string& e164) const {
   std::shared_lock lock(mutex_);
   auto it = routes_.find(e164);
-  if (it == routes_.end()) return std::nullopt;
+  if (it == routes_.end()) return nullptr;
   return it->second;
 }
 

@@ -33,7 +33,8 @@ class route_table {
   void replace_all(const std::vector<inbound_route>& routes);
   // The active rows of one E.164 as they are now (none: it is gone).
   void replace_number(const std::string& e164, const std::vector<inbound_route>& rows);
-  [[nodiscard]] std::optional<inbound_route> find(const std::string& e164) const;
+  // Shared, not copied: a reader holds the route as it was, whatever replaces it meanwhile.
+  [[nodiscard]] std::shared_ptr<const inbound_route> find(const std::string& e164) const;
   [[nodiscard]] std::size_t size() const;
   // Whether a full load has been done (routing before it would reject every call).
   [[nodiscard]] bool loaded() const;
@@ -41,7 +42,7 @@ class route_table {
  private:
   static std::optional<inbound_route> pick(const std::vector<inbound_route>& rows);
   mutable std::shared_mutex mutex_;
-  std::unordered_map<std::string, inbound_route> routes_;  // only numbers that route somewhere
+  std::unordered_map<std::string, std::shared_ptr<const inbound_route>> routes_;  // only numbers that route somewhere
   bool loaded_ = false;
 };
 

@@ -40,24 +40,39 @@ class router {
   }
 
   [[nodiscard]] match_result match(boost::beast::http::verb method, std::string_view path) const {
-    const auto parts = split(path);
+    // Segments as views into the path (no allocation); parameters are decoded only for the route chosen.
+    std::string_view parts[kMaxSegments];
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < path.size();) {
+      if (path[i] == '/') {
+        ++i;
+        continue;
+      }
+      if (count == kMaxSegments) return {};
+      const auto j = std::min(path.find('/', i), path.size());
+      parts[count++] = path.substr(i, j - i);
+      i = j;
+    }
     match_result out;
     int best_score = -1;
     for (const auto& r : routes_) {
-      path_params params;
-      const int score = score_of(r, parts, params);
+      const int score = score_of(r, parts, count);
       if (score < 0) continue;
       if (r.method != method) {
         out.allowed.emplace_back(boost::beast::http::to_string(r.method));
         continue;
       }
-      if (score > best_score) {
-        best_score = score;
-        out.found = &r;
-        out.params = std::move(params);
-      }
+      if (score > best_score) best_score = score, out.found = &r;
     }
-    if (out.found) out.allowed.clear();
+    if (!out.found) return out;
+    out.allowed.clear();
+    for (std::size_t i = 0; i < count; ++i) {
+      const auto& seg = out.found->segments[i];
+      if (!is_param(seg)) continue;
+      auto decoded = percent_decode(parts[i]);
+      if (!decoded || decoded->empty()) return match_result{};
+      out.params.emplace_back(seg.substr(1, seg.size() - 2), std::move(*decoded));
+    }
     return out;
   }
 
@@ -81,16 +96,16 @@ class router {
 
   static bool is_param(const std::string& s) { return s.size() > 2 && s.front() == '{' && s.back() == '}'; }
 
+  static constexpr std::size_t kMaxSegments = 16;
+
   // -1: no match; else the number of literal segments (more literals: the more specific route).
-  static int score_of(const route& r, const std::vector<std::string>& parts, path_params& params) {
-    if (r.segments.size() != parts.size()) return -1;
+  static int score_of(const route& r, const std::string_view* parts, std::size_t count) {
+    if (r.segments.size() != count) return -1;
     int literals = 0;
-    for (std::size_t i = 0; i < parts.size(); ++i) {
+    for (std::size_t i = 0; i < count; ++i) {
       const auto& seg = r.segments[i];
       if (is_param(seg)) {
-        auto decoded = percent_decode(parts[i]);
-        if (!decoded || decoded->empty()) return -1;
-        params.emplace_back(seg.substr(1, seg.size() - 2), std::move(*decoded));
+        if (parts[i].empty()) return -1;
       } else if (seg == parts[i]) {
         ++literals;
       } else {
@@ -100,7 +115,6 @@ class router {
     return literals;
   }
 
- private:
   std::vector<route> routes_;
 };
 

@@ -250,7 +250,8 @@ void api_server::impl::count(const std::string& route, const request& req, unsig
                              std::chrono::nanoseconds started) {
   // prometheus-cpp's Family::Add builds and hashes a label map under the family's lock: done once per
   // (route, method, status), the metrics kept here after.
-  std::string key = route;
+  thread_local std::string key;  // reused: no allocation per request once warm
+  key.assign(route);
   key += '\0';
   key.append(req.method_string().data(), req.method_string().size());
   key += '\0';
@@ -273,7 +274,8 @@ void api_server::impl::count(const std::string& route, const request& req, unsig
 }
 
 void api_server::impl::count_inbound(std::string_view carrier, std::string_view result) {
-  std::string key(carrier);
+  thread_local std::string key;
+  key.assign(carrier);
   key += '\0';
   key += result;
   prometheus::Counter* c = nullptr;
