@@ -505,6 +505,7 @@ int serve(const global_options& options, const serve_settings& settings) {
     while (!api_opts.public_base_url.empty() && api_opts.public_base_url.back() == '/') api_opts.public_base_url.pop_back();
     api_opts.twilio_auth_token = env("DIALER_TWILIO_AUTH_TOKEN");
     api_opts.telnyx_public_key = env("DIALER_TELNYX_PUBLIC_KEY");
+    api_opts.metrics_token = env("DIALER_METRICS_TOKEN");
     api_opts.before_scrape = [&engine_metrics, &engine_for_metrics] {
       if (auto* e = engine_for_metrics.load()) engine_metrics->refresh(e->gauges());
     };

@@ -5,6 +5,8 @@
 namespace dialer {
 
 std::optional<inbound_route> route_table::pick(const std::vector<inbound_route>& rows) {
+  for (const auto& r : rows)
+    if (r.managed) return r.agent ? std::optional<inbound_route>(r) : std::nullopt;
   const inbound_route* chosen = nullptr;
   for (const auto& r : rows) {
     if (!r.agent) continue;

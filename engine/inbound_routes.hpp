@@ -24,12 +24,15 @@ struct inbound_route {
   agent_id agent;           // invalid: the number is active but not assigned
   std::string agent_name;
   std::string handoff;      // the agent's: wss:// or https:// (media stream) or sip: / sips:
+  bool managed = false;     // bought through the platform (a BYOC row only claims the number)
 };
 
 class route_table {
  public:
-  // Every active number (several active rows of one E.164, BYOC in two accounts: the assigned one wins, and
-  // two assigned ones route nowhere, as the call cannot say which account it is for).
+  // Every active number. Several active rows of one E.164 (BYOC claims beside each other or beside the managed
+  // number): a managed row decides alone (its agent, or nowhere when it has none: a claim cannot take over a
+  // number the platform sold); among BYOC rows the assigned one wins, and two assigned ones route nowhere, as the
+  // call cannot say which account it is for.
   void replace_all(const std::vector<inbound_route>& routes);
   // The active rows of one E.164 as they are now (none: it is gone).
   void replace_number(const std::string& e164, const std::vector<inbound_route>& rows);

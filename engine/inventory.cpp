@@ -46,8 +46,9 @@ result<void> validate_handoff(const std::string& handoff) {
     if (starts_with(handoff, scheme)) {
       if (handoff.size() == scheme.size())
         return make_error(errc::invalid_input, "hand-off target '{}' has nothing after the scheme", handoff);
-      if (handoff.find_first_of(" \t\r\n") != std::string::npos)
-        return make_error(errc::invalid_input, "hand-off target '{}' contains whitespace", handoff);
+      if (std::any_of(handoff.begin(), handoff.end(), [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; }))
+        return make_error(errc::invalid_input, "hand-off target contains whitespace or control characters");
+      if (handoff.size() > 2048) return make_error(errc::invalid_input, "hand-off target is longer than 2048 characters");
       return ok();
     }
   }

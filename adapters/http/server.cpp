@@ -30,7 +30,7 @@ response error_response(unsigned status, std::string_view code, std::string_view
   res.set(bhttp::field::content_type, "application/json");
   res.keep_alive(keep_alive);
   nlohmann::json body{{"error", {{"code", code}, {"message", message}, {"details", nlohmann::json::object()}}}};
-  res.body() = body.dump();
+  res.body() = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   res.prepare_payload();
   return res;
 }
@@ -117,6 +117,9 @@ class http_server::session : public std::enable_shared_from_this<session> {
   }
 
   void read_more() {
+    // What the parser has not taken yet is a header, a chunk's size line or a trailer: never more than the header
+    // limit and a little (Beast 1.74 does not bound chunk extensions and trailers itself).
+    if (buffer_.size() > owner_.limits_.header_bytes + 64 * 1024) return refuse(bhttp::error::header_limit);
     stream_.async_read_some(buffer_.prepare(16 * 1024), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
       if (ec) return self->refuse(ec == net::error::eof ? beast::error_code(bhttp::error::partial_message) : ec);
       self->buffer_.commit(n);
@@ -154,6 +157,7 @@ class http_server::session : public std::enable_shared_from_this<session> {
     parser_.reset();
     version_ = req.version();
     keep_alive_ = req.keep_alive();
+    head_ = req.method() == bhttp::verb::head;
     busy_ = true;
     owner_.request_started();
     // The responder answers once; one that is dropped unanswered (a bug) still answers, with a 500.
@@ -188,6 +192,11 @@ class http_server::session : public std::enable_shared_from_this<session> {
     res.version(version_ ? version_ : 11);
     res.keep_alive(keep);
     res.prepare_payload();
+    if (head_ && counted) {  // the GET's headers, Content-Length included, and no body
+      const auto length = res.body().size();
+      res.body().clear();
+      res.content_length(length);
+    }
     auto out = std::make_shared<response>(std::move(res));
     arm(owner_.limits_.write_timeout);
     bhttp::async_write(stream_, *out,
@@ -237,6 +246,7 @@ class http_server::session : public std::enable_shared_from_this<session> {
   // One atomic store per phase instead of a reactor timer per operation (a timerfd update and a wake-up each).
   std::atomic<std::int64_t> deadline_ns_{std::numeric_limits<std::int64_t>::max()};
   bool continue_sent_ = false;
+  bool head_ = false;  // the request being answered is a HEAD
   unsigned version_ = 11;
   bool keep_alive_ = true;
   bool busy_ = false;

@@ -110,8 +110,8 @@ result<phone_number> pg_inventory_store::add_number(const phone_number& n, const
     // Explain a duplicate precisely instead of surfacing the index name.
     auto clash = tx.exec_params(
         "SELECT account_id = $1 FROM numbers WHERE e164 = $2 AND status = 'active' "
-        "AND (account_id = $1 OR (kind = 'managed' AND $3 = 'managed')) LIMIT 1",
-        account_.value(), n.e164, std::string(to_string(n.kind)));
+        "AND (account_id = $1 OR kind = 'managed') ORDER BY account_id = $1 DESC LIMIT 1",
+        account_.value(), n.e164);
     if (!clash.empty()) {
       if (clash[0][0].as<bool>())
         return make_error(errc::conflict, "number {} is already active in this account", n.e164);
@@ -188,7 +188,7 @@ result<phone_number> pg_inventory_store::assign(number_id number, agent_id agent
     auto rows = tx.exec_params(
         "UPDATE numbers SET agent_id = $3, assigned_at = now() "
         "WHERE account_id = $1 AND id = $2 AND status = 'active' AND (agent_id IS NULL OR agent_id = $3 OR "
-        "$4) "
+        "$4) AND EXISTS (SELECT 1 FROM agents WHERE id = $3 AND account_id = $1 AND deleted_at IS NULL FOR SHARE) "
         "RETURNING id",
         account_.value(), number.value(), agent_to.value(), reassign);
     if (!rows.empty()) {
@@ -378,13 +378,16 @@ result<void> pg_inventory_store::delete_agent(agent_id id) {
     pqxx::work tx(connection_);
     // The agent's row lock first: an assignment or a launch that names it waits for this to finish, and
     // then finds it gone.
+    if (tx.exec_params("SELECT 1 FROM agents WHERE account_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE",
+                       account_.value(), id.value())
+            .empty())
+      return make_error(errc::not_found, "agent {} does not exist", id.value());
+    // Counted after the lock (a new statement sees what committed while it was waited for).
     auto rows = tx.exec_params(
         "SELECT (SELECT count(*) FROM numbers WHERE account_id = $1 AND agent_id = $2 AND status = 'active'), "
         "(SELECT count(*) FROM campaigns WHERE account_id = $1 AND agent_id = $2 "
-        " AND state IN ('draft', 'running', 'paused')) "
-        "FROM agents WHERE account_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE",
+        " AND state IN ('draft', 'running', 'paused'))",
         account_.value(), id.value());
-    if (rows.empty()) return make_error(errc::not_found, "agent {} does not exist", id.value());
     const auto numbers = rows[0][0].as<std::int64_t>();
     const auto campaigns = rows[0][1].as<std::int64_t>();
     if (numbers > 0)

@@ -468,6 +468,12 @@ END $$;
 CREATE TRIGGER agents_announce AFTER UPDATE OF handoff, deleted_at ON agents
   FOR EACH ROW EXECUTE FUNCTION announce_agent_change();
 )SQL"},
+    {9, "an agent's rename is announced to the routing tables too", R"SQL(
+DROP TRIGGER agents_announce ON agents;
+CREATE TRIGGER agents_announce AFTER UPDATE OF handoff, name, deleted_at ON agents
+  FOR EACH ROW EXECUTE FUNCTION announce_agent_change();
+CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
+)SQL"},
 };
 
 }  // namespace

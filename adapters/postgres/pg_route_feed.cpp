@@ -13,7 +13,8 @@ namespace {
 
 constexpr const char* kChannel = "dialer_numbers";
 constexpr const char* kRouteQuery =
-    "SELECT n.id, n.account_id, n.e164, coalesce(a.id, 0), coalesce(a.name, ''), coalesce(a.handoff, '') "
+    "SELECT n.id, n.account_id, n.e164, coalesce(a.id, 0), coalesce(a.name, ''), coalesce(a.handoff, ''), "
+    "n.kind = 'managed' "
     "FROM numbers n LEFT JOIN agents a ON a.id = n.agent_id AND a.deleted_at IS NULL WHERE n.status = 'active' ";
 
 std::vector<inbound_route> read_routes(const pqxx::result& rows) {
@@ -21,7 +22,8 @@ std::vector<inbound_route> read_routes(const pqxx::result& rows) {
   out.reserve(rows.size());
   for (const auto& r : rows)
     out.push_back({number_id{r[0].as<std::int64_t>()}, account_id{r[1].as<std::int64_t>()}, r[2].as<std::string>(),
-                   agent_id{r[3].as<std::int64_t>()}, r[4].as<std::string>(), r[5].as<std::string>()});
+                   agent_id{r[3].as<std::int64_t>()}, r[4].as<std::string>(), r[5].as<std::string>(),
+                   r[6].as<bool>()});
   return out;
 }
 

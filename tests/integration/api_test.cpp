@@ -815,3 +815,83 @@ TEST_F(ApiInbound, AnAssignmentChangedThroughOneServerRoutesTheOtherAccordingly)
 
 }  // namespace
 }  // namespace dialer::testing::e2e
+
+namespace dialer::testing::e2e {
+namespace {
+
+std::string raw_exchange(unsigned short port, const std::string& bytes) {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::socket s(io);
+  s.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+  boost::system::error_code ec;
+  boost::asio::write(s, boost::asio::buffer(bytes), ec);
+  std::string answer;
+  char buf[4096];
+  for (;;) {
+    const auto n = s.read_some(boost::asio::buffer(buf), ec);
+    answer.append(buf, n);
+    if (ec || answer.find("\r\n\r\n") != std::string::npos) break;
+  }
+  return answer;
+}
+
+// What a hostile review of the API found, each tried: none may crash the server, leak across accounts or act.
+TEST_F(Api, HostileInputIsRefusedWithoutHarm) {
+  // Bytes that are not UTF-8, in a path and a query: a clear refusal, and the server goes on.
+  EXPECT_EQ(get("/v1/numbers/%FF%FE", key_).status, 404u);
+  EXPECT_EQ(get("/v1/numbers?country=%FF", key_).status, 400u);
+  EXPECT_EQ(get("/v1/campaigns/%C3%28", key_).status, 404u);
+  // JSON nested deeper than anything the API takes.
+  std::string deep = std::string(5000, '[') + std::string(5000, ']');
+  auto nested = call(verb::post, "/v1/campaigns", nullptr, key_, {}, 0,
+                     R"({"name":"x","contacts":[{"phone":"+14155550100"}],"x":)" + deep + "}",
+                     {{"Content-Type", "application/json"}});
+  EXPECT_EQ(nested.status, 422u);
+  // Contacts asking for a huge table (a new field in every row).
+  nlohmann::json wide = nlohmann::json::array();
+  for (int i = 0; i < 100; ++i) wide.push_back({{"phone", "+14155550100"}, {"f" + std::to_string(i), "v"}});
+  auto a = post("/v1/agents", {{"name", "hostile"}, {"handoff", "wss://x.example"}}, key_);
+  auto too_wide = post("/v1/campaigns", {{"name", "wide"}, {"agent_id", a.json()["id"]}, {"contacts", wide}}, key_);
+  EXPECT_EQ(too_wide.status, 422u) << too_wide.body;
+  // A hand-off with control characters.
+  EXPECT_EQ(post("/v1/agents", {{"name", "nul"}, {"handoff", std::string("wss://x\x01y")}}, key_).status, 422u);
+  // A number bought here cannot be claimed as BYOC by another account (it would take its inbound calls).
+  const auto [agent, number] = agent_with_number(key_, "owner");
+  const auto e164 = get("/v1/numbers/" + std::to_string(number), key_).json()["e164"].get<std::string>();
+  const auto other = create_key("other");
+  EXPECT_EQ(post("/v1/numbers/import", {{"e164", e164}, {"provider", "twilio"}}, other).status, 409u);
+  // Buying for an agent of another account: refused before anything is bought.
+  const auto offered = get("/v1/numbers/available?country=US&limit=1", other).json()["data"][0]["e164"];
+  const auto before = scalar("SELECT count(*) FROM numbers");
+  EXPECT_EQ(post("/v1/numbers", {{"e164", offered}, {"agent_id", agent}}, other).status, 404u);
+  EXPECT_EQ(scalar("SELECT count(*) FROM numbers"), before) << "nothing was bought";
+  // A chunked body whose trailer never ends: cut off at the header limit.
+  auto flood = raw_exchange(server_.port, "POST /v1/agents HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" +
+                                              std::string("X-Trailer: ") + std::string(200 * 1024, 'z'));
+  EXPECT_EQ(flood.substr(0, 12), "HTTP/1.1 431") << flood.substr(0, 200);
+  // HEAD: the GET's headers without a body.
+  auto head = raw_exchange(server_.port, "HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(head.substr(0, 12), "HTTP/1.1 200");
+  EXPECT_NE(head.find("Content-Length: 15"), std::string::npos) << head;
+  EXPECT_EQ(head.substr(head.find("\r\n\r\n") + 4), "") << "no body after the headers";
+  // A method nobody knows: refused, and counted under "other", not under a label the client chose.
+  auto odd = raw_exchange(server_.port, "FROB123 /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(odd.substr(0, 12), "HTTP/1.1 405");
+  const auto metrics = get("/metrics", "").body;
+  EXPECT_EQ(metrics.find("FROB123"), std::string::npos);
+  EXPECT_NE(metrics.find(R"(method="other")"), std::string::npos);
+  EXPECT_EQ(metrics.find("status=\"500\""), std::string::npos) << metrics;
+  EXPECT_EQ(get("/healthz", "").status, 200u) << "still serving";
+}
+
+TEST_F(Api, MetricsCanBeGuardedByAToken) {
+  auto guarded = serve("guarded", {}, {{"DIALER_METRICS_TOKEN", "metrics-secret"}});
+  EXPECT_EQ(call(verb::get, "/metrics", nullptr, "", {}, guarded.port).status, 401u);
+  EXPECT_EQ(call(verb::get, "/metrics", nullptr, "", {{"Authorization", "Bearer wrong"}}, guarded.port).status, 401u);
+  auto ok = call(verb::get, "/metrics", nullptr, "", {{"Authorization", "Bearer metrics-secret"}}, guarded.port);
+  EXPECT_EQ(ok.status, 200u);
+  EXPECT_NE(ok.body.find("dialer_http_requests_total"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dialer::testing::e2e

@@ -118,8 +118,8 @@ TEST(ApiKeys, KeysAreRandomWellFormedAndHashedNotStored) {
 namespace dialer {
 namespace {
 
-inbound_route row(std::int64_t number, std::int64_t account, std::int64_t agent) {
-  return {number_id{number}, account_id{account}, "+14155550100", agent_id{agent}, "a", "wss://x"};
+inbound_route row(std::int64_t number, std::int64_t account, std::int64_t agent, bool managed = false) {
+  return {number_id{number}, account_id{account}, "+14155550100", agent_id{agent}, "a", "wss://x", managed};
 }
 
 TEST(RouteTable, OnlyAnAssignedNumberRoutesAndTwoAccountsAgentsRouteNowhere) {
@@ -133,6 +133,11 @@ TEST(RouteTable, OnlyAnAssignedNumberRoutesAndTwoAccountsAgentsRouteNowhere) {
   EXPECT_EQ(t.find("+14155550100")->agent.value(), 5);
   t.replace_number("+14155550100", {row(1, 1, 5), row(2, 2, 6)});
   EXPECT_EQ(t.find("+14155550100"), nullptr) << "BYOC in two accounts, both assigned: the call cannot say which";
+  t.replace_number("+14155550100", {row(1, 1, 0, true), row(2, 2, 6)});
+  EXPECT_EQ(t.find("+14155550100"), nullptr) << "a BYOC claim cannot take over a number the platform sold";
+  t.replace_number("+14155550100", {row(2, 2, 6), row(1, 1, 5, true)});
+  ASSERT_NE(t.find("+14155550100"), nullptr);
+  EXPECT_EQ(t.find("+14155550100")->account.value(), 1) << "the managed row decides";
   t.replace_number("+14155550100", {});
   EXPECT_EQ(t.find("+14155550100"), nullptr);
   EXPECT_EQ(t.size(), 0u);

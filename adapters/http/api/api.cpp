@@ -18,6 +18,8 @@
 #include "adapters/http/api/api_internal.hpp"
 #include "adapters/http/api_key.hpp"
 
+#include <openssl/crypto.h>
+
 namespace dialer::http {
 
 namespace bhttp = boost::beast::http;
@@ -34,7 +36,8 @@ api_error to_api_error(const error& e) {
     case errc::launch_failed: return {422, code("launch_failed"), e.message};
     case errc::internal: break;
   }
-  return {500, "internal", e.message};
+  spdlog::error("api: internal error: {}", e.message);
+  return {500, "internal", "internal error"};
 }
 
 namespace {
@@ -43,10 +46,27 @@ bool all_digits(std::string_view s) {
 }
 }  // namespace
 
+std::size_t json_depth(std::string_view text) noexcept {
+  std::size_t depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    else if (c == '[' || c == '{') deepest = std::max(deepest, ++depth);
+    else if ((c == ']' || c == '}') && depth > 0) --depth;
+  }
+  return deepest;
+}
+
 std::int64_t api_call::id_param(std::string_view name, std::string_view what) const {
   for (const auto& [k, v] : params)
     if (k == name) {
-      if (!all_digits(v) || v.size() > 18) throw api_error(404, "not_found", fmt::format("{} {} does not exist", what, v));
+      if (!all_digits(v) || v.size() > 18) throw api_error(404, "not_found", fmt::format("no such {}", what));
       return std::stoll(v);
     }
   throw api_error(500, "internal", fmt::format("route has no parameter {}", name));
@@ -95,6 +115,8 @@ nlohmann::json api_call::json_body(std::initializer_list<std::string_view> allow
   if (!(media == "application/json" || (media.size() > 5 && media.substr(media.size() - 5) == "+json")))
     throw api_error(415, "unsupported_media_type",
                     fmt::format("the body must be application/json, not '{}'", std::string(media)));
+  if (json_depth(body) > kMaxJsonDepth)
+    throw api_error(422, "invalid_input", fmt::format("the body nests deeper than {} levels", kMaxJsonDepth));
   auto parsed = nlohmann::json::parse(body, nullptr, false);
   if (parsed.is_discarded()) throw api_error(400, "malformed_json", "the body is not valid JSON");
   if (!parsed.is_object()) throw api_error(422, "invalid_input", "the body must be a JSON object");
@@ -165,7 +187,7 @@ class key_rate_limiter {
   std::unordered_map<std::string, std::int64_t> tat_;
 };
 
-std::string serialize(const reply& r) { return r.body.is_null() ? std::string{} : r.body.dump(); }
+std::string serialize(const reply& r) { return r.body.is_null() ? std::string{} : r.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
 
 }  // namespace
 
@@ -226,7 +248,7 @@ namespace {
 response error_of(const api_error& e, unsigned version) {
   response res{static_cast<bhttp::status>(e.status), version};
   res.set(bhttp::field::content_type, "application/json");
-  res.body() = nlohmann::json{{"error", {{"code", e.code}, {"message", e.message}, {"details", e.details}}}}.dump();
+  res.body() = nlohmann::json{{"error", {{"code", e.code}, {"message", e.message}, {"details", e.details}}}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return res;
 }
 
@@ -250,10 +272,14 @@ void api_server::impl::count(const std::string& route, const request& req, unsig
                              std::chrono::nanoseconds started) {
   // prometheus-cpp's Family::Add builds and hashes a label map under the family's lock: done once per
   // (route, method, status), the metrics kept here after.
+  // A method Beast does not know (any token parses) is "other": labels stay a bounded set.
+  const std::string_view method =
+      req.method() == bhttp::verb::unknown ? std::string_view("other")
+                                           : std::string_view(req.method_string().data(), req.method_string().size());
   thread_local std::string key;  // reused: no allocation per request once warm
   key.assign(route);
   key += '\0';
-  key.append(req.method_string().data(), req.method_string().size());
+  key.append(method);
   key += '\0';
   key += std::to_string(status);
   const std::pair<prometheus::Counter*, prometheus::Histogram*>* m = nullptr;
@@ -265,7 +291,7 @@ void api_server::impl::count(const std::string& route, const request& req, unsig
     std::unique_lock lock(metrics_mutex);
     auto& slot = metric_cache[key];
     if (!slot.first)
-      slot = {&requests.Add({{"route", route}, {"method", std::string(req.method_string())}, {"status", std::to_string(status)}}),
+      slot = {&requests.Add({{"route", route}, {"method", std::string(method)}, {"status", std::to_string(status)}}),
               &latency.Add({{"route", route}}, latency_buckets())};
     m = &slot;  // unordered_map keeps its elements where they are
   }
@@ -299,7 +325,8 @@ void api_server::impl::handle(request&& req, responder respond) {
     count("unmatched", req, 400, started);
     return respond(error_of({400, "invalid_parameter", "the query string has a malformed %-escape"}, req.version()));
   }
-  auto m = router.match(req.method(), t->path);
+  // HEAD is a GET whose answer has no body (the server drops it, keeping the headers).
+  auto m = router.match(req.method() == bhttp::verb::head ? bhttp::verb::get : req.method(), t->path);
   if (!m.found) {
     if (!m.allowed.empty()) {
       std::string allow;
@@ -447,7 +474,12 @@ void api_server::impl::worker_loop() {
       if (made) backend = std::move(*made);
       else spdlog::warn("api: a worker cannot reach the database: {}", made.error().message);
     }
-    j(backend.get());
+    try {
+      j(backend.get());
+    } catch (const std::exception& e) {
+      // The job's responder answers 500 when it is dropped unanswered (http_server); the worker goes on.
+      spdlog::error("api: a request failed outside its route: {}", e.what());
+    }
   }
 }
 
@@ -464,6 +496,14 @@ void add_service_routes(api_router& router, prometheus::Registry* registry) {
                                            },
                                            false, true});
   router.add(bhttp::verb::get, "/metrics", {[registry](api_call& c) {
+                                              if (!c.options.metrics_token.empty()) {
+                                                const auto got = c.req[bhttp::field::authorization];
+                                                const std::string want = "Bearer " + c.options.metrics_token;
+                                                if (got.size() != want.size() ||
+                                                    CRYPTO_memcmp(got.data(), want.data(), want.size()) != 0)
+                                                  throw api_error(401, "unauthenticated",
+                                                                  "/metrics wants the metrics token as a bearer token");
+                                              }
                                               if (c.options.before_scrape) c.options.before_scrape();
                                               std::ostringstream out;
                                               if (registry) prometheus::TextSerializer().Serialize(out, registry->Collect());

@@ -65,6 +65,7 @@ struct api_options {
   std::string telnyx_public_key;  // base64 of the 32-byte ed25519 key
   std::chrono::seconds telnyx_tolerance{300};
   std::function<void()> before_scrape;  // refreshes the gauges /metrics shows (any thread)
+  std::string metrics_token;            // when set, /metrics wants it as a bearer token (it names every number)
 };
 
 class api_server {

@@ -92,6 +92,11 @@ struct api_call {
 
 using views::to_json;
 
+// How deeply a JSON text nests (arrays and objects); bodies deeper than kMaxJsonDepth are refused before parsing
+// (serializing them again recurses).
+inline constexpr std::size_t kMaxJsonDepth = 32;
+[[nodiscard]] std::size_t json_depth(std::string_view text) noexcept;
+
 // A listing's envelope: {"data": [...], "next_cursor": "..." | null}; the cursor is the last item's id when the
 // page is full.
 template <class Item>

@@ -3,6 +3,7 @@
 // imported exactly as `dialer run` does, and left a draft; launch, pause, resume and cancel move it. Every rule is
 // the campaign service's (engine/campaign_service.hpp).
 #include <random>
+#include <set>
 
 #include "adapters/config/campaign_file.hpp"
 #include "adapters/http/api/api_internal.hpp"
@@ -31,7 +32,10 @@ std::string contacts_csv(const nlohmann::json& contacts) {
     throw api_error(422, "invalid_input", "contacts must be an array of objects with a phone field",
                     {{"field", "contacts"}});
   if (contacts.empty()) throw api_error(422, "invalid_input", "contacts is empty", {{"field", "contacts"}});
+  // Columns are the union of the contacts' fields: bounded, so that a small body cannot ask for a huge table.
+  constexpr std::size_t kMaxColumns = 64;
   std::vector<std::string> columns{"phone"};
+  std::set<std::string, std::less<>> known{"phone"};
   for (std::size_t i = 0; i < contacts.size(); ++i) {
     const auto& c = contacts[i];
     if (!c.is_object())
@@ -39,9 +43,15 @@ std::string contacts_csv(const nlohmann::json& contacts) {
                       {{"field", fmt::format("contacts[{}]", i)}});
     for (const auto& [k, v] : c.items()) {
       if (v.is_object() || v.is_array())
-        throw api_error(422, "invalid_input", fmt::format("contacts[{}].{} must be text, a number or true/false", i, k),
-                        {{"field", fmt::format("contacts[{}].{}", i, k)}});
-      if (std::find(columns.begin(), columns.end(), k) == columns.end()) columns.push_back(k);
+        throw api_error(422, "invalid_input", fmt::format("contacts[{}] has a field that is not text, a number or true/false", i),
+                        {{"field", fmt::format("contacts[{}]", i)}});
+      if (known.contains(k)) continue;
+      if (columns.size() == kMaxColumns)
+        throw api_error(422, "invalid_input",
+                        fmt::format("contacts have more than {} different fields in all", kMaxColumns),
+                        {{"field", "contacts"}});
+      known.insert(k);
+      columns.push_back(k);
     }
   }
   std::string out;
@@ -52,7 +62,7 @@ std::string contacts_csv(const nlohmann::json& contacts) {
       if (i) out += ',';
       auto it = c.find(columns[i]);
       if (it == c.end() || it->is_null()) continue;
-      out += csv_cell(it->is_string() ? it->get<std::string>() : it->dump());
+      out += csv_cell(it->is_string() ? it->get<std::string>() : it->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     }
     out += '\n';
   }
@@ -60,6 +70,8 @@ std::string contacts_csv(const nlohmann::json& contacts) {
 }
 
 nlohmann::json parse_object(std::string_view text, std::string_view what) {
+  if (json_depth(text) > kMaxJsonDepth)
+    throw api_error(422, "invalid_input", fmt::format("{} nests deeper than {} levels", what, kMaxJsonDepth));
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded()) throw api_error(400, "malformed_json", fmt::format("{} is not valid JSON", what));
   if (!j.is_object()) throw api_error(422, "invalid_input", fmt::format("{} must be a JSON object", what));
@@ -113,7 +125,7 @@ reply create(api_call& c) {
   opts.known_carriers = c.options.carriers;
   opts.contacts_inline = true;
   opts.env = [](std::string_view) { return std::optional<std::string>{}; };  // never the server's environment
-  auto checked = config::check_campaign_text(settings.dump(), "/", opts);
+  auto checked = config::check_campaign_text(settings.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "/", opts);
   if (!checked.ok()) {
     nlohmann::json errors = nlohmann::json::array();
     for (const auto& d : checked.errors) errors.push_back({{"field", d.path}, {"message", d.message}});

@@ -44,7 +44,6 @@ reply twiml(std::string body) {
 std::string twilio_handoff(const inbound_route& r, const std::string& call_sid, const std::string& from) {
   if (starts_with(r.handoff, "sip:") || starts_with(r.handoff, "sips:"))
     return "<Dial><Sip>" + xml_escape(r.handoff) + "</Sip></Dial>";
-  if (starts_with(r.handoff, "https://")) return "<Redirect method=\"POST\">" + xml_escape(r.handoff) + "</Redirect>";
   const auto param = [](std::string_view name, std::string_view value) {
     return "<Parameter name=\"" + xml_escape(name) + "\" value=\"" + xml_escape(value) + "\"/>";
   };
@@ -74,8 +73,15 @@ reply twilio(api_call& c) {
     else if (k == "From") from = v;
     else if (k == "CallSid") call_sid = v;
   }
+  if (!o.routes->loaded()) {
+    c.count_inbound("twilio", "not_ready");
+    throw api_error(503, "not_ready", "the number table is still loading; retry shortly");
+  }
   const auto route = o.routes->find(to);
-  if (!route) {
+  // Only a media stream (wss://) or a SIP URI is handed over: an https:// hand-off would make Twilio run TwiML
+  // the agent's owner wrote, under the platform's Twilio account.
+  if (!route || !(starts_with(route->handoff, "wss://") || starts_with(route->handoff, "sip:") ||
+                  starts_with(route->handoff, "sips:"))) {
     c.count_inbound("twilio", "rejected");
     return twiml("<Reject/>");
   }
@@ -118,8 +124,13 @@ reply telnyx(api_call& c) {
   const auto payload = data.value("payload", nlohmann::json::object());
   const auto to = payload.value("to", std::string());
   const auto call = payload.value("call_control_id", std::string());
+  if (!o.routes->loaded()) {
+    c.count_inbound("telnyx", "not_ready");
+    throw api_error(503, "not_ready", "the number table is still loading; retry shortly");
+  }
   const auto route = o.routes->find(to);
-  if (!route) {
+  if (!route || !(starts_with(route->handoff, "wss://") || starts_with(route->handoff, "sip:") ||
+                  starts_with(route->handoff, "sips:"))) {
     c.count_inbound("telnyx", "rejected");
     return json_reply({{"action", "reject"}, {"call_control_id", call}, {"cause", "CALL_REJECTED"}});
   }
@@ -127,13 +138,13 @@ reply telnyx(api_call& c) {
   const nlohmann::json state{{"number", route->e164}, {"number_id", route->number.value()}, {"agent_id", route->agent.value()}};
   if (starts_with(route->handoff, "sip:") || starts_with(route->handoff, "sips:"))
     return json_reply({{"action", "transfer"}, {"call_control_id", call}, {"to", route->handoff},
-                       {"client_state", base64(state.dump())}});
+                       {"client_state", base64(state.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))}});
   return json_reply({{"action", "answer"},
                      {"call_control_id", call},
                      {"stream_url", route->handoff},
                      {"stream_track", "both_tracks"},
                      {"stream_bidirectional_mode", "rtp"},
-                     {"client_state", base64(state.dump())}});
+                     {"client_state", base64(state.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))}});
 }
 
 }  // namespace

@@ -71,6 +71,8 @@ reply buy(api_call& c) {
   const auto body = c.json_body({"e164", "max_concurrent_calls", "max_cps", "agent_id"});
   const auto e164 = string_field(body, "e164", true);
   const auto agent = int_field(body, "agent_id", false);
+  // The agent first: a purchase starts billing, and must not happen for a request that is then refused.
+  if (agent) (void)take(c.inventory().find_agent(agent_id{*agent}));
   auto n = take(c.inventory().buy(*e164, limits_of(body)));
   return assign_after(c, std::move(n), agent);
 }
@@ -80,6 +82,7 @@ reply import_byoc(api_call& c) {
   const auto e164 = string_field(body, "e164", true);
   const auto provider = string_field(body, "provider", true);
   const auto agent = int_field(body, "agent_id", false);
+  if (agent) (void)take(c.inventory().find_agent(agent_id{*agent}));
   auto n = take(c.inventory().import_byoc(*e164, *provider, limits_of(body)));
   return assign_after(c, std::move(n), agent);
 }
@@ -90,6 +93,10 @@ reply list_numbers(api_call& c) {
   f.status = enum_query<number_status>(c, "status", &parse_number_status, "active, released");
   f.type = enum_query<number_type>(c, "type", &parse_number_type, "local, toll_free, mobile");
   if (auto country = c.query_value("country")) {
+    if (country->size() != 2 || !std::isalpha(static_cast<unsigned char>((*country)[0])) ||
+        !std::isalpha(static_cast<unsigned char>((*country)[1])))
+      throw api_error(400, "invalid_parameter", "country must be a two-letter ISO code such as US",
+                      {{"parameter", "country"}});
     std::string upper;
     for (char ch : *country) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
     f.country = upper;
