@@ -8,6 +8,7 @@
 
 #include <boost/beast/http/verb.hpp>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -22,6 +23,8 @@ using path_params = std::vector<std::pair<std::string, std::string>>;
 template <class Handler>
 class router {
  public:
+  static constexpr std::size_t kMaxSegments = 16;  // a longer path matches no route
+
   struct route {
     boost::beast::http::verb method;
     std::string pattern;
@@ -36,23 +39,17 @@ class router {
   };
 
   void add(boost::beast::http::verb method, std::string pattern, Handler handler) {
-    routes_.push_back({method, pattern, split(pattern), std::move(handler)});
+    std::string_view parts[kMaxSegments];
+    const auto count = segments_of(pattern, parts);
+    if (count > kMaxSegments) throw std::invalid_argument("route pattern has too many segments: " + pattern);
+    routes_.push_back({method, pattern, std::vector<std::string>(parts, parts + count), std::move(handler)});
   }
 
   [[nodiscard]] match_result match(boost::beast::http::verb method, std::string_view path) const {
     // Segments as views into the path (no allocation); parameters are decoded only for the route chosen.
     std::string_view parts[kMaxSegments];
-    std::size_t count = 0;
-    for (std::size_t i = 0; i < path.size();) {
-      if (path[i] == '/') {
-        ++i;
-        continue;
-      }
-      if (count == kMaxSegments) return {};
-      const auto j = std::min(path.find('/', i), path.size());
-      parts[count++] = path.substr(i, j - i);
-      i = j;
-    }
+    const auto count = segments_of(path, parts);
+    if (count > kMaxSegments) return {};
     match_result out;
     int best_score = -1;
     for (const auto& r : routes_) {
@@ -79,24 +76,24 @@ class router {
   [[nodiscard]] const std::vector<route>& routes() const noexcept { return routes_; }
 
  private:
-  static std::vector<std::string> split(std::string_view path) {
-    std::vector<std::string> out;
-    std::size_t i = 0;
-    while (i < path.size()) {
+  // The non-empty segments between slashes, into `out`; kMaxSegments + 1 when there are more than it holds.
+  static std::size_t segments_of(std::string_view path, std::string_view (&out)[kMaxSegments]) {
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < path.size();) {
       if (path[i] == '/') {
         ++i;
         continue;
       }
-      const auto j = path.find('/', i);
-      out.emplace_back(path.substr(i, j == std::string_view::npos ? std::string_view::npos : j - i));
-      i = j == std::string_view::npos ? path.size() : j;
+      if (count == kMaxSegments) return kMaxSegments + 1;
+      const auto j = std::min(path.find('/', i), path.size());
+      out[count++] = path.substr(i, j - i);
+      i = j;
     }
-    return out;
+    return count;
   }
 
   static bool is_param(const std::string& s) { return s.size() > 2 && s.front() == '{' && s.back() == '}'; }
 
-  static constexpr std::size_t kMaxSegments = 16;
 
   // -1: no match; else the number of literal segments (more literals: the more specific route).
   static int score_of(const route& r, const std::string_view* parts, std::size_t count) {

@@ -32,6 +32,24 @@ std::string header(const request& req, std::string_view name) {
 
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
+// The route of the called number, or null when the call is to be rejected (counted): no agent, or a hand-off that
+// is neither a media stream (wss://) nor a SIP URI (an https:// one would make the carrier run TwiML the agent's
+// owner wrote, under the platform's carrier account). 503 until the table's first load.
+std::shared_ptr<const inbound_route> routable(api_call& c, std::string_view carrier, const std::string& to) {
+  if (!c.options.routes->loaded()) {
+    c.count_inbound(carrier, "not_ready");
+    throw api_error(503, "not_ready", "the number table is still loading; retry shortly");
+  }
+  auto route = c.options.routes->find(to);
+  if (!route || !(starts_with(route->handoff, "wss://") || starts_with(route->handoff, "sip:") ||
+                  starts_with(route->handoff, "sips:"))) {
+    c.count_inbound(carrier, "rejected");
+    return nullptr;
+  }
+  c.count_inbound(carrier, "routed");
+  return route;
+}
+
 reply twiml(std::string body) {
   reply r;
   r.content_type = "text/xml";
@@ -73,19 +91,8 @@ reply twilio(api_call& c) {
     else if (k == "From") from = v;
     else if (k == "CallSid") call_sid = v;
   }
-  if (!o.routes->loaded()) {
-    c.count_inbound("twilio", "not_ready");
-    throw api_error(503, "not_ready", "the number table is still loading; retry shortly");
-  }
-  const auto route = o.routes->find(to);
-  // Only a media stream (wss://) or a SIP URI is handed over: an https:// hand-off would make Twilio run TwiML
-  // the agent's owner wrote, under the platform's Twilio account.
-  if (!route || !(starts_with(route->handoff, "wss://") || starts_with(route->handoff, "sip:") ||
-                  starts_with(route->handoff, "sips:"))) {
-    c.count_inbound("twilio", "rejected");
-    return twiml("<Reject/>");
-  }
-  c.count_inbound("twilio", "routed");
+  const auto route = routable(c, "twilio", to);
+  if (!route) return twiml("<Reject/>");
   return twiml(twilio_handoff(*route, call_sid, from));
 }
 
@@ -124,17 +131,8 @@ reply telnyx(api_call& c) {
   const auto payload = data.value("payload", nlohmann::json::object());
   const auto to = payload.value("to", std::string());
   const auto call = payload.value("call_control_id", std::string());
-  if (!o.routes->loaded()) {
-    c.count_inbound("telnyx", "not_ready");
-    throw api_error(503, "not_ready", "the number table is still loading; retry shortly");
-  }
-  const auto route = o.routes->find(to);
-  if (!route || !(starts_with(route->handoff, "wss://") || starts_with(route->handoff, "sip:") ||
-                  starts_with(route->handoff, "sips:"))) {
-    c.count_inbound("telnyx", "rejected");
-    return json_reply({{"action", "reject"}, {"call_control_id", call}, {"cause", "CALL_REJECTED"}});
-  }
-  c.count_inbound("telnyx", "routed");
+  const auto route = routable(c, "telnyx", to);
+  if (!route) return json_reply({{"action", "reject"}, {"call_control_id", call}, {"cause", "CALL_REJECTED"}});
   const nlohmann::json state{{"number", route->e164}, {"number_id", route->number.value()}, {"agent_id", route->agent.value()}};
   if (starts_with(route->handoff, "sip:") || starts_with(route->handoff, "sips:"))
     return json_reply({{"action", "transfer"}, {"call_control_id", call}, {"to", route->handoff},
