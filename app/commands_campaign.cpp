@@ -463,6 +463,7 @@ int single_call(const global_options& options, single_call_request request) {
 struct serve_settings {
   std::string listen = "127.0.0.1:8080";  // "none": no HTTP API (an engine only)
   int api_workers = 4;
+  int io_threads = 0;
   double key_rate = 100;
   double request_timeout_s = 15;           // a request's bytes must all arrive within this
   std::size_t max_body_bytes = 32 << 20;   // 413 beyond
@@ -490,6 +491,7 @@ int serve(const global_options& options, const serve_settings& settings) {
     http::api_options api_opts;
     api_opts.listen = settings.listen;
     api_opts.workers = settings.api_workers;
+    api_opts.io_threads = settings.io_threads;
     api_opts.key_rate_per_s = settings.key_rate;
     api_opts.key_burst = std::max(1.0, settings.key_rate * 2);
     api_opts.limits.request_timeout =
@@ -655,6 +657,9 @@ void add_campaign_commands(CLI::App& app, global_options& options, command_actio
   serve_cmd->add_option("--listen", serve_opts->listen,
                         "HOST:PORT of the HTTP API (default 127.0.0.1:8080; port 0: any free one; 'none': no API)");
   serve_cmd->add_option("--api-workers", serve_opts->api_workers, "Database connections of the HTTP API (default 4)")
+      ->check(CLI::Range(1, 64));
+  serve_cmd->add_option("--io-threads", serve_opts->io_threads,
+                        "HTTP I/O threads, each owning its connections (default: half the cores, at least 1)")
       ->check(CLI::Range(1, 64));
   serve_cmd->add_option("--key-rate", serve_opts->key_rate, "Requests per second per API key (default 100)")
       ->check(CLI::Range(0.1, 1e6));

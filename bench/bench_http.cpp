@@ -1,7 +1,7 @@
 // bench_http: the HTTP API under wrk on loopback with keep-alive, against a bare Beast server in the same run.
 //
 //   cmake --build build-bench --target bench_http dialer && build-bench/bench/bench_http [--seconds 10]
-//       [--connections 32] [--threads 2] [--numbers 100000]
+//       [--connections 32] [--threads 2] [--numbers 100000] [--io-threads N (the server's; default: its own)]
 //
 // Three wrk runs, same settings, one after the other:
 //   1. the baseline: a minimal Beast server (this process, 2 I/O threads) answering a fixed 45-byte body;
@@ -131,7 +131,7 @@ int main(int argc, char** argv) {
   using namespace dialer;
   using namespace dialer::bench;
   program_name = "bench_http";
-  int seconds = 10, connections = 32, threads = 2, numbers = 100000;
+  int seconds = 10, connections = 32, threads = 2, numbers = 100000, io_threads = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&] { return i + 1 < argc ? std::stoi(argv[++i]) : (die("missing value after " + a), 0); };
@@ -139,8 +139,10 @@ int main(int argc, char** argv) {
     else if (a == "--connections") connections = next();
     else if (a == "--threads") threads = next();
     else if (a == "--numbers") numbers = next();
+    else if (a == "--io-threads") io_threads = next();
     else {
-      std::fprintf(stderr, "usage: bench_http [--seconds N] [--connections N] [--threads N] [--numbers N]\n");
+      std::fprintf(stderr, "usage: bench_http [--seconds N] [--connections N] [--threads N] [--numbers N] "
+                           "[--io-threads N]\n");
       return 2;
     }
   }
@@ -181,8 +183,13 @@ int main(int argc, char** argv) {
     const auto out = (dir / "serve.out").string();
     std::freopen(out.c_str(), "w", stdout);
     std::freopen((dir / "serve.err").string().c_str(), "w", stderr);
-    ::execl(DIALER_BINARY, DIALER_BINARY, "--database-url", url.c_str(), "serve", "--listen", "127.0.0.1:0",
-            "--key-rate", "1000000", static_cast<char*>(nullptr));
+    const auto io = std::to_string(io_threads);  // 0: the server's default
+    if (io_threads > 0)
+      ::execl(DIALER_BINARY, DIALER_BINARY, "--database-url", url.c_str(), "serve", "--listen", "127.0.0.1:0",
+              "--key-rate", "1000000", "--io-threads", io.c_str(), static_cast<char*>(nullptr));
+    else
+      ::execl(DIALER_BINARY, DIALER_BINARY, "--database-url", url.c_str(), "serve", "--listen", "127.0.0.1:0",
+              "--key-rate", "1000000", static_cast<char*>(nullptr));
     std::_Exit(127);
   }
   unsigned short port = 0;
@@ -235,8 +242,9 @@ int main(int argc, char** argv) {
 
   bare_server bare;
   bare.start(2);
-  std::printf("wrk -t%d -c%d -d%ds --latency, keep-alive, loopback; %d numbers in the account\n", threads, connections,
-              seconds, numbers);
+  std::printf("wrk -t%d -c%d -d%ds --latency, keep-alive, loopback; %d numbers in the account; server I/O threads: %s\n",
+              threads, connections, seconds, numbers,
+              io_threads > 0 ? std::to_string(io_threads).c_str() : "its default (half the cores, at least 1)");
   const auto baseline = run_wrk(fmt::format("http://127.0.0.1:{}/", bare.port()), (dir / "plain.lua").string(),
                                 threads, connections, seconds);
   const auto routing = run_wrk(fmt::format("http://127.0.0.1:{}{}", port, path), (dir / "route.lua").string(), threads,

@@ -3,7 +3,6 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -35,8 +34,8 @@ response error_response(unsigned status, std::string_view code, std::string_view
   return res;
 }
 
-// One connection. Every member is touched only on the connection's strand, except what the owner's
-// close() posts there.
+// One connection. Every member is touched only on the connection's I/O thread (its io_context has one),
+// except what the owner's close() posts there.
 class http_server::session : public std::enable_shared_from_this<session> {
  public:
   session(http_server& owner, tcp::socket&& socket) : owner_(owner), stream_(std::move(socket)) {
@@ -53,10 +52,11 @@ class http_server::session : public std::enable_shared_from_this<session> {
     return now_ns > deadline_ns_.load(std::memory_order_relaxed);
   }
 
-  // From the owner: close once the request in progress (if any) has been answered, or at once when `now`.
+  // From the owner: close once the request in progress (if any: from its first byte) has been answered, or at
+  // once when `now`.
   void close(bool now) {
     net::post(stream_.get_executor(), [self = shared_from_this(), now] {
-      if (!self->busy_ || now) return self->shut();
+      if (!self->in_request_ || now) return self->shut();
       self->close_after_answer_ = true;
     });
   }
@@ -82,7 +82,13 @@ class http_server::session : public std::enable_shared_from_this<session> {
                             });
   }
 
+  // A request is in flight from its first byte until its answer is written (or the connection ends): a drain
+  // waits for it, and a request whose body is still arriving when the server stops accepting is finished.
   void begin_request() {
+    if (!in_request_) {
+      in_request_ = true;
+      owner_.request_started();
+    }
     arm(owner_.limits_.request_timeout);  // for the whole request, however many reads it takes
     parser_.emplace();
     parser_->eager(true);
@@ -158,8 +164,6 @@ class http_server::session : public std::enable_shared_from_this<session> {
     version_ = req.version();
     keep_alive_ = req.keep_alive();
     head_ = req.method() == bhttp::verb::head;
-    busy_ = true;
-    owner_.request_started();
     // The responder answers once; one that is dropped unanswered (a bug) still answers, with a 500.
     struct once {
       std::shared_ptr<session> s;
@@ -186,13 +190,14 @@ class http_server::session : public std::enable_shared_from_this<session> {
     }
   }
 
-  void write(response res, bool counted) {
+  // `handled`: the answer of the handler (false: the server's own refusal, after which the connection closes).
+  void write(response res, bool handled) {
     const bool keep =
         keep_alive_ && !close_after_answer_ && !owner_.draining_.load(std::memory_order_relaxed) && res.keep_alive();
     res.version(version_ ? version_ : 11);
     res.keep_alive(keep);
     res.prepare_payload();
-    if (head_ && counted) {  // the GET's headers, Content-Length included, and no body
+    if (head_ && handled) {  // the GET's headers, Content-Length included, and no body
       const auto length = res.body().size();
       res.body().clear();
       res.content_length(length);
@@ -200,15 +205,12 @@ class http_server::session : public std::enable_shared_from_this<session> {
     auto out = std::make_shared<response>(std::move(res));
     arm(owner_.limits_.write_timeout);
     bhttp::async_write(stream_, *out,
-                       [self = shared_from_this(), out, keep, counted](beast::error_code ec, std::size_t) {
-                         if (counted) {
-                           self->busy_ = false;
-                           self->owner_.request_finished();
-                         }
+                       [self = shared_from_this(), out, keep, handled](beast::error_code ec, std::size_t) {
+                         self->end_request();
                          if (ec == beast::error::timeout)
                            self->owner_.counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
                          if (ec) return self->shut();
-                         if (!keep) return counted ? self->shut() : self->shut_after_refusal();
+                         if (!keep) return handled ? self->shut() : self->shut_after_refusal();
                          self->wait_for_request();
                        });
   }
@@ -232,7 +234,14 @@ class http_server::session : public std::enable_shared_from_this<session> {
                             });
   }
 
+  void end_request() {
+    if (!in_request_) return;
+    in_request_ = false;
+    owner_.request_finished();
+  }
+
   void shut() {
+    end_request();
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     stream_.close();
@@ -249,12 +258,12 @@ class http_server::session : public std::enable_shared_from_this<session> {
   bool head_ = false;  // the request being answered is a HEAD
   unsigned version_ = 11;
   bool keep_alive_ = true;
-  bool busy_ = false;
+  bool in_request_ = false;  // from a request's first byte to its answer written
   bool close_after_answer_ = false;
 };
 
 http_server::http_server(server_limits limits, request_handler handler)
-    : limits_(limits), handler_(std::move(handler)), acceptor_(io_), sweep_timer_(io_) {}
+    : limits_(limits), handler_(std::move(handler)), io_(1), acceptor_(io_), sweep_timer_(io_) {}
 
 http_server::~http_server() { stop(); }
 
@@ -313,24 +322,29 @@ void http_server::sweep() {
 }
 
 void http_server::start(int threads) {
+  for (int i = 1; i < std::max(1, threads); ++i) more_io_.push_back(std::make_unique<net::io_context>(1));
   accept_next();
   sweep();
-  auto guard = std::make_shared<net::executor_work_guard<net::io_context::executor_type>>(io_.get_executor());
-  for (int i = 0; i < std::max(1, threads); ++i)
-    threads_.emplace_back([this, guard] {
-      for (;;) {
-        try {
-          io_.run();
-          return;
-        } catch (const std::exception& e) {
-          spdlog::error("http: I/O thread: {}", e.what());
-        }
+  auto run = [this](net::io_context& io) {
+    auto guard = net::make_work_guard(io);
+    for (;;) {
+      try {
+        io.run();
+        return;
+      } catch (const std::exception& e) {
+        spdlog::error("http: I/O thread: {}", e.what());
       }
-    });
+    }
+  };
+  threads_.emplace_back([this, run] { run(io_); });
+  for (auto& io : more_io_) threads_.emplace_back([run, ctx = io.get()] { run(*ctx); });
 }
 
 void http_server::accept_next() {
-  acceptor_.async_accept(net::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
+  // The new connection belongs to the next I/O thread's context.
+  const std::size_t k = next_io_++ % (more_io_.size() + 1);
+  net::io_context& target = k == 0 ? io_ : *more_io_[k - 1];
+  acceptor_.async_accept(target, [this](beast::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
       if (draining_.load() ||
@@ -399,6 +413,7 @@ void http_server::stop() {
     sweep_timer_.cancel();
   });
   io_.stop();
+  for (auto& io : more_io_) io->stop();
   for (auto& t : threads_) t.join();
   threads_.clear();
 }

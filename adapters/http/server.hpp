@@ -5,8 +5,10 @@
 // parsed request goes to the handler, which answers through its responder exactly once, from any thread.
 // Requests the server itself refuses (too large, malformed) are answered in the API's error shape.
 //
-// Threading: construct, listen() and start() from the owner thread; the handler runs on the server's I/O
-// threads and must not block (blocking work goes to a worker_pool, which answers through the responder);
+// Threading: construct, listen() and start() from the owner thread. Each I/O thread runs its own io_context
+// and owns the connections handed to it (round robin at accept): a connection's handlers all run on one
+// thread, so no strand and no wake-up of another thread per request. The handler runs on the connection's
+// I/O thread and must not block (blocking work goes to a worker_pool, which answers through the responder);
 // stop_accepting(), drain() and stop() from the owner thread. A responder must not outlive the server: stop
 // whatever holds them (the worker pool) before the server is destroyed.
 
@@ -51,7 +53,7 @@ using request_handler = std::function<void(request&&, responder)>;
 struct server_counters {
   std::atomic<std::int64_t> connections_open{0};
   std::atomic<std::int64_t> connections_refused{0};  // over max_connections
-  std::atomic<std::int64_t> requests_in_flight{0};
+  std::atomic<std::int64_t> requests_in_flight{0};  // from a request's first byte to its answer written
   std::atomic<std::int64_t> requests_refused{0};     // malformed, too large
   std::atomic<std::int64_t> timeouts{0};             // request or write timeout
 };
@@ -66,7 +68,7 @@ class http_server {
   // Binds "host:port" (port 0: any free one). invalid_input for a malformed address, unavailable when the
   // port cannot be bound. Returns the bound port.
   [[nodiscard]] result<std::uint16_t> listen(const std::string& address);
-  // Starts `threads` I/O threads that accept and serve.
+  // Starts `threads` I/O threads (one io_context each); the first also accepts and sweeps.
   void start(int threads);
   // Closes the listening socket: no new connections. Requests in flight and those already on open
   // connections still finish; every answer from now on says `Connection: close`.
@@ -93,9 +95,12 @@ class http_server {
   server_limits limits_;
   request_handler handler_;
   server_counters counters_;  // before io_: sessions destroyed with io_'s pending handlers still count
-  boost::asio::io_context io_;
+  boost::asio::io_context io_;  // the first I/O thread's: the acceptor, the sweep, its share of connections
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer sweep_timer_;
+  // The other I/O threads' contexts (destroyed before io_, with the connections they own).
+  std::vector<std::unique_ptr<boost::asio::io_context>> more_io_;
+  std::size_t next_io_ = 0;  // round robin of accepted connections (the accepting thread only)
   std::vector<std::thread> threads_;
   std::atomic<bool> draining_{false};
 

@@ -60,6 +60,7 @@ void pg_route_feed::run() {
     try {
       auto c = connect(url_, connect_options{std::chrono::milliseconds(10'000)});
       if (!c) throw std::runtime_error(c.error().message);
+      pqxx::nontransaction(**c).exec0("SET application_name = 'dialer route feed'");  // found in pg_stat_activity
       std::set<std::string> heard;
       announcements listening(**c, heard);
       {

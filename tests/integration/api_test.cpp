@@ -417,6 +417,35 @@ TEST_F(Api, SigtermStopsAcceptingAndExitsCleanly) {
   EXPECT_EQ(scalar("SELECT count(*) FROM engines"), 0) << "its engine left the registry";
 }
 
+// SIGTERM finishes a request in flight: one whose body is still arriving when the signal comes gets its answer
+// (and `Connection: close`), its effect is kept, while new connections are already refused.
+TEST_F(Api, SigtermFinishesARequestWhoseBodyIsStillArriving) {
+  const std::string body = nlohmann::json{{"name", "late"}, {"handoff", "wss://agents.example/late"}}.dump();
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::socket client(io);
+  client.connect({boost::asio::ip::make_address("127.0.0.1"), server_.port});
+  boost::asio::write(client, boost::asio::buffer(fmt::format(
+                                 "POST /v1/agents HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n"
+                                 "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+                                 key_, body.size(), body.substr(0, 10))));
+  // The server has begun it: in flight are this request and the scrape that reads the gauge.
+  ASSERT_TRUE(eventually([&] {
+    return get("/metrics", "").body.find("dialer_http_requests_in_flight 2") != std::string::npos;
+  }, server_.process.get()));
+  server_.process->signal(SIGTERM);
+  ASSERT_TRUE(eventually([&] { return http_client(server_.port).get("/healthz").status == 0; }, server_.process.get()))
+      << "new connections are still accepted";
+  boost::asio::write(client, boost::asio::buffer(body.substr(10)));
+  std::string answer;
+  char buf[4096];
+  boost::system::error_code ec;
+  while (!ec) answer.append(buf, client.read_some(boost::asio::buffer(buf), ec));  // until the server closes
+  EXPECT_EQ(answer.rfind("HTTP/1.1 201", 0), 0u) << answer;
+  EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
+  EXPECT_EQ(server_.process->wait(), 0) << server_.process->err();
+  EXPECT_EQ(scalar("SELECT count(*) FROM agents WHERE name = 'late'"), 1);
+}
+
 }  // namespace
 }  // namespace dialer::testing::e2e
 
@@ -737,6 +766,8 @@ class ApiInbound : public Api {
     return r.status == 200 && r.body.find(needle) != std::string::npos;
   }
 
+  std::string scalar_text(const std::string& sql) const { return query(sql)[0][0].as<std::string>(); }
+
   std::map<std::string, std::string> env_;
   std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> telnyx_key_{nullptr, EVP_PKEY_free};
 };
@@ -796,6 +827,11 @@ TEST_F(ApiInbound, AnAssignmentChangedThroughOneServerRoutesTheOtherAccordingly)
   const auto number_id = get("/v1/numbers", key_).json()["data"][0]["id"].get<std::int64_t>();
   const auto n = "/v1/numbers/" + std::to_string(number_id);
   ASSERT_TRUE(eventually([&] { return routes_to(other.port, e164, "agents.example.com/first"); }, other.process.get()));
+  const auto first_id = get("/v1/numbers", key_).json()["data"][0]["agent"]["id"].get<std::int64_t>();
+  ASSERT_EQ(patch("/v1/agents/" + std::to_string(first_id), {{"name", "renamed-agent"}}, key_).status, 200u);
+  EXPECT_TRUE(eventually([&] { return routes_to(other.port, e164, R"(<Parameter name="agent" value="renamed-agent"/>)"); },
+                         other.process.get()))
+      << "a rename is announced too";
   ASSERT_EQ(post(n + "/assign", {{"agent_id", second.json()["id"]}, {"reassign", true}}, key_).status, 200u);
   EXPECT_TRUE(eventually([&] { return routes_to(other.port, e164, "sip:second@pbx.example.com"); }, other.process.get()))
       << "the other server still routes to the first agent";
@@ -811,6 +847,36 @@ TEST_F(ApiInbound, AnAssignmentChangedThroughOneServerRoutesTheOtherAccordingly)
   ASSERT_EQ(post(n + "/release", nullptr, key_).status, 200u);
   EXPECT_TRUE(eventually([&] { return routes_to(other.port, e164, "<Reject/>"); }, other.process.get()))
       << "a released number routes nowhere";
+}
+
+// The feed reloads the whole table after it lost its connection: a change committed while it could not listen
+// (its announcement went nowhere) is routed once it is back.
+TEST_F(ApiInbound, TheRouteFeedReloadsEverythingAfterLosingItsConnection) {
+  const auto e164 = number_for("before", "wss://agents.example.com/before");
+  auto after = post("/v1/agents", {{"name", "after"}, {"handoff", "sip:after@pbx.example.com"}}, key_);
+  ASSERT_EQ(after.status, 201u);
+  const auto number_id = get("/v1/numbers", key_).json()["data"][0]["id"].get<std::int64_t>();
+  ASSERT_TRUE(eventually([&] { return routes_to(server_.port, e164, "agents.example.com/before"); }, server_.process.get()));
+
+  // While the database refuses new connections, the feed cannot come back (changed from another database: a
+  // database cannot refuse its own).
+  const auto db_name = scalar_text("SELECT current_database()");
+  auto admin = connect_to(std::regex_replace(url_, std::regex(R"(dbname=\S+)"), "dbname=postgres"));
+  pqxx::nontransaction sql(*admin);
+  const auto db = sql.quote_name(db_name);
+  sql.exec0("ALTER DATABASE " + db + " ALLOW_CONNECTIONS false");
+  const auto cut = sql.exec_params1("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                    "WHERE application_name = 'dialer route feed' AND datname = $1", db_name);
+  ASSERT_EQ(cut[0].as<int>(), 1) << "the feed's connection is not in pg_stat_activity";
+  ASSERT_TRUE(eventually([&] { return server_.process->err().find("the feed lost the database") != std::string::npos; },
+                         server_.process.get()));
+  // Through the API (its workers are connected): announced while nobody listens.
+  ASSERT_EQ(post("/v1/numbers/" + std::to_string(number_id) + "/assign",
+                 {{"agent_id", after.json()["id"]}, {"reassign", true}}, key_).status,
+            200u);
+  sql.exec0("ALTER DATABASE " + db + " ALLOW_CONNECTIONS true");
+  EXPECT_TRUE(eventually([&] { return routes_to(server_.port, e164, "sip:after@pbx.example.com"); }, server_.process.get()))
+      << "the change made while the feed was away was never loaded";
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <prometheus/counter.h>
+#include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
@@ -209,6 +210,16 @@ struct api_server::impl {
                     .Name("dialer_inbound_calls_total")
                     .Help("Inbound calls by carrier and result: routed, rejected (no agent), bad_signature, unconfigured")
                     .Register(m)),
+        connections_open(prometheus::BuildGauge()
+                             .Name("dialer_http_connections_open")
+                             .Help("HTTP connections open")
+                             .Register(m)
+                             .Add({})),
+        requests_in_flight(prometheus::BuildGauge()
+                               .Name("dialer_http_requests_in_flight")
+                               .Help("HTTP requests from their first byte to their answer, this scrape included")
+                               .Register(m)
+                               .Add({})),
         limiter(options.key_rate_per_s, options.key_burst) {}
 
   using job = std::function<void(api_backend*)>;
@@ -220,6 +231,8 @@ struct api_server::impl {
   prometheus::Family<prometheus::Counter>& requests;
   prometheus::Family<prometheus::Histogram>& latency;
   prometheus::Family<prometheus::Counter>& inbound;
+  prometheus::Gauge& connections_open;    // read from the server's counters at each scrape
+  prometheus::Gauge& requests_in_flight;
   key_rate_limiter limiter;
   api_router router;
   std::unique_ptr<http_server> server;
@@ -485,7 +498,8 @@ void api_server::impl::worker_loop() {
 
 namespace {
 // Health, readiness and metrics: no API key (a load balancer and Prometheus call them).
-void add_service_routes(api_router& router, prometheus::Registry* registry) {
+// `refresh` updates the server's own gauges before a scrape (empty: none, as in routes()).
+void add_service_routes(api_router& router, prometheus::Registry* registry, std::function<void()> refresh) {
   // (/metrics refreshes its gauges through api_options::before_scrape first.)
   router.add(bhttp::verb::get, "/healthz",
              {[](api_call&) { return json_reply({{"status", "ok"}}); }, false, false});
@@ -495,7 +509,7 @@ void add_service_routes(api_router& router, prometheus::Registry* registry) {
                                              return json_reply({{"status", "ready"}});
                                            },
                                            false, true});
-  router.add(bhttp::verb::get, "/metrics", {[registry](api_call& c) {
+  router.add(bhttp::verb::get, "/metrics", {[registry, refresh](api_call& c) {
                                               if (!c.options.metrics_token.empty()) {
                                                 const auto got = c.req[bhttp::field::authorization];
                                                 const std::string want = "Bearer " + c.options.metrics_token;
@@ -505,6 +519,7 @@ void add_service_routes(api_router& router, prometheus::Registry* registry) {
                                                                   "/metrics wants the metrics token as a bearer token");
                                               }
                                               if (c.options.before_scrape) c.options.before_scrape();
+                                              if (refresh) refresh();
                                               std::ostringstream out;
                                               if (registry) prometheus::TextSerializer().Serialize(out, registry->Collect());
                                               reply r;
@@ -517,7 +532,11 @@ void add_service_routes(api_router& router, prometheus::Registry* registry) {
 }  // namespace
 
 void api_server::impl::add_routes() {
-  add_service_routes(router, &registry);
+  add_service_routes(router, &registry, [this] {
+    // On an I/O thread: the server exists while they run.
+    connections_open.Set(static_cast<double>(server->counters().connections_open.load()));
+    requests_in_flight.Set(static_cast<double>(server->counters().requests_in_flight.load()));
+  });
   add_inventory_routes(router);
   add_campaign_routes(router);
   add_inbound_routes(router);
@@ -540,7 +559,9 @@ result<std::uint16_t> api_server::start() {
     return port;
   }
   for (int w = 0; w < std::max(1, i->options.workers); ++w) i->workers.emplace_back([i] { i->worker_loop(); });
-  i->server->start(i->options.io_threads);
+  int io_threads = i->options.io_threads;
+  if (io_threads <= 0) io_threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency() / 2));
+  i->server->start(io_threads);
   return port;
 }
 
@@ -565,7 +586,7 @@ void api_server::stop(std::chrono::milliseconds drain) {
 
 std::vector<std::pair<std::string, std::string>> api_server::routes() {
   api_router r;  // the same registration as a live server's
-  add_service_routes(r, nullptr);
+  add_service_routes(r, nullptr, {});
   add_inventory_routes(r);
   add_campaign_routes(r);
   add_inbound_routes(r);

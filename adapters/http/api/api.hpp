@@ -48,7 +48,7 @@ using backend_factory = std::function<result<std::unique_ptr<api_backend>>()>;
 
 struct api_options {
   std::string listen = "127.0.0.1:8080";
-  int io_threads = 2;
+  int io_threads = 0;               // 0: half the cores, at least one (the rest: engine, PostgreSQL, workers)
   int workers = 4;                  // database connections of the API
   std::size_t queue_limit = 4096;   // requests waiting for a worker; beyond: 503
   server_limits limits;
