@@ -41,7 +41,10 @@ class http_server::session : public std::enable_shared_from_this<session> {
   session(http_server& owner, tcp::socket&& socket) : owner_(owner), stream_(std::move(socket)) {
     owner_.counters_.connections_open.fetch_add(1, std::memory_order_relaxed);
   }
-  ~session() { owner_.counters_.connections_open.fetch_sub(1, std::memory_order_relaxed); }
+  ~session() {
+    end_request();  // a session dropped without shut() (its context destroyed, an escaped exception)
+    owner_.counters_.connections_open.fetch_sub(1, std::memory_order_relaxed);
+  }
 
   void begin() {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->wait_for_request(); });
@@ -52,8 +55,8 @@ class http_server::session : public std::enable_shared_from_this<session> {
     return now_ns > deadline_ns_.load(std::memory_order_relaxed);
   }
 
-  // From the owner: close once the request in progress (if any: from its first byte) has been answered, or at
-  // once when `now`.
+  // From the owner: close once the request in progress (if any: from its complete headers) has been answered,
+  // or at once when `now`.
   void close(bool now) {
     net::post(stream_.get_executor(), [self = shared_from_this(), now] {
       if (!self->in_request_ || now) return self->shut();
@@ -82,13 +85,7 @@ class http_server::session : public std::enable_shared_from_this<session> {
                             });
   }
 
-  // A request is in flight from its first byte until its answer is written (or the connection ends): a drain
-  // waits for it, and a request whose body is still arriving when the server stops accepting is finished.
   void begin_request() {
-    if (!in_request_) {
-      in_request_ = true;
-      owner_.request_started();
-    }
     arm(owner_.limits_.request_timeout);  // for the whole request, however many reads it takes
     parser_.emplace();
     parser_->eager(true);
@@ -106,6 +103,13 @@ class http_server::session : public std::enable_shared_from_this<session> {
       if (ec == bhttp::error::need_more) break;
       if (ec) return refuse(ec);
       if (used == 0) break;
+    }
+    // A request is in flight from its complete headers until its answer is written (or the connection ends): a
+    // drain waits for one whose body is still arriving, and closes a connection that has sent less (a stray
+    // CRLF, a client trickling its headers) at once.
+    if (parser_->is_header_done() && !in_request_) {
+      in_request_ = true;
+      owner_.request_started();
     }
     if (parser_->is_done()) return dispatch_request();
     // curl and others wait for "100 Continue" before a large body: say it, once the headers are acceptable.
@@ -210,7 +214,9 @@ class http_server::session : public std::enable_shared_from_this<session> {
                          if (ec == beast::error::timeout)
                            self->owner_.counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
                          if (ec) return self->shut();
-                         if (!keep) return handled ? self->shut() : self->shut_after_refusal();
+                         // A drain that began while this answer was written closes the connection too.
+                         if (!keep || self->close_after_answer_ || self->owner_.draining_.load())
+                           return handled ? self->shut() : self->shut_after_refusal();
                          self->wait_for_request();
                        });
   }
@@ -258,7 +264,7 @@ class http_server::session : public std::enable_shared_from_this<session> {
   bool head_ = false;  // the request being answered is a HEAD
   unsigned version_ = 11;
   bool keep_alive_ = true;
-  bool in_request_ = false;  // from a request's first byte to its answer written
+  bool in_request_ = false;  // from a request's complete headers to its answer written
   bool close_after_answer_ = false;
 };
 
@@ -322,6 +328,7 @@ void http_server::sweep() {
 }
 
 void http_server::start(int threads) {
+  if (!threads_.empty()) return;  // started already
   for (int i = 1; i < std::max(1, threads); ++i) more_io_.push_back(std::make_unique<net::io_context>(1));
   accept_next();
   sweep();

@@ -53,7 +53,7 @@ using request_handler = std::function<void(request&&, responder)>;
 struct server_counters {
   std::atomic<std::int64_t> connections_open{0};
   std::atomic<std::int64_t> connections_refused{0};  // over max_connections
-  std::atomic<std::int64_t> requests_in_flight{0};  // from a request's first byte to its answer written
+  std::atomic<std::int64_t> requests_in_flight{0};  // from a request's complete headers to its answer written
   std::atomic<std::int64_t> requests_refused{0};     // malformed, too large
   std::atomic<std::int64_t> timeouts{0};             // request or write timeout
 };
@@ -92,21 +92,23 @@ class http_server {
   void request_started();
   void request_finished();
 
+  // Declared before the contexts, so destroyed after them: a session destroyed with its context's pending
+  // handlers still counts and signals.
   server_limits limits_;
   request_handler handler_;
-  server_counters counters_;  // before io_: sessions destroyed with io_'s pending handlers still count
-  boost::asio::io_context io_;  // the first I/O thread's: the acceptor, the sweep, its share of connections
-  boost::asio::ip::tcp::acceptor acceptor_;
-  boost::asio::steady_timer sweep_timer_;
-  // The other I/O threads' contexts (destroyed before io_, with the connections they own).
-  std::vector<std::unique_ptr<boost::asio::io_context>> more_io_;
-  std::size_t next_io_ = 0;  // round robin of accepted connections (the accepting thread only)
-  std::vector<std::thread> threads_;
+  server_counters counters_;
   std::atomic<bool> draining_{false};
-
   std::mutex mutex_;  // guards sessions_; in-flight count changes are signalled on idle_
   std::condition_variable idle_;
   std::vector<std::weak_ptr<session>> sessions_;
+
+  // The other I/O threads' contexts. Destroyed after io_: a pending accept on io_ holds a socket of one of them.
+  std::vector<std::unique_ptr<boost::asio::io_context>> more_io_;
+  boost::asio::io_context io_;  // the first I/O thread's: the acceptor, the sweep, its share of connections
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer sweep_timer_;
+  std::size_t next_io_ = 0;  // round robin of accepted connections (the accepting thread only)
+  std::vector<std::thread> threads_;
 };
 
 // The API's error body: {"error": {"code": ..., "message": ..., "details": {...}}}.

@@ -418,23 +418,46 @@ TEST_F(Api, SigtermStopsAcceptingAndExitsCleanly) {
 }
 
 // SIGTERM finishes a request in flight: one whose body is still arriving when the signal comes gets its answer
-// (and `Connection: close`), its effect is kept, while new connections are already refused.
-TEST_F(Api, SigtermFinishesARequestWhoseBodyIsStillArriving) {
-  const std::string body = nlohmann::json{{"name", "late"}, {"handoff", "wss://agents.example/late"}}.dump();
+// (and `Connection: close`), its effect is kept, while new connections are refused and idle keep-alive
+// connections close at once. Three I/O threads: the connections are spread over them.
+TEST_F(Api, SigtermFinishesARequestWhoseBodyIsStillArrivingAndClosesIdleConnections) {
+  auto server = serve("drain", {"--io-threads", "3"});
   boost::asio::io_context io;
+  const boost::asio::ip::tcp::endpoint at{boost::asio::ip::make_address("127.0.0.1"), server.port};
+  // Idle keep-alive connections, each having been answered once.
+  std::vector<boost::asio::ip::tcp::socket> idle;
+  for (int i = 0; i < 4; ++i) {
+    auto& c = idle.emplace_back(io);
+    c.connect(at);
+    boost::asio::write(c, boost::asio::buffer(std::string("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")));
+    std::string answer;
+    char buf[1024];
+    while (answer.find("\"ok\"}") == std::string::npos) answer.append(buf, c.read_some(boost::asio::buffer(buf)));
+    ASSERT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer;
+  }
+  const std::string body = nlohmann::json{{"name", "late"}, {"handoff", "wss://agents.example/late"}}.dump();
   boost::asio::ip::tcp::socket client(io);
-  client.connect({boost::asio::ip::make_address("127.0.0.1"), server_.port});
+  client.connect(at);
   boost::asio::write(client, boost::asio::buffer(fmt::format(
                                  "POST /v1/agents HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n"
                                  "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
                                  key_, body.size(), body.substr(0, 10))));
-  // The server has begun it: in flight are this request and the scrape that reads the gauge.
+  // The server has its headers: in flight are this request and the scrape that reads the gauge.
   ASSERT_TRUE(eventually([&] {
-    return get("/metrics", "").body.find("dialer_http_requests_in_flight 2") != std::string::npos;
-  }, server_.process.get()));
-  server_.process->signal(SIGTERM);
-  ASSERT_TRUE(eventually([&] { return http_client(server_.port).get("/healthz").status == 0; }, server_.process.get()))
+    return call(verb::get, "/metrics", nullptr, "", {}, server.port).body.find("dialer_http_requests_in_flight 2") !=
+           std::string::npos;
+  }, server.process.get()));
+  server.process->signal(SIGTERM);
+  ASSERT_TRUE(eventually([&] { return http_client(server.port).get("/healthz").status == 0; }, server.process.get()))
       << "new connections are still accepted";
+  // The idle connections close while the request in flight still waits for its body.
+  for (auto& c : idle) {
+    char buf[64];
+    boost::system::error_code ec;
+    const auto n = c.read_some(boost::asio::buffer(buf), ec);
+    EXPECT_EQ(ec, boost::asio::error::eof) << ec.message();
+    EXPECT_EQ(n, 0u);
+  }
   boost::asio::write(client, boost::asio::buffer(body.substr(10)));
   std::string answer;
   char buf[4096];
@@ -442,7 +465,7 @@ TEST_F(Api, SigtermFinishesARequestWhoseBodyIsStillArriving) {
   while (!ec) answer.append(buf, client.read_some(boost::asio::buffer(buf), ec));  // until the server closes
   EXPECT_EQ(answer.rfind("HTTP/1.1 201", 0), 0u) << answer;
   EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
-  EXPECT_EQ(server_.process->wait(), 0) << server_.process->err();
+  EXPECT_EQ(server.process->wait(), 0) << server.process->err();
   EXPECT_EQ(scalar("SELECT count(*) FROM agents WHERE name = 'late'"), 1);
 }
 
@@ -852,11 +875,14 @@ TEST_F(ApiInbound, AnAssignmentChangedThroughOneServerRoutesTheOtherAccordingly)
 // The feed reloads the whole table after it lost its connection: a change committed while it could not listen
 // (its announcement went nowhere) is routed once it is back.
 TEST_F(ApiInbound, TheRouteFeedReloadsEverythingAfterLosingItsConnection) {
+  // One API worker: connected by the first request, it can still serve while new connections are refused.
+  auto one = serve("feed", {"--api-workers", "1"}, env_);
   const auto e164 = number_for("before", "wss://agents.example.com/before");
-  auto after = post("/v1/agents", {{"name", "after"}, {"handoff", "sip:after@pbx.example.com"}}, key_);
+  auto after = call(verb::post, "/v1/agents", {{"name", "after"}, {"handoff", "sip:after@pbx.example.com"}}, key_,
+                    {{"Content-Type", "application/json"}}, one.port);
   ASSERT_EQ(after.status, 201u);
   const auto number_id = get("/v1/numbers", key_).json()["data"][0]["id"].get<std::int64_t>();
-  ASSERT_TRUE(eventually([&] { return routes_to(server_.port, e164, "agents.example.com/before"); }, server_.process.get()));
+  ASSERT_TRUE(eventually([&] { return routes_to(one.port, e164, "agents.example.com/before"); }, one.process.get()));
 
   // While the database refuses new connections, the feed cannot come back (changed from another database: a
   // database cannot refuse its own).
@@ -865,17 +891,25 @@ TEST_F(ApiInbound, TheRouteFeedReloadsEverythingAfterLosingItsConnection) {
   pqxx::nontransaction sql(*admin);
   const auto db = sql.quote_name(db_name);
   sql.exec0("ALTER DATABASE " + db + " ALLOW_CONNECTIONS false");
+  struct allow_again {  // whatever the outcome, the database accepts connections again (teardown needs it)
+    pqxx::nontransaction& sql;
+    std::string db;
+    ~allow_again() { sql.exec0("ALTER DATABASE " + db + " ALLOW_CONNECTIONS true"); }
+  } guard{sql, db};
+  // Every server's feed (the fixture's and this one's).
   const auto cut = sql.exec_params1("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                                     "WHERE application_name = 'dialer route feed' AND datname = $1", db_name);
-  ASSERT_EQ(cut[0].as<int>(), 1) << "the feed's connection is not in pg_stat_activity";
-  ASSERT_TRUE(eventually([&] { return server_.process->err().find("the feed lost the database") != std::string::npos; },
-                         server_.process.get()));
-  // Through the API (its workers are connected): announced while nobody listens.
-  ASSERT_EQ(post("/v1/numbers/" + std::to_string(number_id) + "/assign",
-                 {{"agent_id", after.json()["id"]}, {"reassign", true}}, key_).status,
+  ASSERT_GE(cut[0].as<int>(), 1) << "no feed connection in pg_stat_activity";
+  ASSERT_TRUE(eventually([&] { return one.process->err().find("the feed lost the database") != std::string::npos; },
+                         one.process.get()));
+  // Through the API (its worker is connected): announced while nobody listens.
+  ASSERT_EQ(call(verb::post, "/v1/numbers/" + std::to_string(number_id) + "/assign",
+                 {{"agent_id", after.json()["id"]}, {"reassign", true}}, key_, {{"Content-Type", "application/json"}},
+                 one.port)
+                .status,
             200u);
   sql.exec0("ALTER DATABASE " + db + " ALLOW_CONNECTIONS true");
-  EXPECT_TRUE(eventually([&] { return routes_to(server_.port, e164, "sip:after@pbx.example.com"); }, server_.process.get()))
+  EXPECT_TRUE(eventually([&] { return routes_to(one.port, e164, "sip:after@pbx.example.com"); }, one.process.get()))
       << "the change made while the feed was away was never loaded";
 }
 
