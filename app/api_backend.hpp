@@ -12,6 +12,7 @@
 #include "adapters/postgres/inventory_store.hpp"
 #include "adapters/postgres/pg_api_store.hpp"
 #include "adapters/postgres/pg_campaign_repository.hpp"
+#include "adapters/postgres/pg_webhook_endpoints.hpp"
 
 namespace dialer::app {
 
@@ -22,6 +23,7 @@ class pg_api_backend final : public http::api_backend {
   [[nodiscard]] api_store& store() override { return store_; }
   [[nodiscard]] inventory_service& inventory(account_id account) override;
   [[nodiscard]] campaign_service& campaigns(account_id account) override;
+  [[nodiscard]] webhook_endpoint_store& webhooks() override { return webhooks_; }
   [[nodiscard]] result<void> ping() override;
 
  private:
@@ -42,6 +44,7 @@ class pg_api_backend final : public http::api_backend {
   system_clock clock_;
   std::unique_ptr<number_provider> provider_;
   pg::pg_api_store store_;
+  pg::pg_webhook_endpoints webhooks_;
   std::optional<scoped> scoped_;
 };
 

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 #include <atomic>
+#include <cmath>
 #include <csignal>
 #include <map>
 #include <random>
@@ -22,11 +23,14 @@
 #include "adapters/http/engine_metrics.hpp"
 #include "adapters/postgres/pg_api_store.hpp"
 #include "adapters/postgres/pg_route_feed.hpp"
+#include "adapters/postgres/pg_webhook_outbox.hpp"
+#include "adapters/webhooks/http_sender.hpp"
 #include "app/api_backend.hpp"
 #include "app/campaign_session.hpp"
 #include "app/commands.hpp"
 #include "app/output.hpp"
 #include "engine/dialing/dialing_engine.hpp"
+#include "engine/webhook_dispatcher.hpp"
 
 namespace dialer::app {
 namespace {
@@ -467,6 +471,8 @@ struct serve_settings {
   double key_rate = 100;
   double request_timeout_s = 15;           // a request's bytes must all arrive within this
   std::size_t max_body_bytes = 32 << 20;   // 413 beyond
+  int webhook_threads = 4;                 // deliveries in flight from this process (0: this process delivers none)
+  double webhook_lease_s = 60;             // a delivery a dead engine held is retried by another after this
 };
 
 int serve(const global_options& options, const serve_settings& settings) {
@@ -483,6 +489,10 @@ int serve(const global_options& options, const serve_settings& settings) {
   std::atomic<dialing_engine*> engine_for_metrics{nullptr};
   route_table routes;
   std::unique_ptr<pg::pg_route_feed> route_feed;
+  // Which internal addresses webhooks may reach (none unless DIALER_WEBHOOK_ALLOW says loopback and/or private).
+  const char* allow_text = std::getenv("DIALER_WEBHOOK_ALLOW");
+  auto webhook_allow = webhooks::address_policy::parse(allow_text ? allow_text : "");
+  if (!webhook_allow) return report(webhook_allow.error());
   std::unique_ptr<http::api_server> api;
   if (settings.listen != "none") {
     // Inbound routing reads the number -> agent table from memory, kept coherent by its own feed.
@@ -498,6 +508,7 @@ int serve(const global_options& options, const serve_settings& settings) {
         std::chrono::milliseconds(static_cast<std::int64_t>(settings.request_timeout_s * 1000));
     api_opts.limits.body_bytes = settings.max_body_bytes;
     api_opts.carriers = registry.carrier_names();
+    api_opts.webhook_allow = *webhook_allow;
     api_opts.routes = &routes;
     const auto env = [](const char* name) {
       const char* v = std::getenv(name);
@@ -522,6 +533,29 @@ int serve(const global_options& options, const serve_settings& settings) {
 
   registry_carrier_source carriers(registry, clk);
   const auto engine_id = pg::make_engine_id();
+
+  // Event webhooks: the outbox's events, delivered by every serving process (leases share the work).
+  std::unique_ptr<webhook_dispatcher> deliveries;
+  if (settings.webhook_threads > 0) {
+    webhooks::sender_options sender_opts;
+    sender_opts.allow = *webhook_allow;
+    if (const char* ca = std::getenv("DIALER_WEBHOOK_CA_FILE")) sender_opts.ca_file = ca;
+    webhook_dispatcher_options hook_opts;
+    hook_opts.threads = settings.webhook_threads;
+    hook_opts.lease = std::chrono::seconds(std::max<std::int64_t>(1, std::llround(settings.webhook_lease_s)));
+    hook_opts.timeout = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(15'000), hook_opts.lease / 2);
+    hook_opts.on_error = [](const std::string& what) { spdlog::warn("webhooks: {}", what); };
+    const auto url = (*session)->ctx.database_url();
+    deliveries = std::make_unique<webhook_dispatcher>(
+        [url, engine_id]() -> result<std::unique_ptr<webhook_outbox>> {
+          return std::unique_ptr<webhook_outbox>(std::make_unique<pg::pg_webhook_outbox>(url, engine_id));
+        },
+        [sender_opts]() -> std::unique_ptr<webhook_sender> {
+          return std::make_unique<webhooks::http_sender>(sender_opts);
+        },
+        clk, hook_opts);
+    deliveries->start();
+  }
   engine_opts->metrics = engine_metrics.get();
   dialing_engine engine(pg::engine_ports_for((*session)->ctx.database_url(), engine_id), carriers, clk,
                         *engine_opts);
@@ -558,6 +592,7 @@ int serve(const global_options& options, const serve_settings& settings) {
     clk.sleep_for(std::chrono::milliseconds(100));  // the signal check's cadence
   }
   engine.join();
+  if (deliveries) deliveries->stop();  // tries in progress end within their timeout; the rest stay leased or due
   if (api) api->stop(std::chrono::milliseconds(0));
   engine_for_metrics = nullptr;
   if (route_feed) route_feed->stop();
@@ -668,6 +703,12 @@ void add_campaign_commands(CLI::App& app, global_options& options, command_actio
       ->check(CLI::Range(0.1, 3600.0));
   serve_cmd->add_option("--max-body", serve_opts->max_body_bytes, "Largest request body in bytes (default 32 MiB)")
       ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 30));
+  serve_cmd->add_option("--webhook-threads", serve_opts->webhook_threads,
+                        "Event webhook deliveries in flight from this process (default 4; 0: none)")
+      ->check(CLI::Range(0, 256));
+  serve_cmd->add_option("--webhook-lease", serve_opts->webhook_lease_s,
+                        "Seconds a delivery stays leased to this process before another may retry it (default 60)")
+      ->check(CLI::Range(2.0, 3600.0));
   serve_cmd->callback([&options, &run, serve_opts] { run = [&options, serve_opts] { return serve(options, *serve_opts); }; });
 
   auto* call = app.add_subcommand("call", "Place one call and print its outcome");

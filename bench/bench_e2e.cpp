@@ -24,8 +24,13 @@
 //                 Pipelined like the engine's claim, origination and write-back stages: three threads, each
 //                 with its own connection, joined by queues. No scheduler, no carrier, no heartbeats, slot
 //                 leases or polls.
+//   engine + webhooks  the engine phase again, on a fresh database, with one webhook endpoint that wants
+//                 call.ended (one event per attempt, written by migration 10's trigger in the write-back's
+//                 transaction) and the webhook dispatcher delivering to a bare Beast receiver in this process
+//                 throughout (4 threads, as `dialer serve` runs it). Target: at least 0.80 of the engine's rate.
 //
-// The last line of stdout is: engine_contacts_per_s=X one_row_loop_per_s=Y sql_ceiling_per_s=Z
+// The last line of stdout is: engine_contacts_per_s=X engine_webhooks_contacts_per_s=W one_row_loop_per_s=Y
+// sql_ceiling_per_s=Z
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -50,7 +55,12 @@
 
 #include <fmt/format.h>
 
+#include "bench/bare_server.hpp"  // first: Boost 1.74's Asio needs <utility> first
+
 #include "adapters/carriers/registry.hpp"
+#include "adapters/http/signatures.hpp"
+#include "adapters/postgres/pg_webhook_outbox.hpp"
+#include "adapters/webhooks/http_sender.hpp"
 #include "adapters/postgres/campaign_rows.hpp"
 #include "adapters/postgres/connection.hpp"
 #include "adapters/postgres/embedded_cluster.hpp"
@@ -60,6 +70,7 @@
 #include "adapters/postgres/pg_contact_claims.hpp"
 #include "adapters/postgres/pg_engine_registry.hpp"
 #include "adapters/postgres/pg_slot_leases.hpp"
+#include "engine/webhook_dispatcher.hpp"
 #include "bench/bench_support.hpp"
 #include "bench/timed_ports.hpp"
 #include "engine/contacts/synthetic.hpp"
@@ -85,7 +96,7 @@ struct bench_options {
   std::uint64_t one_row_sample = 20'000;
   double one_row_seconds = 20;
   bool keep = false;
-  std::string only;  // profiling: run one phase ("engine", "ceiling", "one-row"); the others print 0
+  std::string only;  // profiling: run one phase ("engine", "webhooks", "ceiling", "one-row"); the others print 0
 };
 
 // The simulated carrier, instant mode, for every campaign of the run.
@@ -298,6 +309,51 @@ phase_result run_engine(const phase_setup& p, std::uint64_t contacts) {
   fmt::print("  {}\n", cpu_split(cpu0, cpu1, wall));
   fmt::print("  time waiting on PostgreSQL, by statement (each engine thread has its own connection):\n");
   print_timings(timings, wall);
+  std::fflush(stdout);
+  return r;
+}
+
+// ---- phase 1b: the engine while every attempt's call.ended goes to a live webhook endpoint ----
+
+phase_result run_engine_with_webhooks(const phase_setup& p, std::uint64_t contacts) {
+  bare_server receiver;
+  receiver.start(1);
+  {
+    pqxx::connection c(p.url);
+    pqxx::work tx(c);
+    tx.exec_params0("INSERT INTO webhook_endpoints (account_id, url, secret, event_types, max_in_flight) "
+                    "VALUES ($1, $2, $3, '{call.ended}', 8)",
+                    p.account.value(), fmt::format("http://127.0.0.1:{}/hooks", receiver.port()),
+                    http::new_webhook_secret());
+    tx.commit();
+  }
+  system_clock clk;
+  webhook_dispatcher_options opts;  // as `dialer serve` runs it: 4 threads
+  webhooks::sender_options so;
+  so.allow.loopback = true;
+  webhook_dispatcher dispatcher(
+      [&]() -> result<std::unique_ptr<webhook_outbox>> {
+        return std::unique_ptr<webhook_outbox>(std::make_unique<pg::pg_webhook_outbox>(p.url, "bench"));
+      },
+      [so]() -> std::unique_ptr<webhook_sender> { return std::make_unique<webhooks::http_sender>(so); }, clk, opts);
+  dispatcher.start();
+  const auto started = steady::now();
+  const auto r = run_engine(p, contacts);
+  const auto during = receiver.requests.load();
+  pqxx::connection watch(p.url);
+  for (;;) {  // the rest of the backlog
+    pqxx::nontransaction tx(watch);
+    if (tx.exec1("SELECT count(*) FROM webhook_deliveries WHERE state <> 'delivered'")[0].as<std::int64_t>() == 0) break;
+    std::this_thread::sleep_for(milliseconds{50});  // the watcher's cadence
+  }
+  const double all = seconds_since(started);
+  dispatcher.stop();
+  pqxx::nontransaction tx(watch);
+  const auto events = tx.exec1("SELECT count(*) FROM webhook_events")[0].as<std::int64_t>();
+  if (events != static_cast<std::int64_t>(contacts))
+    die(fmt::format("webhooks: {} call.ended events for {} attempts", events, contacts));
+  fmt::print("  webhooks: {} events; {} delivered while the campaign ran, all {} after {:.2f} s ({:.0f} deliveries/s)\n",
+             events, during, receiver.requests.load(), all, static_cast<double>(receiver.requests.load()) / all);
   std::fflush(stdout);
   return r;
 }
@@ -615,15 +671,15 @@ bench_options parse_args(int argc, char** argv) {
       o.one_row_seconds = static_cast<double>(count(value()));
     } else if (a == "--only") {
       o.only = value();
-      if (o.only != "engine" && o.only != "ceiling" && o.only != "one-row")
-        die("--only wants engine, ceiling or one-row, not '" + o.only + "'");
+      if (o.only != "engine" && o.only != "webhooks" && o.only != "ceiling" && o.only != "one-row")
+        die("--only wants engine, webhooks, ceiling or one-row, not '" + o.only + "'");
     } else if (a == "--keep") {
       o.keep = true;
     } else if (a == "--help" || a == "-h") {
       std::printf(
           "usage: bench_e2e [--contacts N (default 1000000)] [--quick (100000 contacts)] [--one-row-sample N "
           "(default 20000)] [--one-row-seconds S (default 20)] [--keep (keep the throwaway cluster)]\n"
-          "       [--only engine|ceiling|one-row (profiling: one phase; the others report 0)]\n"
+          "       [--only engine|webhooks|ceiling|one-row (profiling: one phase; the others report 0)]\n"
           "Starts a throwaway PostgreSQL unless DIALER_DATABASE_URL is set.\n");
       std::exit(0);
     } else {
@@ -681,6 +737,8 @@ int main(int argc, char** argv) {
   };
   const phase_result engine =
       phase("engine", "engine", [&](const phase_setup& s) { return run_engine(s, n); });
+  const phase_result hooked =
+      phase("webhooks", "engine + webhooks", [&](const phase_setup& s) { return run_engine_with_webhooks(s, n); });
   const phase_result ceiling =
       phase("ceiling", "sql ceiling", [&](const phase_setup& s) { return run_sql_ceiling(s, n); });
   const phase_result one_row = phase("one-row", "one-row loop", [&](const phase_setup& s) {
@@ -696,6 +754,10 @@ int main(int argc, char** argv) {
   fmt::print("  engine end to end      {:>10.0f} contacts/s  ({} in {:.2f} s)   target >= {:.0f}/s: {}\n",
              engine.rate(), engine.contacts, engine.seconds, kTargetRate,
              verdict(engine.rate(), kTargetRate));
+  if (hooked.rate() > 0)
+    fmt::print("  engine + webhooks      {:>10.0f} contacts/s  ({} in {:.2f} s)   / engine = {:.2f}, target >= 0.80: {}\n",
+               hooked.rate(), hooked.contacts, hooked.seconds, engine.rate() > 0 ? hooked.rate() / engine.rate() : 0,
+               engine.rate() > 0 ? verdict(hooked.rate() / engine.rate(), 0.8) : "not measured");
   fmt::print(
       "  one-row claim loop     {:>10.0f} contacts/s  ({} in {:.2f} s, a sample)   engine / one-row = "
       "{:.1f}x, "
@@ -708,7 +770,8 @@ int main(int argc, char** argv) {
       "{:.2f}: {}\n",
       ceiling.rate(), ceiling.contacts, ceiling.seconds, of_ceiling, kTargetOfCeiling,
       verdict(of_ceiling, kTargetOfCeiling));
-  fmt::print("engine_contacts_per_s={:.0f} one_row_loop_per_s={:.0f} sql_ceiling_per_s={:.0f}\n",
-             engine.rate(), one_row.rate(), ceiling.rate());
+  fmt::print("engine_contacts_per_s={:.0f} engine_webhooks_contacts_per_s={:.0f} one_row_loop_per_s={:.0f} "
+             "sql_ceiling_per_s={:.0f}\n",
+             engine.rate(), hooked.rate(), one_row.rate(), ceiling.rate());
   return 0;
 }

@@ -25,6 +25,7 @@
 #include "adapters/http/api_key.hpp"
 #include "adapters/http/signatures.hpp"
 #include "adapters/postgres/pg_api_store.hpp"
+#include "bench/bare_server.hpp"
 #include "bench/bench_support.hpp"
 
 namespace dialer::bench {
@@ -34,53 +35,6 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
-
-// The baseline: the least a Beast server does per request (read, fixed answer, keep-alive), on 2 threads.
-class bare_server {
- public:
-  bare_server() : acceptor_(io_, {net::ip::make_address("127.0.0.1"), 0}) {}
-  unsigned short port() const { return acceptor_.local_endpoint().port(); }
-  void start(int threads) {
-    accept();
-    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { io_.run(); });
-  }
-  ~bare_server() {
-    io_.stop();
-    for (auto& t : threads_) t.join();
-  }
-
- private:
-  struct session : std::enable_shared_from_this<session> {
-    explicit session(tcp::socket s) : stream(std::move(s)) {}
-    beast::tcp_stream stream;
-    beast::flat_buffer buffer;
-    bhttp::request<bhttp::string_body> req;
-    bhttp::response<bhttp::string_body> res;
-    void read() {
-      req = {};
-      bhttp::async_read(stream, buffer, req, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-        if (ec) return;
-        self->res = {bhttp::status::ok, self->req.version()};
-        self->res.set(bhttp::field::content_type, "application/json");
-        self->res.body() = R"({"status":"ok","baseline":"a fixed answer"})";
-        self->res.keep_alive(self->req.keep_alive());
-        self->res.prepare_payload();
-        bhttp::async_write(self->stream, self->res, [self](beast::error_code e, std::size_t) {
-          if (!e) self->read();
-        });
-      });
-    }
-  };
-  void accept() {
-    acceptor_.async_accept(net::make_strand(io_), [this](beast::error_code ec, tcp::socket s) {
-      if (!ec) std::make_shared<session>(std::move(s))->read();
-      accept();
-    });
-  }
-  net::io_context io_;
-  tcp::acceptor acceptor_;
-  std::vector<std::thread> threads_;
-};
 
 struct wrk_result {
   double requests_per_s = 0;

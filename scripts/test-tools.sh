@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the npm tools the tests and the linting use (never the product): Redocly's OpenAPI linter, pinned in
+# Installs the npm tools the tests and the linting use (never the product): Redocly's OpenAPI linter, Twilio's helper
+# library and the Standard Webhooks verifier, pinned in
 # tests/lint/package-lock.json. Needs Node.js 20.19 or newer (Redocly CLI 2 does); Debian's own nodejs is
 # installed when there is none, and a Node.js that is too old is an error that says so. Idempotent.
 set -euo pipefail

@@ -3,9 +3,12 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 #include <algorithm>
 #include <memory>
+#include <stdexcept>
+#include <string>
 
 namespace dialer::http {
 
@@ -62,6 +65,28 @@ bool ed25519_ok(std::string_view public_key_base64, std::string_view message, st
   if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, pkey.get()) != 1) return false;
   return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig->data()), sig->size(),
                           reinterpret_cast<const unsigned char*>(message.data()), message.size()) == 1;
+}
+
+std::optional<std::string> standard_webhook_signature(std::string_view secret, std::string_view id,
+                                                      std::int64_t timestamp, std::string_view body) {
+  constexpr std::string_view prefix = "whsec_";
+  if (secret.substr(0, prefix.size()) != prefix) return std::nullopt;
+  const auto key = unbase64(secret.substr(prefix.size()));
+  if (!key || key->size() < 24 || key->size() > 64) return std::nullopt;
+  std::string data;
+  data.reserve(id.size() + body.size() + 24);
+  data.append(id).append(".").append(std::to_string(timestamp)).append(".").append(body);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key->data(), static_cast<int>(key->size()), reinterpret_cast<const unsigned char*>(data.data()),
+       data.size(), mac, &len);
+  return "v1," + base64(std::string_view(reinterpret_cast<const char*>(mac), len));
+}
+
+std::string new_webhook_secret() {
+  unsigned char bytes[32];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("OpenSSL could not produce random bytes");
+  return "whsec_" + base64(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
 }
 
 }  // namespace dialer::http

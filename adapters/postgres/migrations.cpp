@@ -474,6 +474,184 @@ CREATE TRIGGER agents_announce AFTER UPDATE OF handoff, name, deleted_at ON agen
   FOR EACH ROW EXECUTE FUNCTION announce_agent_change();
 CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
 )SQL"},
+    {10, "event webhooks: endpoints, the transactional outbox (events and their deliveries), attempts", R"SQL(
+-- An account's receivers. event_types empty: every type. During a rotation the previous secret signs too,
+-- until previous_secret_until.
+CREATE TABLE webhook_endpoints (
+  id              bigserial PRIMARY KEY,
+  account_id      bigint NOT NULL REFERENCES accounts (id),
+  url             text NOT NULL,
+  description     text NOT NULL DEFAULT '',
+  event_types     text[] NOT NULL DEFAULT '{}',
+  secret          text NOT NULL,
+  previous_secret text,
+  previous_secret_until timestamptz,
+  enabled         boolean NOT NULL DEFAULT true,
+  disabled_reason text,
+  max_in_flight   integer NOT NULL DEFAULT 4 CHECK (max_in_flight BETWEEN 1 AND 64),
+  created_at      timestamptz NOT NULL DEFAULT now(),
+  updated_at      timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (account_id, id)
+);
+CREATE INDEX webhook_endpoints_enabled ON webhook_endpoints (account_id) WHERE enabled;
+
+-- The outbox. A row is written by the trigger of the change that causes it, in that change's transaction: no
+-- event without its change, no change without its event. Only events some enabled endpoint wants are kept.
+-- sequence grows with each event of a contact (attempt_no * 4 + 1 answered, + 2 ended; attempts * 4 + 3
+-- finished): a receiver orders a contact's events by it.
+CREATE TABLE webhook_events (
+  id          bigserial PRIMARY KEY,
+  account_id  bigint NOT NULL REFERENCES accounts (id),
+  type        text NOT NULL,
+  contact_id  bigint,
+  sequence    bigint NOT NULL DEFAULT 0,
+  occurred_at timestamptz NOT NULL DEFAULT now(),
+  data        jsonb NOT NULL
+);
+CREATE INDEX webhook_events_occurred ON webhook_events (occurred_at);
+
+-- One event to one endpoint. pending until delivered, or failed once the retry schedule is spent (a replay
+-- makes it pending again). Claimed with a lease like contacts: an engine that dies mid-delivery loses it when
+-- lease_until passes, and another delivers it.
+CREATE TABLE webhook_deliveries (
+  event_id        bigint NOT NULL REFERENCES webhook_events (id) ON DELETE CASCADE,
+  endpoint_id     bigint NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+  state           text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'failed')),
+  attempts        integer NOT NULL DEFAULT 0,
+  next_attempt_at timestamptz NOT NULL DEFAULT '-infinity',
+  leased_by       text,
+  lease_until     timestamptz,
+  last_status     integer,
+  last_error      text,
+  delivered_at    timestamptz,
+  PRIMARY KEY (event_id, endpoint_id)
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (endpoint_id, next_attempt_at, event_id) WHERE state = 'pending';
+CREATE INDEX webhook_deliveries_leased ON webhook_deliveries (endpoint_id) WHERE leased_by IS NOT NULL;
+CREATE INDEX webhook_deliveries_of_endpoint ON webhook_deliveries (endpoint_id, state, event_id);
+
+-- Every try, for the endpoint's history (kept as long as its event).
+CREATE TABLE webhook_attempts (
+  id           bigserial PRIMARY KEY,
+  event_id     bigint NOT NULL REFERENCES webhook_events (id) ON DELETE CASCADE,
+  endpoint_id  bigint NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+  attempted_at timestamptz NOT NULL,
+  status       integer,
+  error        text,
+  duration_ms  integer NOT NULL DEFAULT 0
+);
+CREATE INDEX webhook_attempts_of_endpoint ON webhook_attempts (endpoint_id, id);
+
+-- Queues new events for the enabled endpoints of their account that want their type.
+CREATE FUNCTION webhook_fan_out(ids bigint[]) RETURNS void LANGUAGE sql AS $$
+  INSERT INTO webhook_deliveries (event_id, endpoint_id)
+  SELECT v.id, e.id FROM webhook_events v
+  JOIN webhook_endpoints e ON e.account_id = v.account_id AND e.enabled
+   AND (e.event_types = '{}' OR v.type = ANY (e.event_types))
+  WHERE v.id = ANY (ids)
+$$;
+
+CREATE FUNCTION webhook_campaign_events() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  t text;
+  ids bigint[];
+BEGIN
+  t := CASE
+    WHEN NEW.state = 'running' AND OLD.state = 'draft' THEN 'campaign.launched'
+    WHEN NEW.state = 'running' AND OLD.state = 'paused' THEN 'campaign.resumed'
+    WHEN NEW.state = 'paused' THEN 'campaign.paused'
+    WHEN NEW.state = 'completed' THEN 'campaign.completed'
+    WHEN NEW.state = 'cancelled' THEN 'campaign.cancelled'
+  END;
+  IF t IS NULL OR NOT EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.account_id = NEW.account_id AND e.enabled
+                              AND (e.event_types = '{}' OR t = ANY (e.event_types))) THEN
+    RETURN NULL;
+  END IF;
+  WITH ev AS (
+    INSERT INTO webhook_events (account_id, type, data)
+    VALUES (NEW.account_id, t, jsonb_build_object('campaign', jsonb_build_object(
+      'id', NEW.id, 'name', NEW.name, 'agent_id', NEW.agent_id, 'state', NEW.state, 'previous_state', OLD.state)))
+    RETURNING id, account_id, type)
+  SELECT array_agg(id) INTO ids FROM ev;
+  PERFORM webhook_fan_out(ids);
+  RETURN NULL;
+END $$;
+CREATE TRIGGER campaigns_webhooks AFTER UPDATE OF state ON campaigns
+  FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state) EXECUTE FUNCTION webhook_campaign_events();
+
+-- Statement triggers over the transition tables: one set-based insert per write-back statement, and nothing but
+-- one index probe when no endpoint is enabled anywhere.
+CREATE FUNCTION webhook_attempt_events() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  ids bigint[];
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled) THEN RETURN NULL; END IF;
+  WITH ev AS (
+  INSERT INTO webhook_events (account_id, type, contact_id, sequence, data)
+  SELECT x.account_id, x.type, x.contact_id, x.sequence, x.data
+  FROM (
+    SELECT c.account_id, t.type, n.contact_id,
+           n.attempt_no * 4 + t.step AS sequence,
+           jsonb_build_object(
+             'attempt', jsonb_build_object('id', n.id, 'attempt_no', n.attempt_no, 'carrier', n.carrier,
+                                           'carrier_call_id', n.carrier_call_id),
+             'campaign', jsonb_build_object('id', c.id, 'name', c.name),
+             'contact', jsonb_build_object('id', k.id, 'e164', k.e164, 'variables', k.variables::jsonb),
+             'from', n.caller_id, 'to', k.e164, 'outcome', n.outcome, 'detail', n.detail,
+             'started_at', n.started_at, 'answered_at', n.answered_at, 'ended_at', n.ended_at,
+             'duration_s', round(n.billable_ms / 1000.0, 3), 'cost', n.cost) AS data
+    FROM new_rows n
+    JOIN old_rows o ON o.id = n.id
+    JOIN campaigns c ON c.id = n.campaign_id
+    JOIN contacts k ON k.id = n.contact_id
+    CROSS JOIN LATERAL (VALUES ('call.answered', 1), ('call.ended', 2)) t(type, step)
+    WHERE ((t.step = 1 AND o.answered_at IS NULL AND n.answered_at IS NOT NULL)
+        OR (t.step = 2 AND o.outcome IS NULL AND n.outcome IS NOT NULL))
+      AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.account_id = c.account_id AND e.enabled
+                  AND (e.event_types = '{}' OR t.type = ANY (e.event_types)))
+    ORDER BY n.contact_id, t.step
+  ) x
+  RETURNING id, account_id, type)
+  SELECT array_agg(id) INTO ids FROM ev;
+  PERFORM webhook_fan_out(ids);
+  RETURN NULL;
+END $$;
+CREATE TRIGGER call_attempts_webhooks AFTER UPDATE ON call_attempts
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION webhook_attempt_events();
+
+CREATE FUNCTION webhook_contact_events() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  ids bigint[];
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled) THEN RETURN NULL; END IF;
+  WITH ev AS (
+  INSERT INTO webhook_events (account_id, type, contact_id, sequence, data)
+  SELECT x.account_id, 'contact.finished', x.contact_id, x.sequence, x.data
+  FROM (
+    SELECT c.account_id, n.id AS contact_id, n.attempts * 4 + 3 AS sequence,
+           jsonb_build_object(
+             'contact', jsonb_build_object('id', n.id, 'e164', n.e164, 'row', n.row_number,
+                                           'variables', n.variables::jsonb),
+             'campaign', jsonb_build_object('id', c.id, 'name', c.name),
+             'state', n.state, 'outcome', n.outcome, 'reason', n.pending_reason, 'attempts', n.attempts) AS data
+    FROM new_rows n
+    JOIN old_rows o ON o.id = n.id
+    JOIN campaigns c ON c.id = n.campaign_id
+    WHERE o.state IN ('pending', 'in_progress') AND n.state IN ('done', 'cancelled', 'do_not_call', 'invalid')
+      AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.account_id = c.account_id AND e.enabled
+                  AND (e.event_types = '{}' OR 'contact.finished' = ANY (e.event_types)))
+    ORDER BY n.id
+  ) x
+  RETURNING id, account_id, type)
+  SELECT array_agg(id) INTO ids FROM ev;
+  PERFORM webhook_fan_out(ids);
+  RETURN NULL;
+END $$;
+CREATE TRIGGER contacts_webhooks AFTER UPDATE ON contacts
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION webhook_contact_events();
+)SQL"},
 };
 
 }  // namespace

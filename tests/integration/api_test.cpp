@@ -13,6 +13,7 @@
 #include "tests/integration/e2e_fixture.hpp"
 #include "tests/integration/http_client.hpp"
 #include "tests/integration/openapi_contract.hpp"
+#include "tests/integration/webhook_receiver.hpp"
 
 namespace dialer::testing::e2e {
 namespace {
@@ -557,6 +558,103 @@ TEST_F(ApiCampaigns, ACampaignFromJsonContactsIsValidatedLaunchedAndDialedToComp
   EXPECT_EQ(sum_of("dialer_number_max_concurrent_calls{number=\"" + e164 + "\"}"), 1);
   EXPECT_EQ(sum_of("dialer_number_calls_in_flight{number=\"" + e164 + "\"}"), 0);
   EXPECT_NE(metrics.find("dialer_hopper_contacts"), std::string::npos);
+}
+
+// Event webhook endpoints through the API: validated, scoped to the account, their secret shown once, deliveries
+// and tries readable, a rotation signing with both secrets while it overlaps, replays, disable and delete.
+TEST_F(ApiCampaigns, WebhookEndpointsAreManagedAndTheirDeliveriesReadReplayedAndSignedThroughARotation) {
+  // Loopback refused where it is not allowed (the fixture's server); then that server gives way to one that allows
+  // it, the only one delivering.
+  EXPECT_EQ(post("/v1/webhook_endpoints", {{"url", "http://127.0.0.1:9/x"}}, key_).status, 422u);
+  server_.process->signal(SIGTERM);
+  ASSERT_EQ(server_.process->wait(), 0);
+  server_ = serve("hooks", {}, {{"DIALER_WEBHOOK_ALLOW", "loopback"}});
+  auto& hooks = server_;
+  const auto on = [&](verb m, const std::string& target, const nlohmann::json& body, const std::string& key) {
+    return call(m, target, body, key, body.is_null() ? std::map<std::string, std::string>{}
+                                                     : std::map<std::string, std::string>{{"Content-Type", "application/json"}},
+                hooks.port);
+  };
+  // Refusals, each with its reason.
+  EXPECT_EQ(on(verb::post, "/v1/webhook_endpoints", {{"url", "ftp://example.com/x"}}, key_).status, 422u);
+  EXPECT_EQ(on(verb::post, "/v1/webhook_endpoints", {{"url", "https://h.example/x"}, {"event_types", {"call.nope"}}}, key_).status, 422u);
+  EXPECT_EQ(on(verb::post, "/v1/webhook_endpoints", {{"url", "https://h.example/x"}, {"max_in_flight", 0}}, key_).status, 422u);
+  EXPECT_EQ(on(verb::post, "/v1/webhook_endpoints", {{"url", "https://h.example/x"}, {"secret", "mine"}}, key_).status, 422u);
+  auto internal = post("/v1/webhook_endpoints", {{"url", "http://169.254.169.254/latest"}}, key_);
+  EXPECT_EQ(internal.status, 422u);
+  EXPECT_NE(internal.body.find("internal address"), std::string::npos) << internal.body;
+
+  auto made = on(verb::post, "/v1/webhook_endpoints", {{"url", "http://127.0.0.1:9/nowhere"}, {"description", "platform"}}, key_);
+  ASSERT_EQ(made.status, 201u) << made.body;
+  const auto endpoint = made.json()["id"].get<std::int64_t>();
+  const auto old_secret = made.json()["secret"].get<std::string>();
+  const auto path = "/v1/webhook_endpoints/" + std::to_string(endpoint);
+  EXPECT_FALSE(on(verb::get, path, nullptr, key_).json().contains("secret")) << "shown once";
+  EXPECT_EQ(on(verb::get, "/v1/webhook_endpoints", nullptr, key_).json()["data"].size(), 1u);
+  const auto other = create_key("other-account");
+  EXPECT_EQ(on(verb::get, path, nullptr, other).status, 404u);
+  EXPECT_EQ(on(verb::patch, path, {{"enabled", false}}, other).status, 404u);
+  EXPECT_EQ(on(verb::get, "/v1/webhook_endpoints", nullptr, other).json()["data"].size(), 0u);
+
+  // The receiver knows the first secret; events of a campaign's run reach it.
+  receiver first(dir_ / "first", {old_secret});
+  ASSERT_EQ(on(verb::patch, path, {{"url", first.url()}}, key_).status, 200u);
+  const auto [agent, number] = agent_with_number(key_, "hook-bot");
+  auto body = settings("hooked", agent);
+  body["contacts"] = nlohmann::json::array({{{"phone", "+14155550111"}}, {{"phone", "+14155550112"}}});
+  const auto campaign = post("/v1/campaigns", body, key_).json()["campaign"]["id"].get<std::int64_t>();
+  ASSERT_EQ(post("/v1/campaigns/" + std::to_string(campaign) + "/launch", nullptr, key_).status, 200u);
+  ASSERT_TRUE(eventually([&] { return campaign_state_of(campaign) == "completed"; }, server_.process.get()));
+  const auto events = scalar("SELECT count(*) FROM webhook_events");
+  ASSERT_GE(events, 6) << "launched, 2 call.ended, 2 contact.finished, completed";
+  ASSERT_TRUE(eventually([&] { return static_cast<std::int64_t>(first.processed().size()) == events; }, hooks.process.get()));
+  auto shown = on(verb::get, path, nullptr, key_).json();
+  EXPECT_EQ(shown["deliveries"]["delivered"], events);
+  auto delivered = on(verb::get, path + "/deliveries?state=delivered&limit=2", nullptr, key_).json();
+  ASSERT_EQ(delivered["data"].size(), 2u);
+  EXPECT_EQ(delivered["data"][0]["last_status"], 200);
+  ASSERT_FALSE(delivered["next_cursor"].is_null());
+  EXPECT_EQ(on(verb::get, path + "/deliveries?state=delivered&cursor=" + delivered["next_cursor"].get<std::string>(),
+               nullptr, key_).json()["data"].size(),
+            static_cast<std::size_t>(events - 2));
+  EXPECT_EQ(on(verb::get, path + "/deliveries?state=nope", nullptr, key_).status, 400u);
+  auto tries = on(verb::get, path + "/attempts", nullptr, key_).json();
+  EXPECT_EQ(tries["data"].size(), static_cast<std::size_t>(events));
+  EXPECT_EQ(tries["data"][0]["status"], 200);
+
+  // Rotation: both secrets sign while it overlaps, so a receiver that knows either verifies a replay.
+  auto rotated = on(verb::post, path + "/rotate_secret", {{"overlap_seconds", 3600}}, key_);
+  ASSERT_EQ(rotated.status, 200u) << rotated.body;
+  const auto new_secret = rotated.json()["secret"].get<std::string>();
+  EXPECT_NE(new_secret, old_secret);
+  EXPECT_FALSE(rotated.json()["previous_secret_expires_at"].is_null());
+  receiver second(dir_ / "second", {new_secret});
+  ASSERT_EQ(on(verb::patch, path, {{"url", second.url()}}, key_).status, 200u);
+  const std::string some = delivered["data"][0]["event_id"];
+  auto replayed = on(verb::post, path + "/replay", {{"event_ids", {some}}}, key_);
+  ASSERT_EQ(replayed.status, 202u) << replayed.body;
+  EXPECT_EQ(replayed.json()["replayed"], 1);
+  ASSERT_TRUE(eventually([&] { return second.processed().count(some) == 1; }, hooks.process.get()));
+  ASSERT_EQ(on(verb::patch, path, {{"url", first.url()}}, key_).status, 200u);
+  ASSERT_EQ(on(verb::post, path + "/replay", {{"event_ids", {some}}}, key_).json()["replayed"], 1);
+  ASSERT_TRUE(eventually([&] {
+    std::size_t n = 0;
+    for (const auto& e : first.log()) n += e.value("id", "") == some && e.value("answer", nlohmann::json()) == 200;
+    return n == 2;
+  }, hooks.process.get())) << "the old secret still verifies during the overlap";
+  EXPECT_TRUE(first.invalid().empty());
+  EXPECT_TRUE(second.invalid().empty());
+  EXPECT_EQ(on(verb::post, path + "/replay", {{"event_ids", {"12"}}}, key_).status, 422u);
+  EXPECT_EQ(on(verb::post, path + "/rotate_secret", {{"overlap_seconds", 999999999}}, key_).status, 422u);
+
+  // Disabled through the API, with the reason; enabled again, without.
+  auto off = on(verb::patch, path, {{"enabled", false}}, key_).json();
+  EXPECT_EQ(off["enabled"], false);
+  EXPECT_EQ(off["disabled_reason"], "disabled through the API");
+  EXPECT_TRUE(on(verb::patch, path, {{"enabled", true}}, key_).json()["disabled_reason"].is_null());
+  EXPECT_EQ(on(verb::delete_, path, nullptr, key_).status, 204u);
+  EXPECT_EQ(on(verb::get, path, nullptr, key_).status, 404u);
+  EXPECT_EQ(scalar("SELECT count(*) FROM webhook_deliveries"), 0) << "its deliveries went with it";
 }
 
 TEST_F(ApiCampaigns, AnUploadedCsvIsImportedWithEveryRejectedRowPagedByRow) {

@@ -104,7 +104,12 @@ std::string read_text(const fs::path& p) {
 
 int spawn_dialer(const std::vector<std::string>& args, const fs::path& out_file, const fs::path& err_file,
                  const std::map<std::string, std::string>& env) {
-  std::vector<std::string> argv{DIALER_BINARY};
+  return spawn_program(DIALER_BINARY, args, out_file, err_file, env);
+}
+
+int spawn_program(const std::string& program, const std::vector<std::string>& args, const fs::path& out_file,
+                  const fs::path& err_file, const std::map<std::string, std::string>& env) {
+  std::vector<std::string> argv{program};
   argv.insert(argv.end(), args.begin(), args.end());
   const pid_t pid = ::fork();
   if (pid == 0) {
@@ -118,7 +123,7 @@ int spawn_dialer(const std::vector<std::string>& args, const fs::path& out_file,
     std::vector<char*> cargs;
     for (auto& a : argv) cargs.push_back(a.data());
     cargs.push_back(nullptr);
-    ::execv(cargs[0], cargs.data());
+    ::execvp(cargs[0], cargs.data());
     ::_exit(127);
   }
   return pid;

@@ -30,6 +30,10 @@ run_result run_dialer(const std::vector<std::string>& args, const std::map<std::
 // Starts the dialer binary without waiting; returns the pid. Output goes to files in `dir`.
 int spawn_dialer(const std::vector<std::string>& args, const std::filesystem::path& out_file,
                  const std::filesystem::path& err_file, const std::map<std::string, std::string>& env = {});
+// Any program (found on PATH when the name has no '/'), the same way.
+int spawn_program(const std::string& program, const std::vector<std::string>& args,
+                  const std::filesystem::path& out_file, const std::filesystem::path& err_file,
+                  const std::map<std::string, std::string>& env = {});
 // Waits for a spawned process; returns its exit code (or 128 + signal).
 int wait_for(int pid);
 

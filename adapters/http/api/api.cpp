@@ -540,6 +540,7 @@ void api_server::impl::add_routes() {
   add_inventory_routes(router);
   add_campaign_routes(router);
   add_inbound_routes(router);
+  add_webhook_routes(router);
 }
 
 api_server::api_server(api_options options, backend_factory backends, const clock& clk, prometheus::Registry& metrics)
@@ -590,6 +591,7 @@ std::vector<std::pair<std::string, std::string>> api_server::routes() {
   add_inventory_routes(r);
   add_campaign_routes(r);
   add_inbound_routes(r);
+  add_webhook_routes(r);
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& x : r.routes()) out.emplace_back(std::string(bhttp::to_string(x.method)), x.pattern);
   return out;

@@ -19,11 +19,13 @@
 #include <vector>
 
 #include "adapters/http/server.hpp"
+#include "adapters/webhooks/http_sender.hpp"
 #include "engine/campaign_service.hpp"
 #include "engine/inbound_routes.hpp"
 #include "engine/inventory.hpp"
 #include "engine/ports/api_store.hpp"
 #include "engine/ports/clock.hpp"
+#include "engine/ports/webhooks.hpp"
 
 namespace prometheus {
 class Registry;
@@ -39,6 +41,7 @@ class api_backend {
   [[nodiscard]] virtual api_store& store() = 0;
   [[nodiscard]] virtual inventory_service& inventory(account_id account) = 0;
   [[nodiscard]] virtual campaign_service& campaigns(account_id account) = 0;
+  [[nodiscard]] virtual webhook_endpoint_store& webhooks() = 0;
   // The database answers (readiness).
   [[nodiscard]] virtual result<void> ping() = 0;
 };
@@ -57,6 +60,7 @@ struct api_options {
   std::chrono::seconds idempotency_hold{60};        // a request being served holds its key this long at most
   std::chrono::hours idempotency_retention{24};     // answers are replayed this long
   std::vector<std::string> carriers{"simulated"};   // carrier names a campaign may use (the registry's)
+  webhooks::address_policy webhook_allow;            // address literals a webhook URL may name (DIALER_WEBHOOK_ALLOW)
   // Inbound routing: the number -> agent table (null: not served), what carriers call (https://host[:port],
   // no trailing slash: Twilio signs the full URL), and the carriers' verification secrets.
   const route_table* routes = nullptr;

@@ -122,5 +122,6 @@ using api_router = router<route_entry>;
 void add_inventory_routes(api_router& r);
 void add_campaign_routes(api_router& r);
 void add_inbound_routes(api_router& r);
+void add_webhook_routes(api_router& r);
 
 }  // namespace dialer::http

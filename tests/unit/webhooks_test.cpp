@@ -1,0 +1,111 @@
+// Event webhooks' pure parts: the Standard Webhooks signature, the retry schedule and what a receiver's answer
+// leads to, the SSRF address policy and the endpoint URL's parsing.
+#include <gtest/gtest.h>
+
+#include <boost/asio/ip/address.hpp>
+
+#include "adapters/http/signatures.hpp"
+#include "adapters/webhooks/http_sender.hpp"
+#include "engine/webhook_dispatcher.hpp"
+
+namespace dialer {
+namespace {
+
+using namespace std::chrono_literals;
+
+// The example of the Standard Webhooks specification (and of its reference libraries).
+TEST(StandardWebhooks, TheSpecificationsExampleSignsAlike) {
+  EXPECT_EQ(http::standard_webhook_signature("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                                             1614265330, R"({"test": 2432232314})"),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+  EXPECT_FALSE(http::standard_webhook_signature("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "m", 1, "{}")) << "no prefix";
+  EXPECT_FALSE(http::standard_webhook_signature("whsec_c2hvcnQ=", "m", 1, "{}")) << "fewer than 24 bytes";
+  const auto fresh = http::new_webhook_secret();
+  EXPECT_EQ(fresh.rfind("whsec_", 0), 0u);
+  EXPECT_TRUE(http::standard_webhook_signature(fresh, "m", 1, "{}"));
+  EXPECT_NE(fresh, http::new_webhook_secret());
+}
+
+TEST(WebhookRetries, FollowTheStandardScheduleThenStop) {
+  const std::vector<std::chrono::seconds> expected{5s, 5min, 30min, 2h, 5h, 10h, 14h, 20h, 24h};
+  for (std::size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(webhook_retry_delay(static_cast<int>(i) + 1), expected[i]);
+  EXPECT_FALSE(webhook_retry_delay(10)) << "ten tries in all";
+  EXPECT_FALSE(webhook_retry_delay(0));
+}
+
+TEST(WebhookRetries, AnAnswerDecidesTheNextStep) {
+  const auto t0 = std::chrono::system_clock::time_point(std::chrono::hours(500'000));
+  webhook_delivery d;
+  d.attempts = 0;
+  using kind = webhook_outcome::kind;
+  EXPECT_EQ(decide_webhook_outcome(d, {204, {}, {}}, t0, 3ms, 0.5).what, kind::delivered);
+  EXPECT_EQ(decide_webhook_outcome(d, {410, {}, {}}, t0, 3ms, 0.5).what, kind::gone);
+  // A failed first try: again after 5 s, +-10 %.
+  auto o = decide_webhook_outcome(d, {500, {}, {}}, t0, 3ms, 0.0);
+  EXPECT_EQ(o.what, kind::retry);
+  EXPECT_EQ(o.next_attempt_at - t0, 4500ms);
+  EXPECT_EQ(decide_webhook_outcome(d, {0, {}, "connection refused"}, t0, 3ms, 1.0).next_attempt_at - t0, 5500ms);
+  EXPECT_EQ(decide_webhook_outcome(d, {0, {}, "connection refused"}, t0, 3ms, 1.0).error, "connection refused");
+  // Retry-After of a 429 or 503 is honoured when longer, bounded to a day; a 500's is not.
+  EXPECT_EQ(decide_webhook_outcome(d, {429, 120s, {}}, t0, 3ms, 0.5).next_attempt_at - t0, 120s);
+  EXPECT_EQ(decide_webhook_outcome(d, {503, 1s, {}}, t0, 3ms, 0.5).next_attempt_at - t0, 5s) << "shorter: the schedule";
+  EXPECT_EQ(decide_webhook_outcome(d, {503, std::chrono::seconds(1'000'000), {}}, t0, 3ms, 0.5).next_attempt_at - t0, 24h);
+  EXPECT_EQ(decide_webhook_outcome(d, {500, 120s, {}}, t0, 3ms, 0.5).next_attempt_at - t0, 5s);
+  // The tenth failed try ends it.
+  d.attempts = 9;
+  EXPECT_EQ(decide_webhook_outcome(d, {500, {}, {}}, t0, 3ms, 0.5).what, kind::exhausted);
+  d.attempts = 8;
+  EXPECT_EQ(decide_webhook_outcome(d, {500, {}, {}}, t0, 3ms, 0.5).next_attempt_at - t0, 24h);
+}
+
+TEST(WebhookAddresses, InternalAddressesAreRefusedUnlessAllowed) {
+  const auto addr = [](const char* a) { return boost::asio::ip::make_address(a); };
+  const webhooks::address_policy none;
+  webhooks::address_policy loopback;
+  loopback.loopback = true;
+  webhooks::address_policy both;
+  both.loopback = both.private_ranges = true;
+  for (const char* a : {"8.8.8.8", "1.1.1.1", "2606:4700::1111", "172.32.0.1", "100.128.0.1"})
+    EXPECT_TRUE(webhooks::address_allowed(addr(a), none)) << a;
+  for (const char* a : {"127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1", "64:ff9b::7f00:1"}) {
+    EXPECT_FALSE(webhooks::address_allowed(addr(a), none)) << a;
+    EXPECT_TRUE(webhooks::address_allowed(addr(a), loopback)) << a;
+  }
+  for (const char* a : {"10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "100.64.0.1", "169.254.169.254",
+                        "fd00::1", "fe80::1", "::ffff:10.0.0.1"}) {
+    EXPECT_FALSE(webhooks::address_allowed(addr(a), loopback)) << a;
+    EXPECT_TRUE(webhooks::address_allowed(addr(a), both)) << a;
+  }
+  for (const char* a : {"0.0.0.0", "0.1.2.3", "::", "224.0.0.1", "255.255.255.255", "ff02::1", "192.0.2.1", "2001:db8::1"})
+    EXPECT_FALSE(webhooks::address_allowed(addr(a), both)) << a;
+  EXPECT_TRUE(webhooks::address_policy::parse("loopback, private")->private_ranges);
+  EXPECT_FALSE(webhooks::address_policy::parse("")->loopback);
+  EXPECT_FALSE(webhooks::address_policy::parse("everything"));
+}
+
+TEST(WebhookUrls, AbsoluteHttpUrlsAreTakenApartAndOthersRefusedWithTheReason) {
+  auto u = webhooks::parse_webhook_url("https://hooks.example.com/v1/dialer?x=1");
+  ASSERT_TRUE(u);
+  EXPECT_TRUE(u->tls);
+  EXPECT_EQ(u->host, "hooks.example.com");
+  EXPECT_EQ(u->port, "443");
+  EXPECT_EQ(u->target, "/v1/dialer?x=1");
+  u = webhooks::parse_webhook_url("HTTP://[::1]:8081");
+  ASSERT_TRUE(u);
+  EXPECT_FALSE(u->tls);
+  EXPECT_EQ(u->host, "::1");
+  EXPECT_EQ(u->port, "8081");
+  EXPECT_EQ(u->target, "/");
+  EXPECT_EQ(webhooks::parse_webhook_url("http://h?q")->target, "/?q");
+  for (const char* bad : {"ftp://h/", "hooks.example.com/x", "https://user:pw@h/", "https://h/#frag", "https:///x",
+                          "https://h:0/", "https://h:99999/", "https://h x/", "https://[::1/", "https://h_1/"}) {
+    auto r = webhooks::parse_webhook_url(bad);
+    EXPECT_FALSE(r) << bad;
+    if (!r) {
+      EXPECT_NE(r.error().message.find("webhook URL"), std::string::npos);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace dialer
