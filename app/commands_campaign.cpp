@@ -547,8 +547,8 @@ int serve(const global_options& options, const serve_settings& settings) {
     hook_opts.on_error = [](const std::string& what) { spdlog::warn("webhooks: {}", what); };
     const auto url = (*session)->ctx.database_url();
     deliveries = std::make_unique<webhook_dispatcher>(
-        [url, engine_id]() -> result<std::unique_ptr<webhook_outbox>> {
-          return std::unique_ptr<webhook_outbox>(std::make_unique<pg::pg_webhook_outbox>(url, engine_id));
+        [url, engine_id](int index) -> result<std::unique_ptr<webhook_outbox>> {
+          return std::unique_ptr<webhook_outbox>(std::make_unique<pg::pg_webhook_outbox>(url, engine_id, index));
         },
         [sender_opts]() -> std::unique_ptr<webhook_sender> {
           return std::make_unique<webhooks::http_sender>(sender_opts);

@@ -114,8 +114,8 @@ int main(int argc, char** argv) {
   webhooks::sender_options so;
   so.allow.loopback = true;
   webhook_dispatcher dispatcher(
-      [&]() -> result<std::unique_ptr<webhook_outbox>> {
-        return std::unique_ptr<webhook_outbox>(std::make_unique<pg::pg_webhook_outbox>(database, "bench"));
+      [&](int index) -> result<std::unique_ptr<webhook_outbox>> {
+        return std::unique_ptr<webhook_outbox>(std::make_unique<pg::pg_webhook_outbox>(database, "bench", index));
       },
       [so]() -> std::unique_ptr<webhook_sender> { return std::make_unique<webhooks::http_sender>(so); }, clk, opts);
   const auto cpu0 = cpu_sample::now();
@@ -124,8 +124,8 @@ int main(int argc, char** argv) {
   pqxx::connection watch(database);
   for (;;) {
     pqxx::nontransaction tx(watch);
-    if (tx.exec1("SELECT count(*) FROM webhook_deliveries WHERE state <> 'delivered'")[0].as<std::int64_t>() == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the watcher's cadence
+    if (tx.exec1("SELECT NOT EXISTS (SELECT 1 FROM webhook_deliveries WHERE state = 'pending')")[0].as<bool>()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the watcher's cadence
   }
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const auto cpu1 = cpu_sample::now();

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 
 namespace dialer {
 
@@ -72,18 +73,44 @@ webhook_dispatcher::~webhook_dispatcher() { stop(); }
 
 result<std::size_t> webhook_dispatcher::deliver_due(webhook_outbox& outbox, webhook_sender& sender, const clock& clk,
                                                     const webhook_dispatcher_options& options, std::mt19937_64& rng) {
-  auto claimed = outbox.claim(clk.wall(), options.lease, options.batch);
+  auto claimed = outbox.claim(clk.wall(), options.lease, options.batch, per_endpoint(options));
   if (!claimed) return claimed.error();
   std::uniform_real_distribution<double> jitter(0.0, 1.0);
-  for (const auto& d : *claimed) {
+  const auto began = clk.monotonic();
+  std::vector<webhook_try> tries;
+  tries.reserve(claimed->size());
+  std::size_t posted = 0;
+  std::optional<webhook_outcome> stop;  // what the rest of the batch comes to, once a try stopped it
+  for (auto& d : *claimed) {
+    if (!stop && clk.monotonic() - began > options.lease / 2) {
+      stop = webhook_outcome{};
+      stop->what = webhook_outcome::kind::untried;
+    }
+    if (stop) {
+      tries.push_back({std::move(d), *stop});
+      continue;
+    }
     const auto started = clk.monotonic();
     const auto attempted = clk.wall();
     const auto response = sender.post(webhook_request_for(d, attempted, options.timeout));
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(clk.monotonic() - started);
-    if (auto r = outbox.record(d, decide_webhook_outcome(d, response, attempted, took, jitter(rng))); !r)
-      return r.error();
+    auto o = decide_webhook_outcome(d, response, attempted, took, jitter(rng));
+    ++posted;
+    using kind = webhook_outcome::kind;
+    if (o.what == kind::gone) {
+      stop = webhook_outcome{};
+      stop->what = kind::untried;
+    } else if (o.what != kind::delivered && (response.status == 0 || response.status == 429 || response.status >= 500)) {
+      // The receiver is down or throttling: the rest of the batch waits as long as this one, untried.
+      stop = webhook_outcome{};
+      stop->what = kind::deferred;
+      stop->next_attempt_at = o.what == kind::retry ? o.next_attempt_at : attempted + std::chrono::seconds(5);
+    }
+    tries.push_back({std::move(d), std::move(o)});
   }
-  return claimed->size();
+  if (!tries.empty())
+    if (auto r = outbox.record(tries); !r) return r.error();
+  return posted;
 }
 
 void webhook_dispatcher::start() {
@@ -121,7 +148,7 @@ void webhook_dispatcher::run(int index) {
       if (stopping_) return;
     }
     if (!outbox) {
-      auto made = outboxes_();
+      auto made = outboxes_(index);
       if (!made) {
         if (options_.on_error) options_.on_error("cannot reach the outbox: " + made.error().message);
         idle(backoff);

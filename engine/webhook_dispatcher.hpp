@@ -8,6 +8,7 @@
 // outbox (a database connection) and sender. deliver_due() is also callable alone, on the caller's thread with
 // the caller's parts (tests under a manual clock). All time comes from the clock.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -26,9 +27,9 @@
 namespace dialer {
 
 struct webhook_dispatcher_options {
-  int threads = 4;                                   // deliveries in flight from this process at most
-  std::size_t batch = 16;                            // leased per claim and thread
-  std::chrono::seconds lease{60};                    // longer than a try can take (the timeout)
+  int threads = 4;                                   // requests in flight from this process at most
+  std::size_t batch = 32;                            // leased per claim (one endpoint's), posted in order
+  std::chrono::seconds lease{60};                    // a batch stops posting at half of it; at least 2 timeouts
   std::chrono::milliseconds timeout{15'000};         // a receiver that has not answered by then failed this try
   std::chrono::milliseconds idle_poll{500};          // a thread that found nothing due looks again after this
   std::chrono::hours retention{24 * 7};              // delivered and spent events are forgotten after this
@@ -51,7 +52,8 @@ struct webhook_dispatcher_options {
 
 class webhook_dispatcher {
  public:
-  using outbox_factory = std::function<result<std::unique_ptr<webhook_outbox>>()>;
+  // Called on dispatcher thread `index` (0..threads-1): its own outbox, whose lease holder names the thread.
+  using outbox_factory = std::function<result<std::unique_ptr<webhook_outbox>>(int index)>;
   using sender_factory = std::function<std::unique_ptr<webhook_sender>()>;
 
   webhook_dispatcher(outbox_factory outboxes, sender_factory senders, const clock& clk,
@@ -63,9 +65,16 @@ class webhook_dispatcher {
   void start();
   void stop();  // finishes the tries in progress (a try ends within the timeout) and joins
 
-  // One pass: claims what is due (up to options.batch), tries each, records each. Returns how many were tried.
+  // One pass: claims a batch (one endpoint's, up to options.batch), posts it in order, records it in one go.
+// A throttled or failed try defers the rest of its batch (to its own next try; no try counted for them); a 410
+// releases the rest; a batch that has taken half its lease releases the rest. Returns how many were posted.
   static result<std::size_t> deliver_due(webhook_outbox& outbox, webhook_sender& sender, const clock& clk,
                                          const webhook_dispatcher_options& options, std::mt19937_64& rng);
+  // Threads of one process that may work on one endpoint at once: all but one, so that a slow endpoint always
+  // leaves a thread for the others.
+  [[nodiscard]] static int per_endpoint(const webhook_dispatcher_options& options) noexcept {
+    return std::max(1, options.threads - 1);
+  }
 
  private:
   void run(int index);

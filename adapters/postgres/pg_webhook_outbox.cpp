@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
+#include "adapters/postgres/sql_arrays.hpp"
+
 namespace dialer::pg {
 namespace {
 
@@ -16,38 +18,49 @@ double epoch_s(std::chrono::system_clock::time_point t) {
 
 }  // namespace
 
-pg_webhook_outbox::pg_webhook_outbox(std::string database_url, std::string owner)
-    : link_(std::move(database_url)), owner_(std::move(owner)) {}
+pg_webhook_outbox::pg_webhook_outbox(std::string database_url, std::string process, int thread)
+    : link_(std::move(database_url)), process_(std::move(process) + "/"), holder_(process_ + std::to_string(thread)) {}
 
 result<std::vector<webhook_delivery>> pg_webhook_outbox::claim(std::chrono::system_clock::time_point now,
-                                                               std::chrono::seconds lease, std::size_t limit) {
+                                                               std::chrono::seconds lease, std::size_t limit,
+                                                               int per_process) {
   try {
     pqxx::work tx(link_.get());
     tx.exec_params("SELECT pg_advisory_xact_lock($1)", kClaimLock);
-    // Each enabled endpoint offers its oldest due deliveries, as many as its max_in_flight leaves room for
-    // beside the live leases (anyone's); the oldest of those are leased. A backlog at one endpoint cannot fill
-    // a claim, so one slow receiver does not starve the others.
+    // The endpoint: enabled, with fewer lease holders than its max_in_flight (and than `per_process` of ours),
+    // whose oldest due delivery is the oldest. Then up to `limit` of its due deliveries, oldest first.
     auto rows = tx.exec_params(
-        "WITH offered AS ("
-        "  SELECT d.event_id, d.endpoint_id, d.next_attempt_at FROM webhook_endpoints e "
-        "  CROSS JOIN LATERAL (SELECT count(*) AS n FROM webhook_deliveries b WHERE b.endpoint_id = e.id "
-        "    AND b.leased_by IS NOT NULL AND b.lease_until > to_timestamp($1) AND b.state = 'pending') busy "
-        "  CROSS JOIN LATERAL (SELECT x.event_id, x.endpoint_id, x.next_attempt_at FROM webhook_deliveries x "
+        "WITH holders AS ("
+        "  SELECT endpoint_id, count(DISTINCT leased_by) AS n, "
+        "         count(DISTINCT leased_by) FILTER (WHERE starts_with(leased_by, $5)) AS mine "
+        "  FROM webhook_deliveries WHERE leased_by IS NOT NULL AND lease_until > to_timestamp($1) "
+        "  GROUP BY endpoint_id), "
+        "chosen AS ("
+        "  SELECT e.id FROM webhook_endpoints e LEFT JOIN holders h ON h.endpoint_id = e.id "
+        "  CROSS JOIN LATERAL (SELECT x.next_attempt_at, x.event_id FROM webhook_deliveries x "
         "    WHERE x.endpoint_id = e.id AND x.state = 'pending' AND x.next_attempt_at <= to_timestamp($1) "
         "      AND (x.lease_until IS NULL OR x.lease_until <= to_timestamp($1)) "
-        "    ORDER BY x.next_attempt_at, x.event_id LIMIT greatest(e.max_in_flight - busy.n, 0)) d "
-        "  WHERE e.enabled), "
-        "picked AS (SELECT event_id, endpoint_id FROM offered ORDER BY next_attempt_at, event_id LIMIT $3), "
-        "leased AS (UPDATE webhook_deliveries w SET leased_by = $4, lease_until = to_timestamp($1) + make_interval(secs => $2) "
+        "    ORDER BY x.next_attempt_at, x.event_id LIMIT 1) oldest "
+        "  WHERE e.enabled AND coalesce(h.n, 0) < e.max_in_flight AND coalesce(h.mine, 0) < $6 "
+        "  ORDER BY oldest.next_attempt_at, oldest.event_id LIMIT 1), "
+        "picked AS ("
+        "  SELECT x.event_id, x.endpoint_id FROM chosen c CROSS JOIN LATERAL ("
+        "    SELECT y.event_id, y.endpoint_id FROM webhook_deliveries y WHERE y.endpoint_id = c.id "
+        "      AND y.state = 'pending' AND y.next_attempt_at <= to_timestamp($1) "
+        "      AND (y.lease_until IS NULL OR y.lease_until <= to_timestamp($1)) "
+        "    ORDER BY y.next_attempt_at, y.event_id LIMIT $3) x), "
+        "leased AS (UPDATE webhook_deliveries w SET leased_by = $4, "
+        "    lease_until = to_timestamp($1) + make_interval(secs => $2) "
         "  FROM picked p WHERE w.event_id = p.event_id AND w.endpoint_id = p.endpoint_id "
-        "  RETURNING w.event_id, w.endpoint_id, w.attempts) "
+        "  RETURNING w.event_id, w.endpoint_id, w.attempts, w.next_attempt_at) "
         "SELECT l.event_id, l.endpoint_id, l.attempts, e.url, e.secret, "
         "  CASE WHEN e.previous_secret_until > to_timestamp($1) THEN e.previous_secret END, "
         "  v.type, v.account_id, v.contact_id, v.sequence, "
         "  to_char(v.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), v.data::text "
         "FROM leased l JOIN webhook_events v ON v.id = l.event_id JOIN webhook_endpoints e ON e.id = l.endpoint_id "
-        "ORDER BY v.id",
-        epoch_s(now), static_cast<double>(lease.count()), static_cast<std::int64_t>(limit), owner_);
+        "ORDER BY l.next_attempt_at, l.event_id",
+        epoch_s(now), static_cast<double>(lease.count()), static_cast<std::int64_t>(limit), holder_, process_,
+        per_process);
     tx.commit();
     std::vector<webhook_delivery> out;
     out.reserve(rows.size());
@@ -76,49 +89,69 @@ result<std::vector<webhook_delivery>> pg_webhook_outbox::claim(std::chrono::syst
   }
 }
 
-result<void> pg_webhook_outbox::record(const webhook_delivery& d, const webhook_outcome& o) {
+namespace {
+const char* kind_name(webhook_outcome::kind k) {
+  using kind = webhook_outcome::kind;
+  switch (k) {
+    case kind::delivered: return "delivered";
+    case kind::retry: return "retry";
+    case kind::exhausted: return "exhausted";
+    case kind::gone: return "gone";
+    case kind::deferred: return "deferred";
+    case kind::untried: return "untried";
+  }
+  return "untried";
+}
+}  // namespace
+
+result<void> pg_webhook_outbox::record(const std::vector<webhook_try>& tries) {
+  if (tries.empty()) return ok();
   try {
-    pqxx::work tx(link_.get());
-    const auto at = epoch_s(o.attempted_at);
-    const auto status = o.status == 0 ? std::optional<int>() : std::optional<int>(o.status);
-    const auto error = o.error.empty() ? std::optional<std::string>() : std::optional<std::string>(o.error);
-    using kind = webhook_outcome::kind;
-    // Only while the lease is still ours: a try that outlived its lease is history, not state.
-    constexpr const char* kOurs =
-        ", attempts = attempts + 1, last_status = $4, leased_by = NULL, lease_until = NULL "
-        "WHERE event_id = $1 AND endpoint_id = $2 AND leased_by = $3 AND state = 'pending'";
-    switch (o.what) {
-      case kind::delivered:
-        tx.exec_params0(std::string("UPDATE webhook_deliveries SET state = 'delivered', delivered_at = to_timestamp($5), "
-                                    "last_error = NULL") + kOurs,
-                        d.event_id, d.endpoint_id, owner_, status, at);
-        break;
-      case kind::retry:
-        tx.exec_params0(std::string("UPDATE webhook_deliveries SET next_attempt_at = to_timestamp($5), last_error = $6") +
-                            kOurs,
-                        d.event_id, d.endpoint_id, owner_, status, epoch_s(o.next_attempt_at), error);
-        break;
-      case kind::exhausted:
-        tx.exec_params0(std::string("UPDATE webhook_deliveries SET state = 'failed', last_error = $5") + kOurs,
-                        d.event_id, d.endpoint_id, owner_, status, error);
-        break;
-      case kind::gone:  // waits, due at once, for the endpoint to be enabled again
-        tx.exec_params0(std::string("UPDATE webhook_deliveries SET next_attempt_at = to_timestamp($5), last_error = $6") +
-                            kOurs,
-                        d.event_id, d.endpoint_id, owner_, status, at, error);
-        break;
+    array_literal events, endpoints, kinds, statuses, errors, at, next, took;
+    bool gone = false;
+    for (const auto& t : tries) {
+      events.add(t.delivery.event_id);
+      endpoints.add(t.delivery.endpoint_id);
+      kinds.add(std::string_view(kind_name(t.outcome.what)));
+      if (t.outcome.status) statuses.add(static_cast<std::int64_t>(t.outcome.status));
+      else statuses.add_null();
+      errors.add(std::string_view(t.outcome.error));
+      at.add(epoch_s(t.outcome.attempted_at));
+      next.add(epoch_s(t.outcome.next_attempt_at));
+      took.add(static_cast<std::int64_t>(t.outcome.took.count()));
+      gone = gone || t.outcome.what == webhook_outcome::kind::gone;
     }
-    if (o.what == kind::gone)
+    pqxx::work tx(link_.get());
+    // The state only while the lease is still ours (a try that outlived its lease is history, not state); a try
+    // counts and is kept in the history unless it was not made (deferred, untried).
+    tx.exec_params0(
+        "WITH r AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::int[], $5::text[], "
+        "  $6::float8[], $7::float8[], $8::bigint[]) AS r(event_id, endpoint_id, kind, status, error, at, next, took)), "
+        "upd AS (UPDATE webhook_deliveries d SET "
+        "  state = CASE r.kind WHEN 'delivered' THEN 'delivered' WHEN 'exhausted' THEN 'failed' ELSE d.state END, "
+        "  attempts = d.attempts + CASE WHEN r.kind IN ('deferred', 'untried') THEN 0 ELSE 1 END, "
+        "  next_attempt_at = CASE r.kind WHEN 'retry' THEN to_timestamp(r.next) WHEN 'deferred' THEN to_timestamp(r.next) "
+        "    WHEN 'gone' THEN to_timestamp(r.at) ELSE d.next_attempt_at END, "
+        "  delivered_at = CASE WHEN r.kind = 'delivered' THEN to_timestamp(r.at) ELSE d.delivered_at END, "
+        "  last_status = CASE WHEN r.kind IN ('deferred', 'untried') THEN d.last_status ELSE r.status END, "
+        "  last_error = CASE WHEN r.kind IN ('deferred', 'untried') THEN d.last_error WHEN r.kind = 'delivered' THEN NULL "
+        "    ELSE nullif(r.error, '') END, "
+        "  leased_by = NULL, lease_until = NULL "
+        "  FROM r WHERE d.event_id = r.event_id AND d.endpoint_id = r.endpoint_id AND d.leased_by = $9 "
+        "    AND d.state = 'pending' RETURNING d.event_id) "
+        "INSERT INTO webhook_attempts (event_id, endpoint_id, attempted_at, status, error, duration_ms) "
+        "SELECT r.event_id, r.endpoint_id, to_timestamp(r.at), r.status, nullif(r.error, ''), r.took FROM r "
+        "WHERE r.kind NOT IN ('deferred', 'untried')",
+        events.str(), endpoints.str(), kinds.str(), statuses.str(), errors.str(), at.str(), next.str(), took.str(),
+        holder_);
+    if (gone)
       tx.exec_params0("UPDATE webhook_endpoints SET enabled = false, disabled_reason = $2, updated_at = now() "
-                      "WHERE id = $1 AND enabled",
-                      d.endpoint_id, "the receiver answered 410 Gone");
-    tx.exec_params0("INSERT INTO webhook_attempts (event_id, endpoint_id, attempted_at, status, error, duration_ms) "
-                    "VALUES ($1, $2, to_timestamp($3), $4, $5, $6)",
-                    d.event_id, d.endpoint_id, at, status, error, static_cast<std::int64_t>(o.took.count()));
+                      "WHERE id = ANY($1::bigint[]) AND enabled",
+                      endpoints.str(), "the receiver answered 410 Gone");
     tx.commit();
     return ok();
   } catch (...) {
-    return link_.fail("recording a webhook delivery");
+    return link_.fail("recording webhook deliveries");
   }
 }
 

@@ -13,17 +13,19 @@ namespace dialer::pg {
 
 class pg_webhook_outbox final : public webhook_outbox {
  public:
-  // `owner` names this process's leases (leased_by).
-  pg_webhook_outbox(std::string database_url, std::string owner);
+  // Leases are held as "<process>/<thread>" (leased_by): `process` names this engine, `thread` the dispatcher
+  // thread this instance serves.
+  pg_webhook_outbox(std::string database_url, std::string process, int thread);
 
   result<std::vector<webhook_delivery>> claim(std::chrono::system_clock::time_point now, std::chrono::seconds lease,
-                                              std::size_t limit) override;
-  result<void> record(const webhook_delivery& d, const webhook_outcome& o) override;
+                                              std::size_t limit, int per_process) override;
+  result<void> record(const std::vector<webhook_try>& tries) override;
   result<std::int64_t> expire(std::chrono::system_clock::time_point before) override;
 
  private:
   pg_link link_;
-  std::string owner_;
+  std::string process_;  // leased_by prefix of this engine: "<process>/"
+  std::string holder_;   // "<process>/<thread>"
 };
 
 }  // namespace dialer::pg

@@ -30,32 +30,44 @@ struct webhook_delivery {
   int attempts = 0;                  // tries before this one
 };
 
-// What a try came to, as the dispatcher decided it.
+// What a try came to, as the dispatcher decided it; or why a leased delivery was not tried.
 struct webhook_outcome {
   enum class kind {
     delivered,  // 2xx
     retry,      // again at next_attempt_at
     exhausted,  // the schedule is spent: failed (a replay makes it pending again)
     gone,       // 410: the endpoint is disabled, the delivery waits for it to be enabled again
+    deferred,   // not tried: an earlier try of its batch was throttled or failed; due again at next_attempt_at,
+                // no try counted
+    untried,    // not tried (the batch ran out of time, or the endpoint went away): released as it was
   };
   kind what = kind::retry;
   int status = 0;                    // the receiver's HTTP status; 0: no answer
   std::string error;                 // why, when not delivered
   std::chrono::system_clock::time_point attempted_at;
-  std::chrono::system_clock::time_point next_attempt_at;  // retry only
+  std::chrono::system_clock::time_point next_attempt_at;  // retry and deferred
   std::chrono::milliseconds took{0};
 };
 
+struct webhook_try {
+  webhook_delivery delivery;
+  webhook_outcome outcome;
+};
+
+// Threading: one instance per dispatcher thread; its lease holder names that thread.
 class webhook_outbox {
  public:
   virtual ~webhook_outbox() = default;
-  // Leases up to `limit` due deliveries (pending, next_attempt_at <= now, no live lease) of enabled endpoints,
-  // never more per endpoint than its max_in_flight counting the leases other engines hold.
+  // Leases up to `limit` due deliveries (pending, next_attempt_at <= now, no live lease) of one enabled endpoint:
+  // the one whose oldest due delivery is the oldest, among those with fewer lease holders (dispatcher threads, of
+  // every engine) than its max_in_flight and fewer than `per_process` of this process's. Oldest first. A thread
+  // posts its batch in order, so an endpoint never has more requests in flight than max_in_flight.
   [[nodiscard]] virtual result<std::vector<webhook_delivery>> claim(std::chrono::system_clock::time_point now,
-                                                                    std::chrono::seconds lease,
-                                                                    std::size_t limit) = 0;
-  // Records a try and ends the lease; ignored when the lease was lost to another engine meanwhile.
-  [[nodiscard]] virtual result<void> record(const webhook_delivery& d, const webhook_outcome& o) = 0;
+                                                                    std::chrono::seconds lease, std::size_t limit,
+                                                                    int per_process) = 0;
+  // Records a batch's tries (and releases what was not tried) in one transaction and ends their leases; a
+  // delivery whose lease was lost to another engine meanwhile keeps its state (its try is still history).
+  [[nodiscard]] virtual result<void> record(const std::vector<webhook_try>& tries) = 0;
   // Forgets events older than `before` that no endpoint is still waiting for. Returns how many.
   [[nodiscard]] virtual result<std::int64_t> expire(std::chrono::system_clock::time_point before) = 0;
 };
