@@ -11,7 +11,7 @@ packages=(
   libphonenumber-dev libhowardhinnant-date-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   sip-tester tzdata clang-format util-linux procps
-  prometheus-cpp-dev wrk curl
+  prometheus-cpp-dev wrk curl openssl ca-certificates
 )
 
 missing=()

@@ -213,9 +213,10 @@ struct http_sender::impl {
     run();
     if (ec) return make_error(errc::unavailable, "connecting to {}:{}: {}", u.host, u.port, ec.message());
     if (u.tls) {
-      boost::system::error_code is_ip;
-      (void)net::ip::make_address(u.host, is_ip);
-      if (is_ip && !SSL_set_tlsext_host_name(c->secure->native_handle(), u.host.c_str()))
+      boost::system::error_code not_ip;
+      (void)net::ip::make_address(u.host, not_ip);
+      // SNI names a host, never an address.
+      if (not_ip && !SSL_set_tlsext_host_name(c->secure->native_handle(), u.host.c_str()))
         return make_error(errc::internal, "TLS: cannot set the server name {}", u.host);
       c->secure->set_verify_callback(ssl::host_name_verification(u.host));
       c->secure->async_handshake(ssl::stream_base::client, [&](beast::error_code e) { ec = e; });

@@ -2,6 +2,7 @@
 // The platform's side of event webhooks, for the tests: node tests/lint/webhook-receiver.js (the `standardwebhooks`
 // library verifies every request) on a free loopback port, its mode switched over HTTP, its log read back.
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -16,7 +17,9 @@ class receiver {
   using json = nlohmann::json;
 
  public:
-  receiver(const fs::path& dir, const std::vector<std::string>& secrets, bool simulated_time = false)
+  // `tls`: certificate and key files (PEM) to serve https with.
+  receiver(const fs::path& dir, const std::vector<std::string>& secrets, bool simulated_time = false,
+           std::optional<std::pair<fs::path, fs::path>> tls = std::nullopt)
       : log_(dir / "receiver.log") {
     fs::create_directories(dir);
     std::string joined;
@@ -24,6 +27,8 @@ class receiver {
     std::vector<std::string> args{std::string(DIALER_TEST_DATA_DIR) + "/../lint/webhook-receiver.js", log_.string(),
                                   joined};
     if (simulated_time) args.push_back("--simulated-time");
+    if (tls) args.insert(args.end(), {"--tls", tls->first.string(), tls->second.string()});
+    tls_ = tls.has_value();
     process_ = std::make_unique<background_dialer>(
         spawn_program("node", args, dir / "receiver.out", dir / "receiver.err"), dir / "receiver.out",
         dir / "receiver.err");
@@ -39,8 +44,11 @@ class receiver {
                     << process_->err();
   }
 
-  [[nodiscard]] std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hooks"; }
+  [[nodiscard]] std::string url() const {
+    return (tls_ ? "https" : "http") + std::string("://127.0.0.1:") + std::to_string(port_) + "/hooks";
+  }
   void mode(const std::string& m) const {
+    EXPECT_FALSE(tls_) << "modes are switched over plain HTTP only";
     const auto r = http_client(port_).request(boost::beast::http::verb::post, "/__mode", m);
     EXPECT_EQ(r.status, 204u) << "the receiver's mode";
   }
@@ -78,6 +86,7 @@ class receiver {
   fs::path log_;
   std::unique_ptr<background_dialer> process_;
   unsigned short port_ = 0;
+  bool tls_ = false;
 };
 
 }  // namespace dialer::testing::e2e

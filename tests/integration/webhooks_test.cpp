@@ -224,5 +224,41 @@ TEST_F(Webhooks, AGoneReceiverDisablesItsEndpointAndItsEventsWait) {
   EXPECT_LE(platform.log().size(), 4u) << "more than the max_in_flight that could be on their way at the first 410";
 }
 
+// https: the receiver's certificate is checked. Not trusted (the system's CAs), nothing is delivered and the history
+// says why; trusted through DIALER_WEBHOOK_CA_FILE, everything is.
+TEST_F(Webhooks, AnHttpsReceiverIsDeliveredToOnlyWhenItsCertificateIsTrusted) {
+  const auto cert = dir_ / "cert.pem";
+  const auto key = dir_ / "key.pem";
+  const auto cmd = fmt::format(
+      "openssl req -x509 -newkey rsa:2048 -nodes -keyout '{}' -out '{}' -days 2 -subj /CN=localhost "
+      "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null",
+      key.string(), cert.string());
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  receiver platform(dir_, {secret_}, false, std::make_pair(cert, key));
+  ASSERT_EQ(platform.url().rfind("https://", 0), 0u);
+  add_endpoint(platform.url(), secret_);
+  run_small_campaign();
+  const auto ids = event_ids();
+
+  auto untrusting = start({"serve", "--listen", "none"}, "untrusting", {{"DIALER_WEBHOOK_ALLOW", "loopback"}});
+  ASSERT_TRUE(eventually([&] {
+    return scalar("SELECT count(*) FROM webhook_attempts WHERE error LIKE '%TLS%'") > 0;
+  }, untrusting.get())) << table("SELECT status, error FROM webhook_attempts");
+  untrusting->signal(SIGTERM);
+  EXPECT_EQ(untrusting->wait(), 0);
+  EXPECT_TRUE(platform.processed().empty()) << "nothing reaches a receiver whose certificate is not trusted";
+
+  (void)query("UPDATE webhook_deliveries SET next_attempt_at = '-infinity'");  // due now, not at the next retry
+  auto trusting = start({"serve", "--listen", "none"}, "trusting",
+                        {{"DIALER_WEBHOOK_ALLOW", "loopback"}, {"DIALER_WEBHOOK_CA_FILE", cert.string()}});
+  EXPECT_TRUE(eventually([&] { return platform.processed().size() >= ids.size(); }, trusting.get()))
+      << platform.processed().size() << " of " << ids.size() << ": " << trusting->err();
+  trusting->signal(SIGTERM);
+  EXPECT_EQ(trusting->wait(), 0);
+  const auto processed = platform.processed();
+  EXPECT_EQ(std::set<std::string>(processed.begin(), processed.end()), ids);
+  EXPECT_TRUE(platform.invalid().empty());
+}
+
 }  // namespace
 }  // namespace dialer::testing::e2e

@@ -1,12 +1,13 @@
 // A webhook receiver for the tests, written the way a platform would write one: every request is checked with the
 // `standardwebhooks` library (npm), and each webhook-id is processed once however often it arrives.
 //
-// usage: node webhook-receiver.js LOG_FILE SECRET[,SECRET...] [--simulated-time]
+// usage: node webhook-receiver.js LOG_FILE SECRET[,SECRET...] [--simulated-time] [--tls CERT_PEM KEY_PEM]
 //   Prints "listening on PORT" (loopback, any free port). A request verifies when any of the secrets verifies it
 //   (a receiver that knows only the old or only the new secret during a rotation).
 //   --simulated-time: the sender runs under a manual clock (simulated hours), so the timestamp's 5-minute
 //   tolerance is measured against the sender's timestamp instead of this machine's clock; the signature, which
 //   covers the timestamp, is still checked.
+//   --tls: https with this certificate and key.
 // Control: POST /__mode with a body of
 //   up            verify, process once, answer 200 (400 when the signature does not verify)
 //   down          drop the connection without an answer (an unreachable receiver)
@@ -16,12 +17,13 @@
 // Log: one JSON line per request: {"id", "type", "valid", "error", "duplicate", "answer", "at"}.
 "use strict";
 const http = require("http");
+const https = require("https");
 const fs = require("fs");
 const { Webhook } = require("standardwebhooks");
 
 const [logFile, secretList, ...flags] = process.argv.slice(2);
 if (!logFile || !secretList) {
-  console.error("usage: node webhook-receiver.js LOG_FILE SECRET[,SECRET...] [--simulated-time]");
+  console.error("usage: node webhook-receiver.js LOG_FILE SECRET[,SECRET...] [--simulated-time] [--tls CERT KEY]");
   process.exit(2);
 }
 const simulated = flags.includes("--simulated-time");
@@ -77,7 +79,8 @@ function answer(req, res, body) {
   res.writeHead(200, { "Content-Type": "application/json" }).end('{"received":true}');
 }
 
-const server = http.createServer((req, res) => {
+const tlsAt = flags.indexOf("--tls");
+const handler = (req, res) => {
   const chunks = [];
   req.on("data", (c) => chunks.push(c));
   req.on("end", () => {
@@ -97,6 +100,9 @@ const server = http.createServer((req, res) => {
     }
     answer(req, res, body);
   });
-});
+};
+const server = tlsAt >= 0
+  ? https.createServer({ cert: fs.readFileSync(flags[tlsAt + 1]), key: fs.readFileSync(flags[tlsAt + 2]) }, handler)
+  : http.createServer(handler);
 server.keepAliveTimeout = 60000;
 server.listen(0, "127.0.0.1", () => console.log(`listening on ${server.address().port}`));
