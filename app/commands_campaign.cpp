@@ -476,6 +476,9 @@ struct serve_settings {
 };
 
 int serve(const global_options& options, const serve_settings& settings) {
+  // From the start: a SIGTERM that comes while the server is still starting (it already listens) is handled by the
+  // loop below like any other, not by the default action.
+  signal_scope signals;
   auto engine_opts = engine_options_from_environment();
   if (!engine_opts) return report(engine_opts.error());
   auto session = open_campaign_session(options);
@@ -540,6 +543,11 @@ int serve(const global_options& options, const serve_settings& settings) {
     webhooks::sender_options sender_opts;
     sender_opts.allow = *webhook_allow;
     if (const char* ca = std::getenv("DIALER_WEBHOOK_CA_FILE")) sender_opts.ca_file = ca;
+    try {  // a CA file that cannot be read is an error now, not on a dispatcher thread later
+      webhooks::http_sender probe(sender_opts);
+    } catch (const std::exception& e) {
+      return report(make_error(errc::invalid_input, "DIALER_WEBHOOK_CA_FILE '{}': {}", sender_opts.ca_file, e.what()));
+    }
     webhook_dispatcher_options hook_opts;
     hook_opts.threads = settings.webhook_threads;
     hook_opts.lease = std::chrono::seconds(std::max<std::int64_t>(1, std::llround(settings.webhook_lease_s)));
@@ -559,7 +567,6 @@ int serve(const global_options& options, const serve_settings& settings) {
   engine_opts->metrics = engine_metrics.get();
   dialing_engine engine(pg::engine_ports_for((*session)->ctx.database_url(), engine_id), carriers, clk,
                         *engine_opts);
-  signal_scope signals;
   engine.start();
   engine_for_metrics = &engine;
   spdlog::info("engine {} serves every running campaign of the database{}; Ctrl-C or SIGTERM stops it", engine_id,

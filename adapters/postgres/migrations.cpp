@@ -497,8 +497,9 @@ CREATE INDEX webhook_endpoints_enabled ON webhook_endpoints (account_id) WHERE e
 
 -- The outbox. A row is written by the trigger of the change that causes it, in that change's transaction: no
 -- event without its change, no change without its event. Only events some enabled endpoint wants are kept.
--- sequence grows with each event of a contact (attempt_no * 4 + 1 answered, + 2 ended; attempts * 4 + 3
--- finished): a receiver orders a contact's events by it.
+-- sequence grows with each event of a contact (attempt_no * 4 + 1 answered, + 2 ended; (attempts + 1) * 4 + 3
+-- finished, above the ends of a call still in flight when a cancel finished the contact): a receiver orders a
+-- contact's events by it.
 CREATE TABLE webhook_events (
   id          bigserial PRIMARY KEY,
   account_id  bigint NOT NULL REFERENCES accounts (id),
@@ -629,7 +630,7 @@ BEGIN
   INSERT INTO webhook_events (account_id, type, contact_id, sequence, data)
   SELECT x.account_id, 'contact.finished', x.contact_id, x.sequence, x.data
   FROM (
-    SELECT c.account_id, n.id AS contact_id, n.attempts * 4 + 3 AS sequence,
+    SELECT c.account_id, n.id AS contact_id, (n.attempts + 1) * 4 + 3 AS sequence,
            jsonb_build_object(
              'contact', jsonb_build_object('id', n.id, 'e164', n.e164, 'row', n.row_number,
                                            'variables', n.variables::jsonb),

@@ -52,6 +52,8 @@ result<std::vector<webhook_delivery>> pg_webhook_outbox::claim(std::chrono::syst
         "leased AS (UPDATE webhook_deliveries w SET leased_by = $4, "
         "    lease_until = to_timestamp($1) + make_interval(secs => $2) "
         "  FROM picked p WHERE w.event_id = p.event_id AND w.endpoint_id = p.endpoint_id "
+        // Checked again on the row as it is now: a row recorded (or leased) since the CTE read it is not taken.
+        "    AND w.state = 'pending' AND (w.lease_until IS NULL OR w.lease_until <= to_timestamp($1)) "
         "  RETURNING w.event_id, w.endpoint_id, w.attempts, w.next_attempt_at) "
         "SELECT l.event_id, l.endpoint_id, l.attempts, e.url, e.secret, "
         "  CASE WHEN e.previous_secret_until > to_timestamp($1) THEN e.previous_secret END, "

@@ -8,7 +8,10 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <condition_variable>
 #include <ctime>
+#include <mutex>
+#include <thread>
 #include <fmt/format.h>
 
 #include "adapters/http/signatures.hpp"
@@ -54,20 +57,33 @@ bool address_allowed(const net::ip::address& a, const address_policy& policy) {
     const auto six = a.to_v6();
     const auto b = six.to_bytes();
     if (six.is_v4_mapped()) return address_allowed(net::ip::make_address_v4(net::ip::v4_mapped, six), policy);
-    // NAT64 (64:ff9b::/96) reaches the IPv4 address it embeds.
+    // IPv4-compatible (::a.b.c.d, deprecated) and 6to4 (2002:a.b.c.d::/48) reach the IPv4 address they embed.
+    if (std::all_of(b.begin(), b.begin() + 12, [](unsigned char x) { return x == 0; }) && !six.is_loopback() &&
+        !six.is_unspecified())
+      return address_allowed(net::ip::address_v4(net::ip::address_v4::bytes_type{b[12], b[13], b[14], b[15]}), policy);
+    if (b[0] == 0x20 && b[1] == 0x02)
+      return address_allowed(net::ip::address_v4(net::ip::address_v4::bytes_type{b[2], b[3], b[4], b[5]}), policy);
+    // NAT64 (64:ff9b::/96) reaches the IPv4 address it embeds; the local-use prefix 64:ff9b:1::/48 is internal.
     if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b &&
         std::all_of(b.begin() + 4, b.begin() + 12, [](unsigned char x) { return x == 0; }))
       return address_allowed(net::ip::address_v4(net::ip::address_v4::bytes_type{b[12], b[13], b[14], b[15]}), policy);
+    if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && b[4] == 0x00 && b[5] == 0x01)
+      return policy.private_ranges;
+    // Link-local (fe80::/10) is never a receiver; fd00:ec2::254 (a cloud metadata service) never either.
+    if (six.is_link_local()) return false;
+    if (six == net::ip::make_address_v6("fd00:ec2::254")) return false;
     if (six.is_unspecified() || six.is_multicast()) return false;
     if (six.is_loopback()) return policy.loopback;
-    if (six.is_link_local() || six.is_site_local() || (b[0] & 0xfe) == 0xfc) return policy.private_ranges;
+    if (six.is_site_local() || (b[0] & 0xfe) == 0xfc) return policy.private_ranges;
     if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) return false;  // 2001:db8::/32, documentation
     return true;
   }
   const auto x = a.to_v4().to_uint();
   if (in(x, v4(127, 0, 0, 0), 8)) return policy.loopback;
+  // Link-local (169.254/16, with the cloud metadata address 169.254.169.254) is never a receiver.
+  if (in(x, v4(169, 254, 0, 0), 16)) return false;
   if (in(x, v4(10, 0, 0, 0), 8) || in(x, v4(172, 16, 0, 0), 12) || in(x, v4(192, 168, 0, 0), 16) ||
-      in(x, v4(100, 64, 0, 0), 10) || in(x, v4(169, 254, 0, 0), 16))
+      in(x, v4(100, 64, 0, 0), 10))
     return policy.private_ranges;
   if (in(x, v4(0, 0, 0, 0), 8) || in(x, v4(224, 0, 0, 0), 4) || in(x, v4(240, 0, 0, 0), 4) ||
       in(x, v4(192, 0, 0, 0), 24) || in(x, v4(192, 0, 2, 0), 24) || in(x, v4(198, 18, 0, 0), 15) ||
@@ -178,33 +194,56 @@ struct http_sender::impl {
     io.run();
   }
 
+  // The host's addresses. getaddrinfo cannot be cancelled once it runs (Asio's resolver cancels only before), so
+  // it runs on a thread of its own and the wait for it ends at the deadline; a late answer is dropped.
+  static result<std::vector<tcp::endpoint>> resolve(const webhook_url& u, std::chrono::steady_clock::time_point deadline) {
+    boost::system::error_code not_ip;
+    const auto ip = net::ip::make_address(u.host, not_ip);
+    if (!not_ip) return std::vector<tcp::endpoint>{{ip, static_cast<unsigned short>(std::stoi(u.port))}};
+    struct lookup {
+      std::mutex m;
+      std::condition_variable cv;
+      bool done = false;
+      boost::system::error_code ec;
+      std::vector<tcp::endpoint> found;
+    };
+    auto l = std::make_shared<lookup>();
+    std::thread([l, host = u.host, port = u.port] {
+      net::io_context io;
+      tcp::resolver r(io);
+      boost::system::error_code ec;
+      const auto results = r.resolve(host, port, ec);
+      std::vector<tcp::endpoint> eps;
+      for (const auto& e : results) eps.push_back(e.endpoint());
+      {
+        std::lock_guard g(l->m);
+        l->ec = ec;
+        l->found = std::move(eps);
+        l->done = true;
+      }
+      l->cv.notify_all();
+    }).detach();
+    std::unique_lock g(l->m);
+    if (!l->cv.wait_until(g, deadline, [&] { return l->done; }))
+      return make_error(errc::unavailable, "resolving {}: no answer within the timeout", u.host);
+    if (l->ec) return make_error(errc::unavailable, "resolving {}: {}", u.host, l->ec.message());
+    return std::move(l->found);
+  }
+
   // Opens a connection to an allowed address of the URL's host; an error says why not.
   result<std::unique_ptr<connection>> open(const webhook_url& u, std::chrono::steady_clock::time_point deadline) {
-    tcp::resolver resolver(io);
-    net::steady_timer timer(io, deadline);
+    auto found = resolve(u, deadline);
+    if (!found) return found.error();
     beast::error_code ec;
-    tcp::resolver::results_type found;
-    resolver.async_resolve(u.host, u.port, [&](beast::error_code e, tcp::resolver::results_type r) {
-      ec = e;
-      found = std::move(r);
-      timer.cancel();
-    });
-    timer.async_wait([&](beast::error_code e) {
-      if (!e) resolver.cancel();
-    });
-    run();
-    if (ec) return make_error(errc::unavailable, "resolving {}: {}", u.host, ec.message());
     std::vector<tcp::endpoint> allowed;
-    std::string refused;
-    for (const auto& e : found) {
-      if (address_allowed(e.endpoint().address(), options.allow)) allowed.push_back(e.endpoint());
-      else refused = e.endpoint().address().to_string();
-    }
+    for (const auto& e : *found)
+      if (address_allowed(e.address(), options.allow)) allowed.push_back(e);
+    // The addresses are not named: a tenant must not learn what an internal name resolves to.
     if (allowed.empty())
       return make_error(errc::invalid_input,
-                        "refused: {} is {}, an internal address (DIALER_WEBHOOK_ALLOW allows loopback or private "
-                        "addresses)",
-                        u.host, refused.empty() ? "nothing" : refused);
+                        "refused: {} resolves only to addresses this service does not deliver to (internal or "
+                        "reserved)",
+                        u.host);
     auto c = std::make_unique<connection>();
     if (u.tls) c->secure = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(io, tls);
     else c->plain = std::make_unique<beast::tcp_stream>(io);
@@ -240,18 +279,28 @@ struct http_sender::impl {
       out.error = "sending: " + ec.message();
       return out;
     }
+    const auto written = std::chrono::steady_clock::now();
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(options.max_response_body);
     c.lowest().expires_at(deadline);
     bhttp::async_read(stream, c.buffer, parser, [&](beast::error_code e, std::size_t) { ec = e; });
     run();
     if (ec && !(ec == bhttp::error::body_limit && parser.is_header_done())) {
-      stale = !parser.got_some() && ec != beast::error::timeout;
+      // A kept-alive connection the receiver had closed fails at once; one that fails later may have been
+      // processed, and is not sent again here (the schedule retries it).
+      stale = !parser.got_some() && ec != beast::error::timeout &&
+              std::chrono::steady_clock::now() - written < std::chrono::seconds(1);
       out.error = ec == beast::error::timeout ? "no answer within the timeout" : "reading the answer: " + ec.message();
       return out;
     }
     const auto& res = parser.get();
     out.status = static_cast<int>(res.result_int());
+    if (out.status < 200) {  // an interim answer (100, 103): its final answer would follow on this connection
+      keep = false;
+      out.error = fmt::format("an interim answer ({}) where a final one was expected", out.status);
+      out.status = 0;
+      return out;
+    }
     if (auto it = res.find(bhttp::field::retry_after); it != res.end())
       out.retry_after = retry_after_of(std::string_view(it->value().data(), it->value().size()));
     keep = !ec && res.keep_alive();

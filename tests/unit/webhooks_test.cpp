@@ -71,12 +71,14 @@ TEST(WebhookAddresses, InternalAddressesAreRefusedUnlessAllowed) {
     EXPECT_FALSE(webhooks::address_allowed(addr(a), none)) << a;
     EXPECT_TRUE(webhooks::address_allowed(addr(a), loopback)) << a;
   }
-  for (const char* a : {"10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "100.64.0.1", "169.254.169.254",
-                        "fd00::1", "fe80::1", "::ffff:10.0.0.1"}) {
+  for (const char* a : {"10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "100.64.0.1", "fd00::1",
+                        "::ffff:10.0.0.1", "::10.0.0.1", "2002:0a00:0001::1", "64:ff9b:1::1"}) {
     EXPECT_FALSE(webhooks::address_allowed(addr(a), loopback)) << a;
     EXPECT_TRUE(webhooks::address_allowed(addr(a), both)) << a;
   }
-  for (const char* a : {"0.0.0.0", "0.1.2.3", "::", "224.0.0.1", "255.255.255.255", "ff02::1", "192.0.2.1", "2001:db8::1"})
+  // Never, whatever is allowed: link-local (with the cloud metadata addresses), unspecified, multicast, reserved.
+  for (const char* a : {"169.254.169.254", "169.254.1.1", "fe80::1", "fd00:ec2::254", "::ffff:169.254.169.254",
+                        "0.0.0.0", "0.1.2.3", "::", "224.0.0.1", "255.255.255.255", "ff02::1", "192.0.2.1", "2001:db8::1"})
     EXPECT_FALSE(webhooks::address_allowed(addr(a), both)) << a;
   EXPECT_TRUE(webhooks::address_policy::parse("loopback, private")->private_ranges);
   EXPECT_FALSE(webhooks::address_policy::parse("")->loopback);

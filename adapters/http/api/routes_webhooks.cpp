@@ -15,6 +15,7 @@ namespace {
 
 using namespace std::chrono_literals;
 constexpr auto kMaxOverlap = std::chrono::hours(24 * 7);
+constexpr int kMaxEndpoints = 20;
 
 nlohmann::json maybe_time(const std::optional<timestamp>& t) {
   return t ? nlohmann::json(views::iso8601(*t)) : nlohmann::json();
@@ -97,6 +98,10 @@ std::optional<std::string> description_of(const nlohmann::json& body) {
 reply create_endpoint(api_call& c) {
   const auto body = c.json_body({"url", "description", "event_types", "max_in_flight"});
   const auto url = checked_url(c, *string_field(body, "url", true));
+  // Every event fans out to each endpoint inside the transaction of its change: bounded per account.
+  if (take(c.db().webhooks().list(c.account, page_request{0, kMaxEndpoints})).size() >= kMaxEndpoints)
+    throw api_error(409, "too_many_endpoints",
+                    fmt::format("an account has at most {} webhook endpoints; delete one first", kMaxEndpoints));
   auto e = take(c.db().webhooks().create(c.account, url, description_of(body).value_or(""),
                                          event_types_of(body).value_or(std::vector<std::string>{}),
                                          max_in_flight_of(body).value_or(4), new_webhook_secret()));
