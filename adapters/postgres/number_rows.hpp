@@ -23,6 +23,8 @@ inline timestamp from_micros(std::int64_t us) {
 inline std::int64_t to_micros(timestamp t) {
   return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
 }
+// Unix seconds with a fraction, for to_timestamp($n).
+inline double epoch_seconds(timestamp t) { return std::chrono::duration<double>(t.time_since_epoch()).count(); }
 
 // A row of kNumberColumns.
 inline phone_number read_number(const pqxx::row& r) {

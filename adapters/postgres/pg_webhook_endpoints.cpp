@@ -11,7 +11,6 @@ namespace {
 
 using sys_time = std::chrono::system_clock::time_point;
 
-double epoch_s(sys_time t) { return std::chrono::duration<double>(t.time_since_epoch()).count(); }
 std::int64_t micros(const pqxx::field& f) { return f.as<std::int64_t>(); }
 std::optional<sys_time> maybe_time(const pqxx::field& f) {
   if (f.is_null()) return std::nullopt;
@@ -153,7 +152,7 @@ result<webhook_endpoint_record> pg_webhook_endpoints::rotate(account_id account,
     auto rows = tx.exec_params(
         "UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_until = to_timestamp($3), "
         "secret = $4, updated_at = now() WHERE account_id = $1 AND id = $2 RETURNING id",
-        account.value(), id, epoch_s(previous_until), secret);
+        account.value(), id, epoch_seconds(previous_until), secret);
     if (rows.empty()) return make_error(errc::not_found, "no webhook endpoint {}", id);
     auto e = one(tx, account, id);
     tx.commit();
@@ -239,7 +238,7 @@ result<std::int64_t> pg_webhook_endpoints::replay(account_id account, std::int64
         "delivered_at = NULL WHERE endpoint_id = $1 AND leased_by IS NULL AND "
         "(CASE WHEN cardinality($3::bigint[]) = 0 THEN state = 'failed' ELSE event_id = ANY($3::bigint[]) END) "
         "RETURNING event_id",
-        id, epoch_s(now), ids.str());
+        id, epoch_seconds(now), ids.str());
     tx.commit();
     return static_cast<std::int64_t>(rows.size());
   } catch (...) {

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
+#include "adapters/postgres/number_rows.hpp"
 #include "adapters/postgres/sql_arrays.hpp"
 
 namespace dialer::pg {
@@ -11,10 +12,6 @@ namespace {
 // Claims of every engine take turns (a transaction-scoped advisory lock held for one statement): two engines
 // counting an endpoint's leases at once could both fill its max_in_flight.
 constexpr std::int64_t kClaimLock = 0x5745424800000001;  // "WEBH" 1
-
-double epoch_s(std::chrono::system_clock::time_point t) {
-  return std::chrono::duration<double>(t.time_since_epoch()).count();
-}
 
 }  // namespace
 
@@ -61,7 +58,7 @@ result<std::vector<webhook_delivery>> pg_webhook_outbox::claim(std::chrono::syst
         "  to_char(v.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), v.data::text "
         "FROM leased l JOIN webhook_events v ON v.id = l.event_id JOIN webhook_endpoints e ON e.id = l.endpoint_id "
         "ORDER BY l.next_attempt_at, l.event_id",
-        epoch_s(now), static_cast<double>(lease.count()), static_cast<std::int64_t>(limit), holder_, process_,
+        epoch_seconds(now), static_cast<double>(lease.count()), static_cast<std::int64_t>(limit), holder_, process_,
         per_process);
     tx.commit();
     std::vector<webhook_delivery> out;
@@ -118,8 +115,8 @@ result<void> pg_webhook_outbox::record(const std::vector<webhook_try>& tries) {
       if (t.outcome.status) statuses.add(static_cast<std::int64_t>(t.outcome.status));
       else statuses.add_null();
       errors.add(std::string_view(t.outcome.error));
-      at.add(epoch_s(t.outcome.attempted_at));
-      next.add(epoch_s(t.outcome.next_attempt_at));
+      at.add(epoch_seconds(t.outcome.attempted_at));
+      next.add(epoch_seconds(t.outcome.next_attempt_at));
       took.add(static_cast<std::int64_t>(t.outcome.took.count()));
       gone = gone || t.outcome.what == webhook_outcome::kind::gone;
     }
@@ -166,7 +163,7 @@ result<std::int64_t> pg_webhook_outbox::expire(std::chrono::system_clock::time_p
           "DELETE FROM webhook_events WHERE id IN (SELECT v.id FROM webhook_events v WHERE v.occurred_at < "
           "to_timestamp($1) AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = v.id AND "
           "d.state = 'pending') LIMIT 5000)",
-          epoch_s(before));
+          epoch_seconds(before));
       tx.commit();
       total += static_cast<std::int64_t>(r.affected_rows());
       if (r.affected_rows() < 5000) return total;
