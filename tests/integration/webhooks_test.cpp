@@ -260,5 +260,23 @@ TEST_F(Webhooks, AnHttpsReceiverIsDeliveredToOnlyWhenItsCertificateIsTrusted) {
   EXPECT_TRUE(platform.invalid().empty());
 }
 
+// Retention: events older than the cut that no endpoint still waits for are forgotten; a pending one stays, however
+// old, and so do recent ones.
+TEST_F(Webhooks, OldEventsAreForgottenUnlessADeliveryStillWaits) {
+  const auto endpoint = add_endpoint("https://h.example/x", secret_);
+  (void)query("INSERT INTO webhook_events (id, account_id, type, data, occurred_at) VALUES "
+              "(1, 1, 'campaign.paused', '{}', now() - interval '10 days'), "
+              "(2, 1, 'campaign.paused', '{}', now() - interval '10 days'), "
+              "(3, 1, 'campaign.paused', '{}', now() - interval '1 day')");
+  (void)query("INSERT INTO webhook_deliveries (event_id, endpoint_id, state) VALUES (1, " + std::to_string(endpoint) +
+              ", 'delivered'), (2, " + std::to_string(endpoint) + ", 'pending'), (3, " + std::to_string(endpoint) +
+              ", 'delivered')");
+  pg::pg_webhook_outbox outbox(url_, "test", 0);
+  auto gone = outbox.expire(std::chrono::system_clock::now() - std::chrono::hours(24 * 7));
+  ASSERT_TRUE(gone) << gone.error().message;
+  EXPECT_EQ(*gone, 1);
+  EXPECT_EQ(table("SELECT id FROM webhook_events ORDER BY id"), "2\t\n3\t\n");
+}
+
 }  // namespace
 }  // namespace dialer::testing::e2e
