@@ -1,6 +1,7 @@
 #pragma once
 // A bare Beast HTTP server for the benchmarks: reads a request, answers a fixed 200 with keep-alive, counts the
-// requests. The baseline of bench_http; the receiver of bench_webhooks and bench_e2e's webhook phase.
+// requests. The baseline of bench_http; the receiver of bench_webhooks and bench_e2e's webhook phase (with the
+// query that says when their deliveries are done).
 
 #include <utility>  // Boost 1.74's Asio needs it first on g++ 12
 
@@ -15,6 +16,16 @@
 #include <vector>
 
 namespace dialer::bench {
+
+// True once every webhook event has reached every endpoint: no delivery waiting, no first try under way, no
+// endpoint's cursor short of the end of the log.
+inline constexpr const char* kAllDelivered =
+    "SELECT NOT EXISTS (SELECT 1 FROM webhook_deliveries WHERE state = 'pending') "
+    "AND NOT EXISTS (SELECT 1 FROM webhook_segments WHERE delivered_at IS NULL) "
+    "AND NOT EXISTS (SELECT 1 FROM webhook_log l JOIN webhook_endpoints e ON e.account_id = l.account_id "
+    "  WHERE e.enabled AND (e.event_types = '{}' OR l.type = ANY (e.event_types)) "
+    "  AND ((l.xid, l.id) > (e.cursor_xid, e.cursor_log) OR (l.xid = e.cursor_xid AND l.id = e.cursor_log "
+    "    AND e.cursor_index < cardinality(l.ids))))";
 
 // The baseline: the least a Beast server does per request (read, fixed answer, keep-alive), on 2 threads.
 class bare_server {

@@ -70,13 +70,16 @@ int main(int argc, char** argv) {
   program_name = "bench_webhooks";
   std::int64_t events = 20'000;
   int threads = 4;
+  std::size_t batch = dialer::webhook_dispatcher_options{}.batch;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&] { return i + 1 < argc ? std::stoll(argv[++i]) : (die("missing value after " + a), 0LL); };
     if (a == "--events") events = next();
     else if (a == "--threads") threads = static_cast<int>(next());
+    else if (a == "--batch") batch = static_cast<std::size_t>(next());
     else {
-      std::fprintf(stderr, "usage: bench_webhooks [--events N (default 20000)] [--threads K (default 4)]\n");
+      std::fprintf(stderr, "usage: bench_webhooks [--events N (default 20000)] [--threads K (default 4)] "
+                           "[--batch B (default: the dispatcher's)]\n");
       return 2;
     }
   }
@@ -93,10 +96,24 @@ int main(int argc, char** argv) {
     pqxx::work tx(c);
     tx.exec_params0("INSERT INTO webhook_endpoints (account_id, url, secret, max_in_flight) VALUES (1, $1, $2, $3)",
                     url, http::new_webhook_secret(), threads);
-    tx.exec_params0("INSERT INTO webhook_events (account_id, type, contact_id, sequence, data) "
-                    "SELECT 1, 'call.ended', g, 6, $2::jsonb FROM generate_series(1, $1) g",
-                    events, kData);
-    tx.exec0("INSERT INTO webhook_deliveries (event_id, endpoint_id) SELECT id, 1 FROM webhook_events");
+    // Real rows behind the events (payloads are built from them at delivery): a campaign, its contacts, one
+    // finished attempt each, and the log's call.ended rows for them (one per 4 000 attempts, as write-back makes).
+    tx.exec0("INSERT INTO agents (account_id, name) VALUES (1, 'bench-agent')");
+    tx.exec0("INSERT INTO campaigns (account_id, name, agent_id, state, carrier, settings) "
+             "SELECT 1, 'spring-renewals', id, 'completed', 'simulated', '{}' FROM agents WHERE name = 'bench-agent'");
+    tx.exec_params0("INSERT INTO contacts (id, campaign_id, row_number, e164, variables, state, attempts, outcome) "
+                    "SELECT g, (SELECT id FROM campaigns), g, '+1415' || lpad(g::text, 7, '0'), "
+                    "'{\"first_name\":\"Ada\",\"last_name\":\"Lovelace\",\"plan\":\"gold\",\"renewal\":\"2027-01-01\"}', "
+                    "'done', 1, 'completed' FROM generate_series(1, $1) g",
+                    events);
+    tx.exec0("INSERT INTO call_attempts (id, campaign_id, contact_id, attempt_no, number_id, caller_id, carrier, "
+             "engine_id, carrier_call_id, started_at, answered_at, ended_at, outcome, billable_ms, cost) "
+             "SELECT k.id * 128 + 1, k.campaign_id, k.id, 1, 1, '+12125550100', 'simulated', 'bench', "
+             "'sim-' || lpad(k.id::text, 12, '0'), now() - interval '90 s', now() - interval '87 s', now(), "
+             "'completed', 87000, 0.0174 FROM contacts k");
+    tx.exec0("INSERT INTO webhook_log (account_id, type, ids) "
+             "SELECT 1, 'call.ended', array_agg(id ORDER BY id) FROM call_attempts GROUP BY id / (4000 * 128)");
+    tx.exec0("UPDATE webhook_endpoints SET cursor_xid = '0', cursor_log = 0, cursor_index = 0");
     tx.commit();
   }
   const auto body_size = kData.size() + 150;  // the envelope: id, type, timestamp, account, contact, sequence
@@ -110,6 +127,7 @@ int main(int argc, char** argv) {
   system_clock clk;
   webhook_dispatcher_options opts;
   opts.threads = threads;
+  opts.batch = batch;
   opts.idle_poll = std::chrono::milliseconds(50);
   webhooks::sender_options so;
   so.allow.loopback = true;
@@ -124,7 +142,7 @@ int main(int argc, char** argv) {
   pqxx::connection watch(database);
   for (;;) {
     pqxx::nontransaction tx(watch);
-    if (tx.exec1("SELECT NOT EXISTS (SELECT 1 FROM webhook_deliveries WHERE state = 'pending')")[0].as<bool>()) break;
+    if (tx.exec1(kAllDelivered)[0].as<bool>()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the watcher's cadence
   }
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

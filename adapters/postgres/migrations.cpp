@@ -653,6 +653,199 @@ CREATE TRIGGER contacts_webhooks AFTER UPDATE ON contacts
   REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
   FOR EACH STATEMENT EXECUTE FUNCTION webhook_contact_events();
 )SQL"},
+    {11, "event webhooks: a compact log (one row per statement) read by each endpoint's cursor", R"SQL(
+-- Migration 10 wrote an event row and a delivery row per event and endpoint inside the transaction of the change:
+-- a write-back of 4 000 outcomes took six times as long. Now the change's transaction writes one log row per
+-- statement, account and type (the ids of the rows it finished); each endpoint reads the log through a cursor, and
+-- only deliveries that need a retry get a row of their own. Nothing here is released yet: what migration 10's
+-- tables held is not carried over.
+DROP TRIGGER IF EXISTS campaigns_webhooks ON campaigns;
+DROP TRIGGER IF EXISTS call_attempts_webhooks ON call_attempts;
+DROP TRIGGER IF EXISTS contacts_webhooks ON contacts;
+DROP FUNCTION IF EXISTS webhook_campaign_events();
+DROP FUNCTION IF EXISTS webhook_attempt_events();
+DROP FUNCTION IF EXISTS webhook_contact_events();
+DROP FUNCTION IF EXISTS webhook_fan_out(bigint[]);
+DROP TABLE IF EXISTS webhook_attempts, webhook_deliveries, webhook_events;
+
+-- An event type's number: the low three bits of its events' ids (engine/ports/webhooks.hpp, kWebhookEventTypes).
+CREATE FUNCTION webhook_type_index(t text) RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT array_position(ARRAY['campaign.launched', 'campaign.paused', 'campaign.resumed', 'campaign.completed',
+                              'campaign.cancelled', 'call.answered', 'call.ended', 'contact.finished'], t) - 1
+$$;
+
+CREATE FUNCTION webhook_type_name(event_id bigint) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT (ARRAY['campaign.launched', 'campaign.paused', 'campaign.resumed', 'campaign.completed',
+                'campaign.cancelled', 'call.answered', 'call.ended', 'contact.finished'])[event_id % 8 + 1]
+$$;
+
+-- The log. xid orders it by transaction: a reader takes only rows of transactions older than every transaction
+-- still running (pg_snapshot_xmin), so no row can appear later behind a cursor that has passed it. ids: the
+-- attempts (call.*) or contacts (contact.finished) the statement finished, or the campaign (campaign.*, whose
+-- payload, as it was, is in data). An event's id: source * 8 + its type's number, where the source is the
+-- attempt or contact, or this row for a campaign event.
+CREATE TABLE webhook_log (
+  id          bigserial PRIMARY KEY,
+  xid         xid8 NOT NULL DEFAULT pg_current_xact_id(),
+  account_id  bigint NOT NULL,
+  type        text NOT NULL,
+  ids         bigint[] NOT NULL,
+  n           integer GENERATED ALWAYS AS (cardinality(ids)) STORED,  -- read without the (toasted) array
+  data        jsonb,
+  occurred_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX webhook_log_order ON webhook_log (account_id, xid, id);
+CREATE INDEX webhook_log_occurred ON webhook_log USING brin (occurred_at);
+
+-- Every event, one row each (for the API's replay and for people): the log unrolled.
+CREATE VIEW webhook_events AS
+  SELECT CASE WHEN l.type LIKE 'campaign.%' THEN l.id ELSE u.source END * 8 + webhook_type_index(l.type) AS id,
+         l.id AS log_id, l.account_id, l.type, u.source, l.occurred_at
+  FROM webhook_log l CROSS JOIN LATERAL unnest(l.ids) AS u(source);
+
+-- Where each endpoint has read the log to: the next event is at (cursor_xid, cursor_log), past its first
+-- cursor_index ids. A new endpoint starts at the transactions not yet finished.
+ALTER TABLE webhook_endpoints
+  ADD COLUMN cursor_xid xid8 NOT NULL DEFAULT pg_snapshot_xmin(pg_current_snapshot()),
+  ADD COLUMN cursor_log bigint NOT NULL DEFAULT 0,
+  ADD COLUMN cursor_index integer NOT NULL DEFAULT 0,
+  -- Claims take endpoints in turn, the least recently served first.
+  ADD COLUMN claimed_at timestamptz NOT NULL DEFAULT '-infinity',
+  -- A receiver that is down or throttling is not tried again (by any engine) before paused_until; one that has
+  -- failed every try since failing_since for 5 days is disabled.
+  ADD COLUMN paused_until timestamptz NOT NULL DEFAULT '-infinity',
+  ADD COLUMN failing_since timestamptz,
+  ADD COLUMN delivered_count bigint NOT NULL DEFAULT 0;
+
+-- Events taken from the log by one claim: leased like contacts while their first tries are made (an engine that
+-- dies with one loses it when lease_until passes, and another sends it again), then kept as the record of those
+-- delivered at their first try (delivered_at; the others have a delivery row of their own from then on).
+CREATE TABLE webhook_segments (
+  id           bigserial PRIMARY KEY,
+  endpoint_id  bigint NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+  event_ids    bigint[] NOT NULL,
+  log_ids      bigint[] NOT NULL,
+  statuses     integer[],
+  leased_by    text,
+  lease_until  timestamptz,
+  delivered_at timestamptz,
+  CHECK ((delivered_at IS NULL) = (leased_by IS NOT NULL AND lease_until IS NOT NULL))
+);
+CREATE INDEX webhook_segments_in_flight ON webhook_segments (endpoint_id, lease_until) WHERE delivered_at IS NULL;
+CREATE INDEX webhook_segments_of_endpoint ON webhook_segments (endpoint_id, id);
+CREATE INDEX webhook_segments_delivered ON webhook_segments USING brin (delivered_at);
+
+-- One event to one endpoint, once its first try did not deliver it (or a replay asked for it): pending until
+-- delivered, or failed once the retry schedule is spent (a replay makes it pending again).
+CREATE TABLE webhook_deliveries (
+  event_id        bigint NOT NULL,
+  endpoint_id     bigint NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+  log_id          bigint NOT NULL,
+  state           text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'failed')),
+  attempts        integer NOT NULL DEFAULT 0,
+  next_attempt_at timestamptz NOT NULL DEFAULT '-infinity',
+  leased_by       text,
+  lease_until     timestamptz,
+  last_status     integer,
+  last_error      text,
+  delivered_at    timestamptz,
+  PRIMARY KEY (event_id, endpoint_id)
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (endpoint_id, next_attempt_at, event_id) WHERE state = 'pending';
+CREATE INDEX webhook_deliveries_leased ON webhook_deliveries (endpoint_id) WHERE leased_by IS NOT NULL;
+CREATE INDEX webhook_deliveries_of_endpoint ON webhook_deliveries (endpoint_id, state, event_id);
+CREATE INDEX webhook_deliveries_log ON webhook_deliveries (log_id);
+
+-- Every try that did not deliver, and every try of a retried delivery: the endpoint's failure history. A first
+-- try that delivered is counted (webhook_endpoints.delivered_count), not kept.
+CREATE TABLE webhook_attempts (
+  id           bigserial PRIMARY KEY,
+  event_id     bigint NOT NULL,
+  endpoint_id  bigint NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+  log_id       bigint NOT NULL,
+  attempted_at timestamptz NOT NULL,
+  status       integer,
+  error        text,
+  duration_ms  integer NOT NULL DEFAULT 0
+);
+CREATE INDEX webhook_attempts_of_endpoint ON webhook_attempts (endpoint_id, id);
+CREATE INDEX webhook_attempts_at ON webhook_attempts USING brin (attempted_at);
+
+-- Appends the events of one type, for the given sources (attempts or contacts) of the given campaigns: one log
+-- row per campaign whose account has an endpoint wanting the type. Called once per statement, never per row.
+CREATE FUNCTION webhook_log_append(t text, campaign_ids bigint[], source_ids bigint[]) RETURNS void
+LANGUAGE sql AS $$
+  WITH g AS (
+    SELECT x.campaign_id, array_agg(x.source_id) AS ids
+    FROM unnest(campaign_ids, source_ids) AS x(campaign_id, source_id)
+    GROUP BY x.campaign_id)
+  INSERT INTO webhook_log (account_id, type, ids)
+  SELECT c.account_id, t, g.ids FROM g JOIN campaigns c ON c.id = g.campaign_id
+  WHERE EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.account_id = c.account_id
+                AND (e.event_types = '{}' OR t = ANY (e.event_types)))
+  ORDER BY g.campaign_id
+$$;
+
+CREATE FUNCTION webhook_campaign_events() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  t text;
+BEGIN
+  t := CASE
+    WHEN NEW.state = 'running' AND OLD.state = 'draft' THEN 'campaign.launched'
+    WHEN NEW.state = 'running' AND OLD.state = 'paused' THEN 'campaign.resumed'
+    WHEN NEW.state = 'paused' THEN 'campaign.paused'
+    WHEN NEW.state = 'completed' THEN 'campaign.completed'
+    WHEN NEW.state = 'cancelled' THEN 'campaign.cancelled'
+  END;
+  IF t IS NOT NULL AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.account_id = NEW.account_id
+                               AND (e.event_types = '{}' OR t = ANY (e.event_types))) THEN
+    INSERT INTO webhook_log (account_id, type, ids, data)
+    VALUES (NEW.account_id, t, ARRAY[NEW.id], jsonb_build_object('campaign', jsonb_build_object(
+      'id', NEW.id, 'name', NEW.name, 'agent_id', NEW.agent_id, 'state', NEW.state, 'previous_state', OLD.state)));
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER campaigns_webhooks AFTER UPDATE OF state ON campaigns
+  FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state) EXECUTE FUNCTION webhook_campaign_events();
+
+-- Statement triggers over the transition tables: one log row per statement, account and type, for every writer
+-- (the API, the CLI, a reconciliation); nothing but one index probe when there is no endpoint at all. An
+-- account's disabled endpoints count: a disabled endpoint is paused, and gets what happened meanwhile (within the
+-- retention) when it is enabled again. The engine's write-back logs its own statements' events from what they
+-- return (cheaper than comparing transition tables) and says so with dialer.events_logged, which these skip.
+-- The payloads are built at delivery from the rows, which do not change once finished (an attempt with its
+-- outcome, a contact in a final state).
+CREATE FUNCTION webhook_attempt_events() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF current_setting('dialer.events_logged', true) = 'on' OR NOT EXISTS (SELECT 1 FROM webhook_endpoints) THEN
+    RETURN NULL;
+  END IF;
+  PERFORM webhook_log_append('call.answered', array_agg(n.campaign_id), array_agg(n.id))
+  FROM new_rows n JOIN old_rows o ON o.id = n.id
+  WHERE o.answered_at IS NULL AND n.answered_at IS NOT NULL;
+  PERFORM webhook_log_append('call.ended', array_agg(n.campaign_id), array_agg(n.id))
+  FROM new_rows n JOIN old_rows o ON o.id = n.id
+  WHERE o.outcome IS NULL AND n.outcome IS NOT NULL;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER call_attempts_webhooks AFTER UPDATE ON call_attempts
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION webhook_attempt_events();
+
+CREATE FUNCTION webhook_contact_events() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF current_setting('dialer.events_logged', true) = 'on' OR NOT EXISTS (SELECT 1 FROM webhook_endpoints) THEN
+    RETURN NULL;
+  END IF;
+  PERFORM webhook_log_append('contact.finished', array_agg(n.campaign_id), array_agg(n.id))
+  FROM new_rows n JOIN old_rows o ON o.id = n.id
+  WHERE o.state IN ('pending', 'in_progress') AND n.state IN ('done', 'cancelled', 'do_not_call', 'invalid');
+  RETURN NULL;
+END $$;
+CREATE TRIGGER contacts_webhooks AFTER UPDATE ON contacts
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION webhook_contact_events();
+)SQL"},
 };
 
 }  // namespace

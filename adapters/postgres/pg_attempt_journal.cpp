@@ -184,7 +184,21 @@ result<void> pg_attempt_journal::write_back(const write_batch& batch) {
     // The rows written back were claimed and recorded seconds ago: they are in shared buffers. At the default
     // random_page_cost (4, for disks) the planner prefers hashing the whole table (a sequential scan of every
     // contact or attempt, growing with the campaign) over a few thousand cached primary-key lookups.
-    tx.exec0("SET LOCAL random_page_cost = 1.1");
+    //
+    // Event webhooks: this transaction logs the events of its own statements from what they return (an attempt
+    // given its outcome, a contact put in a final state), which costs less than the triggers' comparison of
+    // transition tables; dialer.events_logged tells the triggers so. Every statement below that finishes an
+    // attempt or a contact must therefore log (`logging`), as long as any endpoint exists.
+    const bool logging = tx.exec1("SET LOCAL random_page_cost = 1.1; SET LOCAL dialer.events_logged = 'on'; "
+                                  "SELECT EXISTS (SELECT 1 FROM webhook_endpoints)")[0]
+                             .as<bool>();
+    // `update ... RETURNING id, campaign_id, state` with the contact.finished events of the rows it finished.
+    const auto finishing = [&](const std::string& update) {
+      if (!logging) return update;
+      return "WITH w AS (" + update + " RETURNING c.id, c.campaign_id, c.state) "
+             "SELECT webhook_log_append('contact.finished', array_agg(campaign_id), array_agg(id)) "
+             "FROM w WHERE state IN ('done', 'cancelled', 'do_not_call', 'invalid')";
+    };
     std::vector<std::int64_t> campaign_ids;
     for (const auto& o : outcomes) campaign_ids.push_back(o.campaign.value());
     for (const auto& r : returns) campaign_ids.push_back(r.campaign.value());
@@ -237,27 +251,31 @@ result<void> pg_attempt_journal::write_back(const write_batch& batch) {
         reasons.add(std::string_view(o.pending_reason));
         sticky.add(o.number.value());
       }
-      // An outcome is written once: a reconciliation never overwrites one that arrived first.
-      tx.exec_params0(
+      // An outcome is written once: a reconciliation never overwrites one that arrived first. The attempts it
+      // finishes are call.ended events (and call.answered, answered ones).
+      std::string update =
           "UPDATE call_attempts a SET carrier_call_id = nullif(u.cid, ''), started_at = to_timestamp(u.st), "
-          "answered_at = to_timestamp(u.an), ended_at = to_timestamp(u.en), outcome = u.o, billable_ms = "
-          "u.b, "
+          "answered_at = to_timestamp(u.an), ended_at = to_timestamp(u.en), outcome = u.o, billable_ms = u.b, "
           "cost = u.cost / 1000000.0, detail = nullif(u.d, '') "
           "FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::float8[], $5::float8[], $6::text[], "
-          "$7::int[], "
-          "$8::bigint[], $9::text[]) AS u(id, cid, st, an, en, o, b, cost, d) WHERE a.id = u.id AND "
-          "a.outcome IS NULL",
-          ids.str(), call_ids.str(), started.str(), answered.str(), ended.str(), outcome.str(),
-          billable.str(), cost.str(), detail.str());
+          "$7::int[], $8::bigint[], $9::text[]) AS u(id, cid, st, an, en, o, b, cost, d) WHERE a.id = u.id AND "
+          "a.outcome IS NULL";
+      if (logging)
+        update = "WITH w AS (" + update + " RETURNING a.id, a.campaign_id, a.answered_at IS NOT NULL AS answered) "
+                 "SELECT webhook_log_append('call.answered', array_agg(campaign_id) FILTER (WHERE answered), "
+                 "  array_agg(id) FILTER (WHERE answered)), "
+                 "webhook_log_append('call.ended', array_agg(campaign_id), array_agg(id)) FROM w";
+      tx.exec_params(update, ids.str(), call_ids.str(), started.str(), answered.str(), ended.str(), outcome.str(),
+                     billable.str(), cost.str(), detail.str());
       if (any_contact)
-        tx.exec_params0(
+        tx.exec_params(finishing(
             "UPDATE contacts c SET state = u.s, attempts = u.att, outcome = u.o, "
             "next_attempt_at = coalesce(to_timestamp(u.na), c.next_attempt_at), pending_reason = u.r, "
             "sticky_number_id = coalesce(c.sticky_number_id, u.num), updated_at = now() "
             "FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::float8[], $6::text[], "
             "$7::bigint[]) "
             "AS u(id, s, att, o, na, r, num) WHERE c.id = u.id AND c.state = 'pending' AND c.attempts = "
-            "u.att - 1",
+            "u.att - 1"),
             contact_ids.str(), states.str(), attempts.str(), contact_outcome.str(), next_at.str(),
             reasons.str(), sticky.str());
     }
@@ -313,10 +331,10 @@ result<void> pg_attempt_journal::write_back(const write_batch& batch) {
         reasons.add(std::string_view(f.reason));
       }
       if (any)
-        tx.exec_params0(
+        tx.exec_params(finishing(
             "UPDATE contacts c SET state = u.s, pending_reason = u.r, updated_at = now() "
             "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[]) AS u(id, s, r, att) "
-            "WHERE c.id = u.id AND c.state = 'pending' AND c.attempts = u.att",
+            "WHERE c.id = u.id AND c.state = 'pending' AND c.attempts = u.att"),
             ids.str(), states.str(), reasons.str(), counters.str());
     }
     if (!release.empty()) {
@@ -345,14 +363,14 @@ result<void> pg_attempt_journal::write_back(const write_batch& batch) {
                    "SELECT 1 FROM campaigns WHERE id = ANY($1::bigint[]) AND state = 'cancelled' LIMIT 1",
                    distinct.str())
                  .empty())
-          tx.exec_params0(
+          tx.exec_params(finishing(
               "UPDATE contacts c SET state = 'cancelled', pending_reason = 'cancelled', updated_at = now() "
               "FROM (SELECT x.id FROM unnest($1::bigint[], $2::bigint[]) u(k, f) "
               "  JOIN campaigns k ON k.id = u.k AND k.state = 'cancelled' "
               "  JOIN contact_blocks b ON b.campaign_id = u.k AND b.first_id = u.f "
               "  CROSS JOIN LATERAL (SELECT y.id FROM contacts y WHERE y.id BETWEEN b.first_id AND b.last_id "
               "    AND y.campaign_id = u.k AND y.state = 'pending' OFFSET 0) x) s "
-              "WHERE c.id = s.id",
+              "WHERE c.id = s.id"),
               campaigns.str(), firsts.str());
         recount_blocks(tx, campaigns.str(), firsts.str(), true);
       }

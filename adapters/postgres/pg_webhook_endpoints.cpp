@@ -23,8 +23,14 @@ std::optional<sys_time> maybe_time(const pqxx::field& f) {
 constexpr const char* kEndpointSelect =
     "SELECT e.id, e.account_id, e.url, e.description, e.event_types, e.enabled, coalesce(e.disabled_reason, ''), "
     "e.max_in_flight, " US("e.previous_secret_until") ", " US("e.created_at") ", " US("e.updated_at") ", "
-    "(SELECT count(*) FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.state = 'pending'), "
-    "(SELECT count(*) FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.state = 'delivered'), "
+    // pending: retries waiting, first tries under way, and the events of the log past its cursor
+    "(SELECT count(*) FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.state = 'pending') + "
+    "(SELECT coalesce(sum(cardinality(s.event_ids)), 0) FROM webhook_segments s "
+    "  WHERE s.endpoint_id = e.id AND s.delivered_at IS NULL) + "
+    "(SELECT greatest(coalesce(sum(cardinality(l.ids)), 0) - e.cursor_index, 0) "
+    "  FROM webhook_log l WHERE l.account_id = e.account_id AND (l.xid, l.id) >= (e.cursor_xid, e.cursor_log) "
+    "  AND (e.event_types = '{}' OR l.type = ANY (e.event_types))), "
+    "e.delivered_count, "  // every delivery, first try or not
     "(SELECT count(*) FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.state = 'failed') "
     "FROM webhook_endpoints e ";
 
@@ -117,7 +123,10 @@ result<webhook_endpoint_record> pg_webhook_endpoints::update(account_id account,
         "event_types = coalesce($5::text[], event_types), enabled = coalesce($6, enabled), "
         "disabled_reason = CASE WHEN $6 IS NULL THEN disabled_reason WHEN $6 THEN NULL "
         "  ELSE 'disabled through the API' END, "
-        "max_in_flight = coalesce($7, max_in_flight), updated_at = now() "
+        "max_in_flight = coalesce($7, max_in_flight), updated_at = now(), "
+        // Enabled again: tried at once, and it gets what happened while it was disabled (within the retention).
+        "paused_until = CASE WHEN $6 AND NOT enabled THEN '-infinity' ELSE paused_until END, "
+        "failing_since = CASE WHEN $6 AND NOT enabled THEN NULL ELSE failing_since END "
         "WHERE account_id = $1 AND id = $2 RETURNING id",
         account.value(), id, c.url, c.description,
         c.event_types ? std::optional<std::string>(types_literal(*c.event_types)) : std::nullopt, c.enabled,
@@ -171,12 +180,24 @@ result<std::vector<webhook_delivery_record>> pg_webhook_endpoints::deliveries(ac
     if (auto e = one(tx, account, id); !e) return e.error();
     std::vector<webhook_delivery_record> out;
     for (const auto& r : tx.exec_params(
-             "SELECT d.event_id, v.type, d.state, d.attempts, " US("v.occurred_at") ", "
-             "CASE WHEN d.state = 'pending' THEN " US("greatest(d.next_attempt_at, v.occurred_at)") " END, "
-             US("d.delivered_at") ", d.last_status, coalesce(d.last_error, '') "
-             "FROM webhook_deliveries d JOIN webhook_events v ON v.id = d.event_id "
-             "WHERE d.endpoint_id = $1 AND ($2::text IS NULL OR d.state = $2) AND ($3 = 0 OR d.event_id < $3) "
-             "ORDER BY d.event_id DESC LIMIT $4",
+             // Delivery rows (retried or replayed), and the events of segments: delivered at their first try,
+             // or under way (pending).
+             "SELECT x.event_id, webhook_type_name(x.event_id), x.state, x.attempts, "
+             US("coalesce(v.occurred_at, x.delivered_at, now())") ", "
+             "CASE WHEN x.state = 'pending' THEN " US("greatest(x.next_attempt_at, v.occurred_at)") " END, "
+             US("x.delivered_at") ", x.last_status, coalesce(x.last_error, '') FROM ("
+             "  SELECT d.event_id, d.log_id, d.state, d.attempts, d.next_attempt_at, d.delivered_at, d.last_status, "
+             "    d.last_error FROM webhook_deliveries d "
+             "  WHERE d.endpoint_id = $1 AND ($2::text IS NULL OR d.state = $2) AND ($3 = 0 OR d.event_id < $3) "
+             "  UNION ALL "
+             "  SELECT u.event_id, u.log_id, CASE WHEN s.delivered_at IS NULL THEN 'pending' ELSE 'delivered' END, "
+             "    CASE WHEN s.delivered_at IS NULL THEN 0 ELSE 1 END, s.lease_until, s.delivered_at, u.status, NULL "
+             "  FROM webhook_segments s CROSS JOIN LATERAL unnest(s.event_ids, s.log_ids, s.statuses) "
+             "    AS u(event_id, log_id, status) "
+             "  WHERE s.endpoint_id = $1 AND ($3 = 0 OR u.event_id < $3) AND ($2::text IS NULL OR $2 = "
+             "    CASE WHEN s.delivered_at IS NULL THEN 'pending' ELSE 'delivered' END)) x "
+             "LEFT JOIN webhook_log v ON v.id = x.log_id "
+             "ORDER BY x.event_id DESC LIMIT $4",
              id, state, page.after, page.limit)) {
       webhook_delivery_record d;
       d.event_id = r[0].as<std::int64_t>();
@@ -204,8 +225,8 @@ result<std::vector<webhook_attempt_record>> pg_webhook_endpoints::attempts(accou
     if (auto e = one(tx, account, id); !e) return e.error();
     std::vector<webhook_attempt_record> out;
     for (const auto& r : tx.exec_params(
-             "SELECT a.id, a.event_id, v.type, " US("a.attempted_at") ", a.status, coalesce(a.error, ''), a.duration_ms "
-             "FROM webhook_attempts a JOIN webhook_events v ON v.id = a.event_id "
+             "SELECT a.id, a.event_id, webhook_type_name(a.event_id), " US("a.attempted_at") ", a.status, "
+             "coalesce(a.error, ''), a.duration_ms FROM webhook_attempts a "
              "WHERE a.endpoint_id = $1 AND ($2 = 0 OR a.id < $2) ORDER BY a.id DESC LIMIT $3",
              id, page.after, page.limit)) {
       webhook_attempt_record a;
@@ -232,13 +253,47 @@ result<std::int64_t> pg_webhook_endpoints::replay(account_id account, std::int64
     if (auto e = one(tx, account, id); !e) return e.error();
     array_literal ids;
     for (auto e : event_ids) ids.add(e);
-    // Not while another try holds it (a live lease): that try's outcome stands.
+    // Not while another try holds it (a live lease): that try's outcome stands. A listed event delivered at its
+    // first try has no delivery row yet: it gets one. The endpoint is tried at once, paused or not.
     auto rows = tx.exec_params(
         "UPDATE webhook_deliveries SET state = 'pending', attempts = 0, next_attempt_at = to_timestamp($2), "
         "delivered_at = NULL WHERE endpoint_id = $1 AND leased_by IS NULL AND "
         "(CASE WHEN cardinality($3::bigint[]) = 0 THEN state = 'failed' ELSE event_id = ANY($3::bigint[]) END) "
         "RETURNING event_id",
         id, epoch_seconds(now), ids.str());
+    if (!event_ids.empty()) {
+      // A listed event delivered at its first try leaves its segment's record for a row of its own; one this
+      // endpoint never had (it happened before the endpoint, or while it was behind) is looked up in the log.
+      auto moved = tx.exec_params(
+          "WITH hit AS (SELECT s.id, u.event_id, u.log_id FROM webhook_segments s "
+          "  CROSS JOIN LATERAL unnest(s.event_ids, s.log_ids) AS u(event_id, log_id) "
+          "  WHERE s.endpoint_id = $1 AND s.delivered_at IS NOT NULL AND s.event_ids && $3::bigint[] "
+          "    AND u.event_id = ANY ($3::bigint[])), "
+          "trim AS (UPDATE webhook_segments s SET event_ids = k.events, log_ids = k.logs, statuses = k.statuses "
+          "  FROM (SELECT s2.id, array_agg(u.event_id ORDER BY u.o) AS events, array_agg(u.log_id ORDER BY u.o) AS logs, "
+          "      array_agg(u.status ORDER BY u.o) AS statuses "
+          "    FROM webhook_segments s2 CROSS JOIN LATERAL unnest(s2.event_ids, s2.log_ids, s2.statuses) "
+          "      WITH ORDINALITY AS u(event_id, log_id, status, o) "
+          "    WHERE s2.id IN (SELECT id FROM hit) AND NOT (u.event_id = ANY ($3::bigint[])) GROUP BY s2.id) k "
+          "  WHERE s.id = k.id), "
+          "emptied AS (DELETE FROM webhook_segments s WHERE s.id IN (SELECT id FROM hit) "
+          "  AND s.event_ids <@ $3::bigint[]) "
+          "INSERT INTO webhook_deliveries (event_id, endpoint_id, log_id, next_attempt_at) "
+          "SELECT DISTINCT ON (event_id) event_id, $1, log_id, to_timestamp($2) FROM hit "
+          "ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING event_id",
+          id, epoch_seconds(now), ids.str());
+      auto added = tx.exec_params(
+          "INSERT INTO webhook_deliveries (event_id, endpoint_id, log_id, next_attempt_at) "
+          "SELECT DISTINCT ON (v.id) v.id, $1, v.log_id, to_timestamp($2) FROM webhook_events v "
+          "WHERE v.account_id = $4 AND v.id = ANY ($3::bigint[]) AND v.type = webhook_type_name(v.id) "
+          "AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint_id = $1 AND d.event_id = v.id) "
+          "ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING event_id",
+          id, epoch_seconds(now), ids.str(), account.value());
+      tx.exec_params0("UPDATE webhook_endpoints SET paused_until = '-infinity' WHERE id = $1", id);
+      tx.commit();
+      return static_cast<std::int64_t>(rows.size() + moved.size() + added.size());
+    }
+    tx.exec_params0("UPDATE webhook_endpoints SET paused_until = '-infinity' WHERE id = $1", id);
     tx.commit();
     return static_cast<std::int64_t>(rows.size());
   } catch (...) {

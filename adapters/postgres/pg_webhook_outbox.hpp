@@ -1,7 +1,11 @@
 #pragma once
-// PostgreSQL implementation of the webhook_outbox port (tables webhook_endpoints, webhook_events,
-// webhook_deliveries, webhook_attempts; migration 10). The events are written by migration 10's triggers in the
-// transaction of the change that causes them; this class only leases, records and forgets.
+// PostgreSQL implementation of the webhook_outbox port (migration 11). The events are in webhook_log, one row per
+// statement that caused them, written in that statement's transaction (the triggers, or the engine's write-back
+// itself); each endpoint reads the log through its cursor (webhook_endpoints.cursor_*). A claim leases either a
+// segment (the next events past an endpoint's cursor, first tries), or due retries (webhook_deliveries rows), and
+// builds their payloads from the rows the events describe. A record keeps a segment as the record of its
+// first-try deliveries and gives every event it did not deliver a delivery row of its own (retried on the
+// schedule); the tries that failed, and every try of a retry, go to webhook_attempts.
 // Threading: one instance per thread (its pg_link is its own connection).
 
 #include <string>

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -40,5 +41,25 @@ class array_literal {
   std::string text_;
   bool first_ = true;
 };
+
+// A bigint[] as PostgreSQL prints it ("{1,2,3}"; NULL elements are skipped).
+inline std::vector<std::int64_t> parse_int_array(std::string_view text) {
+  std::vector<std::int64_t> out;
+  std::int64_t v = 0;
+  bool neg = false, any = false;
+  for (char c : text) {
+    if (c >= '0' && c <= '9') {
+      v = v * 10 + (c - '0');
+      any = true;
+    } else if (c == '-') {
+      neg = true;
+    } else if (c == ',' || c == '}') {
+      if (any) out.push_back(neg ? -v : v);
+      v = 0;
+      neg = any = false;
+    }
+  }
+  return out;
+}
 
 }  // namespace dialer::pg

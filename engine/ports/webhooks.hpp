@@ -1,8 +1,8 @@
 #pragma once
 // The ports of event webhooks: the outbox the events wait in (PostgreSQL: adapters/postgres/pg_webhook_outbox)
 // and the sender that posts one signed request (adapters/webhooks/http_sender). The events themselves are written
-// by the database, in the transaction of the change that causes them (migration 10's triggers); the dispatcher
-// (engine/webhook_dispatcher) only delivers them.
+// by the database, in the transaction of the change that causes them (migration 11: a log row per statement); the
+// dispatcher (engine/webhook_dispatcher) only delivers them.
 //
 // Threading: an instance is used by one thread at a time (the dispatcher gives each of its threads its own).
 
@@ -23,6 +23,9 @@ namespace dialer {
 struct webhook_delivery {
   std::int64_t event_id = 0;
   std::int64_t endpoint_id = 0;
+  std::int64_t log_id = 0;           // where the outbox keeps the event
+  std::int64_t segment_id = 0;       // a first try: the leased part of the log it came with; 0: a retry
+                                     // (or replay) of a delivery that has a row of its own
   std::string message_id;            // webhook-id: the event's, the same on every try and for every endpoint
   std::string url;
   std::vector<std::string> secrets;  // the current secret first; the previous one while a rotation overlaps
@@ -58,15 +61,19 @@ struct webhook_try {
 class webhook_outbox {
  public:
   virtual ~webhook_outbox() = default;
-  // Leases up to `limit` due deliveries (pending, next_attempt_at <= now, no live lease) of one enabled endpoint:
-  // the one whose oldest due delivery is the oldest, among those with fewer lease holders (dispatcher threads, of
-  // every engine) than its max_in_flight and fewer than `per_process` of this process's. Oldest first. A thread
-  // posts its batch in order, so an endpoint never has more requests in flight than max_in_flight.
+  // Leases up to `limit` deliveries of one enabled endpoint that is not paused and has fewer lease holders
+  // (dispatcher threads, of every engine) than its max_in_flight and fewer than `per_process` of this process's;
+  // endpoints in turn, the least recently served first. What is leased, in this order of preference: first tries
+  // whose holder's lease ran out (sent again), due retries (oldest first), or the endpoint's next events (in the
+  // order they happened). A thread posts its batch in order, so an endpoint never has more requests in flight
+  // than max_in_flight.
   [[nodiscard]] virtual result<std::vector<webhook_delivery>> claim(std::chrono::system_clock::time_point now,
                                                                     std::chrono::seconds lease, std::size_t limit,
                                                                     int per_process) = 0;
   // Records a batch's tries (and releases what was not tried) in one transaction and ends their leases; a
-  // delivery whose lease was lost to another engine meanwhile keeps its state (its try is still history).
+  // delivery whose lease was lost to another engine meanwhile keeps its state (its try is still history). A
+  // receiver that was down or throttling pauses its endpoint (for every engine) until the deferred tries are due;
+  // one that has failed every try for 5 days is disabled.
   [[nodiscard]] virtual result<void> record(const std::vector<webhook_try>& tries) = 0;
   // Forgets events older than `before` that no endpoint is still waiting for. Returns how many.
   [[nodiscard]] virtual result<std::int64_t> expire(std::chrono::system_clock::time_point before) = 0;

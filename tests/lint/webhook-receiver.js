@@ -14,7 +14,8 @@
 //   gone          answer 410
 //   throttle:N    answer 429 with Retry-After: N
 //   hold          keep requests unanswered until the next mode change, which answers them as that mode would
-// Log: one JSON line per request: {"id", "type", "valid", "error", "duplicate", "answer", "at"}.
+// Log: one JSON line per request: {"id", "type", "valid", "error", "duplicate", "answer", "sequence", "contact",
+// "data" (the payload's), "at"}.
 "use strict";
 const http = require("http");
 const https = require("https");
@@ -75,7 +76,8 @@ function answer(req, res, body) {
   }
   const duplicate = processed.has(id);
   processed.add(id);
-  log({ id, type: payload.type, valid: true, duplicate, answer: 200, sequence: payload.sequence, contact: payload.contact_id });
+  log({ id, type: payload.type, valid: true, duplicate, answer: 200, sequence: payload.sequence, contact: payload.contact_id,
+        data: payload.data });
   res.writeHead(200, { "Content-Type": "application/json" }).end('{"received":true}');
 }
 
