@@ -538,6 +538,8 @@ int serve(const global_options& options, const serve_settings& settings) {
   const auto engine_id = pg::make_engine_id();
 
   // Event webhooks: the outbox's events, delivered by every serving process (leases share the work).
+  // The engine at capacity (updated by the loop below): webhook delivery yields to dialing meanwhile.
+  std::atomic<bool> dialing_saturated{false};
   std::unique_ptr<webhook_dispatcher> deliveries;
   if (settings.webhook_threads > 0) {
     webhooks::sender_options sender_opts;
@@ -553,6 +555,8 @@ int serve(const global_options& options, const serve_settings& settings) {
     hook_opts.lease = std::chrono::seconds(std::max<std::int64_t>(1, std::llround(settings.webhook_lease_s)));
     hook_opts.timeout = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(15'000), hook_opts.lease / 2);
     hook_opts.on_error = [](const std::string& what) { spdlog::warn("webhooks: {}", what); };
+    hook_opts.busy = [&dialing_saturated] { return dialing_saturated.load(std::memory_order_relaxed); };
+
     const auto url = (*session)->ctx.database_url();
     deliveries = std::make_unique<webhook_dispatcher>(
         [url, engine_id](int index) -> result<std::unique_ptr<webhook_outbox>> {
@@ -596,6 +600,7 @@ int serve(const global_options& options, const serve_settings& settings) {
         spdlog::warn("expiring idempotency keys: {}", gone.error().message);
       next_expiry = clk.monotonic() + std::chrono::minutes(1);
     }
+    dialing_saturated.store(engine.saturated(), std::memory_order_relaxed);
     clk.sleep_for(std::chrono::milliseconds(100));  // the signal check's cadence
   }
   engine.join();

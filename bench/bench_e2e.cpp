@@ -258,7 +258,8 @@ struct phase_result {
 
 // ---- phase 1: the engine ----
 
-phase_result run_engine(const phase_setup& p, std::uint64_t contacts) {
+// `saturated`, when given, follows the engine's saturated() as `dialer serve`'s loop does (for the webhook phase).
+phase_result run_engine(const phase_setup& p, std::uint64_t contacts, std::atomic<bool>* saturated = nullptr) {
   carriers::registry registry = carriers::make_default_registry();
   system_clock clk;
   {
@@ -283,8 +284,10 @@ phase_result run_engine(const phase_setup& p, std::uint64_t contacts) {
     w = engine.watched(p.campaign);
     if (w && w->settled) break;
     if (steady::now() - started > deadline) break;
+    if (saturated) saturated->store(engine.saturated(), std::memory_order_relaxed);
     clk.sleep_for(milliseconds{5});  // the watcher's cadence (5 ms is within the measurement's resolution)
   }
+  if (saturated) saturated->store(false, std::memory_order_relaxed);
   const double wall = seconds_since(started);
   const auto cpu1 = cpu_sample::now();
   engine.request_stop(stop_mode::drain);
@@ -329,6 +332,8 @@ phase_result run_engine_with_webhooks(const phase_setup& p, std::uint64_t contac
   }
   system_clock clk;
   webhook_dispatcher_options opts;  // as `dialer serve` runs it: 4 threads
+  std::atomic<bool> saturated{false};  // as serve does: delivery yields while the engine is at capacity
+  opts.busy = [&saturated] { return saturated.load(std::memory_order_relaxed); };
   webhooks::sender_options so;
   so.allow.loopback = true;
   webhook_dispatcher dispatcher(
@@ -338,12 +343,12 @@ phase_result run_engine_with_webhooks(const phase_setup& p, std::uint64_t contac
       [so]() -> std::unique_ptr<webhook_sender> { return std::make_unique<webhooks::http_sender>(so); }, clk, opts);
   dispatcher.start();
   const auto started = steady::now();
-  const auto r = run_engine(p, contacts);
+  const auto r = run_engine(p, contacts, &saturated);
   const auto during = receiver.requests.load();
   pqxx::connection watch(p.url);
   for (;;) {  // the rest of the backlog
     pqxx::nontransaction tx(watch);
-    if (tx.exec1("SELECT NOT EXISTS (SELECT 1 FROM webhook_deliveries WHERE state = 'pending')")[0].as<bool>()) break;
+    if (tx.exec1(kAllDelivered)[0].as<bool>()) break;
     std::this_thread::sleep_for(milliseconds{50});  // the watcher's cadence
   }
   const double all = seconds_since(started);

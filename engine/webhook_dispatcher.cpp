@@ -165,6 +165,12 @@ void webhook_dispatcher::run(int index) {
       }
       next_expiry = clock_.monotonic() + std::chrono::minutes(10);
     }
+    const bool yielding = options_.busy && options_.busy();
+    if (yielding && index != 0) {
+      idle(options_.idle_poll);
+      continue;
+    }
+    const auto began = clock_.monotonic();
     auto tried = deliver_due(*outbox, *sender, clock_, options_, rng);
     if (!tried) {
       if (options_.on_error) options_.on_error(tried.error().message);
@@ -172,7 +178,15 @@ void webhook_dispatcher::run(int index) {
       idle(backoff);
       continue;
     }
-    if (*tried == 0) idle(options_.idle_poll);
+    if (*tried == 0) {
+      idle(options_.idle_poll);
+    } else if (yielding) {
+      // The rest of the time, and never less than 10 ms: a batch that took no time must not make this a spin.
+      const double share = std::clamp(options_.busy_share, 0.01, 1.0);
+      const auto rest =
+          std::chrono::duration_cast<std::chrono::nanoseconds>((clock_.monotonic() - began) * ((1 - share) / share));
+      idle(std::max<std::chrono::nanoseconds>(rest, std::chrono::milliseconds(10)));
+    }
   }
 }
 

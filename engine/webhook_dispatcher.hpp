@@ -28,12 +28,17 @@ namespace dialer {
 
 struct webhook_dispatcher_options {
   int threads = 4;                                   // requests in flight from this process at most
-  std::size_t batch = 32;                            // leased per claim (one endpoint's), posted in order
+  std::size_t batch = 128;                           // leased per claim (one endpoint's), posted in order
   std::chrono::seconds lease{60};                    // a batch stops posting at half of it; at least 2 timeouts
   std::chrono::milliseconds timeout{15'000};         // a receiver that has not answered by then failed this try
   std::chrono::milliseconds idle_poll{500};          // a thread that found nothing due looks again after this
   std::chrono::hours retention{24 * 7};              // delivered and spent events are forgotten after this
   std::function<void(const std::string&)> on_error;  // a lost outbox connection (any dispatcher thread)
+  // Dialing first: while `busy` says the engine of this process is at capacity, one thread delivers, and only
+  // `busy_share` of the time (it waits after each batch for the rest); the others wait. Deliveries lag behind a
+  // burst and catch up after it, rather than slow the calls down. Thread-safe; none: never busy.
+  std::function<bool()> busy;
+  double busy_share = 0.1;
 };
 
 // The Standard Webhooks schedule: after `failed` tries, the next comes this long after the last (before jitter);

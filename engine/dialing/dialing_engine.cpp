@@ -129,6 +129,10 @@ void dialing_engine::join() {
   if (control_thread_.joinable()) control_thread_.join();
 }
 
+bool dialing_engine::saturated() const {
+  return ctx_->last_write_back.load(std::memory_order_relaxed) >= std::max<std::size_t>(1, ctx_->options.write_batch / 4);
+}
+
 dialing_engine::gauges_now dialing_engine::gauges() const {
   gauges_now g;
   g.hopper = ctx_->scheduler.hopper_size();

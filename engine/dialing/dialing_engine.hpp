@@ -81,6 +81,9 @@ class dialing_engine {
     std::vector<dialing::number_usage> numbers;
   };
   [[nodiscard]] gauges_now gauges() const;
+  // Thread-safe: the engine is at capacity (its last write-back carried at least a quarter of write_batch, so
+  // outcomes pile up faster than it writes them). Work that can wait (webhook delivery) yields to it meanwhile.
+  [[nodiscard]] bool saturated() const;
 
   // Thread-safe. A second call may turn a drain into a stop now.
   void request_stop(stop_mode mode);

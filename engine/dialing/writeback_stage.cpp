@@ -129,6 +129,7 @@ void writeback_stage::run() {
     const bool written =
         journal_ && retry_write(ctx_, "write-back", [&] { return journal_->write_back(batch); });
     if (!written) continue;  // stopping at once with the database away: the next engine reconciles these
+    ctx_.last_write_back.store(outcomes_.size(), std::memory_order_relaxed);
     for (auto& [c, blocks] : settled_) c->blocks.released(blocks);
     // A draining campaign may have just emptied: let the control stage look now.
     if (!settled_.empty()) ctx_.control_now.set();

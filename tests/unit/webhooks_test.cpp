@@ -8,6 +8,11 @@
 #include "adapters/webhooks/http_sender.hpp"
 #include "engine/webhook_dispatcher.hpp"
 
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <thread>
+
 namespace dialer {
 namespace {
 
@@ -24,6 +29,78 @@ TEST(StandardWebhooks, TheSpecificationsExampleSignsAlike) {
   EXPECT_EQ(fresh.rfind("whsec_", 0), 0u);
   EXPECT_TRUE(http::standard_webhook_signature(fresh, "m", 1, "{}"));
   EXPECT_NE(fresh, http::new_webhook_secret());
+}
+
+// Dialing first: while `busy` holds, only the first of the dispatcher's threads claims, and after each batch it
+// waits nine times as long as the batch took (10 %); once the engine has room, every thread claims again.
+TEST(WebhookDispatcher, YieldsToASaturatedEngine) {
+  manual_clock clk;
+  struct claim_log {
+    std::mutex m;
+    std::vector<std::pair<int, std::chrono::nanoseconds>> claims;  // thread, when
+  } log;
+  struct one_at_a_time final : webhook_outbox {
+    one_at_a_time(int i, claim_log& l, const clock& c) : index(i), log(l), clk(c) {}
+    result<std::vector<webhook_delivery>> claim(std::chrono::system_clock::time_point, std::chrono::seconds,
+                                                std::size_t, int) override {
+      std::lock_guard lock(log.m);
+      log.claims.emplace_back(index, clk.monotonic());
+      webhook_delivery d;
+      d.event_id = static_cast<std::int64_t>(log.claims.size());
+      return std::vector<webhook_delivery>{d};
+    }
+    result<void> record(const std::vector<webhook_try>&) override { return ok(); }
+    result<std::int64_t> expire(std::chrono::system_clock::time_point) override { return 0; }
+    int index;
+    claim_log& log;
+    const clock& clk;
+  };
+  struct slow_receiver final : webhook_sender {  // each post takes 20 ms of the clock's time
+    explicit slow_receiver(const clock& c) : clk(c) {}
+    webhook_response post(const webhook_request&) override {
+      clk.sleep_for(20ms);
+      webhook_response r;
+      r.status = 200;
+      return r;
+    }
+    const clock& clk;
+  };
+  std::atomic<bool> busy{true};
+  webhook_dispatcher_options opts;
+  opts.threads = 4;
+  opts.idle_poll = 50ms;
+  opts.busy = [&busy] { return busy.load(); };
+  webhook_dispatcher dispatcher(
+      [&](int index) -> result<std::unique_ptr<webhook_outbox>> {
+        return std::unique_ptr<webhook_outbox>(std::make_unique<one_at_a_time>(index, log, clk));
+      },
+      [&]() -> std::unique_ptr<webhook_sender> { return std::make_unique<slow_receiver>(clk); }, clk, opts);
+  dispatcher.start();
+  ASSERT_TRUE(clk.run_until(2s));
+  std::vector<std::pair<int, std::chrono::nanoseconds>> saturated;
+  {
+    std::lock_guard lock(log.m);
+    saturated = log.claims;
+  }
+  busy = false;
+  ASSERT_TRUE(clk.run_until(3s));
+  // Stopped while the clock moves on: a thread may be in the middle of a post that waits for the clock's time.
+  std::atomic<bool> stopped{false};
+  std::thread stopper([&] {
+    dispatcher.stop();
+    stopped = true;
+  });
+  (void)clk.run_while_not([&] { return stopped.load(); }, 10s);
+  stopper.join();
+
+  ASSERT_GE(saturated.size(), 5u);
+  for (const auto& [thread, at] : saturated) EXPECT_EQ(thread, 0) << "only the first thread while saturated";
+  for (std::size_t i = 1; i < saturated.size(); ++i)
+    EXPECT_GE(saturated[i].second - saturated[i - 1].second, 200ms) << "20 ms of posting, then 180 ms of rest";
+  EXPECT_LE(saturated.size(), 11u) << "2 s at 10 % of 20 ms batches";
+  std::set<int> after;
+  for (std::size_t i = saturated.size(); i < log.claims.size(); ++i) after.insert(log.claims[i].first);
+  EXPECT_EQ(after.size(), 4u) << "every thread once the engine has room";
 }
 
 TEST(WebhookRetries, FollowTheStandardScheduleThenStop) {
