@@ -181,11 +181,13 @@ void webhook_dispatcher::run(int index) {
     if (*tried == 0) {
       idle(options_.idle_poll);
     } else if (yielding) {
-      // The rest of the time, and never less than 10 ms: a batch that took no time must not make this a spin.
+      // The rest of the time: never less than 10 ms (a batch that took no time must not make this a spin), never
+      // more than 2 s (busy is looked at again then: a slow receiver's long batch must not hold deliveries back
+      // for minutes after the engine has room again).
       const double share = std::clamp(options_.busy_share, 0.01, 1.0);
       const auto rest =
           std::chrono::duration_cast<std::chrono::nanoseconds>((clock_.monotonic() - began) * ((1 - share) / share));
-      idle(std::max<std::chrono::nanoseconds>(rest, std::chrono::milliseconds(10)));
+      idle(std::clamp<std::chrono::nanoseconds>(rest, std::chrono::milliseconds(10), std::chrono::seconds(2)));
     }
   }
 }

@@ -189,9 +189,11 @@ result<void> pg_attempt_journal::write_back(const write_batch& batch) {
     // given its outcome, a contact put in a final state), which costs less than the triggers' comparison of
     // transition tables; dialer.events_logged tells the triggers so. Every statement below that finishes an
     // attempt or a contact must therefore log (`logging`), as long as any endpoint exists.
-    const bool logging = tx.exec1("SET LOCAL random_page_cost = 1.1; SET LOCAL dialer.events_logged = 'on'; "
-                                  "SELECT EXISTS (SELECT 1 FROM webhook_endpoints)")[0]
-                             .as<bool>();
+    const bool logging =
+        tx.exec1("SET LOCAL random_page_cost = 1.1; SELECT EXISTS (SELECT 1 FROM webhook_endpoints)")[0].as<bool>();
+    // Only when it logs: an endpoint created after the check above still gets this transaction's events, from the
+    // triggers (each statement sees it).
+    if (logging) tx.exec0("SET LOCAL dialer.events_logged = 'on'");
     // `update ... RETURNING id, campaign_id, state` with the contact.finished events of the rows it finished.
     const auto finishing = [&](const std::string& update) {
       if (!logging) return update;

@@ -27,7 +27,7 @@ constexpr const char* kEndpointSelect =
     "(SELECT count(*) FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.state = 'pending') + "
     "(SELECT coalesce(sum(cardinality(s.event_ids)), 0) FROM webhook_segments s "
     "  WHERE s.endpoint_id = e.id AND s.delivered_at IS NULL) + "
-    "(SELECT greatest(coalesce(sum(cardinality(l.ids)), 0) - e.cursor_index, 0) "
+    "(SELECT greatest(coalesce(sum(l.n), 0) - e.cursor_index, 0) "
     "  FROM webhook_log l WHERE l.account_id = e.account_id AND (l.xid, l.id) >= (e.cursor_xid, e.cursor_log) "
     "  AND (e.event_types = '{}' OR l.type = ANY (e.event_types))), "
     "e.delivered_count, "  // every delivery, first try or not
@@ -287,6 +287,9 @@ result<std::int64_t> pg_webhook_endpoints::replay(account_id account, std::int64
           "SELECT DISTINCT ON (v.id) v.id, $1, v.log_id, to_timestamp($2) FROM webhook_events v "
           "WHERE v.account_id = $4 AND v.id = ANY ($3::bigint[]) AND v.type = webhook_type_name(v.id) "
           "AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint_id = $1 AND d.event_id = v.id) "
+          // Not while its first try is under way (that try's outcome stands, as for a leased delivery).
+          "AND NOT EXISTS (SELECT 1 FROM webhook_segments s WHERE s.endpoint_id = $1 AND s.delivered_at IS NULL "
+          "  AND v.id = ANY (s.event_ids)) "
           "ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING event_id",
           id, epoch_seconds(now), ids.str(), account.value());
       tx.exec_params0("UPDATE webhook_endpoints SET paused_until = '-infinity' WHERE id = $1", id);

@@ -49,7 +49,10 @@ taken take_work(pqxx::work& tx, const candidate& c, double now, double lease, st
   auto lost = tx.exec_params(
       "UPDATE webhook_segments SET leased_by = $3, lease_until = to_timestamp($2) + make_interval(secs => $4) "
       "WHERE id = (SELECT id FROM webhook_segments WHERE endpoint_id = $1 AND delivered_at IS NULL "
-      "  AND lease_until <= to_timestamp($2) ORDER BY id LIMIT 1) RETURNING id, event_ids::text, log_ids::text",
+      "  AND lease_until <= to_timestamp($2) ORDER BY id LIMIT 1) "
+      // Checked again on the row as it is now: one recorded since the subquery read it is not taken.
+      "  AND delivered_at IS NULL AND lease_until <= to_timestamp($2) "
+      "RETURNING id, event_ids::text, log_ids::text",
       c.id, now, holder, lease);
   if (!lost.empty()) {
     t.segment = lost[0][0].as<std::int64_t>();
@@ -65,6 +68,7 @@ taken take_work(pqxx::work& tx, const candidate& c, double now, double lease, st
       "  AND next_attempt_at <= to_timestamp($2) AND (lease_until IS NULL OR lease_until <= to_timestamp($2)) "
       "  ORDER BY next_attempt_at, event_id LIMIT $5) p "
       "WHERE w.endpoint_id = $1 AND w.event_id = p.event_id "
+      "  AND w.state = 'pending' AND (w.lease_until IS NULL OR w.lease_until <= to_timestamp($2)) "
       "RETURNING w.event_id, w.log_id, w.attempts, w.next_attempt_at) "
       "SELECT event_id, log_id, attempts FROM u ORDER BY next_attempt_at, event_id",
       c.id, now, holder, lease, static_cast<std::int64_t>(limit));
@@ -166,12 +170,18 @@ constexpr const char* kPayloads =
     "LEFT JOIN campaigns c ON c.id = k.campaign_id "
     "WHERE l.type LIKE 'campaign.%' OR k.id IS NOT NULL";
 
-// A timestamptz as the session prints it in UTC ("2026-12-07 10:00:04.123456+00") in RFC 3339 ("...T...Z").
+// A timestamptz as the session prints it in UTC with ISO DateStyle ("2026-12-07 10:00:04.12+00", fraction digits
+// as needed) in RFC 3339 with microseconds ("2026-12-07T10:00:04.120000Z"), as every timestamp of a payload is.
 nlohmann::json rfc3339(const pqxx::field& f) {
   if (f.is_null()) return nullptr;
   std::string t = f.c_str();
-  if (t.size() > 11 && t[10] == ' ') t[10] = 'T';
-  if (t.ends_with("+00")) t.replace(t.size() - 3, 3, "Z");
+  if (t.size() < 19 || t[10] != ' ' || !t.ends_with("+00")) return t;  // infinity, or not as expected: as it is
+  t.resize(t.size() - 3);
+  t[10] = 'T';
+  const auto dot = t.find('.', 19);
+  if (dot == std::string::npos) t += ".000000";
+  else t.append(6 - std::min<std::size_t>(6, t.size() - dot - 1), '0');
+  t += 'Z';
   return t;
 }
 
@@ -259,6 +269,18 @@ result<std::vector<webhook_delivery>> pg_webhook_outbox::claim(sys_time now, std
         "FROM webhook_endpoints e LEFT JOIN h ON h.endpoint_id = e.id "
         "WHERE e.enabled AND e.paused_until <= to_timestamp($1) AND coalesce(h.n, 0) < e.max_in_flight "
         "  AND coalesce(h.mine, 0) < $3 "
+        // Only endpoints with something to send: a first try whose holder's lease ran out, a due retry, or an
+        // event it wants past its cursor.
+        "  AND (EXISTS (SELECT 1 FROM webhook_segments s WHERE s.endpoint_id = e.id AND s.delivered_at IS NULL "
+        "         AND s.lease_until <= to_timestamp($1)) "
+        "    OR EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.state = 'pending' "
+        "         AND d.next_attempt_at <= to_timestamp($1) "
+        "         AND (d.lease_until IS NULL OR d.lease_until <= to_timestamp($1))) "
+        "    OR EXISTS (SELECT 1 FROM webhook_log l WHERE l.account_id = e.account_id "
+        "         AND (l.xid, l.id) >= (e.cursor_xid, e.cursor_log) "
+        "         AND l.xid < pg_snapshot_xmin(pg_current_snapshot()) "
+        "         AND (e.event_types = '{}' OR l.type = ANY (e.event_types)) "
+        "         AND NOT (l.xid = e.cursor_xid AND l.id = e.cursor_log AND e.cursor_index >= l.n))) "
         "ORDER BY e.claimed_at, e.id LIMIT 32",
         at, process_, per_process);
     taken work;
@@ -487,14 +509,21 @@ result<std::int64_t> pg_webhook_outbox::expire(sys_time before) {
     }
     for (;;) {  // in slices: a long outage's backlog is not one huge transaction
       pqxx::work tx(link_.get());
-      // The log rows no delivery or segment still needs. An endpoint whose cursor is still behind one (disabled
-      // for longer than the retention) does not get those events.
+      // Not while a claim reads the log (it reads rows, then their slices).
+      tx.exec_params("SELECT pg_advisory_xact_lock($1)", kClaimLock);
+      // The log rows nothing still needs: no delivery or first try under way refers to them, and no enabled
+      // endpoint that wants them has yet read past them (however long it is behind). A disabled endpoint does
+      // not hold them: enabled again after longer than the retention, it goes on from what is left.
       auto r = tx.exec_params(
           "DELETE FROM webhook_log WHERE id IN (SELECT l.id FROM webhook_log l WHERE l.occurred_at < "
           "to_timestamp($1) AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.log_id = l.id) "
           "AND NOT EXISTS (SELECT 1 FROM webhook_segments s WHERE s.delivered_at IS NULL AND l.id = ANY (s.log_ids)) "
+          "AND NOT EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.account_id = l.account_id AND e.enabled "
+          "  AND (e.event_types = '{}' OR l.type = ANY (e.event_types)) "
+          "  AND ((l.xid, l.id) > (e.cursor_xid, e.cursor_log) "
+          "    OR (l.xid = e.cursor_xid AND l.id = e.cursor_log AND e.cursor_index < l.n))) "
           "LIMIT 1000) "
-          "RETURNING cardinality(ids)",
+          "RETURNING n",
           cut);
       tx.commit();
       for (const auto& row : r) total += row[0].as<std::int64_t>();

@@ -134,8 +134,9 @@ struct engine_context {
   campaign_table campaigns;                   // thread-safe; the control stage adds and removes
   contact_arena arena;                        // thread-safe
   stage_queue<writeback_item> writes;         // any stage -> write-back stage
-  // How many outcomes the write-back's last transaction carried (the write-back thread sets it): a large one
-  // means outcomes arrive faster than one transaction's round trip, i.e. the engine is at capacity.
+  // How many outcomes the write-back's last transaction carried (the write-back thread sets it; 0 once it has
+  // waited a whole idle_wait for work): a large one means outcomes arrive faster than one transaction's round
+  // trip, i.e. the engine is at capacity.
   std::atomic<std::size_t> last_write_back{0};
   stage_queue<std::vector<dial_item>> dials;  // dispatch stage -> origination stage
   call_table calls;                           // thread-safe; the carriers' event sink

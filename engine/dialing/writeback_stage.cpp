@@ -119,6 +119,7 @@ void writeback_stage::run() {
       (void)ctx_.writes.take_all(
           pending_, closed ? ctx_.clk.monotonic() : ctx_.clk.monotonic() + ctx_.options.idle_wait);
       if (pending_.empty()) {
+        ctx_.last_write_back.store(0, std::memory_order_relaxed);  // nothing waited for a whole idle_wait
         if (closed && ctx_.writes.size() == 0) return;
         continue;
       }

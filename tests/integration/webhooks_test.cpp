@@ -207,6 +207,24 @@ TEST_F(Webhooks, ChangesMadeOutsideTheEngineAreEventsToo) {
   EXPECT_EQ(nothing_waits(), "");
 }
 
+// Claims serve only endpoints with something to send: forty quiet endpoints (they want an event that never
+// happens) do not crowd out the one that has events waiting.
+TEST_F(Webhooks, QuietEndpointsDoNotCrowdOutOneWithEventsWaiting) {
+  receiver platform(dir_, {secret_});
+  (void)query("INSERT INTO webhook_endpoints (account_id, url, secret, event_types) SELECT 1, "
+              "'https://quiet' || g || '.example/x', '" + secret_ + "', '{campaign.resumed}' FROM generate_series(1, 40) g");
+  add_endpoint(platform.url(), secret_);
+  run_small_campaign();
+  const auto ids = event_ids();
+  simulated_dispatcher d(*this, 3);
+  for (int pass = 0; pass < 20 && platform.processed().size() < ids.size(); ++pass) {
+    auto tried = webhook_dispatcher::deliver_due(d.outbox, d.sender, d.clk, d.opts, d.rng);
+    ASSERT_TRUE(tried) << tried.error().message;
+  }
+  const auto processed = platform.processed();
+  EXPECT_EQ(std::set<std::string>(processed.begin(), processed.end()), ids);
+}
+
 // Under a manual clock: the receiver is unreachable for 10 simulated hours, then comes back. While it is down, the
 // batch's first delivery is tried on the schedule (at once, 5 s, 5 min, 30 min, 2 h, 5 h later: six tries before
 // the 10th hour, give or take the jitter) and the rest of the batch waits with it, untried; once it is back every
@@ -387,7 +405,7 @@ TEST_F(Webhooks, AnHttpsReceiverIsDeliveredToOnlyWhenItsCertificateIsTrusted) {
 }
 
 // Retention: events older than the cut that no endpoint still waits for are forgotten; a pending one stays, however
-// old, and so do recent ones.
+// old, and so do recent ones and those an enabled endpoint has not read yet.
 TEST_F(Webhooks, OldEventsAreForgottenUnlessADeliveryStillWaits) {
   const auto endpoint = std::to_string(add_endpoint("https://h.example/x", secret_));
   (void)query("INSERT INTO webhook_log (id, account_id, type, ids, data, occurred_at) VALUES "
@@ -400,11 +418,16 @@ TEST_F(Webhooks, OldEventsAreForgottenUnlessADeliveryStillWaits) {
               ", 1, 'delivered'), (17, " + endpoint + ", 2, 'pending'), (25, " + endpoint + ", 3, 'delivered')");
   (void)query("INSERT INTO webhook_segments (endpoint_id, event_ids, log_ids, statuses, delivered_at) VALUES (" +
               endpoint + ", '{34}', '{4}', '{200}', now() - interval '10 days')");
+  // The endpoint has read all of those; 5 (old too) it has not: an enabled endpoint's unread events are kept,
+  // however far behind it is.
+  (void)query("UPDATE webhook_endpoints SET cursor_xid = pg_snapshot_xmin(pg_current_snapshot()), cursor_log = 0");
+  (void)query("INSERT INTO webhook_log (id, account_id, type, ids, data, occurred_at) VALUES "
+              "(5, 1, 'campaign.paused', '{1}', '{}', now() - interval '10 days')");
   pg::pg_webhook_outbox outbox(url_, "test", 0);
   auto gone = outbox.expire(std::chrono::system_clock::now() - std::chrono::hours(24 * 7));
   ASSERT_TRUE(gone) << gone.error().message;
   EXPECT_EQ(*gone, 2);
-  EXPECT_EQ(table("SELECT id FROM webhook_log ORDER BY id"), "2\t\n3\t\n");
+  EXPECT_EQ(table("SELECT id FROM webhook_log ORDER BY id"), "2\t\n3\t\n5\t\n");
   EXPECT_EQ(table("SELECT event_id FROM webhook_deliveries ORDER BY event_id"), "17\t\n25\t\n");
   EXPECT_EQ(scalar("SELECT count(*) FROM webhook_segments"), 0);
 }

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <mutex>
 #include <set>
+#include <random>
 #include <thread>
 
 namespace dialer {
@@ -101,6 +102,51 @@ TEST(WebhookDispatcher, YieldsToASaturatedEngine) {
   std::set<int> after;
   for (std::size_t i = saturated.size(); i < log.claims.size(); ++i) after.insert(log.claims[i].first);
   EXPECT_EQ(after.size(), 4u) << "every thread once the engine has room";
+}
+
+// A batch posts in order, but never past half its lease: what is left then is released untried (no try counted),
+// for the next claim, before another engine could take the lease over and post the same events beside it.
+TEST(WebhookDispatcher, ABatchStopsAtHalfItsLeaseAndReleasesTheRestUntried) {
+  manual_clock clk;
+  struct batch_of_five final : webhook_outbox {
+    result<std::vector<webhook_delivery>> claim(std::chrono::system_clock::time_point, std::chrono::seconds,
+                                                std::size_t, int) override {
+      std::vector<webhook_delivery> out(5);
+      for (std::size_t i = 0; i < out.size(); ++i) out[i].event_id = static_cast<std::int64_t>(i + 1);
+      return out;
+    }
+    result<void> record(const std::vector<webhook_try>& t) override {
+      recorded = t;
+      return ok();
+    }
+    result<std::int64_t> expire(std::chrono::system_clock::time_point) override { return 0; }
+    std::vector<webhook_try> recorded;
+  } outbox;
+  struct slow final : webhook_sender {  // each answer takes 600 ms
+    explicit slow(manual_clock& c) : clk(c) {}
+    webhook_response post(const webhook_request&) override {
+      clk.advance(600ms);
+      ++posted;
+      webhook_response r;
+      r.status = 204;
+      return r;
+    }
+    manual_clock& clk;
+    int posted = 0;
+  } sender(clk);
+  webhook_dispatcher_options opts;
+  opts.lease = 2s;
+  std::mt19937_64 rng(1);
+  auto n = webhook_dispatcher::deliver_due(outbox, sender, clk, opts, rng);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 2u) << "1.2 s of posting is past half of the 2 s lease";
+  EXPECT_EQ(sender.posted, 2);
+  ASSERT_EQ(outbox.recorded.size(), 5u) << "every leased delivery is recorded or released";
+  using kind = webhook_outcome::kind;
+  for (std::size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(outbox.recorded[i].delivery.event_id, static_cast<std::int64_t>(i + 1)) << "in order";
+    EXPECT_EQ(outbox.recorded[i].outcome.what, i < 2 ? kind::delivered : kind::untried) << i;
+  }
 }
 
 TEST(WebhookRetries, FollowTheStandardScheduleThenStop) {
