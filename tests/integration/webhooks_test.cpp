@@ -418,9 +418,11 @@ TEST_F(Webhooks, OldEventsAreForgottenUnlessADeliveryStillWaits) {
               ", 1, 'delivered'), (17, " + endpoint + ", 2, 'pending'), (25, " + endpoint + ", 3, 'delivered')");
   (void)query("INSERT INTO webhook_segments (endpoint_id, event_ids, log_ids, statuses, delivered_at) VALUES (" +
               endpoint + ", '{34}', '{4}', '{200}', now() - interval '10 days')");
-  // The endpoint has read all of those; 5 (old too) it has not: an enabled endpoint's unread events are kept,
-  // however far behind it is.
-  (void)query("UPDATE webhook_endpoints SET cursor_xid = pg_snapshot_xmin(pg_current_snapshot()), cursor_log = 0");
+  // The endpoint has read all of those (its cursor just past row 4, in the order of the log; not the cluster's
+  // oldest running transaction, which a parallel test may hold back); 5 (old too) it has not: an enabled
+  // endpoint's unread events are kept, however far behind it is.
+  (void)query("UPDATE webhook_endpoints SET cursor_xid = (SELECT xid FROM webhook_log WHERE id = 4), cursor_log = 5, "
+              "cursor_index = 0");
   (void)query("INSERT INTO webhook_log (id, account_id, type, ids, data, occurred_at) VALUES "
               "(5, 1, 'campaign.paused', '{1}', '{}', now() - interval '10 days')");
   pg::pg_webhook_outbox outbox(url_, "test", 0);
