@@ -40,9 +40,7 @@ webhook_endpoint_record read_endpoint(const pqxx::row& r) {
   e.account = account_id{r[1].as<std::int64_t>()};
   e.url = r[2].as<std::string>();
   e.description = r[3].as<std::string>();
-  auto types = r[4].as_array();
-  for (auto item = types.get_next(); item.first != pqxx::array_parser::juncture::done; item = types.get_next())
-    if (item.first == pqxx::array_parser::juncture::string_value) e.event_types.push_back(item.second);
+  e.event_types = parse_text_array(r[4]);
   e.enabled = r[5].as<bool>();
   e.disabled_reason = r[6].as<std::string>();
   e.max_in_flight = r[7].as<int>();

@@ -289,9 +289,7 @@ result<std::vector<webhook_delivery>> pg_webhook_outbox::claim(sys_time now, std
       candidate c;
       c.id = r[0].as<std::int64_t>();
       c.account = r[1].as<std::int64_t>();
-      auto types = r[2].as_array();
-      for (auto item = types.get_next(); item.first != pqxx::array_parser::juncture::done; item = types.get_next())
-        if (item.first == pqxx::array_parser::juncture::string_value) c.types.push_back(item.second);
+      c.types = parse_text_array(r[2]);
       c.cursor_xid = r[3].as<std::string>();
       c.cursor_log = r[4].as<std::int64_t>();
       c.cursor_index = r[5].as<std::int64_t>();

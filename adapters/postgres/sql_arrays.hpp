@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <pqxx/pqxx>
 
 namespace dialer::pg {
 
@@ -59,6 +60,15 @@ inline std::vector<std::int64_t> parse_int_array(std::string_view text) {
       neg = any = false;
     }
   }
+  return out;
+}
+
+// A text[] column's elements (NULL elements are skipped).
+inline std::vector<std::string> parse_text_array(const pqxx::field& f) {
+  std::vector<std::string> out;
+  auto items = f.as_array();
+  for (auto item = items.get_next(); item.first != pqxx::array_parser::juncture::done; item = items.get_next())
+    if (item.first == pqxx::array_parser::juncture::string_value) out.push_back(item.second);
   return out;
 }
 

@@ -5,6 +5,7 @@
 #include <boost/asio/ip/address.hpp>
 
 #include "adapters/http/signatures.hpp"
+#include "adapters/postgres/sql_arrays.hpp"
 #include "adapters/webhooks/http_sender.hpp"
 #include "engine/webhook_dispatcher.hpp"
 
@@ -147,6 +148,15 @@ TEST(WebhookDispatcher, ABatchStopsAtHalfItsLeaseAndReleasesTheRestUntried) {
     EXPECT_EQ(outbox.recorded[i].delivery.event_id, static_cast<std::int64_t>(i + 1)) << "in order";
     EXPECT_EQ(outbox.recorded[i].outcome.what, i < 2 ? kind::delivered : kind::untried) << i;
   }
+}
+
+// The outbox reads its id arrays (segments, log slices) as PostgreSQL prints a bigint[].
+TEST(SqlArrays, ABigintArrayAsPrintedIsReadBack) {
+  EXPECT_EQ(pg::parse_int_array("{}"), std::vector<std::int64_t>{});
+  EXPECT_EQ(pg::parse_int_array("{7}"), std::vector<std::int64_t>{7});
+  EXPECT_EQ(pg::parse_int_array("{1,-22,9223372036854775807}"),
+            (std::vector<std::int64_t>{1, -22, 9223372036854775807LL}));
+  EXPECT_EQ(pg::parse_int_array("{3,NULL,4}"), (std::vector<std::int64_t>{3, 4})) << "NULL elements skipped";
 }
 
 TEST(WebhookRetries, FollowTheStandardScheduleThenStop) {
