@@ -21,7 +21,8 @@ pg_api_backend::pg_api_backend(std::unique_ptr<pqxx::connection> connection, std
       database_url_(std::move(database_url)),
       provider_(make_default_number_provider()),
       store_(*connection_),
-      webhooks_(*connection_) {}
+      webhooks_(*connection_),
+      callbacks_(*connection_) {}
 
 pg_api_backend::scoped& pg_api_backend::scope(account_id account) {
   if (!scoped_ || scoped_->account != account) {

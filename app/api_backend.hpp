@@ -12,6 +12,7 @@
 #include "adapters/postgres/inventory_store.hpp"
 #include "adapters/postgres/pg_api_store.hpp"
 #include "adapters/postgres/pg_campaign_repository.hpp"
+#include "adapters/postgres/pg_carrier_callbacks.hpp"
 #include "adapters/postgres/pg_webhook_endpoints.hpp"
 
 namespace dialer::app {
@@ -24,6 +25,7 @@ class pg_api_backend final : public http::api_backend {
   [[nodiscard]] inventory_service& inventory(account_id account) override;
   [[nodiscard]] campaign_service& campaigns(account_id account) override;
   [[nodiscard]] webhook_endpoint_store& webhooks() override { return webhooks_; }
+  [[nodiscard]] carrier_callback_inbox& callbacks() override { return callbacks_; }
   [[nodiscard]] result<void> ping() override;
 
  private:
@@ -45,6 +47,7 @@ class pg_api_backend final : public http::api_backend {
   std::unique_ptr<number_provider> provider_;
   pg::pg_api_store store_;
   pg::pg_webhook_endpoints webhooks_;
+  pg::pg_carrier_callbacks callbacks_;
   std::optional<scoped> scoped_;
 };
 

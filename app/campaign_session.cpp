@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "adapters/postgres/pg_carrier_callbacks.hpp"
 #include "app/commands.hpp"
 
 namespace dialer::app {
@@ -40,6 +41,20 @@ result<std::optional<std::chrono::milliseconds>> millis_from_environment(const c
 }
 
 }  // namespace
+
+result<std::shared_ptr<const carriers::carrier_environment>> carrier_environment_for(std::string database_url) {
+  auto env = std::make_shared<carriers::carrier_environment>();
+  auto credentials = carriers::credentials_from_environment();
+  if (!credentials) return std::move(credentials).error();
+  env->credentials = std::move(*credentials);
+  if (const char* base = std::getenv("DIALER_PUBLIC_BASE_URL")) env->public_base_url = base;
+  env->open_inbox = [url = std::move(database_url)]() -> result<std::unique_ptr<carrier_callback_inbox>> {
+    if (url.empty())
+      return make_error(errc::internal, "this command checks carrier settings only; it has no callback inbox");
+    return std::unique_ptr<carrier_callback_inbox>(std::make_unique<pg::pg_carrier_callbacks>(pg::pg_link(url)));
+  };
+  return std::shared_ptr<const carriers::carrier_environment>(std::move(env));
+}
 
 result<engine_options> engine_options_from_environment() {
   engine_options o;

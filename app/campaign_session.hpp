@@ -30,6 +30,12 @@ struct campaign_session {
 
 [[nodiscard]] result<std::unique_ptr<campaign_session>> open_campaign_session(const global_options& options);
 
+// What the REST carriers need from this process: DIALER_PUBLIC_BASE_URL, the carrier credentials
+// (credentials_from_environment), and the callback inbox on `database_url` (opened by each carrier instance when it
+// starts; empty: a process that only checks settings, whose carriers never start). invalid_input for bad secrets.
+[[nodiscard]] result<std::shared_ptr<const carriers::carrier_environment>> carrier_environment_for(
+    std::string database_url);
+
 // DIALER_LEASE_MS shortens the contact and slot leases (default 15 s) so that the claims of a killed run
 // lapse soon, e.g. in crash-recovery tests; the heartbeat stays well below a third of the lease so that a
 // live engine never loses its own claims to a late renewal. invalid_input for a malformed value.

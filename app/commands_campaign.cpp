@@ -204,7 +204,12 @@ run_outcome dial(campaign_session& session, campaign_id id, const campaign_spec&
     return out;
   }
   if (auto rate = session.campaigns.call_minute_rate(); rate) options->call_minute_rate = *rate;
-  carriers::registry registry = carriers::make_default_registry();
+  auto carrier_env = carrier_environment_for(session.ctx.database_url());
+  if (!carrier_env) {
+    out.status = carrier_env.error();
+    return out;
+  }
+  carriers::registry registry = carriers::make_default_registry(*carrier_env);
   system_clock clk;
   registry_carrier_source carriers(registry, clk);
   carriers.override_for(id, spec.carrier, spec.carrier_settings);
@@ -332,7 +337,9 @@ struct launched_file {
 // finds the campaign and joins it). Returns the exit code when there is nothing more to do (an error, a dry
 // run, a campaign that is over already).
 std::variant<int, launched_file> launch_file(const global_options& options, const run_options& ro) {
-  carriers::registry registry = carriers::make_default_registry();
+  auto carrier_env = carrier_environment_for("");  // checks settings only: its carriers never start
+  if (!carrier_env) return report(carrier_env.error());
+  carriers::registry registry = carriers::make_default_registry(*carrier_env);
   config::load_options lo;
   lo.known_carriers = registry.carrier_names();
   for (const char* planned : {"twilio", "telnyx", "sip"})
@@ -484,7 +491,9 @@ int serve(const global_options& options, const serve_settings& settings) {
   auto session = open_campaign_session(options);
   if (!session) return report(session.error());
   if (auto rate = (*session)->campaigns.call_minute_rate(); rate) engine_opts->call_minute_rate = *rate;
-  carriers::registry registry = carriers::make_default_registry();
+  auto carrier_env = carrier_environment_for((*session)->ctx.database_url());
+  if (!carrier_env) return report(carrier_env.error());
+  carriers::registry registry = carriers::make_default_registry(*carrier_env);
   system_clock clk;
 
   prometheus::Registry metrics;
@@ -519,7 +528,8 @@ int serve(const global_options& options, const serve_settings& settings) {
     };
     api_opts.public_base_url = env("DIALER_PUBLIC_BASE_URL");
     while (!api_opts.public_base_url.empty() && api_opts.public_base_url.back() == '/') api_opts.public_base_url.pop_back();
-    api_opts.twilio_auth_token = env("DIALER_TWILIO_AUTH_TOKEN");
+    // Twilio signs its webhooks with the account's auth token (also when the REST API is used with an API key).
+    if (const auto* token = (*carrier_env)->credentials.find("twilio.auth_token")) api_opts.twilio_auth_token = token->reveal();
     api_opts.telnyx_public_key = env("DIALER_TELNYX_PUBLIC_KEY");
     api_opts.metrics_token = env("DIALER_METRICS_TOKEN");
     api_opts.before_scrape = [&engine_metrics, &engine_for_metrics] {

@@ -6,6 +6,7 @@
 
 #include "adapters/carriers/simulated/simulated_carrier.hpp"
 #include "adapters/carriers/simulated/simulated_number_provider.hpp"
+#include "adapters/carriers/twilio/twilio_carrier.hpp"
 
 namespace dialer::carriers {
 namespace {
@@ -97,9 +98,22 @@ result<void> register_simulated(registry& r) {
       });
 }
 
-registry make_default_registry() {
+result<void> register_twilio(registry& r, std::shared_ptr<const carrier_environment> env) {
+  if (!env) env = std::make_shared<const carrier_environment>();
+  return r.add_carrier("twilio", [env](const nlohmann::json& settings, dialer::clock& clock)
+                                     -> result<std::unique_ptr<carrier>> {
+    auto parsed = twilio::parse_twilio_settings(settings, *env);
+    if (!parsed) return std::move(parsed).error();
+    auto made = twilio::twilio_carrier::make(std::move(*parsed), *env, clock);
+    if (!made) return std::move(made).error();
+    return std::unique_ptr<carrier>(std::move(*made));
+  });
+}
+
+registry make_default_registry(std::shared_ptr<const carrier_environment> env) {
   registry r;
   if (auto added = register_simulated(r); !added) throw dialer_exception(std::move(added).error());
+  if (auto added = register_twilio(r, std::move(env)); !added) throw dialer_exception(std::move(added).error());
   return r;
 }
 

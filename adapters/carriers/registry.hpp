@@ -14,6 +14,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "adapters/carriers/rest/credentials.hpp"
 #include "engine/ports/carrier.hpp"
 #include "engine/ports/clock.hpp"
 #include "engine/ports/number_provider.hpp"
@@ -55,8 +56,12 @@ class registry {
 // Registers "simulated" as a carrier and as a number provider.
 [[nodiscard]] result<void> register_simulated(registry& r);
 
+// Registers "twilio" as a carrier; its instances use `env` (credentials, public base URL, callback inbox).
+[[nodiscard]] result<void> register_twilio(registry& r, std::shared_ptr<const carrier_environment> env);
+
 // A registry holding every built-in carrier and number provider. Throws dialer_exception when two
-// registrations collide: a programming error that must stop start-up.
-[[nodiscard]] registry make_default_registry();
+// registrations collide: a programming error that must stop start-up. The REST carriers get `env`; without one
+// (the default) they are registered all the same and refuse to start, saying what is missing.
+[[nodiscard]] registry make_default_registry(std::shared_ptr<const carrier_environment> env = nullptr);
 
 }  // namespace dialer::carriers

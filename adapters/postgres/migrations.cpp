@@ -846,6 +846,27 @@ CREATE TRIGGER contacts_webhooks AFTER UPDATE ON contacts
   REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
   FOR EACH STATEMENT EXECUTE FUNCTION webhook_contact_events();
 )SQL"},
+    {12, "carrier callbacks: an inbox between the server that receives a status callback and the engine that placed the call", R"SQL(
+-- A carrier posts a call's status callbacks to whichever engine its load balancer picks. The receiving server
+-- stores each verified callback here; the adapter instance that placed the call (named in the callback URL) takes
+-- it. One row per (carrier, call, event): a repeated or late callback finds its row and is not stored again, and a
+-- taken row stays (taken_at) until purged, so nothing is applied twice.
+CREATE TABLE carrier_callbacks (
+  id bigserial PRIMARY KEY,
+  carrier text NOT NULL,
+  instance text NOT NULL,
+  attempt_id bigint NOT NULL,
+  call_id text NOT NULL,
+  event text NOT NULL,
+  params jsonb NOT NULL,
+  received_at timestamptz NOT NULL DEFAULT now(),
+  taken_at timestamptz,
+  UNIQUE (carrier, call_id, event)
+);
+CREATE INDEX carrier_callbacks_waiting ON carrier_callbacks (carrier, instance, id) WHERE taken_at IS NULL;
+CREATE INDEX carrier_callbacks_attempt ON carrier_callbacks (carrier, attempt_id) WHERE taken_at IS NULL;
+CREATE INDEX carrier_callbacks_taken ON carrier_callbacks (taken_at) WHERE taken_at IS NOT NULL;
+)SQL"},
 };
 
 }  // namespace

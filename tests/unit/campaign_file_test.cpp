@@ -137,11 +137,18 @@ TEST(campaign_file, templates_load_when_their_variables_are_set) {
 }
 
 TEST(campaign_file, template_secrets_are_resolved_from_the_environment) {
-  auto r = check(read_text(config_dir / "twilio.yaml"),
-                 options({{"TWILIO_ACCOUNT_SID", "AC123"}, {"TWILIO_AUTH_TOKEN", "tw-token"}}));
+  auto r = check(read_text(config_dir / "sip-trunk.yaml"),
+                 options({{"SIP_USERNAME", "trunk-user"}, {"SIP_PASSWORD", "trunk-pass"}}));
+  ASSERT_TRUE(r.ok()) << format_diagnostic("sip-trunk.yaml", r.errors.front());
+  EXPECT_EQ(r.spec.carrier_settings["username"], "trunk-user");
+  EXPECT_EQ(r.spec.carrier_settings["password"], "trunk-pass");
+}
+
+// The Twilio template holds no credential at all: they are the serving processes' (DIALER_TWILIO_*).
+TEST(campaign_file, the_twilio_template_needs_no_secret_to_load) {
+  auto r = check(read_text(config_dir / "twilio.yaml"), options());
   ASSERT_TRUE(r.ok()) << format_diagnostic("twilio.yaml", r.errors.front());
-  EXPECT_EQ(r.spec.carrier_settings["account_sid"], "AC123");
-  EXPECT_EQ(r.spec.carrier_settings["auth_token"], "tw-token");
+  EXPECT_FALSE(r.spec.carrier_settings.contains("auth_token"));
   EXPECT_EQ(r.spec.carrier_settings["base_url"], "https://api.twilio.com");
 }
 

@@ -24,6 +24,7 @@
 #include "engine/inbound_routes.hpp"
 #include "engine/inventory.hpp"
 #include "engine/ports/api_store.hpp"
+#include "engine/ports/carrier_callbacks.hpp"
 #include "engine/ports/clock.hpp"
 #include "engine/ports/webhooks.hpp"
 
@@ -42,6 +43,7 @@ class api_backend {
   [[nodiscard]] virtual inventory_service& inventory(account_id account) = 0;
   [[nodiscard]] virtual campaign_service& campaigns(account_id account) = 0;
   [[nodiscard]] virtual webhook_endpoint_store& webhooks() = 0;
+  [[nodiscard]] virtual carrier_callback_inbox& callbacks() = 0;
   // The database answers (readiness).
   [[nodiscard]] virtual result<void> ping() = 0;
 };

@@ -2,28 +2,19 @@
 // The carrier's signature is checked first (403 when it does not hold: nothing is routed); the number -> agent
 // lookup is the in-memory route_table, so these routes run on the I/O threads and never wait for the database.
 #include "adapters/http/api/api_internal.hpp"
+#include "adapters/carriers/rest/callback_bell.hpp"
+#include "adapters/carriers/twilio/twilio_protocol.hpp"
 #include "adapters/http/signatures.hpp"
+
+#include <limits>
 
 namespace dialer::http {
 
 namespace bhttp = boost::beast::http;
 
-namespace {
+using carriers::twilio::xml_escape;
 
-std::string xml_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
+namespace {
 
 std::string header(const request& req, std::string_view name) {
   const auto v = req[boost::beast::string_view(name.data(), name.size())];
@@ -145,9 +136,69 @@ reply telnyx(api_call& c) {
                      {"client_state", base64(state.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))}});
 }
 
+// A status callback of a call the Twilio carrier placed (and its async AMD result): verified, then stored in the
+// carrier callback inbox for the adapter instance that placed the call, whichever engine runs it; this process's
+// own instance is woken at once. The URL names the instance and the attempt (it is signed with the rest).
+// Initiated and ringing change nothing the engine keeps: acknowledged, not stored.
+reply twilio_status(api_call& c) {
+  const auto& o = c.options;
+  if (o.twilio_auth_token.empty() || o.public_base_url.empty()) {
+    c.count_inbound("twilio_status", "unconfigured");
+    throw api_error(503, "carrier_callbacks_not_configured",
+                    "Twilio status callbacks need DIALER_PUBLIC_BASE_URL and DIALER_TWILIO_AUTH_TOKEN");
+  }
+  auto params = parse_form(c.req.body());
+  if (!params) throw api_error(400, "malformed_form", "the body is not application/x-www-form-urlencoded");
+  const std::string url = o.public_base_url + std::string(c.req.target().data(), c.req.target().size());
+  if (!twilio_signature_ok(o.twilio_auth_token, url, *params, header(c.req, "X-Twilio-Signature"))) {
+    c.count_inbound("twilio_status", "bad_signature");
+    throw api_error(403, "bad_signature", "X-Twilio-Signature does not match this request");
+  }
+  const auto instance = c.query_value("instance").value_or("");
+  const auto attempt = c.query_int("attempt", 1, std::numeric_limits<std::int64_t>::max());
+  if (instance.empty() || instance.size() > 64 || !attempt)
+    throw api_error(400, "malformed_callback", "the callback URL must name the instance and the attempt");
+  nlohmann::json fields = nlohmann::json::object();
+  std::string call_sid, status, answered_by;
+  for (const auto& [k, v] : *params) {
+    fields[k] = v;
+    if (k == "CallSid") call_sid = v;
+    else if (k == "CallStatus") status = v;
+    else if (k == "AnsweredBy") answered_by = v;
+  }
+  if (call_sid.empty()) throw api_error(400, "malformed_callback", "the callback has no CallSid");
+  std::string event;
+  if (status == "completed" || status == "busy" || status == "failed" || status == "no-answer" || status == "canceled")
+    event = "final";
+  else if (status == "in-progress") event = "answered";
+  else if (status.empty() && !answered_by.empty()) event = "amd";
+  if (event.empty()) {
+    c.count_inbound("twilio_status", "ignored");
+    reply r;
+    r.status = 204;
+    return r;
+  }
+  carrier_callback cb;
+  cb.carrier = "twilio";
+  cb.instance = instance;
+  cb.attempt = attempt_id(*attempt);
+  cb.call_id = call_sid;
+  cb.event = event;
+  cb.params_json = fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const auto stored = c.db().callbacks().put(cb);
+  if (!stored) throw api_error(503, "unavailable", "the callback could not be stored; retry");
+  c.count_inbound("twilio_status", *stored ? "stored" : "duplicate");
+  if (*stored) carriers::rest::callback_bell::process().ring(instance);
+  reply r;
+  r.status = 204;
+  return r;
+}
+
 }  // namespace
 
 void add_inbound_routes(api_router& r) {
+  // Signed by Twilio; stores into the database (a worker).
+  r.add(bhttp::verb::post, "/v1/carriers/twilio/status", {twilio_status, false, true});
   // No API key: the carrier's signature is the authentication. Not blocking: the table is in memory.
   r.add(bhttp::verb::post, "/v1/inbound/twilio", {twilio, false, false});
   r.add(bhttp::verb::post, "/v1/inbound/telnyx", {telnyx, false, false});

@@ -1,0 +1,784 @@
+#include "adapters/carriers/twilio/twilio_carrier.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <ctime>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <regex>
+#include <thread>
+#include <unordered_map>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "adapters/carriers/rest/callback_bell.hpp"
+#include "adapters/carriers/rest/http_pool.hpp"
+#include "adapters/carriers/twilio/twilio_protocol.hpp"
+#include "adapters/http/url.hpp"
+#include "adapters/webhooks/http_sender.hpp"
+
+namespace dialer::carriers::twilio {
+
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::system_clock;
+
+struct bad_setting {
+  std::string message;
+};
+
+const nlohmann::json* member(const nlohmann::json& o, std::string_view key) {
+  auto it = o.find(key);
+  return it == o.end() || it->is_null() ? nullptr : &*it;
+}
+
+std::string text_setting(const nlohmann::json& o, std::string_view key, bool secret_value) {
+  const auto* n = member(o, key);
+  if (!n) return {};
+  if (!n->is_string())
+    throw bad_setting{fmt::format("twilio carrier: setting '{}' must be a string{}", key,
+                                  secret_value ? "" : fmt::format(", got {}", n->dump()))};
+  return n->get<std::string>();
+}
+
+double number_setting(const nlohmann::json& o, std::string_view key, double fallback, double lo, double hi) {
+  const auto* n = member(o, key);
+  if (!n) return fallback;
+  double v = 0;
+  if (n->is_number()) v = n->get<double>();
+  else if (n->is_string()) {
+    try {
+      std::size_t used = 0;
+      v = std::stod(n->get<std::string>(), &used);
+      if (used != n->get<std::string>().size()) throw std::invalid_argument("trailing");
+    } catch (...) {
+      throw bad_setting{fmt::format("twilio carrier: setting '{}' must be a number, got {}", key, n->dump())};
+    }
+  } else {
+    throw bad_setting{fmt::format("twilio carrier: setting '{}' must be a number, got {}", key, n->dump())};
+  }
+  if (!(v >= lo && v <= hi))
+    throw bad_setting{fmt::format("twilio carrier: setting '{}' must be from {} to {}, got {}", key, lo, hi, n->dump())};
+  return v;
+}
+
+// "15s", "500ms", "2m", or a number of seconds.
+milliseconds duration_setting(const nlohmann::json& o, std::string_view key, milliseconds fallback, milliseconds lo,
+                              milliseconds hi) {
+  const auto* n = member(o, key);
+  if (!n) return fallback;
+  const auto bad = [&] {
+    return bad_setting{fmt::format("twilio carrier: setting '{}' must be a duration from {} ms to {} ms (like 15s, "
+                                   "500ms, 2m), got {}",
+                                   key, lo.count(), hi.count(), n->dump())};
+  };
+  double ms = 0;
+  if (n->is_number()) {
+    ms = n->get<double>() * 1000;
+  } else if (n->is_string()) {
+    static const std::regex form(R"(^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)?\s*$)");
+    std::smatch m;
+    const auto text = n->get<std::string>();
+    if (!std::regex_match(text, m, form)) throw bad();
+    const double v = std::stod(m[1].str());
+    const auto unit = m[2].str();
+    ms = unit == "ms" ? v : unit == "m" ? v * 60'000 : unit == "h" ? v * 3'600'000 : v * 1000;
+  } else {
+    throw bad();
+  }
+  const auto out = milliseconds(static_cast<std::int64_t>(ms));
+  if (out < lo || out > hi) throw bad();
+  return out;
+}
+
+bool hex_sid(std::string_view s, std::string_view prefix) {
+  if (s.size() != 34 || s.substr(0, 2) != prefix) return false;
+  return std::all_of(s.begin() + 2, s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+}
+
+std::string new_instance() {
+  std::random_device rd;
+  return fmt::format("{:08x}{:08x}", rd(), rd());
+}
+
+std::string utc_date(system_clock::time_point t) {
+  const auto tt = system_clock::to_time_t(t);
+  std::tm tm{};
+  ::gmtime_r(&tt, &tm);
+  return fmt::format("{:04d}-{:02d}-{:02d}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+}
+
+}  // namespace
+
+result<twilio_settings> parse_twilio_settings(const nlohmann::json& json, const carrier_environment& env) {
+  twilio_settings s;
+  const nlohmann::json empty = nlohmann::json::object();
+  const auto& o = json.is_null() ? empty : json;
+  if (!o.is_object()) return make_error(errc::invalid_input, "twilio carrier: settings must be an object");
+  static constexpr std::string_view known[] = {
+      "account_sid",     "auth_token",      "api_key_sid", "api_key_secret",    "base_url",
+      "account_cps",     "ring_timeout",    "request_timeout", "max_connections", "status_poll_after",
+      "inbox_poll",      "machine_detection", "ca_file"};
+  for (const auto& item : o.items())
+    if (std::find(std::begin(known), std::end(known), item.key()) == std::end(known))
+      return make_error(errc::invalid_input, "twilio carrier: unknown setting '{}'; known settings: {}", item.key(),
+                        fmt::join(known, ", "));
+  try {
+    // Credentials: the campaign file's own (dialer run), else the process's. A stored campaign's are redacted.
+    const auto own = [&](std::string_view key) {
+      auto v = text_setting(o, key, true);
+      return v == "<redacted>" ? std::string() : v;
+    };
+    const auto from_env = [&](std::string_view key) -> std::string {
+      const auto* v = env.credentials.find(fmt::format("twilio.{}", key));
+      return v ? v->reveal() : std::string();
+    };
+    s.account_sid = own("account_sid");
+    if (s.account_sid.empty()) s.account_sid = from_env("account_sid");
+    auto token = own("auth_token");
+    if (token.empty()) token = from_env("auth_token");
+    s.auth_token = secret(token);
+    s.api_key_sid = own("api_key_sid");
+    if (s.api_key_sid.empty()) s.api_key_sid = from_env("api_key_sid");
+    auto key_secret = own("api_key_secret");
+    if (key_secret.empty()) key_secret = from_env("api_key_secret");
+    s.api_key_secret = secret(key_secret);
+    if (s.account_sid.empty())
+      return make_error(errc::invalid_input,
+                        "twilio carrier: no account SID: set DIALER_TWILIO_ACCOUNT_SID (or DIALER_CARRIER_SECRETS_FILE)");
+    if (!hex_sid(s.account_sid, "AC"))
+      return make_error(errc::invalid_input, "twilio carrier: the account SID must be AC followed by 32 hex digits");
+    if (!s.api_key_sid.empty() && !hex_sid(s.api_key_sid, "SK"))
+      return make_error(errc::invalid_input, "twilio carrier: the API key SID must be SK followed by 32 hex digits");
+    if (!s.api_key_sid.empty() && s.api_key_secret.empty())
+      return make_error(errc::invalid_input, "twilio carrier: an API key SID needs its secret (DIALER_TWILIO_API_KEY_SECRET)");
+    if (s.api_key_sid.empty() && s.auth_token.empty())
+      return make_error(errc::invalid_input,
+                        "twilio carrier: no credentials: set DIALER_TWILIO_AUTH_TOKEN, or DIALER_TWILIO_API_KEY_SID and "
+                        "DIALER_TWILIO_API_KEY_SECRET (or DIALER_CARRIER_SECRETS_FILE)");
+    if (auto b = text_setting(o, "base_url", false); !b.empty()) {
+      while (!b.empty() && b.back() == '/') b.pop_back();
+      s.base_url = b;
+      const auto u = webhooks::parse_webhook_url(b);
+      if (!u || u->target != "/")
+        return make_error(errc::invalid_input, "twilio carrier: 'base_url' must be http(s)://host[:port], got \"{}\"",
+                          b.substr(0, 200));
+    }
+    s.account_cps = number_setting(o, "account_cps", 1, 0.01, 10'000);
+    s.ring_timeout_s = static_cast<int>(number_setting(o, "ring_timeout", 30, 5, 600));
+    s.request_timeout = duration_setting(o, "request_timeout", s.request_timeout, milliseconds(100), milliseconds(120'000));
+    s.max_connections = static_cast<std::size_t>(number_setting(o, "max_connections", 64, 1, 4096));
+    s.status_poll_after =
+        duration_setting(o, "status_poll_after", s.status_poll_after, milliseconds(500), milliseconds(86'400'000));
+    s.inbox_poll = duration_setting(o, "inbox_poll", s.inbox_poll, milliseconds(10), milliseconds(60'000));
+    s.ca_file = text_setting(o, "ca_file", false);
+    if (const auto* md = member(o, "machine_detection")) {
+      if (!md->is_object())
+        return make_error(errc::invalid_input,
+                          "twilio carrier: 'machine_detection' must be an object like {{mode: enable, async: true, "
+                          "on_machine: hangup}}, got {}",
+                          md->dump());
+      for (const auto& item : md->items())
+        if (item.key() != "mode" && item.key() != "async" && item.key() != "on_machine")
+          return make_error(errc::invalid_input,
+                            "twilio carrier: unknown setting 'machine_detection.{}'; known: mode, async, on_machine",
+                            item.key());
+      const auto mode = text_setting(*md, "mode", false);
+      if (mode.empty() || mode == "off") s.machine_detection = "off";
+      else if (mode == "enable") s.machine_detection = "Enable";
+      else if (mode == "detect_message_end") s.machine_detection = "DetectMessageEnd";
+      else
+        return make_error(errc::invalid_input,
+                          "twilio carrier: 'machine_detection.mode' must be off, enable or detect_message_end, got \"{}\"",
+                          mode);
+      if (const auto* a = member(*md, "async")) {
+        if (!a->is_boolean())
+          return make_error(errc::invalid_input, "twilio carrier: 'machine_detection.async' must be true or false");
+        s.async_amd = a->get<bool>();
+      }
+      const auto on = text_setting(*md, "on_machine", false);
+      if (on.empty() || on == "hangup") s.hang_up_on_machine = true;
+      else if (on == "leave_message") s.hang_up_on_machine = false;
+      else
+        return make_error(errc::invalid_input,
+                          "twilio carrier: 'machine_detection.on_machine' must be hangup or leave_message (whether a "
+                          "machine answer is retried is the campaign's retry.voicemail), got \"{}\"",
+                          on);
+    }
+  } catch (const bad_setting& b) {
+    return make_error(errc::invalid_input, "{}", b.message);
+  }
+  s.public_base_url = env.public_base_url;
+  while (!s.public_base_url.empty() && s.public_base_url.back() == '/') s.public_base_url.pop_back();
+  if (s.public_base_url.empty())
+    return make_error(errc::invalid_input,
+                      "twilio carrier: DIALER_PUBLIC_BASE_URL is not set: Twilio posts each call's status to "
+                      "<DIALER_PUBLIC_BASE_URL>/v1/carriers/twilio/status, served by `dialer serve`");
+  return s;
+}
+
+struct twilio_carrier::impl : std::enable_shared_from_this<twilio_carrier::impl> {
+  enum class phase : std::uint8_t { placing, accepted, uncertain };
+  struct call_state {
+    std::string to, from;
+    std::string sid;
+    phase at = phase::placing;
+    system_clock::time_point sent{};
+    std::chrono::nanoseconds next_poll{};
+    bool poll_in_flight = false;
+    std::optional<system_clock::time_point> answered;
+    bool machine = false;
+    bool cancel_wanted = false;
+    bool cancel_sent = false;
+  };
+
+  impl(twilio_settings st, dialer::clock& c) : s(std::move(st)), clk(c), instance(new_instance()) {
+    calls_path = "/2010-04-01/Accounts/" + s.account_sid + "/Calls";
+    authorization = s.api_key_sid.empty() ? rest::basic_authorization(s.account_sid, s.auth_token.reveal())
+                                          : rest::basic_authorization(s.api_key_sid, s.api_key_secret.reveal());
+    callback_url = s.public_base_url + "/v1/carriers/twilio/status?instance=" + instance + "&attempt=";
+  }
+
+  twilio_settings s;
+  dialer::clock& clk;
+  std::string instance;
+  std::string calls_path;
+  std::string authorization;
+  std::string callback_url;
+  std::function<result<std::unique_ptr<carrier_callback_inbox>>()> open_inbox;
+  std::optional<error> broken;  // start() failed: every origination is refused with it
+  result<void> start();
+  std::unique_ptr<rest::http_pool> pool;
+  std::unique_ptr<carrier_callback_inbox> inbox;         // the callback thread's
+  std::unique_ptr<carrier_callback_inbox> lookup_inbox;  // lookup()'s, under lookup_mutex
+  std::mutex lookup_mutex;
+  std::atomic<carrier_events*> sink{nullptr};
+
+  std::mutex m;
+  std::condition_variable wake;     // the callback thread: a callback arrived, or stop
+  std::condition_variable settled;  // drain: a call ended
+  std::unordered_map<std::int64_t, call_state> calls;
+  // Outcomes of calls whose origination answer was lost, kept a while: a lookup racing with the callback still
+  // finds the call (never "no such call" for a call that ran).
+  std::unordered_map<std::int64_t, call_event> finished_uncertain;
+  std::deque<std::int64_t> finished_order;
+  bool rung = false;
+  bool stopping = false;
+  bool draining = false;
+  std::thread callback_thread;
+
+  std::atomic<std::uint64_t> placed{0}, refused{0}, indeterminate{0}, callbacks{0}, polled{0}, outcomes{0};
+
+  carrier_events& events() { return *sink.load(std::memory_order_acquire); }
+
+  void refuse(attempt_id a, origination_refusal why, std::optional<milliseconds> after, std::string_view detail) {
+    refused.fetch_add(1, std::memory_order_relaxed);
+    if (why == origination_refusal::indeterminate) indeterminate.fetch_add(1, std::memory_order_relaxed);
+    events().on_refused(a, why, after, detail);
+  }
+
+  // The body of a create.
+  std::string create_form(const origination_request& r, const std::string& twiml) const {
+    form f{{"To", r.to_e164},
+           {"From", r.from_e164},
+           {"Twiml", twiml},
+           {"StatusCallback", callback_url + std::to_string(r.attempt.value())},
+           {"StatusCallbackMethod", "POST"},
+           {"StatusCallbackEvent", "initiated"},
+           {"StatusCallbackEvent", "ringing"},
+           {"StatusCallbackEvent", "answered"},
+           {"StatusCallbackEvent", "completed"},
+           {"Timeout", std::to_string(s.ring_timeout_s)}};
+    if (s.machine_detection != "off") {
+      f.emplace_back("MachineDetection", s.machine_detection);
+      f.emplace_back("AsyncAmd", s.async_amd ? "true" : "false");
+      if (s.async_amd) {
+        f.emplace_back("AsyncAmdStatusCallback", callback_url + std::to_string(r.attempt.value()));
+        f.emplace_back("AsyncAmdStatusCallbackMethod", "POST");
+      }
+    }
+    return encode_form(f);
+  }
+
+  rest::http_request post(std::string target, std::string body) const {
+    rest::http_request q;
+    q.method = "POST";
+    q.target = std::move(target);
+    q.content_type = "application/x-www-form-urlencoded";
+    q.body = std::move(body);
+    q.authorization = authorization;
+    return q;
+  }
+  rest::http_request get(std::string target) const {
+    rest::http_request q;
+    q.target = std::move(target);
+    q.authorization = authorization;
+    return q;
+  }
+
+  void place(const origination_request& r) {
+    int dropped = 0;
+    auto twiml = handoff_twiml(r, &dropped);
+    if (!twiml) {
+      refuse(r.attempt, origination_refusal::not_placed, milliseconds(60'000), twiml.error().message);
+      return;
+    }
+    if (dropped > 0)
+      spdlog::debug("twilio: attempt {}: {} contact variables left out of the TwiML (4000 characters at most)",
+                    r.attempt.value(), dropped);
+    bool refused_draining = false;
+    {
+      std::lock_guard g(m);
+      refused_draining = draining;
+      if (!draining) {
+        auto& st = calls[r.attempt.value()];
+        st = call_state{};
+        st.to = r.to_e164;
+        st.from = r.from_e164;
+        st.sent = clk.wall();
+      }
+    }
+    if (refused_draining) {
+      refuse(r.attempt, origination_refusal::not_placed, std::nullopt, "the twilio carrier is draining");
+      return;
+    }
+    const auto attempt = r.attempt;
+    pool->send(post(calls_path + ".json", create_form(r, *twiml)),
+               [this, attempt](rest::http_response&& a) { created(attempt, std::move(a)); });
+  }
+
+  // The answer to a create (pool thread).
+  void created(attempt_id attempt, rest::http_response&& a) {
+    if (a.fail == rest::failure::not_sent) {
+      forget(attempt);
+      // A little jitter, so that a pool that could not connect does not get every contact back at once.
+      thread_local std::minstd_rand jitter(std::random_device{}());
+      refuse(attempt, origination_refusal::not_placed, milliseconds(500 + jitter() % 1000), a.error);
+      return;
+    }
+    if (a.fail == rest::failure::lost || (a.status >= 200 && a.status < 300 && a.status != 201)) {
+      uncertain(attempt, a.fail == rest::failure::lost ? a.error : fmt::format("unexpected HTTP {}", a.status));
+      return;
+    }
+    if (a.status == 201) {
+      const auto body = nlohmann::json::parse(a.body, nullptr, false);
+      const auto sid = body.is_object() ? body.value("sid", std::string()) : std::string();
+      if (!hex_sid(sid, "CA")) {
+        uncertain(attempt, "a 201 answer without a call SID");
+        return;
+      }
+      bool cancel = false, known = false;
+      {
+        std::lock_guard g(m);
+        if (auto it = calls.find(attempt.value()); it != calls.end()) {
+          known = true;
+          it->second.sid = sid;
+          if (it->second.at == phase::placing) it->second.at = phase::accepted;
+          it->second.next_poll = clk.monotonic() + s.status_poll_after;
+          cancel = it->second.cancel_wanted && !it->second.cancel_sent;
+          if (cancel) it->second.cancel_sent = true;
+        }
+      }
+      placed.fetch_add(1, std::memory_order_relaxed);
+      if (known) events().on_accepted(attempt, sid);
+      if (cancel) hang_up(sid, false);
+      return;
+    }
+    auto decision = classify_error(a.status, a.body, a.retry_after);
+    if (!decision) {
+      uncertain(attempt, fmt::format("twilio answered HTTP {}: the call may have been created", a.status));
+      return;
+    }
+    forget(attempt);
+    if (decision->why == origination_refusal::not_placed && decision->retry_after &&
+        *decision->retry_after >= milliseconds(30'000))
+      spdlog::error("twilio: attempt {}: {}", attempt.value(), decision->detail);
+    refuse(attempt, decision->why, decision->retry_after, decision->detail);
+  }
+
+  void uncertain(attempt_id attempt, const std::string& why) {
+    {
+      std::lock_guard g(m);
+      if (auto it = calls.find(attempt.value()); it != calls.end()) it->second.at = phase::uncertain;
+    }
+    refuse(attempt, origination_refusal::indeterminate, std::nullopt, why);
+  }
+
+  void forget(attempt_id attempt) {
+    {
+      std::lock_guard g(m);
+      calls.erase(attempt.value());
+    }
+    settled.notify_all();
+  }
+
+  // Ends a call: canceled while it rings, completed once answered (Twilio refuses the other combination; a refusal
+  // of `canceled` is followed by `completed`, for a call answered meanwhile).
+  void hang_up(const std::string& sid, bool answered) {
+    const std::string target = calls_path + "/" + sid + ".json";
+    pool->send(post(target, encode_form({{"Status", answered ? "completed" : "canceled"}})),
+               [this, sid, answered](rest::http_response&& a) {
+                 if (a.fail == rest::failure::none && a.status >= 400 && !answered) hang_up(sid, true);
+                 else if (a.fail != rest::failure::none || a.status >= 400)
+                   spdlog::warn("twilio: hanging up {}: {}", sid,
+                                a.fail != rest::failure::none ? a.error : fmt::format("HTTP {}", a.status));
+               });
+  }
+
+  // Reports the end of a call once. Returns whether this call was still waiting for it.
+  bool finish(attempt_id attempt, const call_status& st, const std::string& call_id) {
+    call_event ev;
+    bool was_uncertain = false;
+    {
+      std::lock_guard g(m);
+      auto it = calls.find(attempt.value());
+      if (it == calls.end()) return false;
+      ev = event_of(attempt, it->second, st, call_id);
+      was_uncertain = it->second.at == phase::uncertain;
+      calls.erase(it);
+      if (was_uncertain) remember(ev);
+    }
+    settled.notify_all();
+    outcomes.fetch_add(1, std::memory_order_relaxed);
+    events().on_outcome(ev);
+    return true;
+  }
+
+  void remember(const call_event& ev) {
+    finished_uncertain[ev.attempt.value()] = ev;
+    finished_order.push_back(ev.attempt.value());
+    while (finished_order.size() > 10'000) {
+      finished_uncertain.erase(finished_order.front());
+      finished_order.pop_front();
+    }
+  }
+
+  call_event event_of(attempt_id attempt, const call_state& c, const call_status& st, const std::string& call_id) const {
+    call_event ev;
+    ev.attempt = attempt;
+    ev.carrier_call_id = !c.sid.empty() ? c.sid : call_id;
+    ev.outcome = outcome_of(st, c.machine);
+    ev.started_at = st.started.value_or(c.sent == system_clock::time_point{} ? clk.wall() : c.sent);
+    ev.ended_at = st.at.value_or(clk.wall());
+    if (ev.ended_at < ev.started_at) ev.ended_at = ev.started_at;
+    const auto talk = std::chrono::seconds(std::max<std::int64_t>(0, st.duration_s));
+    ev.billable = std::chrono::duration_cast<milliseconds>(talk);
+    if (c.answered) ev.answered_at = c.answered;
+    else if (talk.count() > 0) ev.answered_at = ev.ended_at - talk;
+    ev.detail = "twilio " + st.status;
+    if (!st.sip_response.empty()) ev.detail += " (SIP " + st.sip_response + ")";
+    if (!st.answered_by.empty()) ev.detail += ", answered by " + st.answered_by;
+    return ev;
+  }
+
+  // One callback taken from the inbox (callback thread).
+  void apply(const carrier_callback& cb) {
+    callbacks.fetch_add(1, std::memory_order_relaxed);
+    const auto params = nlohmann::json::parse(cb.params_json, nullptr, false);
+    if (!params.is_object()) return;
+    const auto st = status_of_callback(params);
+    if (cb.event == "final") {
+      (void)finish(cb.attempt, st, cb.call_id);
+      return;
+    }
+    std::string hang;
+    bool answered_call = false;
+    {
+      std::lock_guard g(m);
+      auto it = calls.find(cb.attempt.value());
+      if (it == calls.end()) return;  // ended already (a late or out-of-order callback)
+      auto& c = it->second;
+      if (c.sid.empty()) c.sid = cb.call_id;  // a call whose create answer was lost: it exists
+      if (cb.event == "answered" && !c.answered) c.answered = st.at.value_or(cb.received_at);
+      if (is_machine(st.answered_by)) c.machine = true;
+      answered_call = c.answered.has_value() || cb.event == "amd";
+      if (c.machine && s.hang_up_on_machine && !c.cancel_sent) {
+        c.cancel_sent = true;
+        hang = c.sid;
+      }
+    }
+    if (!hang.empty()) hang_up(hang, answered_call);
+  }
+
+  // Calls whose final callback is late: fetched (callback thread; answers on the pool thread).
+  void poll_overdue() {
+    std::vector<std::pair<attempt_id, std::string>> due;
+    {
+      std::lock_guard g(m);
+      const auto now = clk.monotonic();
+      for (auto& [attempt, c] : calls) {
+        if (c.sid.empty() || c.poll_in_flight || c.next_poll > now) continue;
+        c.poll_in_flight = true;
+        due.emplace_back(attempt_id(attempt), c.sid);
+      }
+    }
+    for (const auto& [attempt, sid] : due) {
+      polled.fetch_add(1, std::memory_order_relaxed);
+      pool->send(get(calls_path + "/" + sid + ".json"), [this, attempt, sid](rest::http_response&& a) {
+        if (a.fail == rest::failure::none && a.status == 200) {
+          const auto body = nlohmann::json::parse(a.body, nullptr, false);
+          if (body.is_object()) {
+            const auto st = status_of_resource(body);
+            if (is_final(st.status) && finish(attempt, st, sid)) return;
+          }
+        } else if (a.fail == rest::failure::none && a.status == 404) {
+          call_status gone;
+          gone.status = "failed";
+          if (finish(attempt, gone, sid)) {
+            spdlog::warn("twilio: call {} of attempt {} is unknown to Twilio; recorded as failed", sid, attempt.value());
+            return;
+          }
+        }
+        std::lock_guard g(m);
+        if (auto it = calls.find(attempt.value()); it != calls.end()) {
+          it->second.poll_in_flight = false;
+          it->second.next_poll = clk.monotonic() + s.status_poll_after;
+        }
+      });
+    }
+  }
+
+  void run_callbacks() {
+    auto last_purge = clk.monotonic();
+    while (true) {
+      {
+        std::unique_lock lock(m);
+        (void)clk.wait_for(wake, lock, s.inbox_poll, [&] { return rung || stopping; });
+        if (stopping) return;
+        rung = false;
+      }
+      auto taken = inbox->take("twilio", instance, 512);
+      if (!taken) {
+        spdlog::warn("twilio: reading the callback inbox: {}", taken.error().message);
+      } else {
+        for (const auto& cb : *taken) apply(cb);
+        if (taken->size() == 512) {
+          std::lock_guard g(m);
+          rung = true;  // more waiting
+        }
+      }
+      poll_overdue();
+      if (clk.monotonic() - last_purge > std::chrono::minutes(10)) {
+        last_purge = clk.monotonic();
+        (void)inbox->purge(std::chrono::hours(48));
+      }
+    }
+  }
+};
+
+result<std::unique_ptr<twilio_carrier>> twilio_carrier::make(twilio_settings settings, const carrier_environment& env,
+                                                             dialer::clock& clock) {
+  if (!env.open_inbox)
+    return make_error(errc::invalid_input,
+                      "the twilio carrier needs the callback inbox (a database): it is not available in this command");
+  auto i = std::make_shared<impl>(std::move(settings), clock);
+  i->open_inbox = env.open_inbox;
+  return std::unique_ptr<twilio_carrier>(new twilio_carrier(std::move(i)));
+}
+
+// The pool, the inbox and the callback thread start with the first use (a carrier built only to check a campaign's
+// settings opens nothing).
+result<void> twilio_carrier::impl::start() {
+  rest::pool_options po;
+  po.base_url = s.base_url;
+  po.max_connections = s.max_connections;
+  po.timeout = s.request_timeout;
+  po.ca_file = s.ca_file;
+  auto made = rest::http_pool::make(po);
+  if (!made) return std::move(made).error();
+  auto taking = open_inbox();
+  if (!taking) return std::move(taking).error();
+  auto looking = open_inbox();
+  if (!looking) return std::move(looking).error();
+  pool = std::move(*made);
+  inbox = std::move(*taking);
+  lookup_inbox = std::move(*looking);
+  std::weak_ptr<impl> weak = shared_from_this();
+  rest::callback_bell::process().subscribe(instance, [weak] {
+    if (auto p = weak.lock()) {
+      {
+        std::lock_guard g(p->m);
+        p->rung = true;
+      }
+      p->wake.notify_all();
+    }
+  });
+  callback_thread = std::thread([this] { run_callbacks(); });
+  return ok();
+}
+
+twilio_carrier::twilio_carrier(std::shared_ptr<impl> i) : impl_(std::move(i)) {}
+
+twilio_carrier::~twilio_carrier() {
+  if (!impl_->pool) return;  // never started
+  rest::callback_bell::process().unsubscribe(impl_->instance);
+  {
+    std::lock_guard g(impl_->m);
+    impl_->stopping = true;
+  }
+  impl_->wake.notify_all();
+  if (impl_->callback_thread.joinable()) impl_->callback_thread.join();
+  impl_->pool->stop();
+}
+
+double twilio_carrier::account_cps() const noexcept { return impl_->s.account_cps; }
+
+void twilio_carrier::set_events(carrier_events* sink) noexcept {
+  impl_->sink.store(sink, std::memory_order_release);
+  if (impl_->pool || impl_->broken) return;
+  try {
+    if (auto started = impl_->start(); !started) impl_->broken = started.error();
+  } catch (const std::exception& e) {
+    impl_->broken = error{errc::unavailable, fmt::format("twilio carrier: {}", e.what()), {}};
+  }
+  if (impl_->broken) spdlog::error("twilio carrier cannot start: {}", impl_->broken->message);
+}
+
+void twilio_carrier::originate(std::span<const origination_request> requests) noexcept {
+  if (impl_->broken || !impl_->pool) {
+    const auto why = impl_->broken ? impl_->broken->message : std::string("set_events() was not called");
+    for (const auto& r : requests) impl_->refuse(r.attempt, origination_refusal::not_placed, milliseconds(30'000), why);
+    return;
+  }
+  for (const auto& r : requests) {
+    try {
+      impl_->place(r);
+    } catch (const std::exception& e) {
+      impl_->forget(r.attempt);
+      impl_->refuse(r.attempt, origination_refusal::not_placed, std::nullopt, e.what());
+    }
+  }
+}
+
+void twilio_carrier::cancel(attempt_id attempt) noexcept {
+  std::string sid;
+  bool answered = false;
+  {
+    std::lock_guard g(impl_->m);
+    auto it = impl_->calls.find(attempt.value());
+    if (it == impl_->calls.end() || it->second.cancel_sent) return;
+    if (it->second.sid.empty()) {
+      it->second.cancel_wanted = true;  // sent when the create's answer names the call
+      return;
+    }
+    it->second.cancel_sent = true;
+    sid = it->second.sid;
+    answered = it->second.answered.has_value();
+  }
+  if (impl_->pool) impl_->hang_up(sid, answered);
+}
+
+result<std::optional<call_event>> twilio_carrier::lookup(attempt_id attempt, std::string_view carrier_call_id) {
+  auto& i = *impl_;
+  if (!i.pool) return make_error(errc::unavailable, "twilio carrier: {}", i.broken ? i.broken->message : "not started");
+  {
+    std::lock_guard g(i.m);
+    if (auto it = i.finished_uncertain.find(attempt.value()); it != i.finished_uncertain.end())
+      return std::optional<call_event>(it->second);
+  }
+  // 1. What the inbox holds for the attempt (its placing instance may be gone).
+  std::vector<carrier_callback> held;
+  {
+    std::lock_guard g(i.lookup_mutex);
+    auto taken = i.lookup_inbox->take_attempt("twilio", attempt);
+    if (!taken) return std::move(taken).error();
+    held = std::move(*taken);
+  }
+  impl::call_state known;
+  bool tracked = false;
+  {
+    std::lock_guard g(i.m);
+    if (auto it = i.calls.find(attempt.value()); it != i.calls.end()) {
+      known = it->second;
+      tracked = true;
+    }
+  }
+  std::string sid(carrier_call_id);
+  if (sid.empty()) sid = known.sid;
+  for (const auto& cb : held) {
+    const auto params = nlohmann::json::parse(cb.params_json, nullptr, false);
+    if (!params.is_object()) continue;
+    const auto st = status_of_callback(params);
+    if (sid.empty()) sid = cb.call_id;
+    if (is_machine(st.answered_by)) known.machine = true;
+    if (cb.event == "answered" && !known.answered) known.answered = st.at.value_or(cb.received_at);
+    if (cb.event == "final") {
+      auto ev = i.event_of(attempt, known, st, cb.call_id);
+      if (tracked) {
+        std::lock_guard g(i.m);
+        i.calls.erase(attempt.value());
+      }
+      i.settled.notify_all();
+      return std::optional<call_event>(std::move(ev));
+    }
+  }
+  // 2. Twilio itself: the call by its SID, or found among the calls from this caller ID to this callee around
+  //    the time its create left.
+  if (sid.empty()) {
+    if (!tracked)  // placed by another process before it stopped, with no callback: nothing to search by
+      return std::optional<call_event>{};
+    const auto target = fmt::format("{}.json?To={}&From={}&StartTime%3E={}&PageSize=50", i.calls_path,
+                                    http::percent_encode(known.to), http::percent_encode(known.from),
+                                    utc_date(known.sent - std::chrono::hours(24)));
+    const auto a = i.pool->send_sync(i.get(target));
+    if (a.fail != rest::failure::none || a.status != 200)
+      return make_error(errc::unavailable, "twilio: listing calls to find attempt {}: {}", attempt.value(),
+                        a.fail != rest::failure::none ? a.error : fmt::format("HTTP {}", a.status));
+    const auto body = nlohmann::json::parse(a.body, nullptr, false);
+    if (!body.is_object() || !body.contains("calls") || !body["calls"].is_array())
+      return make_error(errc::unavailable, "twilio: the call list is not the expected JSON");
+    // The create left at `sent`; Twilio stamps it within the request's timeout (seconds of clock skew allowed).
+    const auto lo = known.sent - std::chrono::seconds(30);
+    const auto hi = known.sent + i.s.request_timeout + std::chrono::seconds(30);
+    for (const auto& c : body["calls"]) {
+      if (!c.is_object()) continue;
+      const auto created = parse_rfc2822(c.value("date_created", std::string()));
+      if (!created || *created < lo || *created > hi) continue;
+      sid = c.value("sid", std::string());
+      break;
+    }
+    if (sid.empty()) return std::optional<call_event>{};  // no such call: never placed
+    std::lock_guard g(i.m);
+    if (auto it = i.calls.find(attempt.value()); it != i.calls.end()) {
+      it->second.sid = sid;
+      it->second.next_poll = i.clk.monotonic() + i.s.status_poll_after;
+    }
+  }
+  const auto a = i.pool->send_sync(i.get(i.calls_path + "/" + sid + ".json"));
+  if (a.fail == rest::failure::none && a.status == 404) return std::optional<call_event>{};
+  if (a.fail != rest::failure::none || a.status != 200)
+    return make_error(errc::unavailable, "twilio: fetching call {}: {}", sid,
+                      a.fail != rest::failure::none ? a.error : fmt::format("HTTP {}", a.status));
+  const auto body = nlohmann::json::parse(a.body, nullptr, false);
+  if (!body.is_object()) return make_error(errc::unavailable, "twilio: the call resource is not JSON");
+  const auto st = status_of_resource(body);
+  if (!is_final(st.status))
+    return make_error(errc::unavailable, "twilio: call {} is still {}", sid, st.status);
+  auto ev = i.event_of(attempt, known, st, sid);
+  if (tracked) {
+    std::lock_guard g(i.m);
+    i.calls.erase(attempt.value());
+  }
+  i.settled.notify_all();
+  return std::optional<call_event>(std::move(ev));
+}
+
+void twilio_carrier::drain(std::chrono::milliseconds deadline) noexcept {
+  std::unique_lock lock(impl_->m);
+  impl_->draining = true;
+  (void)impl_->clk.wait_for(impl_->settled, lock, deadline, [&] { return impl_->calls.empty(); });
+}
+
+twilio_statistics twilio_carrier::statistics() const {
+  const auto& i = *impl_;
+  return {i.placed.load(), i.refused.load(), i.indeterminate.load(), i.callbacks.load(), i.polled.load(),
+          i.outcomes.load()};
+}
+
+const std::string& twilio_carrier::instance() const noexcept { return impl_->instance; }
+
+}  // namespace dialer::carriers::twilio
