@@ -856,6 +856,7 @@ CREATE TABLE carrier_callbacks (
   carrier text NOT NULL,
   instance text NOT NULL,
   attempt_id bigint NOT NULL,
+  placement text NOT NULL DEFAULT '',
   call_id text NOT NULL,
   event text NOT NULL,
   params jsonb NOT NULL,
@@ -866,6 +867,18 @@ CREATE TABLE carrier_callbacks (
 CREATE INDEX carrier_callbacks_waiting ON carrier_callbacks (carrier, instance, id) WHERE taken_at IS NULL;
 CREATE INDEX carrier_callbacks_attempt ON carrier_callbacks (carrier, attempt_id) WHERE taken_at IS NULL;
 CREATE INDEX carrier_callbacks_taken ON carrier_callbacks (taken_at) WHERE taken_at IS NOT NULL;
+CREATE INDEX carrier_callbacks_received ON carrier_callbacks (received_at);
+
+-- A carrier account's calls-per-second limit (Twilio: 1 per account by default) is the account's, not each
+-- engine's: each engine registers the accounts it uses here, every heartbeat, and paces its calls at the limit
+-- divided by the live engines registered for it.
+CREATE TABLE carrier_account_engines (
+  identity text NOT NULL,
+  engine_id text NOT NULL REFERENCES engines (id) ON DELETE CASCADE,
+  since timestamptz NOT NULL DEFAULT now(),
+  expires_at timestamptz NOT NULL,
+  PRIMARY KEY (identity, engine_id)
+);
 )SQL"},
 };
 

@@ -11,7 +11,7 @@ namespace {
 
 constexpr const char* kColumns =
     "id, carrier, instance, attempt_id, call_id, event, params::text, "
-    "(extract(epoch FROM received_at) * 1000000)::bigint";
+    "(extract(epoch FROM received_at) * 1000000)::bigint, placement";
 
 std::vector<carrier_callback> rows_of(const pqxx::result& r) {
   std::vector<carrier_callback> out;
@@ -26,6 +26,7 @@ std::vector<carrier_callback> rows_of(const pqxx::result& r) {
     c.event = row[5].as<std::string>();
     c.params_json = row[6].as<std::string>();
     c.received_at = std::chrono::system_clock::time_point(std::chrono::microseconds(row[7].as<std::int64_t>()));
+    c.placement = row[8].as<std::string>();
     out.push_back(std::move(c));
   }
   return out;
@@ -42,9 +43,9 @@ result<bool> pg_carrier_callbacks::put(const carrier_callback& c) {
   try {
     pqxx::work tx(conn());
     const auto r = tx.exec_params(
-        "INSERT INTO carrier_callbacks (carrier, instance, attempt_id, call_id, event, params) "
-        "VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT (carrier, call_id, event) DO NOTHING RETURNING id",
-        c.carrier, c.instance, c.attempt.value(), c.call_id, c.event, c.params_json);
+        "INSERT INTO carrier_callbacks (carrier, instance, attempt_id, placement, call_id, event, params) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) ON CONFLICT (carrier, call_id, event) DO NOTHING RETURNING id",
+        c.carrier, c.instance, c.attempt.value(), c.placement, c.call_id, c.event, c.params_json);
     tx.commit();
     return !r.empty();
   } catch (...) {
@@ -62,7 +63,7 @@ result<std::vector<carrier_callback>> pg_carrier_callbacks::take(std::string_vie
                     "AND taken_at IS NULL ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) "
                     "UPDATE carrier_callbacks c SET taken_at = now() FROM t WHERE c.id = t.id RETURNING ") +
             "c.id, c.carrier, c.instance, c.attempt_id, c.call_id, c.event, c.params::text, "
-            "(extract(epoch FROM c.received_at) * 1000000)::bigint",
+            "(extract(epoch FROM c.received_at) * 1000000)::bigint, c.placement",
         std::string(carrier), std::string(instance), static_cast<std::int64_t>(max));
     tx.commit();
     auto out = rows_of(r);
@@ -77,11 +78,17 @@ result<std::vector<carrier_callback>> pg_carrier_callbacks::take_attempt(std::st
                                                                          attempt_id attempt) {
   try {
     pqxx::work tx(conn());
-    const auto r = tx.exec_params(
-        std::string("UPDATE carrier_callbacks SET taken_at = now() WHERE id IN (SELECT id FROM carrier_callbacks "
-                    "WHERE carrier = $1 AND attempt_id = $2 AND taken_at IS NULL FOR UPDATE) RETURNING ") +
-            kColumns,
-        std::string(carrier), attempt.value());
+    // Locked, so that the attempt's instance (take) does not apply them meanwhile; taken only with a final one.
+    const auto r = tx.exec_params(std::string("SELECT ") + kColumns +
+                                      " FROM carrier_callbacks WHERE carrier = $1 AND attempt_id = $2 "
+                                      "AND taken_at IS NULL ORDER BY id FOR UPDATE",
+                                  std::string(carrier), attempt.value());
+    bool final = false;
+    for (const auto& row : r) final = final || row[5].as<std::string>() == "final";
+    if (final)
+      tx.exec_params0("UPDATE carrier_callbacks SET taken_at = now() WHERE carrier = $1 AND attempt_id = $2 "
+                      "AND taken_at IS NULL",
+                      std::string(carrier), attempt.value());
     tx.commit();
     auto out = rows_of(r);
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
@@ -91,11 +98,13 @@ result<std::vector<carrier_callback>> pg_carrier_callbacks::take_attempt(std::st
   }
 }
 
-result<std::int64_t> pg_carrier_callbacks::purge(std::chrono::hours age) {
+result<std::int64_t> pg_carrier_callbacks::purge(std::chrono::hours age, std::chrono::hours abandoned) {
   try {
     pqxx::work tx(conn());
-    const auto r = tx.exec_params("DELETE FROM carrier_callbacks WHERE taken_at < now() - $1 * interval '1 hour'",
-                                  static_cast<std::int64_t>(age.count()));
+    const auto r = tx.exec_params(
+        "DELETE FROM carrier_callbacks WHERE taken_at < now() - $1 * interval '1 hour' "
+        "OR received_at < now() - $2 * interval '1 hour'",
+        static_cast<std::int64_t>(age.count()), static_cast<std::int64_t>(abandoned.count()));
     tx.commit();
     return static_cast<std::int64_t>(r.affected_rows());
   } catch (...) {

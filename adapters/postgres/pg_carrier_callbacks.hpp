@@ -19,7 +19,7 @@ class pg_carrier_callbacks final : public carrier_callback_inbox {
   result<std::vector<carrier_callback>> take(std::string_view carrier, std::string_view instance,
                                              std::size_t max) override;
   result<std::vector<carrier_callback>> take_attempt(std::string_view carrier, attempt_id attempt) override;
-  result<std::int64_t> purge(std::chrono::hours age) override;
+  result<std::int64_t> purge(std::chrono::hours age, std::chrono::hours abandoned) override;
 
  private:
   pqxx::connection& conn() { return lent_ ? *lent_ : link_->get(); }

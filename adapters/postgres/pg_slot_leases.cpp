@@ -261,6 +261,43 @@ result<std::vector<slot_lease>> pg_slot_leases::lease_campaigns(
   }
 }
 
+result<std::vector<account_share>> pg_slot_leases::lease_accounts(std::span<const std::string> identities,
+                                                                  std::chrono::milliseconds lease,
+                                                                  std::chrono::milliseconds quiet) {
+  try {
+    pqxx::work tx(link_.get());
+    const auto ms = static_cast<std::int64_t>(lease.count());
+    register_engine(tx, engine_id_, ms);
+    array_literal ids;
+    for (const auto& i : identities) ids.add(std::string_view(i));
+    tx.exec_params0("DELETE FROM carrier_account_engines WHERE engine_id = $1 AND NOT identity = ANY($2::text[])",
+                    engine_id_, ids.str());
+    tx.exec_params0(
+        "INSERT INTO carrier_account_engines (identity, engine_id, expires_at) "
+        "SELECT i, $2, now() + $3 * interval '1 millisecond' FROM unnest($1::text[]) i "
+        "ON CONFLICT (identity, engine_id) DO UPDATE SET expires_at = EXCLUDED.expires_at",
+        ids.str(), engine_id_, ms);
+    std::unordered_map<std::string, account_share> found;
+    for (const auto& r : tx.exec_params(
+             "SELECT a.identity, count(*) FILTER (WHERE a.expires_at > now()), "
+             "bool_or(a.engine_id = $2 AND a.since <= now() - $3 * interval '1 millisecond') "
+             "FROM carrier_account_engines a WHERE a.identity = ANY($1::text[]) GROUP BY a.identity",
+             ids.str(), engine_id_, static_cast<std::int64_t>(quiet.count()))) {
+      account_share s;
+      s.engines = std::max(1, r[1].as<int>());
+      s.settled = !r[2].is_null() && r[2].as<bool>();
+      found[r[0].as<std::string>()] = s;
+    }
+    tx.commit();
+    std::vector<account_share> out;
+    out.reserve(identities.size());
+    for (const auto& i : identities) out.push_back(found.contains(i) ? found[i] : account_share{1, false});
+    return out;
+  } catch (...) {
+    return link_.fail("sharing the carrier accounts' calls per second");
+  }
+}
+
 result<void> pg_slot_leases::release_all() {
   try {
     pqxx::work tx(link_.get());
@@ -269,6 +306,7 @@ result<void> pg_slot_leases::release_all() {
         engine_id_);
     tx.exec_params0("DELETE FROM campaign_shares WHERE engine_id = $1", engine_id_);
     tx.exec_params0("DELETE FROM engine_numbers WHERE engine_id = $1", engine_id_);
+    tx.exec_params0("DELETE FROM carrier_account_engines WHERE engine_id = $1", engine_id_);
     tx.commit();
     return ok();
   } catch (...) {

@@ -25,6 +25,9 @@ class pg_slot_leases final : public slot_leases {
                                                 std::chrono::milliseconds quiet) override;
   result<std::vector<slot_lease>> lease_campaigns(std::span<const campaign_lease_request> campaigns,
                                                   std::chrono::milliseconds lease) override;
+  result<std::vector<account_share>> lease_accounts(std::span<const std::string> identities,
+                                                    std::chrono::milliseconds lease,
+                                                    std::chrono::milliseconds quiet) override;
   result<void> release_all() override;
 
  private:

@@ -20,11 +20,17 @@ namespace dialer::dialing {
 class carrier_link {
  public:
   carrier_link(std::unique_ptr<carrier> c, carrier_account_id account, std::string key)
-      : carrier_(std::move(c)), account_(account), key_(std::move(key)) {}
+      : carrier_(std::move(c)), account_(account), key_(std::move(key)), identity_(carrier_->account_identity()) {}
 
   [[nodiscard]] carrier& get() noexcept { return *carrier_; }
   [[nodiscard]] carrier_account_id account() const noexcept { return account_; }
   [[nodiscard]] const std::string& key() const noexcept { return key_; }
+  // The carrier account whose calls-per-second this link shares with every engine (empty: its own alone).
+  [[nodiscard]] const std::string& identity() const noexcept { return identity_; }
+  // This engine's fraction of the account's calls per second (1 / live engines using it; 0 until every other
+  // engine has counted this one). Set by the lease stage, read by the origination stage.
+  void set_cps_share(double share) noexcept { cps_share_.store(share, std::memory_order_release); }
+  [[nodiscard]] double cps_share() const noexcept { return cps_share_.load(std::memory_order_acquire); }
   // Carrier back-pressure (HTTP 429, SIP 503 with Retry-After): no call of this account leaves before `until`
   // (monotonic). The scheduler's account bucket is throttled too, but a number is paced there through one
   // account only; the origination stage's gate holds every call of this account. Any thread.
@@ -44,6 +50,10 @@ class carrier_link {
   std::unique_ptr<carrier> carrier_;
   carrier_account_id account_;
   std::string key_;
+  std::string identity_;
+  // An account shared with other engines starts at 0: it places nothing until the first lease renewal has
+  // counted it (and every other engine has counted it too).
+  std::atomic<double> cps_share_{identity_.empty() ? 1.0 : 0.0};
   std::atomic<std::int64_t> throttled_until_{0};
 };
 

@@ -1,5 +1,7 @@
 #include "engine/dialing/lease_stage.hpp"
 
+#include "engine/dialing/carrier_link.hpp"
+
 #include <algorithm>
 
 namespace dialer::dialing {
@@ -76,6 +78,40 @@ bool lease_stage::renew() {
       }
     }
   }
+  // Carrier accounts shared with other engines: this engine's share of each one's calls per second. Another
+  // engine counts this one only at its next renewal, so a newcomer waits a heartbeat and the second its calls
+  // are counted in before it places any.
+  // An engine counts for an account only while it has work on it (contacts claimed, calls held): an engine
+  // with nothing to dial must not halve the others' rate.
+  std::vector<std::string> identities;
+  std::vector<carrier_link*> shared;
+  for (std::size_t i = 0; i < campaigns.size(); ++i) {
+    const auto& c = campaigns[i];
+    auto& link = c->carrier;
+    if (blocks[i].empty() && c->holding.load() == 0 && c->recovered.load() == 0) continue;
+    if (link.identity().empty() || std::find(shared.begin(), shared.end(), &link) != shared.end()) continue;
+    shared.push_back(&link);
+    if (std::find(identities.begin(), identities.end(), link.identity()) == identities.end())
+      identities.push_back(link.identity());
+  }
+  if (!identities.empty() || had_accounts_) {
+    const auto account_quiet =
+        std::chrono::duration_cast<milliseconds>(ctx_.options.heartbeat) + milliseconds(1000) +
+        std::chrono::duration_cast<milliseconds>(ctx_.options.cps_guard);
+    auto shares = leases_->lease_accounts(identities, lease, account_quiet);
+    if (!shares) return failed(shares.error());
+    had_accounts_ = !identities.empty();
+    for (auto* link : shared) {
+      const auto at = std::find(identities.begin(), identities.end(), link->identity()) - identities.begin();
+      const auto& s = (*shares)[static_cast<std::size_t>(at)];
+      link->set_cps_share(s.settled ? 1.0 / s.engines : 0.0);
+    }
+    // A link without work left the account: when work comes back it waits to be counted again.
+    for (const auto& c : campaigns)
+      if (std::find(shared.begin(), shared.end(), &c->carrier) == shared.end() && !c->carrier.identity().empty())
+        c->carrier.set_cps_share(0.0);
+  }
+
   for (const auto& c : campaigns) {
     const auto numbers = c->numbers();
     const int cap = std::max(0, c->cap_share.load() - c->recovered.load());

@@ -37,6 +37,7 @@ class lease_stage {
   std::unique_ptr<slot_leases> leases_;
   std::set<std::int64_t> leased_campaigns_;  // campaigns whose slots this engine may still hold
   std::chrono::nanoseconds cooled_at_ = clock::never;
+  bool had_accounts_ = false;  // shared carrier accounts were registered: an empty list must unregister them
 };
 
 }  // namespace dialer::dialing

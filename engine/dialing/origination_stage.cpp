@@ -174,11 +174,16 @@ void origination_stage::run() {
           continue;
         }
         auto& link = c.item.entry.campaign->carrier;
-        auto& account = by_account_[&link];
-        const double account_cps = link.alive() ? link.get().account_cps() : unlimited_cps;
+        // Links of one carrier account (campaigns with different settings) share its pacing.
+        auto& account = by_account_[link.identity().empty() ? link.key() : link.identity()];
+        const double limit = link.alive() ? link.get().account_cps() : unlimited_cps;
+        const double share = link.cps_share();
+        // This engine's share of a shared account; none yet (not counted by the other engines): wait a beat.
+        const double account_cps = limit > 0 && share > 0 ? limit * share : limit;
+        const auto unshared = limit > 0 && !(share > 0) ? now + ctx_.options.heartbeat : now;
         const auto at = std::max({spaced.next_allowed(cps, now, ctx_.options.cps_guard),
                                   account.next_allowed(account_cps, now, ctx_.options.cps_guard),
-                                  link.throttled_until()});
+                                  link.throttled_until(), unshared});
         if (at > now) {
           next_due = std::min(next_due, at);
           break;

@@ -65,7 +65,7 @@ class origination_stage {
   std::unordered_map<std::int64_t, std::deque<paced_call>> paced_;  // by caller ID, in decision order
   std::size_t paced_count_ = 0;
   std::unordered_map<std::int64_t, cps_spacing> by_number_;
-  std::unordered_map<carrier_link*, cps_spacing> by_account_;
+  std::unordered_map<std::string, cps_spacing> by_account_;  // by account identity (or link key)
   std::vector<attempt_to_record> attempts_;
   std::vector<dial_item> taken_;
 };

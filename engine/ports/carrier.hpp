@@ -91,6 +91,9 @@ class carrier {
   [[nodiscard]] virtual std::string_view name() const noexcept = 0;
   // Originations per second this carrier account allows (Twilio: 1 by default; Telnyx: 30).
   [[nodiscard]] virtual double account_cps() const noexcept = 0;
+  // Whose limit account_cps() is, the same in every process ("twilio:AC..."): every engine and every instance
+  // with this identity shares it. Empty: this instance's own (nothing to share).
+  [[nodiscard]] virtual std::string account_identity() const { return {}; }
 
   // Set once, before the first originate(). The sink outlives the carrier's use of it.
   virtual void set_events(carrier_events* sink) noexcept = 0;

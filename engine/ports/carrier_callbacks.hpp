@@ -26,6 +26,8 @@ struct carrier_callback {
   std::string carrier;       // "twilio", "telnyx"
   std::string instance;      // the adapter instance that placed the call (named in the callback URL)
   attempt_id attempt;
+  std::string placement;     // which placement of the attempt (a nonce in the callback URL; an attempt whose
+                             // call was not placed is placed again under the same id)
   std::string call_id;       // the carrier's call id (CallSid, call_control_id)
   std::string event;         // the adapter's own name for the step: "answered", "final", "amd"
   std::string params_json;   // the callback's fields, as a JSON object of strings
@@ -40,11 +42,14 @@ class carrier_callback_inbox {
   // The callbacks meant for `instance` not taken yet (at most `max`, oldest first); each is returned once.
   [[nodiscard]] virtual result<std::vector<carrier_callback>> take(std::string_view carrier, std::string_view instance,
                                                                    std::size_t max) = 0;
-  // The callbacks of one attempt not taken yet, whichever instance they were meant for (reconciliation).
+  // The callbacks of one attempt not taken yet, whichever instance they were meant for (reconciliation): taken
+  // only when a final one is among them (the call has ended: they settle it); otherwise left for a later look
+  // (they still tell the call's id, and that it exists).
   [[nodiscard]] virtual result<std::vector<carrier_callback>> take_attempt(std::string_view carrier,
                                                                            attempt_id attempt) = 0;
-  // Forgets callbacks taken more than `age` ago. Returns how many.
-  [[nodiscard]] virtual result<std::int64_t> purge(std::chrono::hours age) = 0;
+  // Forgets callbacks taken more than `age` ago, and any older than `abandoned` (their instance never took them
+  // and no reconciliation asked). Returns how many.
+  [[nodiscard]] virtual result<std::int64_t> purge(std::chrono::hours age, std::chrono::hours abandoned) = 0;
 };
 
 }  // namespace dialer

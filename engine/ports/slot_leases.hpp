@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "engine/ids.hpp"
@@ -43,6 +44,12 @@ struct slot_lease {
   std::chrono::milliseconds cooled_in{0};  // until the first of them may take calls (0: none is cooling)
 };
 
+// A carrier account's calls-per-second, shared by the live engines that use it.
+struct account_share {
+  int engines = 1;       // live engines using the account, this one included
+  bool settled = true;   // this engine has been counted by every other one (its row is older than `quiet`)
+};
+
 class slot_leases {
  public:
   virtual ~slot_leases() = default;
@@ -60,6 +67,17 @@ class slot_leases {
   // database stores it (`max` when it stores none), shared among the live engines that run it.
   [[nodiscard]] virtual result<std::vector<slot_lease>> lease_campaigns(
       std::span<const campaign_lease_request> campaigns, std::chrono::milliseconds lease) = 0;
+
+  // The carrier accounts (by account_identity) this engine uses now: registered for `lease`, the others this
+  // engine had dropped. For each, how many live engines use it; an engine that just started using an account
+  // is `settled` only after `quiet`, once every other engine has renewed (and counted it) since: until then it
+  // places nothing on the account, so the account's rate is never exceeded while the shares change. The default
+  // (memory ports in tests): one engine.
+  [[nodiscard]] virtual result<std::vector<account_share>> lease_accounts(std::span<const std::string> identities,
+                                                                          std::chrono::milliseconds /*lease*/,
+                                                                          std::chrono::milliseconds /*quiet*/) {
+    return std::vector<account_share>(identities.size());
+  }
 
   // On a clean exit: every slot this engine holds goes (numbers' slots remember when).
   [[nodiscard]] virtual result<void> release_all() = 0;

@@ -114,12 +114,15 @@ TEST(TwilioProtocol, ErrorAnswersMapToTheEnginesRefusals) {
     EXPECT_EQ(d->why, origination_refusal::throttled) << code;
     EXPECT_TRUE(d->retry_after);
   }
-  d = classify_error(503, "<html>Service Unavailable</html>", std::nullopt);
+  d = classify_error(503, error_body(20503, 503), std::nullopt);
   ASSERT_TRUE(d);
   EXPECT_EQ(d->why, origination_refusal::not_placed);
-  EXPECT_THAT(d->detail, HasSubstr("HTTP 503"));
-  // A 500 or a 504 may come after Twilio created the call: the answer does not tell.
+  EXPECT_THAT(d->detail, HasSubstr("20503"));
+  // A 500, 502 or 504, or a 503 from a proxy in front of Twilio, may come after the call was created: the answer
+  // does not tell.
   EXPECT_FALSE(classify_error(500, error_body(20500, 500), std::nullopt));
+  EXPECT_FALSE(classify_error(502, "<html>Bad Gateway</html>", std::nullopt));
+  EXPECT_FALSE(classify_error(503, "<html>Service Unavailable</html>", std::nullopt));
   EXPECT_FALSE(classify_error(504, "", std::nullopt));
   d = classify_error(401, error_body(20003, 401), std::nullopt);
   ASSERT_TRUE(d);
@@ -179,6 +182,19 @@ TEST(TwilioSettings, CredentialsComeFromTheProcessAndAreNeverQuoted) {
   env.public_base_url = "https://dialer.example.com/";
   env.credentials.values["twilio.account_sid"] = secret("AC" + std::string(32, 'a'));
   env.credentials.values["twilio.auth_token"] = secret("tok-very-secret-123");
+  // The campaign names another account than the process's credentials: an error now, not a 401 at every call.
+  auto other = parse_twilio_settings(nlohmann::json{{"account_sid", "AC" + std::string(32, 'b')}}, env);
+  ASSERT_FALSE(other);
+  EXPECT_THAT(other.error().message, HasSubstr("names account AC" + std::string(32, 'b')));
+  // An API key alone cannot verify Twilio's callbacks: the auth token is required.
+  carrier_environment key_only;
+  key_only.public_base_url = "https://dialer.example.com";
+  key_only.credentials.values["twilio.account_sid"] = secret("AC" + std::string(32, 'a'));
+  key_only.credentials.values["twilio.api_key_sid"] = secret("SK" + std::string(32, 'c'));
+  key_only.credentials.values["twilio.api_key_secret"] = secret("key-secret");
+  auto no_token = parse_twilio_settings(nlohmann::json::object(), key_only);
+  ASSERT_FALSE(no_token);
+  EXPECT_THAT(no_token.error().message, HasSubstr("DIALER_TWILIO_AUTH_TOKEN"));
   // A stored campaign's settings hold "<redacted>": the process's token applies.
   auto s = parse_twilio_settings(nlohmann::json{{"auth_token", "<redacted>"}, {"account_cps", 5}}, env);
   ASSERT_TRUE(s) << s.error().message;

@@ -175,7 +175,9 @@ struct http_pool::impl {
     const auto n = ::recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n == 0) return false;                                        // the server closed it
     if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK;       // nothing to read: alive
-    return c.secure != nullptr;  // TLS may carry a session ticket; plain bytes nobody asked for: drop
+    // Bytes nobody asked for: on TLS before the first exchange a session ticket; after it, most likely the
+    // server's close_notify. Anything else: drop it.
+    return c.secure != nullptr && c.uses == 0;
   }
 
   void enqueue(job j) {
@@ -291,7 +293,9 @@ struct http_pool::impl {
   };
 
   void exchange(conn_ptr c, job j) {
-    if (j.deadline <= steady::now()) {
+    // Too little time left to send and hear back: failing it now, unsent, is better than a timeout after the
+    // request left (which the carrier adapter must treat as "the call may exist").
+    if (j.deadline - steady::now() < std::chrono::milliseconds(50)) {
       finish(j, failed(failure::not_sent, "the request's deadline passed before a connection was free"));
       back_to_idle(c);
       return;

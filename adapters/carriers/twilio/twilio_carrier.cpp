@@ -100,17 +100,18 @@ bool hex_sid(std::string_view s, std::string_view prefix) {
   return std::all_of(s.begin() + 2, s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
 }
 
+// A string field of a JSON object ("" when absent, null or not a string: every field of a call is nullable).
+std::string text_of(const nlohmann::json& j, const char* key) {
+  if (!j.is_object()) return {};
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 std::string new_instance() {
   std::random_device rd;
   return fmt::format("{:08x}{:08x}", rd(), rd());
 }
 
-std::string utc_date(system_clock::time_point t) {
-  const auto tt = system_clock::to_time_t(t);
-  std::tm tm{};
-  ::gmtime_r(&tt, &tm);
-  return fmt::format("{:04d}-{:02d}-{:02d}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-}
 
 }  // namespace
 
@@ -122,7 +123,7 @@ result<twilio_settings> parse_twilio_settings(const nlohmann::json& json, const 
   static constexpr std::string_view known[] = {
       "account_sid",     "auth_token",      "api_key_sid", "api_key_secret",    "base_url",
       "account_cps",     "ring_timeout",    "request_timeout", "max_connections", "status_poll_after",
-      "inbox_poll",      "machine_detection", "ca_file"};
+      "inbox_poll",      "machine_detection", "ca_file", "lookup_margin"};
   for (const auto& item : o.items())
     if (std::find(std::begin(known), std::end(known), item.key()) == std::end(known))
       return make_error(errc::invalid_input, "twilio carrier: unknown setting '{}'; known settings: {}", item.key(),
@@ -137,16 +138,20 @@ result<twilio_settings> parse_twilio_settings(const nlohmann::json& json, const 
       const auto* v = env.credentials.find(fmt::format("twilio.{}", key));
       return v ? v->reveal() : std::string();
     };
-    s.account_sid = own("account_sid");
-    if (s.account_sid.empty()) s.account_sid = from_env("account_sid");
-    auto token = own("auth_token");
-    if (token.empty()) token = from_env("auth_token");
-    s.auth_token = secret(token);
-    s.api_key_sid = own("api_key_sid");
-    if (s.api_key_sid.empty()) s.api_key_sid = from_env("api_key_sid");
-    auto key_secret = own("api_key_secret");
-    if (key_secret.empty()) key_secret = from_env("api_key_secret");
-    s.api_key_secret = secret(key_secret);
+    // One source for the whole set: the campaign file's when it carries a secret, else the process's. A
+    // campaign naming an account other than the one this process holds credentials for is an error, not a 401 at
+    // every call.
+    const bool file_credentials = !own("auth_token").empty() || !own("api_key_secret").empty();
+    const auto pick = [&](std::string_view key) { return file_credentials ? own(key) : from_env(key); };
+    s.account_sid = pick("account_sid");
+    s.auth_token = secret(pick("auth_token"));
+    s.api_key_sid = pick("api_key_sid");
+    s.api_key_secret = secret(pick("api_key_secret"));
+    if (const auto named = own("account_sid"); !file_credentials && !named.empty() && named != s.account_sid)
+      return make_error(errc::invalid_input,
+                        "twilio carrier: the campaign names account {} but this process's credentials (DIALER_TWILIO_*) "
+                        "are for {}",
+                        named, s.account_sid.empty() ? std::string("no account") : s.account_sid);
     if (s.account_sid.empty())
       return make_error(errc::invalid_input,
                         "twilio carrier: no account SID: set DIALER_TWILIO_ACCOUNT_SID (or DIALER_CARRIER_SECRETS_FILE)");
@@ -156,10 +161,12 @@ result<twilio_settings> parse_twilio_settings(const nlohmann::json& json, const 
       return make_error(errc::invalid_input, "twilio carrier: the API key SID must be SK followed by 32 hex digits");
     if (!s.api_key_sid.empty() && s.api_key_secret.empty())
       return make_error(errc::invalid_input, "twilio carrier: an API key SID needs its secret (DIALER_TWILIO_API_KEY_SECRET)");
-    if (s.api_key_sid.empty() && s.auth_token.empty())
+    // Twilio signs every callback with the account's auth token, also when the REST API is used with an API key:
+    // without it no status callback could be verified and every outcome would wait for the poll.
+    if (s.auth_token.empty())
       return make_error(errc::invalid_input,
-                        "twilio carrier: no credentials: set DIALER_TWILIO_AUTH_TOKEN, or DIALER_TWILIO_API_KEY_SID and "
-                        "DIALER_TWILIO_API_KEY_SECRET (or DIALER_CARRIER_SECRETS_FILE)");
+                        "twilio carrier: no auth token: set DIALER_TWILIO_AUTH_TOKEN (or DIALER_CARRIER_SECRETS_FILE); "
+                        "it signs Twilio's status callbacks even when the REST API uses an API key");
     if (auto b = text_setting(o, "base_url", false); !b.empty()) {
       while (!b.empty() && b.back() == '/') b.pop_back();
       s.base_url = b;
@@ -175,6 +182,7 @@ result<twilio_settings> parse_twilio_settings(const nlohmann::json& json, const 
     s.status_poll_after =
         duration_setting(o, "status_poll_after", s.status_poll_after, milliseconds(500), milliseconds(86'400'000));
     s.inbox_poll = duration_setting(o, "inbox_poll", s.inbox_poll, milliseconds(10), milliseconds(60'000));
+    s.lookup_margin = duration_setting(o, "lookup_margin", s.lookup_margin, milliseconds(0), milliseconds(3'600'000));
     s.ca_file = text_setting(o, "ca_file", false);
     if (const auto* md = member(o, "machine_detection")) {
       if (!md->is_object())
@@ -224,15 +232,18 @@ result<twilio_settings> parse_twilio_settings(const nlohmann::json& json, const 
 struct twilio_carrier::impl : std::enable_shared_from_this<twilio_carrier::impl> {
   enum class phase : std::uint8_t { placing, accepted, uncertain };
   struct call_state {
+    std::string placement;  // a nonce in the callback URL: callbacks of an earlier placement of the attempt
+                            // (one Twilio did not list in time) are not this call's
     std::string to, from;
     std::string sid;
     phase at = phase::placing;
+    bool reported_accept = false;  // on_accepted sent (with the SID)
     system_clock::time_point sent{};
     std::chrono::nanoseconds next_poll{};
     bool poll_in_flight = false;
     std::optional<system_clock::time_point> answered;
     bool machine = false;
-    bool cancel_wanted = false;
+    bool cancel_wanted = false;  // hang up as soon as the SID is known (and again after a failed try)
     bool cancel_sent = false;
   };
 
@@ -240,7 +251,7 @@ struct twilio_carrier::impl : std::enable_shared_from_this<twilio_carrier::impl>
     calls_path = "/2010-04-01/Accounts/" + s.account_sid + "/Calls";
     authorization = s.api_key_sid.empty() ? rest::basic_authorization(s.account_sid, s.auth_token.reveal())
                                           : rest::basic_authorization(s.api_key_sid, s.api_key_secret.reveal());
-    callback_url = s.public_base_url + "/v1/carriers/twilio/status?instance=" + instance + "&attempt=";
+    callback_base = s.public_base_url + "/v1/carriers/twilio/status?instance=" + instance;
   }
 
   twilio_settings s;
@@ -248,7 +259,7 @@ struct twilio_carrier::impl : std::enable_shared_from_this<twilio_carrier::impl>
   std::string instance;
   std::string calls_path;
   std::string authorization;
-  std::string callback_url;
+  std::string callback_base;
   std::function<result<std::unique_ptr<carrier_callback_inbox>>()> open_inbox;
   std::optional<error> broken;  // start() failed: every origination is refused with it
   result<void> start();
@@ -260,8 +271,9 @@ struct twilio_carrier::impl : std::enable_shared_from_this<twilio_carrier::impl>
 
   std::mutex m;
   std::condition_variable wake;     // the callback thread: a callback arrived, or stop
-  std::condition_variable settled;  // drain: a call ended
+  std::condition_variable settled;  // drain: a call ended and was reported
   std::unordered_map<std::int64_t, call_state> calls;
+  int reporting = 0;  // calls taken out of `calls` whose report to the sink is under way
   // Outcomes of calls whose origination answer was lost, kept a while: a lookup racing with the callback still
   // finds the call (never "no such call" for a call that ran).
   std::unordered_map<std::int64_t, call_event> finished_uncertain;
@@ -270,10 +282,22 @@ struct twilio_carrier::impl : std::enable_shared_from_this<twilio_carrier::impl>
   bool stopping = false;
   bool draining = false;
   std::thread callback_thread;
+  std::minstd_rand placements{std::random_device{}()};  // under m
 
   std::atomic<std::uint64_t> placed{0}, refused{0}, indeterminate{0}, callbacks{0}, polled{0}, outcomes{0};
 
   carrier_events& events() { return *sink.load(std::memory_order_acquire); }
+
+  // A report to the sink for a call taken out of `calls` (counted in `reporting`): drain() returns only after it.
+  template <class F>
+  void report(F&& f) {
+    f();
+    {
+      std::lock_guard g(m);
+      --reporting;
+    }
+    settled.notify_all();
+  }
 
   void refuse(attempt_id a, origination_refusal why, std::optional<milliseconds> after, std::string_view detail) {
     refused.fetch_add(1, std::memory_order_relaxed);
@@ -281,12 +305,17 @@ struct twilio_carrier::impl : std::enable_shared_from_this<twilio_carrier::impl>
     events().on_refused(a, why, after, detail);
   }
 
+  std::string callback_url(attempt_id a, const std::string& placement) const {
+    return fmt::format("{}&attempt={}&placement={}", callback_base, a.value(), placement);
+  }
+
   // The body of a create.
-  std::string create_form(const origination_request& r, const std::string& twiml) const {
+  std::string create_form(const origination_request& r, const std::string& twiml, const std::string& placement) const {
+    const auto url = callback_url(r.attempt, placement);
     form f{{"To", r.to_e164},
            {"From", r.from_e164},
            {"Twiml", twiml},
-           {"StatusCallback", callback_url + std::to_string(r.attempt.value())},
+           {"StatusCallback", url},
            {"StatusCallbackMethod", "POST"},
            {"StatusCallbackEvent", "initiated"},
            {"StatusCallbackEvent", "ringing"},
@@ -297,7 +326,7 @@ struct twilio_carrier::impl : std::enable_shared_from_this<twilio_carrier::impl>
       f.emplace_back("MachineDetection", s.machine_detection);
       f.emplace_back("AsyncAmd", s.async_amd ? "true" : "false");
       if (s.async_amd) {
-        f.emplace_back("AsyncAmdStatusCallback", callback_url + std::to_string(r.attempt.value()));
+        f.emplace_back("AsyncAmdStatusCallback", url + "&step=amd");
         f.emplace_back("AsyncAmdStatusCallbackMethod", "POST");
       }
     }
@@ -331,12 +360,15 @@ struct twilio_carrier::impl : std::enable_shared_from_this<twilio_carrier::impl>
       spdlog::debug("twilio: attempt {}: {} contact variables left out of the TwiML (4000 characters at most)",
                     r.attempt.value(), dropped);
     bool refused_draining = false;
+    std::string placement;
     {
       std::lock_guard g(m);
       refused_draining = draining;
       if (!draining) {
+        placement = fmt::format("{:08x}", placements());
         auto& st = calls[r.attempt.value()];
         st = call_state{};
+        st.placement = placement;
         st.to = r.to_e164;
         st.from = r.from_e164;
         st.sent = clk.wall();
@@ -347,17 +379,18 @@ struct twilio_carrier::impl : std::enable_shared_from_this<twilio_carrier::impl>
       return;
     }
     const auto attempt = r.attempt;
-    pool->send(post(calls_path + ".json", create_form(r, *twiml)),
-               [this, attempt](rest::http_response&& a) { created(attempt, std::move(a)); });
+    pool->send(post(calls_path + ".json", create_form(r, *twiml, placement)),
+               [this, attempt, placement](rest::http_response&& a) { created(attempt, placement, std::move(a)); });
   }
 
   // The answer to a create (pool thread).
-  void created(attempt_id attempt, rest::http_response&& a) {
+  void created(attempt_id attempt, const std::string& placement, rest::http_response&& a) {
     if (a.fail == rest::failure::not_sent) {
-      forget(attempt);
-      // A little jitter, so that a pool that could not connect does not get every contact back at once.
-      thread_local std::minstd_rand jitter(std::random_device{}());
-      refuse(attempt, origination_refusal::not_placed, milliseconds(500 + jitter() % 1000), a.error);
+      if (forget(attempt, placement)) {
+        // A little jitter, so that a pool that could not connect does not get every contact back at once.
+        thread_local std::minstd_rand jitter(std::random_device{}());
+        report([&] { refuse(attempt, origination_refusal::not_placed, milliseconds(500 + jitter() % 1000), a.error); });
+      }
       return;
     }
     if (a.fail == rest::failure::lost || (a.status >= 200 && a.status < 300 && a.status != 201)) {
@@ -366,26 +399,13 @@ struct twilio_carrier::impl : std::enable_shared_from_this<twilio_carrier::impl>
     }
     if (a.status == 201) {
       const auto body = nlohmann::json::parse(a.body, nullptr, false);
-      const auto sid = body.is_object() ? body.value("sid", std::string()) : std::string();
+      const auto sid = text_of(body, "sid");
       if (!hex_sid(sid, "CA")) {
         uncertain(attempt, "a 201 answer without a call SID");
         return;
       }
-      bool cancel = false, known = false;
-      {
-        std::lock_guard g(m);
-        if (auto it = calls.find(attempt.value()); it != calls.end()) {
-          known = true;
-          it->second.sid = sid;
-          if (it->second.at == phase::placing) it->second.at = phase::accepted;
-          it->second.next_poll = clk.monotonic() + s.status_poll_after;
-          cancel = it->second.cancel_wanted && !it->second.cancel_sent;
-          if (cancel) it->second.cancel_sent = true;
-        }
-      }
       placed.fetch_add(1, std::memory_order_relaxed);
-      if (known) events().on_accepted(attempt, sid);
-      if (cancel) hang_up(sid, false);
+      learned(attempt, placement, sid, true);
       return;
     }
     auto decision = classify_error(a.status, a.body, a.retry_after);
@@ -393,58 +413,92 @@ struct twilio_carrier::impl : std::enable_shared_from_this<twilio_carrier::impl>
       uncertain(attempt, fmt::format("twilio answered HTTP {}: the call may have been created", a.status));
       return;
     }
-    forget(attempt);
+    if (!forget(attempt, placement)) return;
     if (decision->why == origination_refusal::not_placed && decision->retry_after &&
         *decision->retry_after >= milliseconds(30'000))
       spdlog::error("twilio: attempt {}: {}", attempt.value(), decision->detail);
-    refuse(attempt, decision->why, decision->retry_after, decision->detail);
+    report([&] { refuse(attempt, decision->why, decision->retry_after, decision->detail); });
+  }
+
+  // The call of this placement has a SID (from the create's answer, a callback, or the call list): the engine
+  // learns it once (kept for a later process's reconciliation), and a hang-up asked for meanwhile goes out.
+  void learned(attempt_id attempt, const std::string& placement, const std::string& sid, bool from_create) {
+    bool tell = false, cancel = false, answered = false;
+    {
+      std::lock_guard g(m);
+      auto it = calls.find(attempt.value());
+      if (it == calls.end() || it->second.placement != placement) return;
+      auto& c = it->second;
+      if (c.sid.empty()) c.sid = sid;
+      if (c.sid != sid) return;
+      if (from_create && c.at == phase::placing) c.at = phase::accepted;
+      if (c.next_poll == std::chrono::nanoseconds{}) c.next_poll = clk.monotonic() + s.status_poll_after;
+      tell = !c.reported_accept;
+      c.reported_accept = true;
+      cancel = c.cancel_wanted && !c.cancel_sent;
+      if (cancel) c.cancel_sent = true;
+      answered = c.answered.has_value();
+    }
+    if (tell) events().on_accepted(attempt, sid);
+    if (cancel) hang_up(attempt, sid, answered);
   }
 
   void uncertain(attempt_id attempt, const std::string& why) {
     {
       std::lock_guard g(m);
-      if (auto it = calls.find(attempt.value()); it != calls.end()) it->second.at = phase::uncertain;
+      if (auto it = calls.find(attempt.value()); it != calls.end() && it->second.sid.empty())
+        it->second.at = phase::uncertain;
     }
     refuse(attempt, origination_refusal::indeterminate, std::nullopt, why);
   }
 
-  void forget(attempt_id attempt) {
-    {
-      std::lock_guard g(m);
-      calls.erase(attempt.value());
-    }
-    settled.notify_all();
+  // Takes the placement out of `calls` for a report (counted in `reporting`); false when it is not there.
+  bool forget(attempt_id attempt, const std::string& placement) {
+    std::lock_guard g(m);
+    auto it = calls.find(attempt.value());
+    if (it == calls.end() || it->second.placement != placement) return false;
+    calls.erase(it);
+    ++reporting;
+    return true;
   }
 
   // Ends a call: canceled while it rings, completed once answered (Twilio refuses the other combination; a refusal
-  // of `canceled` is followed by `completed`, for a call answered meanwhile).
-  void hang_up(const std::string& sid, bool answered) {
+  // of `canceled` is followed by `completed`, for a call answered meanwhile). A try that fails is tried again by
+  // the callback thread's next pass.
+  void hang_up(attempt_id attempt, const std::string& sid, bool answered) {
     const std::string target = calls_path + "/" + sid + ".json";
     pool->send(post(target, encode_form({{"Status", answered ? "completed" : "canceled"}})),
-               [this, sid, answered](rest::http_response&& a) {
-                 if (a.fail == rest::failure::none && a.status >= 400 && !answered) hang_up(sid, true);
-                 else if (a.fail != rest::failure::none || a.status >= 400)
-                   spdlog::warn("twilio: hanging up {}: {}", sid,
-                                a.fail != rest::failure::none ? a.error : fmt::format("HTTP {}", a.status));
+               [this, attempt, sid, answered](rest::http_response&& a) {
+                 if (a.fail == rest::failure::none && a.status < 300) return;
+                 if (a.fail == rest::failure::none && (a.status == 400 || a.status == 409) && !answered) {
+                   hang_up(attempt, sid, true);
+                   return;
+                 }
+                 spdlog::warn("twilio: hanging up {}: {}", sid,
+                              a.fail != rest::failure::none ? a.error : fmt::format("HTTP {}", a.status));
+                 std::lock_guard g(m);
+                 if (auto it = calls.find(attempt.value()); it != calls.end() && it->second.sid == sid)
+                   it->second.cancel_sent = false;  // again on the next pass
                });
   }
 
-  // Reports the end of a call once. Returns whether this call was still waiting for it.
-  bool finish(attempt_id attempt, const call_status& st, const std::string& call_id) {
+  // Reports the end of a call once. Returns whether this placement was still waiting for it.
+  bool finish(attempt_id attempt, const std::string& placement, const call_status& st, const std::string& call_id) {
     call_event ev;
-    bool was_uncertain = false;
     {
       std::lock_guard g(m);
       auto it = calls.find(attempt.value());
       if (it == calls.end()) return false;
-      ev = event_of(attempt, it->second, st, call_id);
-      was_uncertain = it->second.at == phase::uncertain;
+      auto& c = it->second;
+      if (!placement.empty() && c.placement != placement) return false;
+      if (!c.sid.empty() && !call_id.empty() && c.sid != call_id) return false;
+      ev = event_of(attempt, c, st, call_id);
+      if (c.at == phase::uncertain) remember(ev);
       calls.erase(it);
-      if (was_uncertain) remember(ev);
+      ++reporting;
     }
-    settled.notify_all();
     outcomes.fetch_add(1, std::memory_order_relaxed);
-    events().on_outcome(ev);
+    report([&] { events().on_outcome(ev); });
     return true;
   }
 
@@ -481,8 +535,17 @@ struct twilio_carrier::impl : std::enable_shared_from_this<twilio_carrier::impl>
     const auto params = nlohmann::json::parse(cb.params_json, nullptr, false);
     if (!params.is_object()) return;
     const auto st = status_of_callback(params);
+    std::string placement = cb.placement;
+    {
+      std::lock_guard g(m);
+      auto it = calls.find(cb.attempt.value());
+      if (it == calls.end()) return;  // ended already (a late or out-of-order callback)
+      if (!placement.empty() && it->second.placement != placement) return;  // an earlier placement's call
+      placement = it->second.placement;
+    }
+    learned(cb.attempt, placement, cb.call_id, false);
     if (cb.event == "final") {
-      (void)finish(cb.attempt, st, cb.call_id);
+      (void)finish(cb.attempt, placement, st, cb.call_id);
       return;
     }
     std::string hang;
@@ -490,56 +553,84 @@ struct twilio_carrier::impl : std::enable_shared_from_this<twilio_carrier::impl>
     {
       std::lock_guard g(m);
       auto it = calls.find(cb.attempt.value());
-      if (it == calls.end()) return;  // ended already (a late or out-of-order callback)
+      if (it == calls.end() || it->second.placement != placement || it->second.sid != cb.call_id) return;
       auto& c = it->second;
-      if (c.sid.empty()) c.sid = cb.call_id;  // a call whose create answer was lost: it exists
       if (cb.event == "answered" && !c.answered) c.answered = st.at.value_or(cb.received_at);
       if (is_machine(st.answered_by)) c.machine = true;
       answered_call = c.answered.has_value() || cb.event == "amd";
       if (c.machine && s.hang_up_on_machine && !c.cancel_sent) {
+        c.cancel_wanted = true;
         c.cancel_sent = true;
         hang = c.sid;
       }
     }
-    if (!hang.empty()) hang_up(hang, answered_call);
+    if (!hang.empty()) hang_up(cb.attempt, hang, answered_call);
   }
 
-  // Calls whose final callback is late: fetched (callback thread; answers on the pool thread).
+  // Calls whose final callback is late: fetched; hang-ups that failed: again (callback thread; answers on the
+  // pool thread).
   void poll_overdue() {
-    std::vector<std::pair<attempt_id, std::string>> due;
+    struct due_call {
+      attempt_id attempt;
+      std::string placement, sid;
+    };
+    std::vector<due_call> due;
+    std::vector<std::tuple<attempt_id, std::string, bool>> hang;
     {
       std::lock_guard g(m);
       const auto now = clk.monotonic();
       for (auto& [attempt, c] : calls) {
-        if (c.sid.empty() || c.poll_in_flight || c.next_poll > now) continue;
+        if (c.sid.empty()) continue;
+        if (c.cancel_wanted && !c.cancel_sent) {
+          c.cancel_sent = true;
+          hang.emplace_back(attempt_id(attempt), c.sid, c.answered.has_value());
+        }
+        if (c.poll_in_flight || c.next_poll > now) continue;
         c.poll_in_flight = true;
-        due.emplace_back(attempt_id(attempt), c.sid);
+        due.push_back({attempt_id(attempt), c.placement, c.sid});
       }
     }
-    for (const auto& [attempt, sid] : due) {
+    for (const auto& [attempt, sid, answered] : hang) hang_up(attempt, sid, answered);
+    for (const auto& d : due) {
       polled.fetch_add(1, std::memory_order_relaxed);
-      pool->send(get(calls_path + "/" + sid + ".json"), [this, attempt, sid](rest::http_response&& a) {
+      pool->send(get(calls_path + "/" + d.sid + ".json"), [this, d](rest::http_response&& a) {
         if (a.fail == rest::failure::none && a.status == 200) {
           const auto body = nlohmann::json::parse(a.body, nullptr, false);
           if (body.is_object()) {
             const auto st = status_of_resource(body);
-            if (is_final(st.status) && finish(attempt, st, sid)) return;
+            if (is_final(st.status) && finish(d.attempt, d.placement, st, d.sid)) return;
           }
         } else if (a.fail == rest::failure::none && a.status == 404) {
-          call_status gone;
-          gone.status = "failed";
-          if (finish(attempt, gone, sid)) {
-            spdlog::warn("twilio: call {} of attempt {} is unknown to Twilio; recorded as failed", sid, attempt.value());
-            return;
-          }
+          // Twilio gave this SID and now has no record of it: the call existed; what became of it is unknown.
+          if (finish_unknown(d.attempt, d.placement, d.sid)) return;
         }
         std::lock_guard g(m);
-        if (auto it = calls.find(attempt.value()); it != calls.end()) {
+        if (auto it = calls.find(d.attempt.value()); it != calls.end() && it->second.placement == d.placement) {
           it->second.poll_in_flight = false;
           it->second.next_poll = clk.monotonic() + s.status_poll_after;
         }
       });
     }
+  }
+
+  bool finish_unknown(attempt_id attempt, const std::string& placement, const std::string& sid) {
+    call_event ev;
+    {
+      std::lock_guard g(m);
+      auto it = calls.find(attempt.value());
+      if (it == calls.end() || it->second.placement != placement) return false;
+      ev.attempt = attempt;
+      ev.carrier_call_id = sid;
+      ev.outcome = call_outcome::unknown;
+      ev.started_at = it->second.sent;
+      ev.ended_at = clk.wall();
+      ev.detail = "twilio has no record of call " + sid;
+      calls.erase(it);
+      ++reporting;
+    }
+    spdlog::warn("twilio: call {} of attempt {} is unknown to Twilio; recorded as unknown", sid, attempt.value());
+    report([&] { events().on_outcome(ev); });
+    return true;
   }
 
   void run_callbacks() {
@@ -564,9 +655,17 @@ struct twilio_carrier::impl : std::enable_shared_from_this<twilio_carrier::impl>
       poll_overdue();
       if (clk.monotonic() - last_purge > std::chrono::minutes(10)) {
         last_purge = clk.monotonic();
-        (void)inbox->purge(std::chrono::hours(48));
+        (void)inbox->purge(std::chrono::hours(48), std::chrono::hours(24 * 7));
       }
     }
+  }
+
+  void ring() {
+    {
+      std::lock_guard g(m);
+      rung = true;
+    }
+    wake.notify_all();
   }
 };
 
@@ -599,13 +698,7 @@ result<void> twilio_carrier::impl::start() {
   lookup_inbox = std::move(*looking);
   std::weak_ptr<impl> weak = shared_from_this();
   rest::callback_bell::process().subscribe(instance, [weak] {
-    if (auto p = weak.lock()) {
-      {
-        std::lock_guard g(p->m);
-        p->rung = true;
-      }
-      p->wake.notify_all();
-    }
+    if (auto p = weak.lock()) p->ring();
   });
   callback_thread = std::thread([this] { run_callbacks(); });
   return ok();
@@ -626,6 +719,8 @@ twilio_carrier::~twilio_carrier() {
 }
 
 double twilio_carrier::account_cps() const noexcept { return impl_->s.account_cps; }
+
+std::string twilio_carrier::account_identity() const { return "twilio:" + impl_->s.account_sid; }
 
 void twilio_carrier::set_events(carrier_events* sink) noexcept {
   impl_->sink.store(sink, std::memory_order_release);
@@ -648,7 +743,11 @@ void twilio_carrier::originate(std::span<const origination_request> requests) no
     try {
       impl_->place(r);
     } catch (const std::exception& e) {
-      impl_->forget(r.attempt);
+      {
+        std::lock_guard g(impl_->m);
+        impl_->calls.erase(r.attempt.value());
+      }
+      impl_->settled.notify_all();
       impl_->refuse(r.attempt, origination_refusal::not_placed, std::nullopt, e.what());
     }
   }
@@ -661,69 +760,41 @@ void twilio_carrier::cancel(attempt_id attempt) noexcept {
     std::lock_guard g(impl_->m);
     auto it = impl_->calls.find(attempt.value());
     if (it == impl_->calls.end() || it->second.cancel_sent) return;
-    if (it->second.sid.empty()) {
-      it->second.cancel_wanted = true;  // sent when the create's answer names the call
-      return;
-    }
+    it->second.cancel_wanted = true;  // sent when the SID is known (the create's answer, a callback, the list)
+    if (it->second.sid.empty() || !impl_->pool) return;
     it->second.cancel_sent = true;
     sid = it->second.sid;
     answered = it->second.answered.has_value();
   }
-  if (impl_->pool) impl_->hang_up(sid, answered);
+  impl_->hang_up(attempt, sid, answered);
 }
 
-result<std::optional<call_event>> twilio_carrier::lookup(attempt_id attempt, std::string_view carrier_call_id) {
+// What became of a call. This process's own calls are followed through their callbacks and polls: for one with a
+// SID the answer is "ask again" (no request), for one whose create answer was lost Twilio's call list is searched.
+// A call placed by another process is settled from the callbacks stored for it, then from Twilio by its SID.
+result<std::optional<call_event>> twilio_carrier::lookup(attempt_id attempt, std::string_view carrier_call_id) try {
   auto& i = *impl_;
   if (!i.pool) return make_error(errc::unavailable, "twilio carrier: {}", i.broken ? i.broken->message : "not started");
-  {
-    std::lock_guard g(i.m);
-    if (auto it = i.finished_uncertain.find(attempt.value()); it != i.finished_uncertain.end())
-      return std::optional<call_event>(it->second);
-  }
-  // 1. What the inbox holds for the attempt (its placing instance may be gone).
-  std::vector<carrier_callback> held;
-  {
-    std::lock_guard g(i.lookup_mutex);
-    auto taken = i.lookup_inbox->take_attempt("twilio", attempt);
-    if (!taken) return std::move(taken).error();
-    held = std::move(*taken);
-  }
   impl::call_state known;
   bool tracked = false;
   {
     std::lock_guard g(i.m);
+    if (auto it = i.finished_uncertain.find(attempt.value()); it != i.finished_uncertain.end())
+      return std::optional<call_event>(it->second);
     if (auto it = i.calls.find(attempt.value()); it != i.calls.end()) {
       known = it->second;
       tracked = true;
     }
   }
-  std::string sid(carrier_call_id);
-  if (sid.empty()) sid = known.sid;
-  for (const auto& cb : held) {
-    const auto params = nlohmann::json::parse(cb.params_json, nullptr, false);
-    if (!params.is_object()) continue;
-    const auto st = status_of_callback(params);
-    if (sid.empty()) sid = cb.call_id;
-    if (is_machine(st.answered_by)) known.machine = true;
-    if (cb.event == "answered" && !known.answered) known.answered = st.at.value_or(cb.received_at);
-    if (cb.event == "final") {
-      auto ev = i.event_of(attempt, known, st, cb.call_id);
-      if (tracked) {
-        std::lock_guard g(i.m);
-        i.calls.erase(attempt.value());
-      }
-      i.settled.notify_all();
-      return std::optional<call_event>(std::move(ev));
-    }
-  }
-  // 2. Twilio itself: the call by its SID, or found among the calls from this caller ID to this callee around
-  //    the time its create left.
-  if (sid.empty()) {
-    if (!tracked)  // placed by another process before it stopped, with no callback: nothing to search by
-      return std::optional<call_event>{};
-    const auto target = fmt::format("{}.json?To={}&From={}&StartTime%3E={}&PageSize=50", i.calls_path,
-                                    http::percent_encode(known.to), http::percent_encode(known.from),
-                                    utc_date(known.sent - std::chrono::hours(24)));
+  if (tracked) {
+    i.ring();  // callbacks stored for it (by any engine) are applied now
+    if (!known.sid.empty())
+      return make_error(errc::unavailable, "twilio: call {} is followed through its callbacks", known.sid);
+    // The create's answer was lost: is there a call from this caller ID to this callee, created around then? No
+    // StartTime filter: a call Twilio still holds in its queue has no start time yet. Newest first: the first
+    // page holds anything created in the last moments.
+    const auto target = fmt::format("{}.json?To={}&From={}&PageSize=50", i.calls_path, http::percent_encode(known.to),
+                                    http::percent_encode(known.from));
     const auto a = i.pool->send_sync(i.get(target));
     if (a.fail != rest::failure::none || a.status != 200)
       return make_error(errc::unavailable, "twilio: listing calls to find attempt {}: {}", attempt.value(),
@@ -731,46 +802,95 @@ result<std::optional<call_event>> twilio_carrier::lookup(attempt_id attempt, std
     const auto body = nlohmann::json::parse(a.body, nullptr, false);
     if (!body.is_object() || !body.contains("calls") || !body["calls"].is_array())
       return make_error(errc::unavailable, "twilio: the call list is not the expected JSON");
-    // The create left at `sent`; Twilio stamps it within the request's timeout (seconds of clock skew allowed).
+    // The create left at `sent`; Twilio stamps it within the request's timeout (clock skew allowed either side).
     const auto lo = known.sent - std::chrono::seconds(30);
     const auto hi = known.sent + i.s.request_timeout + std::chrono::seconds(30);
+    std::string sid;
+    nlohmann::json found;
     for (const auto& c : body["calls"]) {
       if (!c.is_object()) continue;
-      const auto created = parse_rfc2822(c.value("date_created", std::string()));
+      const auto created = parse_rfc2822(text_of(c, "date_created"));
       if (!created || *created < lo || *created > hi) continue;
-      sid = c.value("sid", std::string());
+      sid = text_of(c, "sid");
+      found = c;
       break;
     }
-    if (sid.empty()) return std::optional<call_event>{};  // no such call: never placed
-    std::lock_guard g(i.m);
-    if (auto it = i.calls.find(attempt.value()); it != i.calls.end()) {
-      it->second.sid = sid;
-      it->second.next_poll = i.clk.monotonic() + i.s.status_poll_after;
+    if (sid.empty()) {
+      // Not listed: "never placed" only once Twilio can no longer be creating it.
+      if (i.clk.wall() < known.sent + i.s.request_timeout + i.s.lookup_margin)
+        return make_error(errc::unavailable, "twilio: attempt {} is not listed yet", attempt.value());
+      bool erased = false;
+      {
+        std::lock_guard g(i.m);
+        if (auto it = i.calls.find(attempt.value()); it != i.calls.end() && it->second.placement == known.placement) {
+          i.calls.erase(it);
+          erased = true;
+        }
+      }
+      i.settled.notify_all();
+      if (!erased) return make_error(errc::unavailable, "twilio: attempt {} changed meanwhile", attempt.value());
+      return std::optional<call_event>{};  // no such call: never placed
     }
+    i.learned(attempt, known.placement, sid, false);
+    const auto st = status_of_resource(found);
+    if (is_final(st.status) && i.finish(attempt, known.placement, st, sid)) {
+      std::lock_guard g(i.m);
+      if (auto it = i.finished_uncertain.find(attempt.value()); it != i.finished_uncertain.end())
+        return std::optional<call_event>(it->second);
+    }
+    return make_error(errc::unavailable, "twilio: call {} of attempt {} exists and is {}", sid, attempt.value(),
+                      st.status);
   }
+  // Another process's call (reconciliation).
+  std::vector<carrier_callback> held;
+  {
+    std::lock_guard g(i.lookup_mutex);
+    auto rows = i.lookup_inbox->take_attempt("twilio", attempt);
+    if (!rows) return std::move(rows).error();
+    held = std::move(*rows);
+  }
+  std::string sid(carrier_call_id);
+  for (const auto& cb : held) {
+    const auto params = nlohmann::json::parse(cb.params_json, nullptr, false);
+    if (!params.is_object()) continue;
+    const auto st = status_of_callback(params);
+    if (sid.empty()) sid = cb.call_id;
+    if (is_machine(st.answered_by)) known.machine = true;
+    if (cb.event == "answered" && !known.answered) known.answered = st.at.value_or(cb.received_at);
+  }
+  for (const auto& cb : held) {
+    if (cb.event != "final" || (!sid.empty() && cb.call_id != sid)) continue;
+    const auto params = nlohmann::json::parse(cb.params_json, nullptr, false);
+    return std::optional<call_event>(i.event_of(attempt, known, status_of_callback(params), cb.call_id));
+  }
+  if (sid.empty()) return std::optional<call_event>{};  // nothing to ask about: the engine records `unknown`
   const auto a = i.pool->send_sync(i.get(i.calls_path + "/" + sid + ".json"));
-  if (a.fail == rest::failure::none && a.status == 404) return std::optional<call_event>{};
+  if (a.fail == rest::failure::none && a.status == 404) {
+    call_event ev;
+    ev.attempt = attempt;
+    ev.carrier_call_id = sid;
+    ev.outcome = call_outcome::unknown;
+    ev.started_at = ev.ended_at = i.clk.wall();
+    ev.detail = "twilio has no record of call " + sid;
+    return std::optional<call_event>(std::move(ev));
+  }
   if (a.fail != rest::failure::none || a.status != 200)
     return make_error(errc::unavailable, "twilio: fetching call {}: {}", sid,
                       a.fail != rest::failure::none ? a.error : fmt::format("HTTP {}", a.status));
   const auto body = nlohmann::json::parse(a.body, nullptr, false);
   if (!body.is_object()) return make_error(errc::unavailable, "twilio: the call resource is not JSON");
   const auto st = status_of_resource(body);
-  if (!is_final(st.status))
-    return make_error(errc::unavailable, "twilio: call {} is still {}", sid, st.status);
-  auto ev = i.event_of(attempt, known, st, sid);
-  if (tracked) {
-    std::lock_guard g(i.m);
-    i.calls.erase(attempt.value());
-  }
-  i.settled.notify_all();
-  return std::optional<call_event>(std::move(ev));
+  if (!is_final(st.status)) return make_error(errc::unavailable, "twilio: call {} is still {}", sid, st.status);
+  return std::optional<call_event>(i.event_of(attempt, known, st, sid));
+} catch (const std::exception& e) {
+  return make_error(errc::unavailable, "twilio: looking up attempt {}: {}", attempt.value(), e.what());
 }
 
 void twilio_carrier::drain(std::chrono::milliseconds deadline) noexcept {
   std::unique_lock lock(impl_->m);
   impl_->draining = true;
-  (void)impl_->clk.wait_for(impl_->settled, lock, deadline, [&] { return impl_->calls.empty(); });
+  (void)impl_->clk.wait_for(impl_->settled, lock, deadline,
+                            [&] { return impl_->calls.empty() && impl_->reporting == 0; });
 }
 
 twilio_statistics twilio_carrier::statistics() const {

@@ -45,6 +45,9 @@ struct twilio_settings {
   std::size_t max_connections = 64;
   std::chrono::milliseconds status_poll_after{120'000};
   std::chrono::milliseconds inbox_poll{250};
+  // A call whose create answer was lost and that Twilio does not list is "never placed" only once the create's
+  // deadline and this margin have passed (Twilio may still be creating it).
+  std::chrono::milliseconds lookup_margin{30'000};
   std::string machine_detection = "off";  // off | Enable | DetectMessageEnd
   bool async_amd = true;
   bool hang_up_on_machine = true;         // on_machine: hangup (true) | leave_message
@@ -76,6 +79,8 @@ class twilio_carrier final : public carrier {
 
   [[nodiscard]] std::string_view name() const noexcept override { return "twilio"; }
   [[nodiscard]] double account_cps() const noexcept override;
+  // "twilio:<AccountSid>": every engine and campaign on the account shares its calls per second.
+  [[nodiscard]] std::string account_identity() const override;
   void set_events(carrier_events* sink) noexcept override;
   void originate(std::span<const origination_request> requests) noexcept override;
   void cancel(attempt_id attempt) noexcept override;

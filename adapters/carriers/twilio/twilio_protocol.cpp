@@ -174,8 +174,9 @@ std::optional<refusal_decision> classify_error(unsigned status, std::string_view
       return d;
     default: break;
   }
-  // A proxy's 502 or 503 comes before Twilio processed anything; a 500 or 504 may have come after it did.
-  if (status == 502 || status == 503) {
+  // Twilio's own 503 (its JSON error) says the request was not processed. A 500, 502 or 504, or a 503 from
+  // something in front of Twilio (no Twilio error body), may come after the call was created: it does not tell.
+  if (status == 503 && code != 0) {
     d.why = origination_refusal::not_placed;
     d.retry_after = after(milliseconds(1000));
     return d;

@@ -155,8 +155,10 @@ reply twilio_status(api_call& c) {
     throw api_error(403, "bad_signature", "X-Twilio-Signature does not match this request");
   }
   const auto instance = c.query_value("instance").value_or("");
+  const auto placement = c.query_value("placement").value_or("");
+  const bool amd_step = c.query_value("step").value_or("") == "amd";
   const auto attempt = c.query_int("attempt", 1, std::numeric_limits<std::int64_t>::max());
-  if (instance.empty() || instance.size() > 64 || !attempt)
+  if (instance.empty() || instance.size() > 64 || placement.size() > 64 || !attempt)
     throw api_error(400, "malformed_callback", "the callback URL must name the instance and the attempt");
   nlohmann::json fields = nlohmann::json::object();
   std::string call_sid, status, answered_by;
@@ -168,10 +170,11 @@ reply twilio_status(api_call& c) {
   }
   if (call_sid.empty()) throw api_error(400, "malformed_callback", "the callback has no CallSid");
   std::string event;
-  if (status == "completed" || status == "busy" || status == "failed" || status == "no-answer" || status == "canceled")
+  if (amd_step) event = answered_by.empty() ? "" : "amd";
+  else if (status == "completed" || status == "busy" || status == "failed" || status == "no-answer" || status == "canceled")
     event = "final";
   else if (status == "in-progress") event = "answered";
-  else if (status.empty() && !answered_by.empty()) event = "amd";
+
   if (event.empty()) {
     c.count_inbound("twilio_status", "ignored");
     reply r;
@@ -182,6 +185,7 @@ reply twilio_status(api_call& c) {
   cb.carrier = "twilio";
   cb.instance = instance;
   cb.attempt = attempt_id(*attempt);
+  cb.placement = placement;
   cb.call_id = call_sid;
   cb.event = event;
   cb.params_json = fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
