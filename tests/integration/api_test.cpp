@@ -25,10 +25,7 @@ const openapi_contract& contract() {
   return c;
 }
 
-struct api_server_process {
-  std::unique_ptr<background_dialer> process;
-  unsigned short port = 0;
-};
+using api_server_process = serving_dialer;
 
 class Api : public campaign_test {
  protected:
@@ -41,21 +38,8 @@ class Api : public campaign_test {
   // A `dialer serve` on any free port; the port is the one it prints on stdout once it listens.
   api_server_process serve(const std::string& tag, std::vector<std::string> extra = {},
                            const std::map<std::string, std::string>& env = {}) {
-    std::vector<std::string> args{"serve", "--listen", "127.0.0.1:0", "--max-body", "65536"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    api_server_process s{start(args, tag, env), 0};
-    static const std::regex listening(R"(listening on http://127\.0\.0\.1:([0-9]+))");
-    const bool up = eventually(
-        [&] {
-          std::smatch m;
-          const auto out = s.process->out();
-          if (!std::regex_search(out, m, listening)) return false;
-          s.port = static_cast<unsigned short>(std::stoi(m[1]));
-          return true;
-        },
-        s.process.get(), 30s);
-    EXPECT_TRUE(up) << "the server never said where it listens: " << s.process->err();
-    return s;
+    extra.insert(extra.begin(), {"--max-body", "65536"});
+    return serve_on_any_port(tag, extra, env);
   }
 
   std::string create_key(const std::string& account) {

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <functional>
 #include <map>
 #include <memory>
@@ -123,6 +124,12 @@ class background_dialer {
   std::optional<int> code_;
 };
 
+// A `dialer serve` with its HTTP port (the one it printed once it listened).
+struct serving_dialer {
+  std::unique_ptr<background_dialer> process;
+  unsigned short port = 0;
+};
+
 class campaign_test : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -156,6 +163,26 @@ class campaign_test : public ::testing::Test {
     const auto err = dir_ / (tag + ".err");
     const int pid = spawn_dialer(with_database(std::move(args), true), out, err, env);
     return std::make_unique<background_dialer>(pid, out, err);
+  }
+
+  // `dialer serve --listen 127.0.0.1:0 ARGS...`, once it says where it listens.
+  serving_dialer serve_on_any_port(const std::string& tag, const std::vector<std::string>& extra = {},
+                                   const std::map<std::string, std::string>& env = {}) const {
+    std::vector<std::string> args{"serve", "--listen", "127.0.0.1:0"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    serving_dialer s{start(args, tag, env), 0};
+    static const std::regex listening(R"(listening on http://127\.0\.0\.1:([0-9]+))");
+    const bool up = eventually(
+        [&] {
+          std::smatch m;
+          const auto out = s.process->out();
+          if (!std::regex_search(out, m, listening)) return false;
+          s.port = static_cast<unsigned short>(std::stoi(m[1]));
+          return true;
+        },
+        s.process.get(), std::chrono::seconds(30));
+    EXPECT_TRUE(up) << "the server never said where it listens: " << s.process->err();
+    return s;
   }
 
   // A template from tests/data/e2e copied into the test's folder with every @TOKEN@ replaced (@DATA@ is the
