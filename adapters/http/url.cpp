@@ -1,5 +1,8 @@
 #include "adapters/http/url.hpp"
 
+#include <algorithm>
+#include <ctime>
+
 namespace dialer::http {
 
 namespace {
@@ -75,6 +78,18 @@ std::optional<target> split_target(std::string_view raw) {
     t.query = std::move(*params);
   }
   return t;
+}
+
+std::optional<std::chrono::seconds> parse_retry_after(std::string_view v) {
+  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+  while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+  if (v.empty()) return std::nullopt;
+  if (v.size() <= 9 && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::chrono::seconds(std::stol(std::string(v)));
+  std::tm tm{};
+  const std::string text(v);
+  if (!::strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm)) return std::nullopt;
+  return std::chrono::seconds(std::max<std::int64_t>(0, ::timegm(&tm) - std::time(nullptr)));
 }
 
 }  // namespace dialer::http

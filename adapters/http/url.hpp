@@ -2,6 +2,7 @@
 // The parts of a request target: percent-decoding, the path and the query parameters.
 // Threading: pure functions.
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,5 +27,8 @@ struct target {
 
 // application/x-www-form-urlencoded, the body of a carrier's webhook; nullopt when malformed.
 [[nodiscard]] std::optional<query_params> parse_form(std::string_view body);
+
+// Retry-After as delta-seconds or an HTTP-date (relative to now, at least 0); nullopt when empty or malformed.
+[[nodiscard]] std::optional<std::chrono::seconds> parse_retry_after(std::string_view value);
 
 }  // namespace dialer::http

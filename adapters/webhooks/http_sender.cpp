@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "adapters/http/signatures.hpp"
+#include "adapters/http/url.hpp"
 
 namespace dialer::webhooks {
 
@@ -147,19 +148,6 @@ result<webhook_url> parse_webhook_url(std::string_view url) {
 }
 
 namespace {
-
-// Retry-After: delta-seconds or an HTTP-date.
-std::optional<std::chrono::seconds> retry_after_of(std::string_view v) {
-  if (v.empty()) return std::nullopt;
-  if (std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }) && v.size() <= 9)
-    return std::chrono::seconds(std::stol(std::string(v)));
-  std::tm tm{};
-  const std::string text(v);
-  if (!::strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm)) return std::nullopt;
-  const auto at = ::timegm(&tm);
-  const auto now = std::time(nullptr);
-  return std::chrono::seconds(std::max<std::int64_t>(0, at - now));
-}
 
 std::string host_field(const webhook_url& u) {
   const bool v6 = u.host.find(':') != std::string::npos;
@@ -302,7 +290,7 @@ struct http_sender::impl {
       return out;
     }
     if (auto it = res.find(bhttp::field::retry_after); it != res.end())
-      out.retry_after = retry_after_of(std::string_view(it->value().data(), it->value().size()));
+      out.retry_after = http::parse_retry_after(std::string_view(it->value().data(), it->value().size()));
     keep = !ec && res.keep_alive();
     return out;
   }

@@ -32,9 +32,10 @@ class TwilioCarrier : public campaign_test {
   // (options.callback_authority) and signs over this URL, as Twilio signs the URL it was given.
   static constexpr const char* kPublicBase = "http://dialer-lb.test";
 
-  std::map<std::string, std::string> env_for(const fake_twilio& fake) const {
-    return {{"DIALER_TWILIO_ACCOUNT_SID", fake.account_sid()},
-            {"DIALER_TWILIO_AUTH_TOKEN", fake.auth_token()},
+  // An engine (or `dialer campaigns launch`) holding the fake account's credentials.
+  static std::map<std::string, std::string> env_for(const fake_twilio_options& o) {
+    return {{"DIALER_TWILIO_ACCOUNT_SID", o.account_sid},
+            {"DIALER_TWILIO_AUTH_TOKEN", o.auth_token},
             {"DIALER_PUBLIC_BASE_URL", kPublicBase},
             {"DIALER_CAMPAIGN_POLL_MS", "200"}};
   }
@@ -90,11 +91,9 @@ TEST_F(TwilioCarrier, ACampaignEndsRightThroughEveryRestAndCallbackFault) {
   // engine starts first.
   fake_twilio_options o;
   o.auth_token = "tok-" + std::string(28, 'q');  // a value no log line could hold by chance
-  auto s = serve("serve-a", {{"DIALER_TWILIO_ACCOUNT_SID", o.account_sid},
-                             {"DIALER_TWILIO_AUTH_TOKEN", o.auth_token},
-                             {"DIALER_PUBLIC_BASE_URL", kPublicBase},
-                             {"DIALER_CAMPAIGN_POLL_MS", "200"},
-                             {"DIALER_LOG_LEVEL", "debug"}});
+  auto debug = env_for(o);
+  debug["DIALER_LOG_LEVEL"] = "debug";
+  auto s = serve("serve-a", debug);
   o.callback_authority = "127.0.0.1:" + std::to_string(s.port);
   o.seed = 5;
   o.rates.throttle = 0.05;
@@ -111,7 +110,7 @@ TEST_F(TwilioCarrier, ACampaignEndsRightThroughEveryRestAndCallbackFault) {
   fake_twilio fake(o);
   fake.start();
 
-  const auto launched = dialer({"campaigns", "launch", twilio_campaign(fake, 150).string()}, env_for(fake));
+  const auto launched = dialer({"campaigns", "launch", twilio_campaign(fake, 150).string()}, env_for(o));
   ASSERT_EQ(launched.exit_code, 0) << launched.err;
   ASSERT_TRUE(eventually([&] { return campaign_state("e2e-twilio") == "completed"; }, s.process.get(), 180s))
       << "state " << campaign_state("e2e-twilio") << "\n"
@@ -150,10 +149,7 @@ TEST_F(TwilioCarrier, ACampaignEndsRightThroughEveryRestAndCallbackFault) {
 // applied once by the engine that placed it.
 TEST_F(TwilioCarrier, CallbacksThatReachTheOtherEngineAreAppliedOnceByThePlacingEngine) {
   fake_twilio_options o;
-  const std::map<std::string, std::string> env{{"DIALER_TWILIO_ACCOUNT_SID", o.account_sid},
-                                               {"DIALER_TWILIO_AUTH_TOKEN", o.auth_token},
-                                               {"DIALER_PUBLIC_BASE_URL", kPublicBase},
-                                               {"DIALER_CAMPAIGN_POLL_MS", "200"}};
+  const auto env = env_for(o);
   auto a = serve("serve-a", env);
   auto b = serve("serve-b", env);
   ASSERT_TRUE(eventually([&] { return scalar("SELECT count(*) FROM engines") >= 2; }, a.process.get()));
@@ -195,10 +191,7 @@ TEST_F(TwilioCarrier, CallbacksThatReachTheOtherEngineAreAppliedOnceByThePlacing
 // place, between them, no more creates in any second than it allows, as the fake saw them arrive.
 TEST_F(TwilioCarrier, TwoEnginesShareTheAccountsCallsPerSecond) {
   fake_twilio_options o;
-  const std::map<std::string, std::string> env{{"DIALER_TWILIO_ACCOUNT_SID", o.account_sid},
-                                               {"DIALER_TWILIO_AUTH_TOKEN", o.auth_token},
-                                               {"DIALER_PUBLIC_BASE_URL", kPublicBase},
-                                               {"DIALER_CAMPAIGN_POLL_MS", "200"}};
+  const auto env = env_for(o);
   auto a = serve("serve-a", env);
   auto b = serve("serve-b", env);
   ASSERT_TRUE(eventually([&] { return scalar("SELECT count(*) FROM engines") >= 2; }, a.process.get()));

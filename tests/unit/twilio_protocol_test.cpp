@@ -259,10 +259,10 @@ TEST(CarrierCredentials, TheSecretsFileAndTheEnvironmentMayNotBothSetOneValue) {
 }
 
 TEST(RestClient, RetryAfterIsReadAsSecondsOrAnHttpDate) {
-  EXPECT_EQ(rest::parse_retry_after("7"), std::chrono::seconds(7));
-  EXPECT_EQ(rest::parse_retry_after(" 0 "), std::chrono::seconds(0));
-  EXPECT_EQ(rest::parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), std::chrono::seconds(0));  // past
-  EXPECT_FALSE(rest::parse_retry_after("soon"));
+  EXPECT_EQ(http::parse_retry_after("7"), std::chrono::seconds(7));
+  EXPECT_EQ(http::parse_retry_after(" 0 "), std::chrono::seconds(0));
+  EXPECT_EQ(http::parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), std::chrono::seconds(0));  // past
+  EXPECT_FALSE(http::parse_retry_after("soon"));
   EXPECT_EQ(rest::basic_authorization("AC1", "tok"), "Basic QUMxOnRvaw==");
 }
 

@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "adapters/http/signatures.hpp"
+#include "adapters/http/url.hpp"
 #include "adapters/webhooks/http_sender.hpp"
 
 namespace dialer::carriers::rest {
@@ -42,17 +43,6 @@ std::string basic_authorization(std::string_view user, std::string_view password
   return "Basic " + http::base64(pair);
 }
 
-std::optional<std::chrono::seconds> parse_retry_after(std::string_view v) {
-  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
-  while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
-  if (v.empty()) return std::nullopt;
-  if (v.size() <= 9 && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }))
-    return std::chrono::seconds(std::stol(std::string(v)));
-  std::tm tm{};
-  const std::string text(v);
-  if (!::strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm)) return std::nullopt;
-  return std::chrono::seconds(std::max<std::int64_t>(0, ::timegm(&tm) - std::time(nullptr)));
-}
 
 namespace {
 
@@ -338,7 +328,7 @@ struct http_pool::impl {
         if (auto it = res.find(bhttp::field::content_type); it != res.end())
           out.content_type = std::string(it->value());
         if (auto it = res.find(bhttp::field::retry_after); it != res.end())
-          out.retry_after = parse_retry_after(std::string_view(it->value().data(), it->value().size()));
+          out.retry_after = http::parse_retry_after(std::string_view(it->value().data(), it->value().size()));
         out.body = std::move(res.body());
         const bool keep = !e && res.keep_alive() && out.status >= 200;
         active.erase(c);

@@ -103,7 +103,5 @@ class http_pool {
 
 // "Basic " + base64(user:password).
 [[nodiscard]] std::string basic_authorization(std::string_view user, std::string_view password);
-// Retry-After as delta-seconds or an HTTP-date (relative to now); nullopt when absent or malformed.
-[[nodiscard]] std::optional<std::chrono::seconds> parse_retry_after(std::string_view value);
 
 }  // namespace dialer::carriers::rest

@@ -61,6 +61,20 @@ std::string twilio_handoff(const inbound_route& r, const std::string& call_sid, 
          param("agent", r.agent_name) + param("call_sid", call_sid) + param("from", from) + "</Stream></Connect>";
 }
 
+// The form Twilio posted, once X-Twilio-Signature holds over the URL Twilio requested (our public base and the
+// target as received, path and query) and the parameters: 400 for a malformed form, 403 (counted under
+// `counter`) for a bad signature.
+query_params signed_twilio_form(api_call& c, std::string_view counter) {
+  auto params = parse_form(c.req.body());
+  if (!params) throw api_error(400, "malformed_form", "the body is not application/x-www-form-urlencoded");
+  const std::string url = c.options.public_base_url + std::string(c.req.target().data(), c.req.target().size());
+  if (!twilio_signature_ok(c.options.twilio_auth_token, url, *params, header(c.req, "X-Twilio-Signature"))) {
+    c.count_inbound(counter, "bad_signature");
+    throw api_error(403, "bad_signature", "X-Twilio-Signature does not match this request");
+  }
+  return std::move(*params);
+}
+
 reply twilio(api_call& c) {
   const auto& o = c.options;
   if (!o.routes || o.twilio_auth_token.empty() || o.public_base_url.empty()) {
@@ -68,16 +82,9 @@ reply twilio(api_call& c) {
     throw api_error(503, "inbound_not_configured",
                     "inbound Twilio calls need DIALER_PUBLIC_BASE_URL and DIALER_TWILIO_AUTH_TOKEN");
   }
-  auto params = parse_form(c.req.body());
-  if (!params) throw api_error(400, "malformed_form", "the body is not application/x-www-form-urlencoded");
-  // The URL Twilio requested: our public base and the target as received (path and query).
-  const std::string url = o.public_base_url + std::string(c.req.target().data(), c.req.target().size());
-  if (!twilio_signature_ok(o.twilio_auth_token, url, *params, header(c.req, "X-Twilio-Signature"))) {
-    c.count_inbound("twilio", "bad_signature");
-    throw api_error(403, "bad_signature", "X-Twilio-Signature does not match this request");
-  }
+  auto params = signed_twilio_form(c, "twilio");
   std::string to, from, call_sid;
-  for (const auto& [k, v] : *params) {
+  for (const auto& [k, v] : params) {
     if (k == "To") to = v;
     else if (k == "From") from = v;
     else if (k == "CallSid") call_sid = v;
@@ -147,13 +154,7 @@ reply twilio_status(api_call& c) {
     throw api_error(503, "carrier_callbacks_not_configured",
                     "Twilio status callbacks need DIALER_PUBLIC_BASE_URL and DIALER_TWILIO_AUTH_TOKEN");
   }
-  auto params = parse_form(c.req.body());
-  if (!params) throw api_error(400, "malformed_form", "the body is not application/x-www-form-urlencoded");
-  const std::string url = o.public_base_url + std::string(c.req.target().data(), c.req.target().size());
-  if (!twilio_signature_ok(o.twilio_auth_token, url, *params, header(c.req, "X-Twilio-Signature"))) {
-    c.count_inbound("twilio_status", "bad_signature");
-    throw api_error(403, "bad_signature", "X-Twilio-Signature does not match this request");
-  }
+  auto params = signed_twilio_form(c, "twilio_status");
   const auto instance = c.query_value("instance").value_or("");
   const auto placement = c.query_value("placement").value_or("");
   const bool amd_step = c.query_value("step").value_or("") == "amd";
@@ -162,7 +163,7 @@ reply twilio_status(api_call& c) {
     throw api_error(400, "malformed_callback", "the callback URL must name the instance and the attempt");
   nlohmann::json fields = nlohmann::json::object();
   std::string call_sid, status, answered_by;
-  for (const auto& [k, v] : *params) {
+  for (const auto& [k, v] : params) {
     fields[k] = v;
     if (k == "CallSid") call_sid = v;
     else if (k == "CallStatus") status = v;
