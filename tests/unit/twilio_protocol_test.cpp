@@ -220,7 +220,7 @@ TEST(TwilioSettings, CredentialsComeFromTheProcessAndAreNeverQuoted) {
 
   auto md = parse_twilio_settings(nlohmann::json{{"machine_detection", {{"mode", "sometimes"}}}}, env);
   ASSERT_FALSE(md);
-  EXPECT_THAT(md.error().message, HasSubstr("off, enable or detect_message_end"));
+  EXPECT_THAT(md.error().message, HasSubstr("off, enable, detect_message_end"));
 
   carrier_environment no_base = env;
   no_base.public_base_url.clear();

@@ -329,6 +329,9 @@ struct http_pool::impl {
           out.content_type = std::string(it->value());
         if (auto it = res.find(bhttp::field::retry_after); it != res.end())
           out.retry_after = http::parse_retry_after(std::string_view(it->value().data(), it->value().size()));
+        // Telnyx says when its rate window reopens in x-ratelimit-reset (seconds), not in Retry-After.
+        if (auto it = res.find("x-ratelimit-reset"); !out.retry_after && out.status == 429 && it != res.end())
+          out.retry_after = http::parse_retry_after(std::string_view(it->value().data(), it->value().size()));
         out.body = std::move(res.body());
         const bool keep = !e && res.keep_alive() && out.status >= 200;
         active.erase(c);

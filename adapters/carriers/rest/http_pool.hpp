@@ -52,7 +52,7 @@ struct http_response {
   unsigned status = 0;
   std::string body;
   std::string content_type;
-  std::optional<std::chrono::seconds> retry_after;
+  std::optional<std::chrono::seconds> retry_after;  // Retry-After; on a 429 without one, x-ratelimit-reset
   std::string error;  // why, when fail != none (never contains the request's credentials)
 };
 

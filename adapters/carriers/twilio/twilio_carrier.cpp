@@ -6,7 +6,6 @@
 #include <deque>
 #include <mutex>
 #include <random>
-#include <regex>
 #include <thread>
 #include <unordered_map>
 
@@ -15,7 +14,9 @@
 #include <spdlog/spdlog.h>
 
 #include "adapters/carriers/rest/callback_bell.hpp"
+#include "adapters/carriers/rest/callback_core.hpp"
 #include "adapters/carriers/rest/http_pool.hpp"
+#include "adapters/carriers/rest/settings.hpp"
 #include "adapters/carriers/twilio/twilio_protocol.hpp"
 #include "adapters/http/url.hpp"
 #include "adapters/webhooks/http_sender.hpp"
@@ -26,74 +27,6 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::system_clock;
-
-struct bad_setting {
-  std::string message;
-};
-
-const nlohmann::json* member(const nlohmann::json& o, std::string_view key) {
-  auto it = o.find(key);
-  return it == o.end() || it->is_null() ? nullptr : &*it;
-}
-
-std::string text_setting(const nlohmann::json& o, std::string_view key, bool secret_value) {
-  const auto* n = member(o, key);
-  if (!n) return {};
-  if (!n->is_string())
-    throw bad_setting{fmt::format("twilio carrier: setting '{}' must be a string{}", key,
-                                  secret_value ? "" : fmt::format(", got {}", n->dump()))};
-  return n->get<std::string>();
-}
-
-double number_setting(const nlohmann::json& o, std::string_view key, double fallback, double lo, double hi) {
-  const auto* n = member(o, key);
-  if (!n) return fallback;
-  double v = 0;
-  if (n->is_number()) v = n->get<double>();
-  else if (n->is_string()) {
-    try {
-      std::size_t used = 0;
-      v = std::stod(n->get<std::string>(), &used);
-      if (used != n->get<std::string>().size()) throw std::invalid_argument("trailing");
-    } catch (...) {
-      throw bad_setting{fmt::format("twilio carrier: setting '{}' must be a number, got {}", key, n->dump())};
-    }
-  } else {
-    throw bad_setting{fmt::format("twilio carrier: setting '{}' must be a number, got {}", key, n->dump())};
-  }
-  if (!(v >= lo && v <= hi))
-    throw bad_setting{fmt::format("twilio carrier: setting '{}' must be from {} to {}, got {}", key, lo, hi, n->dump())};
-  return v;
-}
-
-// "15s", "500ms", "2m", or a number of seconds.
-milliseconds duration_setting(const nlohmann::json& o, std::string_view key, milliseconds fallback, milliseconds lo,
-                              milliseconds hi) {
-  const auto* n = member(o, key);
-  if (!n) return fallback;
-  const auto bad = [&] {
-    return bad_setting{fmt::format("twilio carrier: setting '{}' must be a duration from {} ms to {} ms (like 15s, "
-                                   "500ms, 2m), got {}",
-                                   key, lo.count(), hi.count(), n->dump())};
-  };
-  double ms = 0;
-  if (n->is_number()) {
-    ms = n->get<double>() * 1000;
-  } else if (n->is_string()) {
-    static const std::regex form(R"(^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)?\s*$)");
-    std::smatch m;
-    const auto text = n->get<std::string>();
-    if (!std::regex_match(text, m, form)) throw bad();
-    const double v = std::stod(m[1].str());
-    const auto unit = m[2].str();
-    ms = unit == "ms" ? v : unit == "m" ? v * 60'000 : unit == "h" ? v * 3'600'000 : v * 1000;
-  } else {
-    throw bad();
-  }
-  const auto out = milliseconds(static_cast<std::int64_t>(ms));
-  if (out < lo || out > hi) throw bad();
-  return out;
-}
 
 bool hex_sid(std::string_view s, std::string_view prefix) {
   if (s.size() != 34 || s.substr(0, 2) != prefix) return false;
@@ -107,31 +40,22 @@ std::string text_of(const nlohmann::json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-std::string new_instance() {
-  std::random_device rd;
-  return fmt::format("{:08x}{:08x}", rd(), rd());
-}
 
 
 }  // namespace
 
 result<twilio_settings> parse_twilio_settings(const nlohmann::json& json, const carrier_environment& env) {
   twilio_settings s;
-  const nlohmann::json empty = nlohmann::json::object();
-  const auto& o = json.is_null() ? empty : json;
-  if (!o.is_object()) return make_error(errc::invalid_input, "twilio carrier: settings must be an object");
+  const rest::settings_reader o("twilio", json);
   static constexpr std::string_view known[] = {
       "account_sid",     "auth_token",      "api_key_sid", "api_key_secret",    "base_url",
       "account_cps",     "ring_timeout",    "request_timeout", "max_connections", "status_poll_after",
       "inbox_poll",      "machine_detection", "ca_file", "lookup_margin"};
-  for (const auto& item : o.items())
-    if (std::find(std::begin(known), std::end(known), item.key()) == std::end(known))
-      return make_error(errc::invalid_input, "twilio carrier: unknown setting '{}'; known settings: {}", item.key(),
-                        fmt::join(known, ", "));
   try {
+    o.only_known(known);
     // Credentials: the campaign file's own (dialer run), else the process's. A stored campaign's are redacted.
     const auto own = [&](std::string_view key) {
-      auto v = text_setting(o, key, true);
+      auto v = o.text(key, true);
       return v == "<redacted>" ? std::string() : v;
     };
     const auto from_env = [&](std::string_view key) -> std::string {
@@ -167,58 +91,29 @@ result<twilio_settings> parse_twilio_settings(const nlohmann::json& json, const 
       return make_error(errc::invalid_input,
                         "twilio carrier: no auth token: set DIALER_TWILIO_AUTH_TOKEN (or DIALER_CARRIER_SECRETS_FILE); "
                         "it signs Twilio's status callbacks even when the REST API uses an API key");
-    if (auto b = text_setting(o, "base_url", false); !b.empty()) {
-      while (!b.empty() && b.back() == '/') b.pop_back();
-      s.base_url = b;
-      const auto u = webhooks::parse_webhook_url(b);
-      if (!u || u->target != "/")
-        return make_error(errc::invalid_input, "twilio carrier: 'base_url' must be http(s)://host[:port], got \"{}\"",
-                          b.substr(0, 200));
+    s.base_url = rest::base_url_setting(o, "base_url", s.base_url);
+    s.account_cps = o.number("account_cps", 1, 0.01, 10'000);
+    s.ring_timeout_s = static_cast<int>(o.number("ring_timeout", 30, 5, 600));
+    s.request_timeout = o.duration("request_timeout", s.request_timeout, milliseconds(100), milliseconds(120'000));
+    s.max_connections = static_cast<std::size_t>(o.number("max_connections", 64, 1, 4096));
+    s.status_poll_after = o.duration("status_poll_after", s.status_poll_after, milliseconds(500), milliseconds(86'400'000));
+    s.inbox_poll = o.duration("inbox_poll", s.inbox_poll, milliseconds(10), milliseconds(60'000));
+    s.lookup_margin = o.duration("lookup_margin", s.lookup_margin, milliseconds(0), milliseconds(3'600'000));
+    s.ca_file = o.text("ca_file");
+    if (o.member("machine_detection")) {
+      const auto md = o.nested("machine_detection");
+      static constexpr std::string_view md_known[] = {"mode", "async", "on_machine"};
+      md.only_known(md_known);
+      static constexpr std::string_view modes[] = {"off", "enable", "detect_message_end"};
+      const auto mode = md.choice("mode", "off", modes);
+      s.machine_detection = mode == "off" ? "off" : mode == "enable" ? "Enable" : "DetectMessageEnd";
+      s.async_amd = md.flag("async", s.async_amd);
+      // Whether a machine answer is retried is the campaign's retry.voicemail.
+      static constexpr std::string_view on[] = {"hangup", "leave_message"};
+      s.hang_up_on_machine = md.choice("on_machine", "hangup", on) == "hangup";
     }
-    s.account_cps = number_setting(o, "account_cps", 1, 0.01, 10'000);
-    s.ring_timeout_s = static_cast<int>(number_setting(o, "ring_timeout", 30, 5, 600));
-    s.request_timeout = duration_setting(o, "request_timeout", s.request_timeout, milliseconds(100), milliseconds(120'000));
-    s.max_connections = static_cast<std::size_t>(number_setting(o, "max_connections", 64, 1, 4096));
-    s.status_poll_after =
-        duration_setting(o, "status_poll_after", s.status_poll_after, milliseconds(500), milliseconds(86'400'000));
-    s.inbox_poll = duration_setting(o, "inbox_poll", s.inbox_poll, milliseconds(10), milliseconds(60'000));
-    s.lookup_margin = duration_setting(o, "lookup_margin", s.lookup_margin, milliseconds(0), milliseconds(3'600'000));
-    s.ca_file = text_setting(o, "ca_file", false);
-    if (const auto* md = member(o, "machine_detection")) {
-      if (!md->is_object())
-        return make_error(errc::invalid_input,
-                          "twilio carrier: 'machine_detection' must be an object like {{mode: enable, async: true, "
-                          "on_machine: hangup}}, got {}",
-                          md->dump());
-      for (const auto& item : md->items())
-        if (item.key() != "mode" && item.key() != "async" && item.key() != "on_machine")
-          return make_error(errc::invalid_input,
-                            "twilio carrier: unknown setting 'machine_detection.{}'; known: mode, async, on_machine",
-                            item.key());
-      const auto mode = text_setting(*md, "mode", false);
-      if (mode.empty() || mode == "off") s.machine_detection = "off";
-      else if (mode == "enable") s.machine_detection = "Enable";
-      else if (mode == "detect_message_end") s.machine_detection = "DetectMessageEnd";
-      else
-        return make_error(errc::invalid_input,
-                          "twilio carrier: 'machine_detection.mode' must be off, enable or detect_message_end, got \"{}\"",
-                          mode);
-      if (const auto* a = member(*md, "async")) {
-        if (!a->is_boolean())
-          return make_error(errc::invalid_input, "twilio carrier: 'machine_detection.async' must be true or false");
-        s.async_amd = a->get<bool>();
-      }
-      const auto on = text_setting(*md, "on_machine", false);
-      if (on.empty() || on == "hangup") s.hang_up_on_machine = true;
-      else if (on == "leave_message") s.hang_up_on_machine = false;
-      else
-        return make_error(errc::invalid_input,
-                          "twilio carrier: 'machine_detection.on_machine' must be hangup or leave_message (whether a "
-                          "machine answer is retried is the campaign's retry.voicemail), got \"{}\"",
-                          on);
-    }
-  } catch (const bad_setting& b) {
-    return make_error(errc::invalid_input, "{}", b.message);
+  } catch (const rest::bad_setting& b) {
+    return make_error(errc::invalid_input, "{}", b.what());
   }
   s.public_base_url = env.public_base_url;
   while (!s.public_base_url.empty() && s.public_base_url.back() == '/') s.public_base_url.pop_back();
@@ -229,25 +124,29 @@ result<twilio_settings> parse_twilio_settings(const nlohmann::json& json, const 
   return s;
 }
 
-struct twilio_carrier::impl : std::enable_shared_from_this<twilio_carrier::impl> {
-  enum class phase : std::uint8_t { placing, accepted, uncertain };
-  struct call_state {
-    std::string placement;  // a nonce in the callback URL: callbacks of an earlier placement of the attempt
-                            // (one Twilio did not list in time) are not this call's
-    std::string to, from;
-    std::string sid;
-    phase at = phase::placing;
-    bool reported_accept = false;  // on_accepted sent (with the SID)
-    system_clock::time_point sent{};
-    std::chrono::nanoseconds next_poll{};
-    bool poll_in_flight = false;
-    std::optional<system_clock::time_point> answered;
-    bool machine = false;
-    bool cancel_wanted = false;  // hang up as soon as the SID is known (and again after a failed try)
-    bool cancel_sent = false;
-  };
+namespace calls {
+enum class phase : std::uint8_t { placing, accepted, uncertain };
+struct call_state {
+  std::string placement;  // a nonce in the callback URL: callbacks of an earlier placement of the attempt
+                          // (one Twilio did not list in time) are not this call's
+  std::string to, from;
+  std::string sid;
+  phase at = phase::placing;
+  bool reported_accept = false;  // on_accepted sent (with the SID)
+  system_clock::time_point sent{};
+  std::chrono::nanoseconds next_poll{};
+  bool poll_in_flight = false;
+  std::optional<system_clock::time_point> answered;
+  bool machine = false;
+  bool cancel_wanted = false;  // hang up as soon as the SID is known (and again after a failed try)
+  bool cancel_sent = false;
+};
+}  // namespace calls
 
-  impl(twilio_settings st, dialer::clock& c) : s(std::move(st)), clk(c), instance(new_instance()) {
+struct twilio_carrier::impl : rest::callback_core<calls::call_state>, std::enable_shared_from_this<twilio_carrier::impl> {
+  using phase = calls::phase;
+  using call_state = calls::call_state;
+  impl(twilio_settings st, dialer::clock& c) : callback_core("twilio", c, st.inbox_poll), s(std::move(st)) {
     calls_path = "/2010-04-01/Accounts/" + s.account_sid + "/Calls";
     authorization = s.api_key_sid.empty() ? rest::basic_authorization(s.account_sid, s.auth_token.reveal())
                                           : rest::basic_authorization(s.api_key_sid, s.api_key_secret.reveal());
@@ -255,49 +154,12 @@ struct twilio_carrier::impl : std::enable_shared_from_this<twilio_carrier::impl>
   }
 
   twilio_settings s;
-  dialer::clock& clk;
-  std::string instance;
   std::string calls_path;
   std::string authorization;
   std::string callback_base;
-  std::function<result<std::unique_ptr<carrier_callback_inbox>>()> open_inbox;
-  std::optional<error> broken;  // start() failed: every origination is refused with it
   result<void> start();
-  std::unique_ptr<rest::http_pool> pool;
-  std::unique_ptr<carrier_callback_inbox> inbox;         // the callback thread's
-  std::unique_ptr<carrier_callback_inbox> lookup_inbox;  // lookup()'s, under lookup_mutex
-  std::mutex lookup_mutex;
-  std::atomic<carrier_events*> sink{nullptr};
-
-  std::mutex m;
-  std::condition_variable wake;     // the callback thread: a callback arrived, or stop
-  std::condition_variable settled;  // drain: a call ended and was reported
-  std::unordered_map<std::int64_t, call_state> calls;
-  int reporting = 0;  // calls taken out of `calls` whose report to the sink is under way
-  // Outcomes of calls whose origination answer was lost, kept a while: a lookup racing with the callback still
-  // finds the call (never "no such call" for a call that ran).
-  std::unordered_map<std::int64_t, call_event> finished_uncertain;
-  std::deque<std::int64_t> finished_order;
-  bool rung = false;
-  bool stopping = false;
-  bool draining = false;
-  std::thread callback_thread;
-  std::minstd_rand placements{std::random_device{}()};  // under m
 
   std::atomic<std::uint64_t> placed{0}, refused{0}, indeterminate{0}, callbacks{0}, polled{0}, outcomes{0};
-
-  carrier_events& events() { return *sink.load(std::memory_order_acquire); }
-
-  // A report to the sink for a call taken out of `calls` (counted in `reporting`): drain() returns only after it.
-  template <class F>
-  void report(F&& f) {
-    f();
-    {
-      std::lock_guard g(m);
-      --reporting;
-    }
-    settled.notify_all();
-  }
 
   void refuse(attempt_id a, origination_refusal why, std::optional<milliseconds> after, std::string_view detail) {
     refused.fetch_add(1, std::memory_order_relaxed);
@@ -452,16 +314,6 @@ struct twilio_carrier::impl : std::enable_shared_from_this<twilio_carrier::impl>
     refuse(attempt, origination_refusal::indeterminate, std::nullopt, why);
   }
 
-  // Takes the placement out of `calls` for a report (counted in `reporting`); false when it is not there.
-  bool forget(attempt_id attempt, const std::string& placement) {
-    std::lock_guard g(m);
-    auto it = calls.find(attempt.value());
-    if (it == calls.end() || it->second.placement != placement) return false;
-    calls.erase(it);
-    ++reporting;
-    return true;
-  }
-
   // Ends a call: canceled while it rings, completed once answered (Twilio refuses the other combination; a refusal
   // of `canceled` is followed by `completed`, for a call answered meanwhile). A try that fails is tried again by
   // the callback thread's next pass.
@@ -500,15 +352,6 @@ struct twilio_carrier::impl : std::enable_shared_from_this<twilio_carrier::impl>
     outcomes.fetch_add(1, std::memory_order_relaxed);
     report([&] { events().on_outcome(ev); });
     return true;
-  }
-
-  void remember(const call_event& ev) {
-    finished_uncertain[ev.attempt.value()] = ev;
-    finished_order.push_back(ev.attempt.value());
-    while (finished_order.size() > 10'000) {
-      finished_uncertain.erase(finished_order.front());
-      finished_order.pop_front();
-    }
   }
 
   call_event event_of(attempt_id attempt, const call_state& c, const call_status& st, const std::string& call_id) const {
@@ -632,41 +475,6 @@ struct twilio_carrier::impl : std::enable_shared_from_this<twilio_carrier::impl>
     report([&] { events().on_outcome(ev); });
     return true;
   }
-
-  void run_callbacks() {
-    auto last_purge = clk.monotonic();
-    while (true) {
-      {
-        std::unique_lock lock(m);
-        (void)clk.wait_for(wake, lock, s.inbox_poll, [&] { return rung || stopping; });
-        if (stopping) return;
-        rung = false;
-      }
-      auto taken = inbox->take("twilio", instance, 512);
-      if (!taken) {
-        spdlog::warn("twilio: reading the callback inbox: {}", taken.error().message);
-      } else {
-        for (const auto& cb : *taken) apply(cb);
-        if (taken->size() == 512) {
-          std::lock_guard g(m);
-          rung = true;  // more waiting
-        }
-      }
-      poll_overdue();
-      if (clk.monotonic() - last_purge > std::chrono::minutes(10)) {
-        last_purge = clk.monotonic();
-        (void)inbox->purge(std::chrono::hours(48), std::chrono::hours(24 * 7));
-      }
-    }
-  }
-
-  void ring() {
-    {
-      std::lock_guard g(m);
-      rung = true;
-    }
-    wake.notify_all();
-  }
 };
 
 result<std::unique_ptr<twilio_carrier>> twilio_carrier::make(twilio_settings settings, const carrier_environment& env,
@@ -687,70 +495,34 @@ result<void> twilio_carrier::impl::start() {
   po.max_connections = s.max_connections;
   po.timeout = s.request_timeout;
   po.ca_file = s.ca_file;
-  auto made = rest::http_pool::make(po);
-  if (!made) return std::move(made).error();
-  auto taking = open_inbox();
-  if (!taking) return std::move(taking).error();
-  auto looking = open_inbox();
-  if (!looking) return std::move(looking).error();
-  pool = std::move(*made);
-  inbox = std::move(*taking);
-  lookup_inbox = std::move(*looking);
   std::weak_ptr<impl> weak = shared_from_this();
-  rest::callback_bell::process().subscribe(instance, [weak] {
-    if (auto p = weak.lock()) p->ring();
-  });
-  callback_thread = std::thread([this] { run_callbacks(); });
-  return ok();
+  return callback_core::start(
+      po, [weak] { if (auto p = weak.lock()) p->ring(); },
+      [this](std::vector<carrier_callback>& taken) {
+        for (const auto& cb : taken) apply(cb);
+      },
+      [this] { poll_overdue(); });
 }
 
 twilio_carrier::twilio_carrier(std::shared_ptr<impl> i) : impl_(std::move(i)) {}
 
-twilio_carrier::~twilio_carrier() {
-  if (!impl_->pool) return;  // never started
-  rest::callback_bell::process().unsubscribe(impl_->instance);
-  {
-    std::lock_guard g(impl_->m);
-    impl_->stopping = true;
-  }
-  impl_->wake.notify_all();
-  if (impl_->callback_thread.joinable()) impl_->callback_thread.join();
-  impl_->pool->stop();
-}
+twilio_carrier::~twilio_carrier() { impl_->stop(); }
 
 double twilio_carrier::account_cps() const noexcept { return impl_->s.account_cps; }
 
 std::string twilio_carrier::account_identity() const { return "twilio:" + impl_->s.account_sid; }
 
 void twilio_carrier::set_events(carrier_events* sink) noexcept {
-  impl_->sink.store(sink, std::memory_order_release);
-  if (impl_->pool || impl_->broken) return;
-  try {
-    if (auto started = impl_->start(); !started) impl_->broken = started.error();
-  } catch (const std::exception& e) {
-    impl_->broken = error{errc::unavailable, fmt::format("twilio carrier: {}", e.what()), {}};
-  }
-  if (impl_->broken) spdlog::error("twilio carrier cannot start: {}", impl_->broken->message);
+  impl_->start_once(sink, [this] { return impl_->start(); });
 }
 
 void twilio_carrier::originate(std::span<const origination_request> requests) noexcept {
-  if (impl_->broken || !impl_->pool) {
-    const auto why = impl_->broken ? impl_->broken->message : std::string("set_events() was not called");
-    for (const auto& r : requests) impl_->refuse(r.attempt, origination_refusal::not_placed, milliseconds(30'000), why);
-    return;
-  }
-  for (const auto& r : requests) {
-    try {
-      impl_->place(r);
-    } catch (const std::exception& e) {
-      {
-        std::lock_guard g(impl_->m);
-        impl_->calls.erase(r.attempt.value());
-      }
-      impl_->settled.notify_all();
-      impl_->refuse(r.attempt, origination_refusal::not_placed, std::nullopt, e.what());
-    }
-  }
+  impl_->originate_each(
+      requests,
+      [this](attempt_id a, origination_refusal why, std::optional<milliseconds> after, std::string_view detail) {
+        impl_->refuse(a, why, after, detail);
+      },
+      [this](const origination_request& r) { impl_->place(r); });
 }
 
 void twilio_carrier::cancel(attempt_id attempt) noexcept {
@@ -886,12 +658,7 @@ result<std::optional<call_event>> twilio_carrier::lookup(attempt_id attempt, std
   return make_error(errc::unavailable, "twilio: looking up attempt {}: {}", attempt.value(), e.what());
 }
 
-void twilio_carrier::drain(std::chrono::milliseconds deadline) noexcept {
-  std::unique_lock lock(impl_->m);
-  impl_->draining = true;
-  (void)impl_->clk.wait_for(impl_->settled, lock, deadline,
-                            [&] { return impl_->calls.empty() && impl_->reporting == 0; });
-}
+void twilio_carrier::drain(std::chrono::milliseconds deadline) noexcept { impl_->drain(deadline); }
 
 twilio_statistics twilio_carrier::statistics() const {
   const auto& i = *impl_;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "adapters/carriers/rest/handoff.hpp"
 #include "adapters/http/url.hpp"
 
 namespace dialer::carriers::twilio {
@@ -63,41 +64,19 @@ result<std::string> handoff_twiml(const origination_request& r, int* dropped) {
     return make_error(errc::invalid_input,
                       "the agent's hand-off '{}' is neither a media stream (wss://) nor a SIP URI (sip:, sips:)",
                       r.handoff.substr(0, 200));
-  std::vector<std::pair<std::string, std::string>> params{
-      {"attempt_id", std::to_string(r.attempt.value())},
-      {"campaign_id", std::to_string(r.campaign.value())},
-      {"contact_id", std::to_string(r.contact.value())},
-  };
-  std::vector<std::pair<std::string, std::string>> variables;
-  if (!r.variables_json.empty()) {
-    const auto vars = nlohmann::json::parse(r.variables_json, nullptr, false);
-    if (vars.is_object())
-      for (const auto& [k, v] : vars.items()) variables.emplace_back(k, string_of(v));
-  }
+  auto fields = rest::handoff_fields_of(r);
+  const auto& params = fields.ids;
+  const auto& variables = fields.variables;
   int left_out = 0;
   std::string twiml;
   if (sip) {
     // Custom SIP headers ride on the URI as X- parameters (<Sip>sip:agent@host?X-Attempt-Id=1&amp;...</Sip>).
-    const auto header = [](std::string_view name) {
-      std::string h = "X-";
-      bool up = true;
-      for (char c : name) {
-        if (c == '_' || c == '-') {
-          h += '-';
-          up = true;
-        } else if (std::isalnum(static_cast<unsigned char>(c))) {
-          h += up ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
-          up = false;
-        }
-      }
-      return h;
-    };
     const auto build = [&](std::size_t vars) {
       std::string uri = r.handoff;
       char sep = uri.find('?') == std::string::npos ? '?' : '&';
       const auto add = [&](std::string_view k, std::string_view v) {
         uri += sep;
-        uri += header(k);
+        uri += rest::x_header(k);
         uri += '=';
         uri += http::percent_encode(v);
         sep = '&';

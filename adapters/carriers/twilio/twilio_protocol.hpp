@@ -14,6 +14,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "adapters/carriers/rest/refusal.hpp"
 #include "engine/ports/carrier.hpp"
 
 namespace dialer::carriers::twilio {
@@ -38,11 +39,7 @@ inline constexpr std::size_t kMaxTwiml = 4000;
 [[nodiscard]] result<std::string> handoff_twiml(const origination_request& r, int* dropped = nullptr);
 
 // What an error answer of Calls.json means for the engine.
-struct refusal_decision {
-  origination_refusal why = origination_refusal::not_placed;
-  std::optional<std::chrono::milliseconds> retry_after;
-  std::string detail;  // "twilio 21211: The 'To' number ... (HTTP 400)"
-};
+using rest::refusal_decision;
 // status: the HTTP status; body: Twilio's JSON error ({code, message, more_info, status}) or anything else.
 // nullopt: the answer does not tell (a 500 or 504 may have been processed): the caller treats it as lost.
 [[nodiscard]] std::optional<refusal_decision> classify_error(unsigned status, std::string_view body,
