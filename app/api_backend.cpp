@@ -7,19 +7,22 @@
 
 namespace dialer::app {
 
-pg_api_backend::scoped::scoped(pqxx::connection& c, account_id a, const std::string& url, number_provider& provider,
+pg_api_backend::scoped::scoped(pqxx::connection& c, account_id a, const std::string& url, number_providers& providers,
                                const clock& clk)
     : account(a),
       inventory_store(c, a),
       campaigns(c, a, url),
       dnc(c, a),
-      inventory(inventory_store, provider, clk),
-      service(campaigns, dnc, inventory_store, provider, clk) {}
+      inventory(inventory_store, providers.buying(), clk),
+      service(campaigns, dnc, inventory_store, providers.buying(), clk) {
+  providers.wire(inventory);
+}
 
-pg_api_backend::pg_api_backend(std::unique_ptr<pqxx::connection> connection, std::string database_url)
+pg_api_backend::pg_api_backend(std::unique_ptr<pqxx::connection> connection, std::string database_url,
+                               std::unique_ptr<number_providers> providers)
     : connection_(std::move(connection)),
       database_url_(std::move(database_url)),
-      provider_(make_default_number_provider()),
+      providers_(std::move(providers)),
       store_(*connection_),
       webhooks_(*connection_),
       callbacks_(*connection_) {}
@@ -27,7 +30,7 @@ pg_api_backend::pg_api_backend(std::unique_ptr<pqxx::connection> connection, std
 pg_api_backend::scoped& pg_api_backend::scope(account_id account) {
   if (!scoped_ || scoped_->account != account) {
     scoped_.reset();
-    scoped_.emplace(*connection_, account, database_url_, *provider_, clock_);
+    scoped_.emplace(*connection_, account, database_url_, *providers_, clock_);
   }
   return *scoped_;
 }
@@ -47,9 +50,12 @@ result<void> pg_api_backend::ping() {
 
 http::backend_factory pg_api_backends(std::string database_url) {
   return [url = std::move(database_url)]() -> result<std::unique_ptr<http::api_backend>> {
+    auto providers = number_providers::from_environment();
+    if (!providers) return std::move(providers).error();
     auto c = pg::connect(url, pg::connect_options{std::chrono::milliseconds(10'000)});
     if (!c) return std::move(c).error();
-    return std::unique_ptr<http::api_backend>(std::make_unique<pg_api_backend>(std::move(*c), url));
+    return std::unique_ptr<http::api_backend>(
+        std::make_unique<pg_api_backend>(std::move(*c), url, std::move(*providers)));
   };
 }
 

@@ -14,12 +14,14 @@
 #include "adapters/postgres/pg_campaign_repository.hpp"
 #include "adapters/postgres/pg_carrier_callbacks.hpp"
 #include "adapters/postgres/pg_webhook_endpoints.hpp"
+#include "app/providers.hpp"
 
 namespace dialer::app {
 
 class pg_api_backend final : public http::api_backend {
  public:
-  pg_api_backend(std::unique_ptr<pqxx::connection> connection, std::string database_url);
+  pg_api_backend(std::unique_ptr<pqxx::connection> connection, std::string database_url,
+                 std::unique_ptr<number_providers> providers);
 
   [[nodiscard]] api_store& store() override { return store_; }
   [[nodiscard]] inventory_service& inventory(account_id account) override;
@@ -31,7 +33,7 @@ class pg_api_backend final : public http::api_backend {
  private:
   // The ports and services of one account, rebuilt when the account changes (cheap: references).
   struct scoped {
-    scoped(pqxx::connection& c, account_id a, const std::string& url, number_provider& provider, const clock& clk);
+    scoped(pqxx::connection& c, account_id a, const std::string& url, number_providers& providers, const clock& clk);
     account_id account;
     pg::pg_inventory_store inventory_store;
     pg::pg_campaign_repository campaigns;
@@ -44,7 +46,7 @@ class pg_api_backend final : public http::api_backend {
   std::unique_ptr<pqxx::connection> connection_;
   std::string database_url_;
   system_clock clock_;
-  std::unique_ptr<number_provider> provider_;
+  std::unique_ptr<number_providers> providers_;
   pg::pg_api_store store_;
   pg::pg_webhook_endpoints webhooks_;
   pg::pg_carrier_callbacks callbacks_;

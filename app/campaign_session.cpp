@@ -4,23 +4,28 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <pqxx/pqxx>
+
+#include "adapters/postgres/connection.hpp"
 #include "adapters/postgres/pg_carrier_callbacks.hpp"
 #include "app/commands.hpp"
 
 namespace dialer::app {
 
-campaign_session::campaign_session(context c)
+campaign_session::campaign_session(context c, std::unique_ptr<number_providers> p)
     : ctx(std::move(c)),
       inventory(ctx.db(), ctx.account()),
       campaigns(ctx.db(), ctx.account(), ctx.database_url()),
       dnc(ctx.db(), ctx.account()),
-      provider(make_default_number_provider()),
-      service(campaigns, dnc, inventory, *provider, clk) {}
+      providers(std::move(p)),
+      service(campaigns, dnc, inventory, providers->buying(), clk) {}
 
 result<std::unique_ptr<campaign_session>> open_campaign_session(const global_options& options) {
+  auto p = number_providers::from_environment();
+  if (!p) return std::move(p).error();
   auto c = context::open(options);
   if (!c) return std::move(c).error();
-  return std::make_unique<campaign_session>(std::move(*c));
+  return std::make_unique<campaign_session>(std::move(*c), std::move(*p));
 }
 
 namespace {
@@ -48,6 +53,16 @@ result<std::shared_ptr<const carriers::carrier_environment>> carrier_environment
   if (!credentials) return std::move(credentials).error();
   env->credentials = std::move(*credentials);
   if (const char* base = std::getenv("DIALER_PUBLIC_BASE_URL")) env->public_base_url = base;
+  if (!database_url.empty()) {
+    auto c = pg::connect(database_url, pg::connect_options{std::chrono::milliseconds(10'000)});
+    if (!c) return std::move(c).error();
+    try {
+      pqxx::nontransaction tx(**c);
+      env->installation = tx.exec1("SELECT id::text FROM installation")[0].as<std::string>();
+    } catch (...) {
+      return pg::current_exception_error("reading the installation id");
+    }
+  }
   env->open_inbox = [url = std::move(database_url)]() -> result<std::unique_ptr<carrier_callback_inbox>> {
     if (url.empty())
       return make_error(errc::internal, "this command checks carrier settings only; it has no callback inbox");

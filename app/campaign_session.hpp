@@ -12,18 +12,19 @@
 #include "adapters/postgres/inventory_store.hpp"
 #include "adapters/postgres/pg_campaign_repository.hpp"
 #include "app/context.hpp"
+#include "app/providers.hpp"
 #include "engine/campaign_service.hpp"
 #include "engine/dialing/engine_options.hpp"
 
 namespace dialer::app {
 
 struct campaign_session {
-  explicit campaign_session(context c);
+  campaign_session(context c, std::unique_ptr<number_providers> p);
   context ctx;
   pg::pg_inventory_store inventory;
   pg::pg_campaign_repository campaigns;
   pg::pg_do_not_call_list dnc;
-  std::unique_ptr<number_provider> provider;
+  std::unique_ptr<number_providers> providers;
   system_clock clk;
   campaign_service service;
 };

@@ -4,10 +4,12 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <map>
 #include <memory>
+#include <string_view>
 
 #include "app/context.hpp"
-#include "engine/ports/number_provider.hpp"
+#include "app/providers.hpp"
 
 namespace dialer::app {
 
@@ -18,7 +20,5 @@ void add_inventory_commands(CLI::App& app, global_options& options, command_acti
 void add_campaign_commands(CLI::App& app, global_options& options, command_action& run);
 void add_api_commands(CLI::App& app, global_options& options, command_action& run);
 
-// The embedded default number inventory (the simulated provider).
-[[nodiscard]] std::unique_ptr<number_provider> make_default_number_provider();
 
 }  // namespace dialer::app

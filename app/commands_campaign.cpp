@@ -16,6 +16,8 @@
 #include <variant>
 
 #include "adapters/carriers/registry.hpp"
+#include "adapters/carriers/rest/http_pool.hpp"
+#include "adapters/http/url.hpp"
 #include "adapters/config/campaign_file.hpp"
 #include "adapters/postgres/campaign_rows.hpp"
 #include "adapters/postgres/connection.hpp"
@@ -505,6 +507,20 @@ int serve(const global_options& options, const serve_settings& settings) {
   const char* allow_text = std::getenv("DIALER_WEBHOOK_ALLOW");
   auto webhook_allow = webhooks::address_policy::parse(allow_text ? allow_text : "");
   if (!webhook_allow) return report(webhook_allow.error());
+  // Inbound Telnyx calls are answered through Call Control's REST API, with the process's key (if it holds one).
+  std::shared_ptr<carriers::rest::http_pool> telnyx_commands;
+  std::string telnyx_authorization;
+  if (const auto* key = (*carrier_env)->credentials.find("telnyx.api_key"); key && settings.listen != "none") {
+    carriers::rest::pool_options po;
+    const char* base = std::getenv("DIALER_TELNYX_BASE_URL");
+    po.base_url = base && *base ? base : "https://api.telnyx.com";
+    po.max_connections = 16;
+    po.timeout = std::chrono::seconds(10);
+    auto made = carriers::rest::http_pool::make(po);
+    if (!made) return report(made.error());
+    telnyx_commands = std::move(*made);
+    telnyx_authorization = "Bearer " + key->reveal();
+  }
   std::unique_ptr<http::api_server> api;
   if (settings.listen != "none") {
     // Inbound routing reads the number -> agent table from memory, kept coherent by its own feed.
@@ -531,6 +547,22 @@ int serve(const global_options& options, const serve_settings& settings) {
     // Twilio signs its webhooks with the account's auth token (also when the REST API is used with an API key).
     if (const auto* token = (*carrier_env)->credentials.find("twilio.auth_token")) api_opts.twilio_auth_token = token->reveal();
     api_opts.telnyx_public_key = env("DIALER_TELNYX_PUBLIC_KEY");
+    if (telnyx_commands)
+      api_opts.telnyx_command = [pool = telnyx_commands, auth = telnyx_authorization](
+                                    const std::string& call, const std::string& action, const nlohmann::json& body) {
+        carriers::rest::http_request q;
+        q.method = "POST";
+        q.target = "/v2/calls/" + http::percent_encode(call) + "/actions/" + action;
+        q.content_type = "application/json";
+        q.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        q.authorization = auth;
+        pool->send(std::move(q), [call, action](carriers::rest::http_response&& a) {
+          if (a.fail == carriers::rest::failure::none && a.status < 300) return;
+          spdlog::warn("telnyx: inbound call {}: {} failed: {}", call, action,
+                       a.fail != carriers::rest::failure::none ? a.error : fmt::format("HTTP {}: {}", a.status,
+                                                                                         a.body.substr(0, 300)));
+        });
+      };
     api_opts.metrics_token = env("DIALER_METRICS_TOKEN");
     api_opts.before_scrape = [&engine_metrics, &engine_for_metrics] {
       if (auto* e = engine_for_metrics.load()) engine_metrics->refresh(e->gauges());

@@ -13,18 +13,20 @@ namespace {
 struct inventory_session {
   context ctx;
   std::unique_ptr<pg::pg_inventory_store> store;
-  std::unique_ptr<number_provider> provider;
+  std::unique_ptr<number_providers> providers;
   system_clock clk;
   std::unique_ptr<inventory_service> service;
 };
 
 result<std::unique_ptr<inventory_session>> open_session(const global_options& options) {
+  auto p = number_providers::from_environment();
+  if (!p) return std::move(p).error();
   auto c = context::open(options);
   if (!c) return std::move(c).error();
-  auto s = std::make_unique<inventory_session>(inventory_session{std::move(*c), nullptr, nullptr, {}, nullptr});
+  auto s = std::make_unique<inventory_session>(inventory_session{std::move(*c), nullptr, std::move(*p), {}, nullptr});
   s->store = std::make_unique<pg::pg_inventory_store>(s->ctx.db(), s->ctx.account());
-  s->provider = make_default_number_provider();
-  s->service = std::make_unique<inventory_service>(*s->store, *s->provider, s->clk);
+  s->service = std::make_unique<inventory_service>(*s->store, s->providers->buying(), s->clk);
+  s->providers->wire(*s->service);
   return s;
 }
 
@@ -185,18 +187,23 @@ void add_inventory_commands(CLI::App& app, global_options& options, command_acti
       };
     });
 
-    auto* import = numbers->add_subcommand("import", "Record a number the customer owns elsewhere (BYOC)");
+    auto* import = numbers->add_subcommand(
+        "import", "Bring a number the customer owns elsewhere (BYOC): found in the carrier account and pointed here");
     auto import_e164 = std::make_shared<std::string>();
     auto import_provider = std::make_shared<std::string>();
     auto import_limits = std::make_shared<number_options>();
+    auto record_only = std::make_shared<bool>(false);
     import->add_option("E164", *import_e164, "The number, e.g. +14155550123")->required();
     import->add_option("--provider", *import_provider, "twilio, telnyx or sip")->required();
+    import->add_flag("--record-only", *record_only,
+                     "Record it without asking the carrier (point its voice webhook at /v1/inbound/<provider> yourself)");
     import_limits->add_to(import);
-    import->callback([&options, &run, import_e164, import_provider, import_limits] {
-      run = [&options, import_e164, import_provider, import_limits] {
+    import->callback([&options, &run, import_e164, import_provider, import_limits, record_only] {
+      run = [&options, import_e164, import_provider, import_limits, record_only] {
         return with_session(options, [&](inventory_service& s) {
-          return print_number(options, s.import_byoc(*import_e164, *import_provider, import_limits->limits()),
-                              "imported");
+          return print_number(
+              options, s.import_byoc(*import_e164, *import_provider, import_limits->limits(), *record_only),
+              "imported");
         });
       };
     });

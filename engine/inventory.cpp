@@ -194,13 +194,34 @@ result<phone_number> inventory_service::buy(const std::string& e164, const numbe
   return stored;
 }
 
+number_provider* inventory_service::carrier_provider(std::string_view name) const {
+  if (provider_.name() == name) return &provider_;
+  return carrier_providers_ ? carrier_providers_(name) : nullptr;
+}
+
 result<phone_number> inventory_service::import_byoc(const std::string& e164, const std::string& provider,
-                                                    const number_limits& limits) {
+                                                    const number_limits& limits, bool record_only) {
   if (std::find(std::begin(kByocProviders), std::end(kByocProviders), provider) == std::end(kByocProviders))
     return make_error(errc::invalid_input, "provider '{}' is not one of twilio, telnyx, sip", provider);
   auto n = new_number(e164, number_kind::byoc, provider, limits);
   if (!n) return n;
-  return store_.add_number(*n, "");
+  // Already on the platform: refused before the carrier is touched (the store would refuse it after).
+  if (auto existing = store_.find_number(n->e164); existing && existing->status == number_status::active)
+    return make_error(errc::conflict, "number {} is already on this platform (id {})", n->e164, existing->id.value());
+  std::string ref;
+  if (provider != "sip" && !record_only) {
+    auto* at = carrier_provider(provider);
+    if (!at)
+      return make_error(errc::invalid_input,
+                        "this process holds no {} credentials to find {} in the account and point its calls here "
+                        "(set DIALER_{}_...), or record it only (--record-only; API: \"record_only\": true) and point "
+                        "its voice webhook at /v1/inbound/{} yourself",
+                        provider, n->e164, provider == "twilio" ? "TWILIO" : "TELNYX", provider);
+    auto claimed = at->claim(n->e164);
+    if (!claimed) return std::move(claimed).error();
+    ref = claimed->provider_ref;
+  }
+  return store_.add_number(*n, ref);
 }
 
 result<phone_number> inventory_service::assign(const std::string& number, const std::string& agent_ref,
@@ -226,11 +247,17 @@ result<phone_number> inventory_service::release(const std::string& number) {
   // The database first: billing stops the moment the row says released.
   auto released = store_.release(n->id);
   if (!released) return released;
-  if (released->kind == number_kind::managed && released->provider == provider_.name()) {
+  if (released->kind == number_kind::managed) {
+    auto* at = carrier_provider(released->provider);
+    if (!at)
+      return make_error(errc::unavailable,
+                        "number {} is released here, but this process holds no {} credentials to release it there: "
+                        "release it in the {} account",
+                        released->e164, released->provider, released->provider);
     purchased_number p{released->e164, released->country, released->type, released->provider, *ref};
-    if (auto r = provider_.release(p); !r)
+    if (auto r = at->release(p); !r)
       return make_error(errc::unavailable, "number {} is released here, but {} did not confirm the release: {}",
-                        released->e164, provider_.name(), r.error().message);
+                        released->e164, released->provider, r.error().message);
   }
   return released;
 }

@@ -3,6 +3,7 @@
 // Validates input (E.164 via libphonenumber, limits, names, hand-off targets) before anything is stored,
 // so bad input changes nothing. Threading: one instance per thread, like the store it uses.
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +27,11 @@ class inventory_service {
   inventory_service(inventory_store& store, number_provider& provider, const clock& clk) noexcept
       : store_(store), provider_(provider), clock_(clk) {}
 
+  // The carriers' own providers, by name ("twilio", "telnyx"), for BYOC imports and for releasing numbers bought
+  // from a provider other than `provider`; null for a carrier this process holds no credentials for.
+  using provider_lookup = std::function<number_provider*(std::string_view)>;
+  void set_carrier_providers(provider_lookup lookup) { carrier_providers_ = std::move(lookup); }
+
   [[nodiscard]] result<agent> create_agent(const std::string& name, const std::string& handoff);
   [[nodiscard]] result<std::vector<agent>> list_agents() { return store_.list_agents(); }
   [[nodiscard]] result<std::vector<agent>> page_agents(page_request page);
@@ -43,8 +49,11 @@ class inventory_service {
   // Numbers the provider offers that nobody on the platform owns yet.
   [[nodiscard]] result<std::vector<available_number>> search(number_search query);
   [[nodiscard]] result<phone_number> buy(const std::string& e164, const number_limits& limits);
+  // A number the customer holds at `provider`. For twilio and telnyx, the number is looked up in the account and its
+  // inbound calls are pointed at this platform (number_provider::claim) before it is recorded; `record_only` skips
+  // that (the operator points it by hand), and is the only way without the carrier's credentials. sip: recorded.
   [[nodiscard]] result<phone_number> import_byoc(const std::string& e164, const std::string& provider,
-                                                 const number_limits& limits);
+                                                 const number_limits& limits, bool record_only = false);
   [[nodiscard]] result<phone_number> assign(const std::string& number, const std::string& agent, bool reassign);
   [[nodiscard]] result<phone_number> unassign(const std::string& number);
   [[nodiscard]] result<phone_number> release(const std::string& number);
@@ -60,8 +69,11 @@ class inventory_service {
                                   const number_limits& limits);
 
   inventory_store& store_;
+  [[nodiscard]] number_provider* carrier_provider(std::string_view name) const;
+
   number_provider& provider_;
   const clock& clock_;
+  provider_lookup carrier_providers_;
 };
 
 // Checks shared with the CLI and the campaign loader.

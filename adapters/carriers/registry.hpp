@@ -58,6 +58,8 @@ class registry {
 
 // Registers "twilio" as a carrier; its instances use `env` (credentials, public base URL, callback inbox).
 [[nodiscard]] result<void> register_twilio(registry& r, std::shared_ptr<const carrier_environment> env);
+// Registers "telnyx" as a carrier, the same way.
+[[nodiscard]] result<void> register_telnyx(registry& r, std::shared_ptr<const carrier_environment> env);
 
 // A registry holding every built-in carrier and number provider. Throws dialer_exception when two
 // registrations collide: a programming error that must stop start-up. The REST carriers get `env`; without one

@@ -880,6 +880,15 @@ CREATE TABLE carrier_account_engines (
   PRIMARY KEY (identity, engine_id)
 );
 )SQL"},
+    {13, "installation: one random id per database, for what must be unique across databases sharing a carrier account", R"SQL(
+-- Ids that a carrier account keeps (Telnyx's command_id, an idempotency key it remembers) must not repeat across
+-- the databases that use the account (staging and production, shards, a fresh embedded cluster): attempt ids do.
+CREATE TABLE installation (
+  only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+  id uuid NOT NULL DEFAULT gen_random_uuid()
+);
+INSERT INTO installation DEFAULT VALUES;
+)SQL"},
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 #pragma once
 // The number-inventory port: search, buy and release numbers at a carrier partner.
-// Implemented by the simulated provider (embedded default) and, later, Twilio and Telnyx.
+// Implemented by the simulated provider (the embedded default), Twilio and Telnyx. A process buys from one provider
+// (DIALER_NUMBER_PROVIDER) and imports BYOC numbers through the provider of the carrier that holds them.
 // Threading: callers serialise calls per provider instance; implementations may block on I/O.
 
 #include <optional>
@@ -45,6 +46,12 @@ class number_provider {
   // not_found when the number is not in the provider's inventory.
   [[nodiscard]] virtual result<purchased_number> buy(const std::string& e164) = 0;
   [[nodiscard]] virtual result<void> release(const purchased_number& number) = 0;
+  // BYOC: the number is already the customer's at this provider. Finds it in the account and points its inbound
+  // calls at this platform's inbound endpoint. not_found when the account has no such number; conflict when the
+  // number is bound to something that pointing it would break (a SIP trunk). Nothing is changed on an error.
+  [[nodiscard]] virtual result<purchased_number> claim(const std::string& e164) {
+    return make_error(errc::invalid_input, "number provider '{}' cannot import numbers ({})", name(), e164);
+  }
 };
 
 }  // namespace dialer

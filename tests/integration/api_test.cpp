@@ -227,7 +227,7 @@ TEST_F(Api, ANumberIsBoughtListedPagedAssignedLimitedAndReleased) {
   EXPECT_EQ(get("/v1/numbers?status=released", key_).json()["data"].size(), 1u);
   EXPECT_EQ(get("/v1/numbers?status=active", key_).json()["data"].size(), 2u);
 
-  auto byoc = post("/v1/numbers/import", {{"e164", "+1 (415) 555-0199"}, {"provider", "twilio"}, {"agent_id", agent_id}}, key_);
+  auto byoc = post("/v1/numbers/import", {{"e164", "+1 (415) 555-0199"}, {"provider", "twilio"}, {"agent_id", agent_id}, {"record_only", true}}, key_);
   ASSERT_EQ(byoc.status, 201u) << byoc.body;
   EXPECT_EQ(byoc.json()["kind"], "byoc");
   EXPECT_EQ(byoc.json()["e164"], "+14155550199");
@@ -1053,7 +1053,7 @@ TEST_F(Api, HostileInputIsRefusedWithoutHarm) {
   const auto [agent, number] = agent_with_number(key_, "owner");
   const auto e164 = get("/v1/numbers/" + std::to_string(number), key_).json()["e164"].get<std::string>();
   const auto other = create_key("other");
-  EXPECT_EQ(post("/v1/numbers/import", {{"e164", e164}, {"provider", "twilio"}}, other).status, 409u);
+  EXPECT_EQ(post("/v1/numbers/import", {{"e164", e164}, {"provider", "twilio"}, {"record_only", true}}, other).status, 409u);
   // Buying for an agent of another account: refused before anything is bought.
   const auto offered = get("/v1/numbers/available?country=US&limit=1", other).json()["data"][0]["e164"];
   const auto before = scalar("SELECT count(*) FROM numbers");

@@ -168,13 +168,18 @@ TEST_F(InventoryCli, UnknownNumberIsNotFound) {
 }
 
 TEST_F(InventoryCli, ByocImportRecordsKindAndProviderWithNoFee) {
-  auto n = dialer_json({"numbers", "import", "+1 (312) 555-0177", "--provider", "twilio", "--max-concurrent", "5"});
+  auto n = dialer_json({"numbers", "import", "+1 (312) 555-0177", "--provider", "twilio", "--record-only", "--max-concurrent", "5"});
   EXPECT_EQ(n["e164"], "+13125550177");
   EXPECT_EQ(n["kind"], "byoc");
   EXPECT_EQ(n["provider"], "twilio");
   EXPECT_EQ(n["monthly_fee"], "0.0000");
   EXPECT_EQ(dialer({"numbers", "import", "+13125550178", "--provider", "acme"}).exit_code, 2);
-  EXPECT_EQ(dialer({"numbers", "import", "+13125550177", "--provider", "telnyx"}).exit_code, 4);
+  EXPECT_EQ(dialer({"numbers", "import", "+13125550177", "--provider", "telnyx", "--record-only"}).exit_code, 4);
+  // Without the carrier's credentials an import that would ask the carrier is refused, and records nothing.
+  auto refused = dialer({"numbers", "import", "+13125550180", "--provider", "telnyx"});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("--record-only"), std::string::npos) << refused.err;
+  EXPECT_EQ(dialer_json({"numbers", "list"}).dump().find("+13125550180"), std::string::npos);
 }
 
 TEST_F(InventoryCli, BillingChargesManagedNumbersPerDayAndNotByoc) {

@@ -150,6 +150,9 @@ TEST(campaign_file, the_twilio_template_needs_no_secret_to_load) {
   ASSERT_TRUE(r.ok()) << format_diagnostic("twilio.yaml", r.errors.front());
   EXPECT_FALSE(r.spec.carrier_settings.contains("auth_token"));
   EXPECT_EQ(r.spec.carrier_settings["base_url"], "https://api.twilio.com");
+  auto t = check(read_text(config_dir / "telnyx.yaml"), options());
+  ASSERT_TRUE(t.ok()) << format_diagnostic("telnyx.yaml", t.errors.front());
+  EXPECT_FALSE(t.spec.carrier_settings.contains("api_key"));
 }
 
 // --- all errors at once, with positions -------------------------------------------------------------------

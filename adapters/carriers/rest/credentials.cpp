@@ -22,6 +22,8 @@ constexpr source kSources[] = {
     {"DIALER_TWILIO_API_KEY_SID", "twilio", "api_key_sid"},
     {"DIALER_TWILIO_API_KEY_SECRET", "twilio", "api_key_secret"},
     {"DIALER_TELNYX_API_KEY", "telnyx", "api_key"},
+    // Not a secret, but the account's: the Call Control application the process places calls with.
+    {"DIALER_TELNYX_CONNECTION_ID", "telnyx", "connection_id"},
 };
 
 }  // namespace

@@ -70,6 +70,11 @@ struct api_options {
   std::string twilio_auth_token;
   std::string telnyx_public_key;  // base64 of the 32-byte ed25519 key
   std::chrono::seconds telnyx_tolerance{300};
+  // Issues a Call Control command for an inbound Telnyx call (POST /v2/calls/{id}/actions/{action} with `body`):
+  // Telnyx ignores the webhook's answer, so the call is answered, transferred or rejected through its REST API.
+  // Queues and returns (any I/O thread). Empty: the process holds no Telnyx API key; the route still answers.
+  std::function<void(const std::string& call_control_id, const std::string& action, const nlohmann::json& body)>
+      telnyx_command;
   std::function<void()> before_scrape;  // refreshes the gauges /metrics shows (any thread)
   std::string metrics_token;            // when set, /metrics wants it as a bearer token (it names every number)
 };

@@ -3,6 +3,7 @@
 // lookup is the in-memory route_table, so these routes run on the I/O threads and never wait for the database.
 #include "adapters/http/api/api_internal.hpp"
 #include "adapters/carriers/rest/callback_bell.hpp"
+#include "adapters/carriers/telnyx/telnyx_protocol.hpp"
 #include "adapters/carriers/twilio/twilio_protocol.hpp"
 #include "adapters/http/signatures.hpp"
 
@@ -94,14 +95,10 @@ reply twilio(api_call& c) {
   return twiml(twilio_handoff(*route, call_sid, from));
 }
 
-// Telnyx Call Control: the answer says which command the platform issues for the call (answer with a media
-// stream, transfer to a SIP URI, reject); issuing it is Call Control's REST API (the carrier adapters).
-reply telnyx(api_call& c) {
+// The webhook's JSON once telnyx-signature-ed25519 holds over "<telnyx-timestamp>|<body>" and the timestamp is
+// within the tolerance: 403 (counted under `counter`) otherwise, 400 for a body that is not {"data": {...}}.
+nlohmann::json signed_telnyx_body(api_call& c, std::string_view counter) {
   const auto& o = c.options;
-  if (!o.routes || o.telnyx_public_key.empty()) {
-    c.count_inbound("telnyx", "unconfigured");
-    throw api_error(503, "inbound_not_configured", "inbound Telnyx calls need DIALER_TELNYX_PUBLIC_KEY");
-  }
   const auto stamp = header(c.req, "telnyx-timestamp");
   const auto signature = header(c.req, "telnyx-signature-ed25519");
   const auto signed_ok = ed25519_ok(o.telnyx_public_key, stamp + "|" + c.req.body(), signature);
@@ -115,32 +112,63 @@ reply telnyx(api_call& c) {
   } catch (...) {
   }
   if (!signed_ok || !fresh) {
-    c.count_inbound("telnyx", "bad_signature");
+    c.count_inbound(counter, "bad_signature");
     throw api_error(403, "bad_signature",
                     signed_ok ? "telnyx-timestamp is not within 5 minutes of now"
                               : "telnyx-signature-ed25519 does not match this request");
   }
-  const auto body = nlohmann::json::parse(c.req.body(), nullptr, false);
+  auto body = nlohmann::json::parse(c.req.body(), nullptr, false);
   if (!body.is_object() || !body.contains("data") || !body["data"].is_object())
     throw api_error(400, "malformed_json", "the body is not a Telnyx webhook ({\"data\": {...}})");
+  return body;
+}
+
+// Telnyx Call Control: an inbound call's call.initiated decides the command (answer with a media stream, transfer
+// to a SIP URI, reject), issued through Call Control's REST API (options.telnyx_command) and told in the answer.
+reply telnyx(api_call& c) {
+  const auto& o = c.options;
+  if (!o.routes || o.telnyx_public_key.empty()) {
+    c.count_inbound("telnyx", "unconfigured");
+    throw api_error(503, "inbound_not_configured", "inbound Telnyx calls need DIALER_TELNYX_PUBLIC_KEY");
+  }
+  const auto body = signed_telnyx_body(c, "telnyx");
+  using carriers::telnyx::text_of;
   const auto& data = body["data"];
-  const auto type = data.value("event_type", std::string());
-  if (type != "call.initiated") return json_reply({{"action", "none"}, {"event_type", type}});
-  const auto payload = data.value("payload", nlohmann::json::object());
-  const auto to = payload.value("to", std::string());
-  const auto call = payload.value("call_control_id", std::string());
+  const auto type = text_of(data, "event_type");
+  const auto& payload = data.contains("payload") ? data["payload"] : data;
+  // Only a new inbound call is routed: the application's webhook also sees the legs it dials itself (a SIP
+  // hand-off's transfer leg, which has its own webhook URL, but Telnyx may still report it here).
+  const auto direction = text_of(payload, "direction");
+  if (type != "call.initiated" || (!direction.empty() && direction != "incoming"))
+    return json_reply({{"action", "none"}, {"event_type", type}});
+  const auto to = text_of(payload, "to");
+  const auto call = text_of(payload, "call_control_id");
+  if (call.empty() || call.size() > 256) throw api_error(400, "malformed_json", "the webhook has no call_control_id");
   const auto route = routable(c, "telnyx", to);
-  if (!route) return json_reply({{"action", "reject"}, {"call_control_id", call}, {"cause", "CALL_REJECTED"}});
+  // The command is issued through Call Control's REST API (Telnyx acts on nothing in this answer, which says what
+  // was decided, for the log and the tests). Its command_id makes a webhook Telnyx delivers twice one command.
+  const auto issue = [&](const nlohmann::json& decided) {
+    if (o.telnyx_command) {
+      auto command = decided;
+      const std::string action = command["action"];
+      command.erase("action");
+      command.erase("call_control_id");
+      command["command_id"] = "inbound-" + action + "-" + call;
+      o.telnyx_command(call, action, command);
+    }
+    return json_reply(decided);
+  };
+  if (!route) return issue({{"action", "reject"}, {"call_control_id", call}, {"cause", "CALL_REJECTED"}});
   const nlohmann::json state{{"number", route->e164}, {"number_id", route->number.value()}, {"agent_id", route->agent.value()}};
   if (starts_with(route->handoff, "sip:") || starts_with(route->handoff, "sips:"))
-    return json_reply({{"action", "transfer"}, {"call_control_id", call}, {"to", route->handoff},
-                       {"client_state", base64(state.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))}});
-  return json_reply({{"action", "answer"},
-                     {"call_control_id", call},
-                     {"stream_url", route->handoff},
-                     {"stream_track", "both_tracks"},
-                     {"stream_bidirectional_mode", "rtp"},
-                     {"client_state", base64(state.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))}});
+    return issue({{"action", "transfer"}, {"call_control_id", call}, {"to", route->handoff},
+                  {"client_state", base64(state.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))}});
+  return issue({{"action", "answer"},
+                {"call_control_id", call},
+                {"stream_url", route->handoff},
+                {"stream_track", "both_tracks"},
+                {"stream_bidirectional_mode", "rtp"},
+                {"client_state", base64(state.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))}});
 }
 
 // A status callback of a call the Twilio carrier placed (and its async AMD result): verified, then stored in the
@@ -199,9 +227,49 @@ reply twilio_status(api_call& c) {
   return r;
 }
 
+// A webhook of a call the Telnyx carrier placed: verified, then stored in the carrier callback inbox for the adapter
+// instance its client_state names (client_state is covered by the signature; the URL is not), whichever engine
+// runs it. Telnyx wants a 200, or it retries: events of calls that are not ours, and events that change nothing
+// the adapter keeps (call.bridged, streaming.*), are acknowledged and counted, not stored.
+reply telnyx_events(api_call& c) {
+  if (c.options.telnyx_public_key.empty()) {
+    c.count_inbound("telnyx_events", "unconfigured");
+    throw api_error(503, "carrier_callbacks_not_configured", "Telnyx call webhooks need DIALER_TELNYX_PUBLIC_KEY");
+  }
+  const auto body = signed_telnyx_body(c, "telnyx_events");
+  const auto& data = body["data"];
+  const auto type = carriers::telnyx::text_of(data, "event_type");
+  const auto& payload = data.contains("payload") ? data["payload"] : data;
+  const auto tag = carriers::telnyx::decode_client_state(carriers::telnyx::text_of(payload, "client_state"));
+  const auto step = carriers::telnyx::step_of(type);
+  const auto call_id = carriers::telnyx::text_of(payload, "call_control_id");
+  const auto done = [] { return json_reply(nlohmann::json::object()); };
+  if (!tag || step.empty()) {
+    c.count_inbound("telnyx_events", "ignored");
+    return done();
+  }
+  if (call_id.empty() || call_id.size() > 256)
+    throw api_error(400, "malformed_callback", "the webhook has no call_control_id");
+  carrier_callback cb;
+  cb.carrier = "telnyx";
+  cb.instance = tag->instance;
+  cb.attempt = attempt_id(tag->attempt);
+  cb.placement = tag->placement;
+  cb.call_id = call_id;
+  cb.event = std::string(step);
+  cb.params_json = data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const auto stored = c.db().callbacks().put(cb);
+  if (!stored) throw api_error(503, "unavailable", "the webhook could not be stored; retry");
+  c.count_inbound("telnyx_events", *stored ? "stored" : "duplicate");
+  if (*stored) carriers::rest::callback_bell::process().ring(tag->instance);
+  return done();
+}
+
 }  // namespace
 
 void add_inbound_routes(api_router& r) {
+  // Signed by Telnyx; stores into the database (a worker).
+  r.add(bhttp::verb::post, "/v1/carriers/telnyx/events", {telnyx_events, false, true});
   // Signed by Twilio; stores into the database (a worker).
   r.add(bhttp::verb::post, "/v1/carriers/twilio/status", {twilio_status, false, true});
   // No API key: the carrier's signature is the authentication. Not blocking: the table is in memory.

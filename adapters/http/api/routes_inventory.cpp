@@ -78,12 +78,13 @@ reply buy(api_call& c) {
 }
 
 reply import_byoc(api_call& c) {
-  const auto body = c.json_body({"e164", "provider", "max_concurrent_calls", "max_cps", "agent_id"});
+  const auto body = c.json_body({"e164", "provider", "max_concurrent_calls", "max_cps", "agent_id", "record_only"});
   const auto e164 = string_field(body, "e164", true);
   const auto provider = string_field(body, "provider", true);
   const auto agent = int_field(body, "agent_id", false);
+  const auto record_only = bool_field(body, "record_only", false).value_or(false);
   if (agent) (void)take(c.inventory().find_agent(agent_id{*agent}));
-  auto n = take(c.inventory().import_byoc(*e164, *provider, limits_of(body)));
+  auto n = take(c.inventory().import_byoc(*e164, *provider, limits_of(body), record_only));
   return assign_after(c, std::move(n), agent);
 }
 
