@@ -1,6 +1,7 @@
 // The fake Twilio: the HTTP server (one coroutine per connection), the routes of the Calls resource, each
 // call's life (one coroutine on its own strand, timers only) and its callbacks (a second coroutine on that
-// strand drains the call's outbox in order through a keep-alive client pool).
+// strand drains the call's outbox in order through a keep-alive client pool), and the account's phone numbers
+// (account_numbers: the inventory on offer and the numbers held, under a mutex of their own).
 #include <utility>  // Boost 1.74's Asio needs it first on g++ 12
 
 // g++ 12 warns, after inlining, that Asio 1.74 frees a coroutine frame with awaitable_frame_base::operator
@@ -43,6 +44,7 @@
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "adapters/http/signatures.hpp"
 #include "adapters/http/url.hpp"
@@ -298,11 +300,596 @@ struct call_record {
   int callbacks_generated = 0;
 };
 
+// ---- the account's phone numbers (AvailablePhoneNumbers, IncomingPhoneNumbers) ----
+
+enum class number_kind : std::uint8_t { local, toll_free, mobile };
+
+std::string_view kind_name(number_kind k) {
+  return k == number_kind::local ? "local" : k == number_kind::toll_free ? "toll-free" : "mobile";
+}
+// The subresource names of a kind ("Local.json" and so on, without ".json").
+std::optional<number_kind> kind_named(std::string_view s) {
+  if (s == "Local") return number_kind::local;
+  if (s == "TollFree") return number_kind::toll_free;
+  if (s == "Mobile") return number_kind::mobile;
+  return std::nullopt;
+}
+// The kinds an AvailablePhoneNumbers search may name; the fake offers only the first three.
+bool searchable_kind(std::string_view s) {
+  return kind_named(s) || s == "National" || s == "Voip" || s == "SharedCost" || s == "MachineToMachine";
+}
+
+// Where a US area code's numbers are, as a search answer tells it (the default inventory's area codes).
+struct place {
+  std::string_view npa, region, locality, lata, rate_center, latitude, longitude, postal_code;
+};
+constexpr std::array<place, 5> places{{
+    {"212", "NY", "New York", "132", "NWYRCYZN01", "40.714200", "-74.006400", "10007"},
+    {"312", "IL", "Chicago", "358", "CHICAGO", "41.878100", "-87.629800", "60601"},
+    {"415", "CA", "San Francisco", "722", "SNFC CNTRL", "37.774900", "-122.419400", "94103"},
+    {"512", "TX", "Austin", "558", "AUSTIN", "30.267200", "-97.743100", "78701"},
+    {"617", "MA", "Boston", "128", "BOSTON", "42.360100", "-71.058900", "02108"},
+}};
+constexpr std::array<std::string_view, 7> toll_free_npas{"800", "833", "844", "855", "866", "877", "888"};
+
+bool is_nanp(std::string_view n) {  // +1 and 10 digits
+  return n.size() == 12 && n.starts_with("+1") && is_digits(n.substr(2));
+}
+std::string_view npa_of(std::string_view n) {
+  return is_nanp(n) ? n.substr(2, 3) : std::string_view{};
+}
+number_kind kind_of(std::string_view n) {
+  const auto npa = npa_of(n);
+  return std::find(toll_free_npas.begin(), toll_free_npas.end(), npa) != toll_free_npas.end()
+             ? number_kind::toll_free
+             : number_kind::local;
+}
+const place* place_of(std::string_view n) {
+  const auto npa = npa_of(n);
+  for (const auto& p : places)
+    if (p.npa == npa) return &p;
+  return nullptr;
+}
+std::string formatted(std::string_view n) {  // "(415) 555-0123" for a NANP number, else as it is
+  if (!is_nanp(n)) return std::string(n);
+  return "(" + std::string(n.substr(2, 3)) + ") " + std::string(n.substr(5, 3)) + "-" +
+         std::string(n.substr(8));
+}
+bool same_text(std::string_view a, std::string_view b) {  // ASCII, case-insensitive
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+// A '+' sent unencoded in a query or a form arrives as a space; a number without its '+' is taken with it.
+std::string with_plus(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  return s.starts_with('+') ? std::string(s) : "+" + std::string(s);
+}
+
+// A pattern over a number's digits (its country code included): digits, '*' for any one digit and '%' for any
+// run of them; `from_start` ties it to the first digit and `to_end` to the last, else it may match anywhere.
+struct digit_pattern {
+  std::string text;
+  bool from_start = false, to_end = false;
+
+  [[nodiscard]] bool matches(std::string_view number) const {
+    const std::string_view digits = number.starts_with('+') ? number.substr(1) : number;
+    for (std::size_t at = 0; at <= digits.size(); ++at) {
+      if (here(text, digits.substr(at))) return true;
+      if (from_start) break;
+    }
+    return false;
+  }
+
+ private:
+  [[nodiscard]] bool here(std::string_view p, std::string_view d) const {
+    if (p.empty()) return !to_end || d.empty();
+    if (p[0] == '%') {
+      for (std::size_t skip = 0; skip <= d.size(); ++skip)
+        if (here(p.substr(1), d.substr(skip))) return true;
+      return false;
+    }
+    if (d.empty() || (p[0] != '*' && p[0] != d[0])) return false;
+    return here(p.substr(1), d.substr(1));
+  }
+};
+
+// A search's Contains: 2 to 16 characters, digits and letters (a letter stands for its keypad digit) and the
+// meta-characters '*' and '%', a leading '+' (or the space an unencoded '+' becomes) and a trailing '$'; at
+// least two characters that are not meta-characters.
+std::optional<digit_pattern> contains_pattern(std::string_view s) {
+  if (s.size() < 2 || s.size() > 16) return std::nullopt;
+  static constexpr std::string_view keypad = "22233344455566677778889999";
+  digit_pattern p;
+  if (s.front() == '+' || s.front() == ' ') {
+    p.from_start = true;
+    s.remove_prefix(1);
+  }
+  if (!s.empty() && s.back() == '$') {
+    p.to_end = true;
+    s.remove_suffix(1);
+  }
+  int plain = 0;
+  for (const char c : s) {
+    const char lower = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (c >= '0' && c <= '9') {
+      p.text += c;
+      ++plain;
+    } else if (lower >= 'a' && lower <= 'z') {
+      p.text += keypad[static_cast<std::size_t>(lower - 'a')];
+      ++plain;
+    } else if (c == '*' || c == '%') {
+      p.text += c;
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (plain < 2) return std::nullopt;
+  return p;
+}
+
+// The IncomingPhoneNumbers list's PhoneNumber filter: a number or a part of one, '*' for any digit. With its
+// '+' (or the space an unencoded '+' becomes) it is tied to the number's start; a whole number matches only
+// itself, with or without its '+'. nullopt: it can match nothing.
+std::optional<digit_pattern> number_filter(std::string_view s) {
+  digit_pattern p;
+  if (!s.empty() && (s.front() == '+' || s.front() == ' ')) {
+    p.from_start = true;
+    s.remove_prefix(1);
+  }
+  if (s.empty() ||
+      !std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || c == '*'; }))
+    return std::nullopt;
+  p.text = std::string(s);
+  return p;
+}
+
+json capabilities_json() {
+  return {{"voice", true}, {"sms", true}, {"mms", true}, {"fax", false}};
+}
+
+// What a buy or an update sets; absent fields are left as they are.
+struct number_changes {
+  std::optional<std::string> friendly_name, voice_url, voice_method, voice_fallback_url,
+      voice_fallback_method, status_callback, status_callback_method, voice_application_sid, trunk_sid;
+  std::optional<bool> caller_id_lookup;
+};
+
+struct number_record {
+  incoming_number n;
+  std::string voice_fallback_url, voice_fallback_method = "POST", status_callback,
+                                  status_callback_method = "POST";
+  bool caller_id_lookup = false;
+  number_kind kind = number_kind::local;
+  sys_clock::time_point created, updated;
+};
+
+// The account's numbers: the inventory on offer and the numbers it holds, and the answers of their routes.
+// Threading: every method takes the object's own mutex briefly; any thread.
+class account_numbers {
+ public:
+  account_numbers(const std::string& account_sid, const std::vector<std::string>& owned,
+                  const std::vector<std::string>& available)
+      : account_sid_(account_sid), base_("/2010-04-01/Accounts/" + account_sid) {
+    std::random_device rd;
+    sid_rng_.seed((static_cast<std::uint64_t>(rd()) << 32) ^ rd());
+    for (const auto& n : available)
+      if (!is_nanp(n))
+        throw std::invalid_argument("fake_twilio: an available number must be +1 and 10 digits: " + n);
+    for (const auto& n : owned)
+      if (!is_e164(n)) throw std::invalid_argument("fake_twilio: an owned number must be E.164: " + n);
+    if (!available.empty()) {
+      for (const auto& n : available) offer(n);
+    } else {
+      for (const auto& p : places)
+        for (int line = 100; line <= 199; ++line) offer(default_number(p.npa, line));
+      for (const std::string_view npa : {"888", "877"})
+        for (int line = 100; line <= 199; ++line) offer(default_number(npa, line));
+    }
+    const auto now = sys_clock::now();
+    for (const auto& n : owned) {
+      if (held_.contains(n)) continue;
+      number_record r;
+      r.n.phone_number = n;
+      r.n.voice_method = "POST";
+      r.n.friendly_name = formatted(n);
+      r.kind = kind_of(n);
+      r.created = r.updated = now;
+      hold(std::move(r));
+    }
+  }
+
+  // GET .../AvailablePhoneNumbers/{country}/{type}.json. One page: next_page_uri is always null.
+  // `uri`: the request's target as it came.
+  reply search(std::string_view country, std::string_view type, const http::target& t,
+               std::string_view uri) const {
+    const auto value = [&](const char* name) -> const std::string* { return first(t.query, name); };
+    std::optional<digit_pattern> contains;
+    if (const std::string* a = value("AreaCode"); a && !(a->size() == 3 && is_digits(*a)))
+      return invalid("AreaCode", *a, "a three-digit area code");
+    if (const std::string* c = value("Contains")) {
+      contains = contains_pattern(*c);
+      if (!contains)
+        return invalid("Contains", *c,
+                       "2 to 16 digits or letters, with the wildcards * and %, a leading + or a trailing $");
+    }
+    bool no_fax = false;
+    for (const char* name : {"VoiceEnabled", "SmsEnabled", "MmsEnabled", "FaxEnabled"}) {
+      const std::string* v = value(name);
+      if (!v) continue;
+      if (*v != "true" && *v != "false") return invalid(name, *v, "true or false");
+      if (*v == "true" && std::string_view(name) == "FaxEnabled") no_fax = true;  // none of ours can fax
+    }
+    int size = 0, page = 0;
+    if (auto refused = read_paging(t.query, size, page)) return std::move(*refused);
+    const auto kind = kind_named(type);
+    const auto wanted = [&](const std::string& n) {
+      if (kind_of(n) != *kind) return false;
+      if (const std::string* a = value("AreaCode"); a && npa_of(n) != *a) return false;
+      if (contains && !contains->matches(n)) return false;
+      const place* p = place_of(n);
+      for (const auto& [name, field] :
+           {std::pair{"InRegion", &place::region}, std::pair{"InLocality", &place::locality},
+            std::pair{"InPostalCode", &place::postal_code}, std::pair{"InRateCenter", &place::rate_center},
+            std::pair{"InLata", &place::lata}}) {
+        const std::string* v = value(name);
+        if (v && (!p || !same_text(p->*field, *v))) return false;
+      }
+      return true;
+    };
+    json found = json::array();
+    if (country == "US" && kind && page == 0 && !no_fax) {
+      std::lock_guard lock(mutex_);
+      for (const auto& n : inventory_) {
+        if (found.size() >= static_cast<std::size_t>(size)) break;
+        if (!held_.contains(n) && wanted(n)) found.push_back(offer_json(n));
+      }
+    }
+    const std::string path(t.path);
+    query_params carried;
+    for (const auto& [k, v] : t.query)
+      if (k != "PageSize" && k != "Page" && k != "PageToken") carried.emplace_back(k, v);
+    json body = page_envelope(path, carried, size, page, found.size(), false);
+    body["uri"] = std::string(uri);
+    body["available_phone_numbers"] = std::move(found);
+    return json_reply(bhttp::status::ok, body);
+  }
+
+  // POST .../IncomingPhoneNumbers.json, or .../IncomingPhoneNumbers/{Local,TollFree,Mobile}.json (`only`:
+  // those take PhoneNumber alone, and only a number of their kind).
+  reply buy(std::optional<number_kind> only, std::string_view body) {
+    auto form = http::parse_form(body);
+    if (!form) return error_reply(400, 21218, "The body is not application/x-www-form-urlencoded");
+    number_changes changes;
+    if (auto refused = read_changes(*form, changes)) return std::move(*refused);
+    const std::string* phone = first(*form, "PhoneNumber");
+    const std::string* area = only ? nullptr : first(*form, "AreaCode");
+    if (phone && phone->empty()) phone = nullptr;
+    if (area && area->empty()) area = nullptr;
+    if (phone && area) return error_reply(400, 21218, "Only one of PhoneNumber and AreaCode may be given");
+    if (!phone && !area)
+      return error_reply(400, 21421,
+                         only ? "PhoneNumber is required" : "A PhoneNumber or an AreaCode is required");
+    const std::string number = phone ? with_plus(*phone) : std::string();
+    if (phone && !is_e164(number))
+      return error_reply(400, 21421, "PhoneNumber " + *phone + " is not a valid phone number");
+    if (area && !(area->size() == 3 && is_digits(*area)))
+      return error_reply(400, 21451, "AreaCode " + *area + " is not a valid area code");
+    json answer;
+    {
+      std::lock_guard lock(mutex_);
+      std::string chosen;
+      if (phone) {
+        if (!offered_.contains(number) || held_.contains(number) || (only && kind_of(number) != *only))
+          return error_reply(400, 21422, "PhoneNumber " + number + " is not available");
+        chosen = number;
+      } else {
+        for (const auto& n : inventory_) {
+          if (npa_of(n) == *area && !held_.contains(n)) {
+            chosen = n;
+            break;
+          }
+        }
+        if (chosen.empty()) return error_reply(400, 21452, "No phone numbers found in area code " + *area);
+      }
+      number_record r;
+      r.n.phone_number = chosen;
+      r.n.voice_method = "POST";
+      r.kind = kind_of(chosen);
+      r.created = sys_clock::now();
+      apply(r, changes);
+      answer = number_json(hold(std::move(r)));
+    }
+    return json_reply(bhttp::status::created, answer);
+  }
+
+  // GET .../IncomingPhoneNumbers.json (or a kind's subresource, `only`): oldest first, in pages.
+  reply list(std::optional<number_kind> only, const http::target& t) const {
+    query_params carried;  // the filters, carried into every page's URI
+    for (const char* name : {"PhoneNumber", "FriendlyName", "Origin", "Beta"})
+      if (const std::string* v = first(t.query, name)) carried.emplace_back(name, *v);
+    int size = 0, page = 0;
+    if (auto refused = read_paging(t.query, size, page)) return std::move(*refused);
+    std::optional<digit_pattern> phone;
+    bool nothing = false;
+    if (const std::string* v = first(t.query, "PhoneNumber")) {
+      phone = number_filter(*v);
+      nothing = !phone;
+    }
+    const std::string* name = first(t.query, "FriendlyName");
+    const std::string* origin = first(t.query, "Origin");
+    json found = json::array();
+    bool more = false;
+    {
+      std::lock_guard lock(mutex_);
+      std::size_t matched = 0;
+      const std::size_t begin = static_cast<std::size_t>(page) * static_cast<std::size_t>(size);
+      for (const auto& r : held_order_) {
+        if (nothing || (only && r.kind != *only) || (phone && !phone->matches(r.n.phone_number)) ||
+            (name && r.n.friendly_name != *name) || (origin && *origin != "twilio"))
+          continue;
+        if (matched >= begin + static_cast<std::size_t>(size)) {
+          more = true;
+          break;
+        }
+        if (matched++ >= begin) found.push_back(number_json(r));
+      }
+    }
+    json body = page_envelope(std::string(t.path), carried, size, page, found.size(), more);
+    body["incoming_phone_numbers"] = std::move(found);
+    return json_reply(bhttp::status::ok, body);
+  }
+
+  reply get(std::string_view sid, std::string_view path) const {
+    std::lock_guard lock(mutex_);
+    const number_record* r = find(sid);
+    if (!r) return not_found(path);
+    return json_reply(bhttp::status::ok, number_json(*r));
+  }
+
+  reply update(std::string_view sid, std::string_view path, std::string_view body) {
+    auto form = http::parse_form(body);
+    if (!form) return error_reply(400, 21218, "The body is not application/x-www-form-urlencoded");
+    number_changes changes;
+    if (auto refused = read_changes(*form, changes)) return std::move(*refused);
+    std::lock_guard lock(mutex_);
+    number_record* r = find(sid);
+    if (!r) return not_found(path);
+    apply(*r, changes);
+    return json_reply(bhttp::status::ok, number_json(*r));
+  }
+
+  // The number leaves the account and is on offer again.
+  reply release(std::string_view sid, std::string_view path) {
+    std::lock_guard lock(mutex_);
+    auto it = std::find_if(held_order_.begin(), held_order_.end(),
+                           [&](const number_record& r) { return r.n.sid == sid; });
+    if (it == held_order_.end()) return not_found(path);
+    const std::string number = it->n.phone_number;
+    held_order_.erase(it);
+    held_.erase(number);
+    offer(number);
+    reply r;
+    r.res.result(bhttp::status::no_content);
+    return r;
+  }
+
+  [[nodiscard]] std::vector<incoming_number> held() const {
+    std::lock_guard lock(mutex_);
+    std::vector<incoming_number> out;
+    out.reserve(held_order_.size());
+    for (const auto& r : held_order_) out.push_back(r.n);
+    return out;
+  }
+
+ private:
+  static std::string default_number(std::string_view npa, int line) {
+    return "+1" + std::string(npa) + "555" + std::to_string(line + 10000).substr(1);
+  }
+
+  static reply not_found(std::string_view path) {
+    return error_reply(404, 20404, "The requested resource " + std::string(path) + " was not found");
+  }
+
+  // PageSize (1..1000, default 50) and Page (from 0, default 0).
+  static std::optional<reply> read_paging(const query_params& query, int& size, int& page) {
+    const std::string* size_text = first(query, "PageSize");
+    const std::string* page_text = first(query, "Page");
+    const auto s = size_text ? to_number<int>(*size_text) : std::optional<int>(50);
+    if (!s || *s < 1 || *s > 1000) return invalid("PageSize", *size_text, "an integer from 1 to 1000");
+    const auto p = page_text ? to_number<int>(*page_text) : std::optional<int>(0);
+    if (!p || *p < 0) return invalid("Page", *page_text, "an integer from 0");
+    size = *s;
+    page = *p;
+    return std::nullopt;
+  }
+
+  static json page_envelope(const std::string& path, const query_params& carried, int size, int page,
+                            std::size_t n, bool more) {
+    const auto page_uri = [&](int number) {
+      query_params q = carried;
+      q.emplace_back("PageSize", std::to_string(size));
+      q.emplace_back("Page", std::to_string(number));
+      return path + "?" + form_encode(q);
+    };
+    const auto start = static_cast<std::int64_t>(page) * size;
+    return {{"first_page_uri", page_uri(0)},
+            {"next_page_uri", more ? json(page_uri(page + 1)) : json(nullptr)},
+            {"previous_page_uri", page > 0 ? json(page_uri(page - 1)) : json(nullptr)},
+            {"uri", page_uri(page)},
+            {"page", page},
+            {"page_size", size},
+            {"start", start},
+            {"end", n > 0 ? start + static_cast<std::int64_t>(n) - 1 : start}};
+  }
+
+  // The fields a buy or an update may set, checked.
+  static std::optional<reply> read_changes(const query_params& form, number_changes& c) {
+    const auto url = [&](const char* name, std::optional<std::string>& out) -> std::optional<reply> {
+      const std::string* v = first(form, name);
+      if (!v) return std::nullopt;
+      if (!v->empty() && !parse_url(*v))
+        return error_reply(400, 21402, std::string(name) + " is not a valid URL: " + *v);
+      out = *v;
+      return std::nullopt;
+    };
+    const auto method = [&](const char* name, std::optional<std::string>& out) -> std::optional<reply> {
+      const std::string* v = first(form, name);
+      if (!v || v->empty()) return std::nullopt;
+      if (*v != "GET" && *v != "POST") return invalid(name, *v, "GET or POST");
+      out = *v;
+      return std::nullopt;
+    };
+    const auto sid = [&](const char* name, std::string_view prefix,
+                         std::optional<std::string>& out) -> std::optional<reply> {
+      const std::string* v = first(form, name);
+      if (!v) return std::nullopt;
+      if (!v->empty() && !(v->starts_with(prefix) && is_hex32(std::string_view(*v).substr(2))))
+        return invalid(name, *v, std::string(prefix) + " followed by 32 hexadecimal digits");
+      out = *v;
+      return std::nullopt;
+    };
+    if (auto r = url("VoiceUrl", c.voice_url)) return r;
+    if (auto r = url("VoiceFallbackUrl", c.voice_fallback_url)) return r;
+    if (auto r = url("StatusCallback", c.status_callback)) return r;
+    if (auto r = method("VoiceMethod", c.voice_method)) return r;
+    if (auto r = method("VoiceFallbackMethod", c.voice_fallback_method)) return r;
+    if (auto r = method("StatusCallbackMethod", c.status_callback_method)) return r;
+    if (auto r = sid("VoiceApplicationSid", "AP", c.voice_application_sid)) return r;
+    if (auto r = sid("TrunkSid", "TK", c.trunk_sid)) return r;
+    if (c.voice_application_sid && c.trunk_sid && !c.voice_application_sid->empty() && !c.trunk_sid->empty())
+      return error_reply(400, 21218, "Only one of VoiceApplicationSid and TrunkSid may be given");
+    if (const std::string* v = first(form, "FriendlyName")) {
+      if (v->size() > 64) return invalid("FriendlyName", v->substr(0, 20) + "...", "at most 64 characters");
+      c.friendly_name = *v;
+    }
+    if (const std::string* v = first(form, "VoiceCallerIdLookup")) {
+      if (*v != "true" && *v != "false") return invalid("VoiceCallerIdLookup", *v, "true or false");
+      c.caller_id_lookup = *v == "true";
+    }
+    return std::nullopt;
+  }
+
+  static void apply(number_record& r, const number_changes& c) {
+    const auto set = [](std::string& field, const std::optional<std::string>& v) {
+      if (v) field = *v;
+    };
+    set(r.n.voice_url, c.voice_url);
+    set(r.n.voice_method, c.voice_method);
+    set(r.voice_fallback_url, c.voice_fallback_url);
+    set(r.voice_fallback_method, c.voice_fallback_method);
+    set(r.status_callback, c.status_callback);
+    set(r.status_callback_method, c.status_callback_method);
+    if (c.voice_application_sid) {  // the one set last is the one that handles the calls
+      r.n.voice_application_sid = *c.voice_application_sid;
+      if (!c.voice_application_sid->empty()) r.n.trunk_sid.clear();
+    }
+    if (c.trunk_sid) {
+      r.n.trunk_sid = *c.trunk_sid;
+      if (!c.trunk_sid->empty()) r.n.voice_application_sid.clear();
+    }
+    if (c.friendly_name) r.n.friendly_name = *c.friendly_name;
+    if (r.n.friendly_name.empty()) r.n.friendly_name = formatted(r.n.phone_number);
+    if (c.caller_id_lookup) r.caller_id_lookup = *c.caller_id_lookup;
+    r.updated = sys_clock::now();
+  }
+
+  void offer(const std::string& n) {  // under mutex_ (or in the constructor)
+    if (offered_.insert(n).second) inventory_.push_back(n);
+  }
+
+  const number_record& hold(number_record r) {  // under mutex_ (or in the constructor)
+    std::array<char, 40> sid{};
+    std::snprintf(sid.data(), sid.size(), "PN%016llx%016llx", static_cast<unsigned long long>(sid_rng_()),
+                  static_cast<unsigned long long>(sid_rng_()));
+    r.n.sid = sid.data();
+    held_.insert(r.n.phone_number);
+    return held_order_.emplace_back(std::move(r));
+  }
+
+  number_record* find(std::string_view sid) {  // under mutex_
+    for (auto& r : held_order_)
+      if (r.n.sid == sid) return &r;
+    return nullptr;
+  }
+  const number_record* find(std::string_view sid) const {  // under mutex_
+    for (const auto& r : held_order_)
+      if (r.n.sid == sid) return &r;
+    return nullptr;
+  }
+
+  static json offer_json(const std::string& n) {
+    const place* p = place_of(n);
+    const auto where = [p](std::string_view place::*field) { return p ? json(p->*field) : json(nullptr); };
+    return {{"friendly_name", formatted(n)},
+            {"phone_number", n},
+            {"lata", where(&place::lata)},
+            {"locality", where(&place::locality)},
+            {"rate_center", where(&place::rate_center)},
+            {"latitude", where(&place::latitude)},
+            {"longitude", where(&place::longitude)},
+            {"region", where(&place::region)},
+            {"postal_code", where(&place::postal_code)},
+            {"iso_country", "US"},
+            {"address_requirements", "none"},
+            {"beta", false},
+            {"capabilities", capabilities_json()}};
+  }
+
+  json number_json(const number_record& r) const {  // under mutex_
+    const auto sid_or_null = [](const std::string& s) { return s.empty() ? json(nullptr) : json(s); };
+    return {{"account_sid", account_sid_},
+            {"address_sid", nullptr},
+            {"address_requirements", "none"},
+            {"api_version", api_version},
+            {"beta", false},
+            {"capabilities", capabilities_json()},
+            {"date_created", rfc2822(r.created)},
+            {"date_updated", rfc2822(r.updated)},
+            {"friendly_name", r.n.friendly_name},
+            {"identity_sid", nullptr},
+            {"phone_number", r.n.phone_number},
+            {"origin", "twilio"},
+            {"sid", r.n.sid},
+            {"sms_application_sid", nullptr},
+            {"sms_fallback_method", "POST"},
+            {"sms_fallback_url", ""},
+            {"sms_method", "POST"},
+            {"sms_url", ""},
+            {"status_callback", r.status_callback},
+            {"status_callback_method", r.status_callback_method},
+            {"trunk_sid", sid_or_null(r.n.trunk_sid)},
+            {"uri", base_ + "/IncomingPhoneNumbers/" + r.n.sid + ".json"},
+            {"voice_receive_mode", "voice"},
+            {"voice_application_sid", sid_or_null(r.n.voice_application_sid)},
+            {"voice_caller_id_lookup", r.caller_id_lookup},
+            {"voice_fallback_method", r.voice_fallback_method},
+            {"voice_fallback_url", r.voice_fallback_url},
+            {"voice_method", r.n.voice_method},
+            {"voice_url", r.n.voice_url},
+            {"emergency_status", "Inactive"},
+            {"emergency_address_sid", nullptr},
+            {"emergency_address_status", "unregistered"},
+            {"bundle_sid", nullptr},
+            {"status", "in-use"},
+            {"type", kind_name(r.kind)}};
+  }
+
+  const std::string account_sid_, base_;
+  mutable std::mutex mutex_;
+  std::vector<std::string> inventory_;       // guarded by mutex_: every number ever on offer, in order
+  std::unordered_set<std::string> offered_;  // guarded by mutex_: inventory_'s numbers
+  std::unordered_set<std::string> held_;     // guarded by mutex_: held_order_'s numbers
+  std::vector<number_record> held_order_;    // guarded by mutex_: the account's numbers, oldest first
+  std::mt19937_64 sid_rng_;                  // guarded by mutex_
+};
+
 }  // namespace
 
 struct fake_twilio::impl {
   explicit impl(fake_twilio_options o)
       : options_(std::move(o)),
+        numbers_(options_.account_sid, options_.owned_numbers, options_.available_numbers),
         rest_rates_(rest_rates_of(options_.rates)),
         callback_rates_(callback_rates_of(options_.rates)) {
     if (options_.threads == 0) throw std::invalid_argument("fake_twilio: threads must be at least 1");
@@ -466,18 +1053,49 @@ struct fake_twilio::impl {
         p = slash == std::string_view::npos ? std::string_view{} : p.substr(slash);
       }
     }
-    const bool calls =
-        seg.size() == 4 && seg[0] == api_version && seg[1] == "Accounts" && seg[3] == "Calls.json";
-    const bool one = seg.size() == 5 && seg[0] == api_version && seg[1] == "Accounts" && seg[3] == "Calls" &&
-                     seg[4].size() > 5 && seg[4].substr(seg[4].size() - 5) == ".json";
-    const bool get = req.method() == bhttp::verb::get, post = req.method() == bhttp::verb::post;
-    const char* route = calls && post  ? "create_call"
-                        : calls && get ? "list_calls"
-                        : one && get   ? "get_call"
-                        : one && post  ? "update_call"
-                                       : "unknown";
+    enum class what : std::uint8_t { none, calls, call, search, numbers, number };
+    const auto json_file = [](std::string_view x) { return x.size() > 5 && x.ends_with(".json"); };
+    const auto stem = [](std::string_view x) { return x.substr(0, x.size() - 5); };
+    const bool account = seg.size() >= 4 && seg[0] == api_version && seg[1] == "Accounts";
+    const auto under = [&](std::size_t n, std::string_view s3) {
+      return account && seg.size() == n && seg[3] == s3;
+    };
+    what kind = what::none;
+    if (under(4, "Calls.json"))
+      kind = what::calls;
+    else if (under(5, "Calls") && json_file(seg[4]))
+      kind = what::call;
+    else if (under(6, "AvailablePhoneNumbers") && json_file(seg[5]) && searchable_kind(stem(seg[5])))
+      kind = what::search;
+    else if (under(4, "IncomingPhoneNumbers.json") ||
+             (under(5, "IncomingPhoneNumbers") && json_file(seg[4]) && kind_named(stem(seg[4]))))
+      kind = what::numbers;
+    else if (under(5, "IncomingPhoneNumbers") && json_file(seg[4]))
+      kind = what::number;
+    const bool get = req.method() == bhttp::verb::get, post = req.method() == bhttp::verb::post,
+               del = req.method() == bhttp::verb::delete_;
+    const char* route = "unknown";  // also a known path with a method it does not take
+    switch (kind) {
+      case what::calls:
+        route = post ? "create_call" : get ? "list_calls" : route;
+        break;
+      case what::call:
+        route = get ? "get_call" : post ? "update_call" : route;
+        break;
+      case what::search:
+        route = get ? "search_numbers" : route;
+        break;
+      case what::numbers:
+        route = post ? "buy_number" : get ? "list_numbers" : route;
+        break;
+      case what::number:
+        route = get ? "get_number" : post ? "update_number" : del ? "release_number" : route;
+        break;
+      case what::none:
+        break;
+    }
     count([route](fake_counters& c) { ++c.requests[route]; });
-    if (!calls && !one)
+    if (kind == what::none)
       return error_reply(404, 20404, "The requested resource " + std::string(raw) + " was not found");
     if (!authenticated(req)) {
       reply r = error_reply(401, 20003, "Authenticate");
@@ -487,11 +1105,30 @@ struct fake_twilio::impl {
     if (seg[2] != options_.account_sid)
       return error_reply(404, 20404,
                          "The requested resource " + std::string(target->path) + " was not found");
-    if (!get && !post) return error_reply(405, 20004, "Method not allowed");
+    if (std::string_view(route) == "unknown") return error_reply(405, 20004, "Method not allowed");
     try {
-      if (calls) return post ? create_call(req) : list_calls(*target);
-      const std::string sid(seg[4].substr(0, seg[4].size() - 5));
-      return post ? update_call(req, sid, target->path) : get_call(sid, target->path);
+      const std::string_view body(req.body());
+      switch (kind) {
+        case what::calls:
+          return post ? create_call(req) : list_calls(*target);
+        case what::call: {
+          const std::string sid(stem(seg[4]));
+          return post ? update_call(req, sid, target->path) : get_call(sid, target->path);
+        }
+        case what::search:
+          return numbers_.search(seg[4], stem(seg[5]), *target, raw);
+        case what::numbers: {
+          const auto only = seg.size() == 5 ? kind_named(stem(seg[4])) : std::nullopt;
+          return post ? numbers_.buy(only, body) : numbers_.list(only, *target);
+        }
+        case what::number:
+          return get    ? numbers_.get(stem(seg[4]), target->path)
+                 : post ? numbers_.update(stem(seg[4]), target->path, body)
+                        : numbers_.release(stem(seg[4]), target->path);
+        case what::none:
+          break;
+      }
+      return error_reply(404, 20404, "The requested resource " + std::string(raw) + " was not found");
     } catch (const std::exception& e) {
       return error_reply(500, 20500, std::string("An internal server error has occurred: ") + e.what());
     }
@@ -1237,6 +1874,7 @@ struct fake_twilio::impl {
   }
 
   const fake_twilio_options options_;
+  account_numbers numbers_;  // its own mutex
   std::atomic<unsigned short> port_{0};
   int log_fd_ = -1;  // opened by start(), before the threads; closed by the destructor
 
@@ -1333,6 +1971,10 @@ std::optional<call_snapshot> fake_twilio::call(const std::string& sid) const {
 fake_counters fake_twilio::counters() const {
   std::lock_guard lock(impl_->mutex_);
   return impl_->counters_;
+}
+
+std::vector<incoming_number> fake_twilio::incoming_numbers() const {
+  return impl_->numbers_.held();
 }
 
 bool fake_twilio::wait_for(const std::function<bool(const fake_counters&)>& done,

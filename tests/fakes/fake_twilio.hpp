@@ -4,12 +4,14 @@
 // answer and end on timers by the last digit of `To`, posts signed status callbacks, answers GET, list and
 // update, and injects REST and callback faults decided from a seed, so that a run can be reproduced. Its own
 // record of every call created (`placed()`, and one JSON line per call in `options.log_path`) is the outside
-// check of "never placed twice". tests/fakes/README.md lists the routes, the error codes and the faults.
+// check of "never placed twice". It also holds the account's phone numbers: an inventory to search and buy
+// from (AvailablePhoneNumbers), and the numbers bought or pre-owned, to list, fetch, update and release
+// (IncomingPhoneNumbers). tests/fakes/README.md lists the routes, the error codes and the faults.
 //
 // Threading: the fake runs an io_context on `options.threads` threads of its own (connections, call timers
 // and callbacks; nothing there blocks or sleeps). start() and stop() from the owner thread, never from a
 // handler of the fake (stop() joins its threads); the destructor stops. Every other public method may be
-// called from any thread at any time, before, during or after the run: they take one mutex briefly and copy
+// called from any thread at any time, before, during or after the run: they take a mutex briefly and copy
 // what they return.
 
 #include <chrono>
@@ -90,6 +92,13 @@ struct fake_twilio_options {
   std::uint64_t seed = 1;                  // fault decisions: a function of (seed, request or call number)
   fault_rates rates;                       // the initial rates (setters change them)
   std::string log_path;                    // one JSON line per created call, appended (O_APPEND, one write)
+
+  // The account's phone numbers (AvailablePhoneNumbers, IncomingPhoneNumbers). `owned_numbers`: numbers the
+  // account already holds (E.164), each given a PN sid at construction. `available_numbers`: the inventory on
+  // offer (+1 and 10 digits), replacing the default one: +1{NPA}5550100..0199 for NPA 212, 312, 415, 512, 617
+  // and the toll-free +1{888,877}5550100..0199. An owned number is never offered.
+  std::vector<std::string> owned_numbers;
+  std::vector<std::string> available_numbers;
 };
 
 // A call as it was created: the fake's own record.
@@ -119,9 +128,20 @@ struct call_snapshot {
   bool settled = false;                   // ended, and every callback delivered, dropped or never sent
 };
 
+// A phone number the account holds, as it is now.
+struct incoming_number {
+  std::string sid;  // "PN" + 32 hex
+  std::string phone_number;
+  std::string voice_url;     // "" when none
+  std::string voice_method;  // "GET" or "POST"
+  std::string friendly_name;
+  std::string voice_application_sid, trunk_sid;  // "" when none; at most one of them is set
+};
+
 struct fake_counters {
   std::map<std::string, std::int64_t>
-      requests;  // by route: create_call, list_calls, get_call, update_call, unknown
+      requests;  // by route: create_call, list_calls, get_call, update_call, search_numbers, buy_number,
+                 // list_numbers, get_number, update_number, release_number, unknown
   std::map<unsigned, std::int64_t> answers;  // by HTTP status, answers written
   std::int64_t connections_accepted = 0, connections_open = 0;
   std::int64_t silent = 0, resets = 0;             // create requests left unanswered, connections reset
@@ -139,7 +159,8 @@ struct fake_counters {
 
 class fake_twilio {
  public:
-  // Throws std::invalid_argument for a rate outside [0, 1] or zero threads.
+  // Throws std::invalid_argument for a rate outside [0, 1], zero threads, an owned number that is not E.164
+  // or an available one that is not +1 and 10 digits.
   explicit fake_twilio(fake_twilio_options options = {});
   ~fake_twilio();
   fake_twilio(const fake_twilio&) = delete;
@@ -168,6 +189,8 @@ class fake_twilio {
   [[nodiscard]] std::vector<placed_call> placed() const;  // in creation order
   [[nodiscard]] std::optional<call_snapshot> call(const std::string& sid) const;
   [[nodiscard]] fake_counters counters() const;
+  // The numbers the account holds, oldest first (the pre-owned ones first, in the options' order).
+  [[nodiscard]] std::vector<incoming_number> incoming_numbers() const;
 
   // Wait for the counters to satisfy `done` (checked under the fake's mutex: keep it short, call nothing of
   // the fake from it); false on timeout.
