@@ -35,6 +35,28 @@
 #include "engine/webhook_dispatcher.hpp"
 
 namespace dialer::app {
+
+namespace {
+
+// A Call Control command for an inbound call; lost, unsent or a 5xx: sent again (`left` more times at most: its
+// command_id makes a repeat harmless). The pool outlives every request it runs (it fails them when it stops).
+void send_telnyx_command(carriers::rest::http_pool& pool, carriers::rest::http_request q, std::string call,
+                         std::string action, int left) {
+  auto again = q;
+  pool.send(std::move(q), [&pool, again = std::move(again), call = std::move(call), action = std::move(action),
+                           left](carriers::rest::http_response&& a) mutable {
+    if (a.fail == carriers::rest::failure::none && a.status < 300) return;
+    if ((a.fail != carriers::rest::failure::none || a.status >= 500) && left > 0) {
+      send_telnyx_command(pool, std::move(again), std::move(call), std::move(action), left - 1);
+      return;
+    }
+    spdlog::warn("telnyx: inbound call {}: {} failed: {}", call, action,
+                 a.fail != carriers::rest::failure::none ? a.error
+                                                         : fmt::format("HTTP {}: {}", a.status, a.body.substr(0, 300)));
+  });
+}
+
+}  // namespace
 namespace {
 
 namespace fs = std::filesystem;
@@ -556,12 +578,7 @@ int serve(const global_options& options, const serve_settings& settings) {
         q.content_type = "application/json";
         q.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         q.authorization = auth;
-        pool->send(std::move(q), [call, action](carriers::rest::http_response&& a) {
-          if (a.fail == carriers::rest::failure::none && a.status < 300) return;
-          spdlog::warn("telnyx: inbound call {}: {} failed: {}", call, action,
-                       a.fail != carriers::rest::failure::none ? a.error : fmt::format("HTTP {}: {}", a.status,
-                                                                                         a.body.substr(0, 300)));
-        });
+        send_telnyx_command(*pool, std::move(q), call, action, 2);
       };
     api_opts.metrics_token = env("DIALER_METRICS_TOKEN");
     api_opts.before_scrape = [&engine_metrics, &engine_for_metrics] {

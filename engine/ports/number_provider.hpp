@@ -48,7 +48,9 @@ class number_provider {
   [[nodiscard]] virtual result<void> release(const purchased_number& number) = 0;
   // BYOC: the number is already the customer's at this provider. Finds it in the account and points its inbound
   // calls at this platform's inbound endpoint. not_found when the account has no such number; conflict when the
-  // number is bound to something that pointing it would break (a SIP trunk). Nothing is changed on an error.
+  // number is bound to something that pointing it would break (a SIP trunk). An error before the number was
+  // pointed here changes nothing; one after it (a later step failed) leaves it pointed here, which importing it
+  // again completes.
   [[nodiscard]] virtual result<purchased_number> claim(const std::string& e164) {
     return make_error(errc::invalid_input, "number provider '{}' cannot import numbers ({})", name(), e164);
   }

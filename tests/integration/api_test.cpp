@@ -815,7 +815,11 @@ class ApiInbound : public Api {
     ASSERT_EQ(EVP_PKEY_get_raw_public_key(raw, pub, &len), 1);
     env_ = {{"DIALER_PUBLIC_BASE_URL", std::string(kBase) + "/"},
             {"DIALER_TWILIO_AUTH_TOKEN", kToken},
-            {"DIALER_TELNYX_PUBLIC_KEY", b64(pub, len)}};
+            {"DIALER_TELNYX_PUBLIC_KEY", b64(pub, len)},
+            // The decisions are also issued through Call Control; nothing listens there in these tests (the
+            // carrier tests check the commands against the fake Telnyx).
+            {"DIALER_TELNYX_API_KEY", "KEY-inbound-test"},
+            {"DIALER_TELNYX_BASE_URL", "http://127.0.0.1:9"}};
     server_ = serve("inbound", {}, env_);
   }
 
@@ -848,7 +852,7 @@ class ApiInbound : public Api {
                 {{"Content-Type", "application/x-www-form-urlencoded"}, {"X-Twilio-Signature", signature}});
   }
 
-  http_reply telnyx_call(const std::string& to, std::int64_t timestamp, bool tamper = false) {
+  http_reply telnyx_call(const std::string& to, std::int64_t timestamp, bool tamper = false, unsigned short port = 0) {
     const nlohmann::json body{{"data",
                                {{"id", "0ccc7b54-4df3-4bca-a65a-3da1ecc777f0"},
                                 {"event_type", "call.initiated"},
@@ -862,7 +866,7 @@ class ApiInbound : public Api {
     unsigned char sig[64];
     std::size_t sig_len = sizeof sig;
     EXPECT_EQ(EVP_DigestSign(ctx.get(), sig, &sig_len, reinterpret_cast<const unsigned char*>(message.data()), message.size()), 1);
-    return call(verb::post, "/v1/inbound/telnyx", nullptr, "", {}, server_.port, tamper ? text + " " : text,
+    return call(verb::post, "/v1/inbound/telnyx", nullptr, "", {}, port != 0 ? port : server_.port, tamper ? text + " " : text,
                 {{"Content-Type", "application/json"},
                  {"telnyx-timestamp", std::to_string(timestamp)},
                  {"telnyx-signature-ed25519", b64(sig, sig_len)}});
@@ -932,6 +936,15 @@ TEST_F(ApiInbound, ASignedTelnyxWebhookGetsTheCommandThatHandsTheCallToItsAgent)
   EXPECT_EQ(telnyx_call("+14155559999", now()).json()["action"], "reject");
   EXPECT_EQ(telnyx_call(stream, now(), true).status, 403u) << "a body the signature does not cover";
   EXPECT_EQ(telnyx_call(stream, now() - 301).status, 403u) << "a timestamp over five minutes old";
+  // A server that could not answer the call through Call Control (no API key) says 503, so that Telnyx retries or
+  // fails over, instead of a 200 after which nobody answers.
+  auto keyless_env = env_;
+  keyless_env.erase("DIALER_TELNYX_API_KEY");
+  auto keyless = serve("inbound-keyless", {}, keyless_env);
+  const auto refused = telnyx_call(stream, now(), false, keyless.port);
+  EXPECT_EQ(refused.status, 503u) << refused.body;
+  EXPECT_EQ(refused.code(), "inbound_not_configured");
+  EXPECT_NE(refused.body.find("DIALER_TELNYX_API_KEY"), std::string::npos) << refused.body;
 }
 
 // The lookup is in memory in every server, and follows a change made through another server: announced by the

@@ -83,8 +83,9 @@ result<telnyx_settings> parse_telnyx_settings(const nlohmann::json& json, const 
     s.max_connections = static_cast<std::size_t>(o.number("max_connections", 64, 1, 4096));
     s.status_poll_after = o.duration("status_poll_after", s.status_poll_after, milliseconds(500), milliseconds(86'400'000));
     s.inbox_poll = o.duration("inbox_poll", s.inbox_poll, milliseconds(10), milliseconds(60'000));
-    s.dial_resends = static_cast<int>(o.number("dial_resends", 3, 0, 10));
-    s.redial_window = o.duration("redial_window", s.redial_window, milliseconds(0), milliseconds(86'400'000));
+    s.dial_resends = static_cast<int>(o.number("dial_resends", 3, 0, 5));
+    // Telnyx ignores a repeated command_id for 60 s: past that, a resend could ring the callee a second time.
+    s.redial_window = o.duration("redial_window", s.redial_window, milliseconds(0), milliseconds(50'000));
     s.channel_limit_backoff =
         o.duration("channel_limit_backoff", s.channel_limit_backoff, milliseconds(100), milliseconds(600'000));
     s.ca_file = o.text("ca_file");
@@ -232,13 +233,20 @@ struct telnyx_carrier::impl : rest::callback_core<calls::call_state>, std::enabl
     body = made->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     {
       std::lock_guard g(m);
-      auto& st = calls[r.attempt.value()];
-      st = call_state{};
-      st.placement = placement;
-      st.request = r;
-      st.body = body;
-      st.sent = clk.wall();
-      st.first_sent = clk.monotonic();
+      refused_draining = draining;  // drain() may have begun since the check above
+      if (!refused_draining) {
+        auto& st = calls[r.attempt.value()];
+        st = call_state{};
+        st.placement = placement;
+        st.request = r;
+        st.body = body;
+        st.sent = clk.wall();
+        st.first_sent = clk.monotonic();
+      }
+    }
+    if (refused_draining) {
+      refuse(r.attempt, origination_refusal::not_placed, std::nullopt, "the telnyx carrier is draining");
+      return;
     }
     send_dial(r.attempt, placement, std::move(body));
   }
@@ -250,14 +258,17 @@ struct telnyx_carrier::impl : rest::callback_core<calls::call_state>, std::enabl
 
   // The answer to a dial (pool thread).
   void dialed(attempt_id attempt, const std::string& placement, rest::http_response&& a) {
-    bool doubtful = false;
+    bool doubtful = false, known = false;
     {
       std::lock_guard g(m);
       auto it = calls.find(attempt.value());
-      if (it == calls.end() || it->second.placement != placement || !it->second.call_id.empty()) return;
+      if (it == calls.end() || it->second.placement != placement) return;
       doubtful = it->second.doubtful;
+      known = !it->second.call_id.empty();
     }
-    if (a.fail == rest::failure::none && a.status >= 200 && a.status < 300) {
+    const bool created = a.fail == rest::failure::none && a.status >= 200 && a.status < 300;
+    if (known && !created) return;  // settled already (a webhook told the call id): a late answer changes nothing
+    if (created) {
       const auto body = nlohmann::json::parse(a.body, nullptr, false);
       const auto id = data_text(body, "call_control_id");
       if (id.empty()) {
@@ -321,21 +332,31 @@ struct telnyx_carrier::impl : rest::callback_core<calls::call_state>, std::enabl
   }
 
   void learned(attempt_id attempt, const std::string& placement, const std::string& id, bool from_dial) {
-    bool tell = false, cancel = false;
+    bool tell = false, cancel = false, stray = false;
     {
       std::lock_guard g(m);
       auto it = calls.find(attempt.value());
       if (it == calls.end() || it->second.placement != placement) return;
       auto& c = it->second;
       if (c.call_id.empty()) c.call_id = id;
-      if (c.call_id != id) return;
-      if (from_dial && c.at == phase::placing) c.at = phase::accepted;
-      c.resend_at = {};
-      if (c.next_poll == std::chrono::nanoseconds{}) c.next_poll = clk.monotonic() + s.status_poll_after;
-      tell = !c.reported_accept;
-      c.reported_accept = true;
-      cancel = c.cancel_wanted && !c.cancel_sent;
-      if (cancel) c.cancel_sent = true;
+      // A dial answered with another call than the one kept: Telnyx did not take a resend as the same command (a
+      // second call for one attempt). It is never followed, only hung up.
+      stray = c.call_id != id && from_dial;
+      if (c.call_id != id && !stray) return;
+      if (!stray) {
+        if (from_dial && c.at == phase::placing) c.at = phase::accepted;
+        c.resend_at = {};
+        if (c.next_poll == std::chrono::nanoseconds{}) c.next_poll = clk.monotonic() + s.status_poll_after;
+        tell = !c.reported_accept;
+        c.reported_accept = true;
+        cancel = c.cancel_wanted && !c.cancel_sent;
+        if (cancel) c.cancel_sent = true;
+      }
+    }
+    if (stray) {
+      spdlog::error("telnyx: attempt {}: a resent dial created a second call {}; hanging it up", attempt.value(), id);
+      hang_up(attempt, id);
+      return;
     }
     if (tell) events().on_accepted(attempt, id);
     if (cancel) hang_up(attempt, id);
@@ -357,12 +378,18 @@ struct telnyx_carrier::impl : rest::callback_core<calls::call_state>, std::enabl
   }
 
   // The callee answered a call whose agent is a SIP URI: transfer it there. A refusal ends the call (`failed`).
-  void transfer(attempt_id attempt, const std::string& id, const origination_request& r, const std::string& placement) {
+  void transfer(attempt_id attempt, const std::string& id, const origination_request& r, const std::string& placement,
+                int tries_left = 3) {
     const auto body = transfer_body(r, options, encode_client_state({instance, attempt.value(), placement, ""}),
                                     encode_client_state({instance, attempt.value(), placement, "agent"}));
     pool->send(request("POST", "/v2/calls/" + id + "/actions/transfer", body.dump()),
-               [this, attempt, id](rest::http_response&& a) {
+               [this, attempt, id, r, placement, tries_left](rest::http_response&& a) {
                  if (a.fail == rest::failure::none && a.status < 300) return;
+                 // Lost, unsent or a 5xx: the same command again (its command_id makes a repeat harmless).
+                 if ((a.fail != rest::failure::none || a.status >= 500) && tries_left > 1) {
+                   transfer(attempt, id, r, placement, tries_left - 1);
+                   return;
+                 }
                  // 422 90018: the callee hung up meanwhile; the call's own hangup says how it ended.
                  if (a.fail == rest::failure::none && a.status == 422 && a.body.find("90018") != std::string::npos)
                    return;
@@ -389,7 +416,10 @@ struct telnyx_carrier::impl : rest::callback_core<calls::call_state>, std::enabl
       if (it == calls.end() || it->second.placement != placement || it->second.call_id.empty()) return;
       auto& c = it->second;
       if (cb.event == "answered") c.agent_answered = true;
-      if (cb.event == "final" && !c.agent_answered && !c.cancel_sent) {
+      const auto data = nlohmann::json::parse(cb.params_json, nullptr, false);
+      const auto cause = text_of(data.is_object() && data.contains("payload") ? data["payload"] : data, "hangup_cause");
+      // originator_cancel: the callee hung up while the agent's leg rang (Telnyx cancels it): not the agent's doing.
+      if (cb.event == "final" && !c.agent_answered && !c.cancel_sent && cause != "originator_cancel") {
         c.agent_failed = c.cancel_wanted = c.cancel_sent = true;
         hang = c.call_id;
       }
@@ -405,6 +435,7 @@ struct telnyx_carrier::impl : rest::callback_core<calls::call_state>, std::enabl
               std::string_view how) {
     call_event ev;
     bool limited = false;
+    milliseconds held_for{0};
     {
       std::lock_guard g(m);
       auto it = calls.find(attempt.value());
@@ -414,7 +445,10 @@ struct telnyx_carrier::impl : rest::callback_core<calls::call_state>, std::enabl
       if (!c.call_id.empty() && !id.empty() && c.call_id != id) return false;
       ev = event_of(attempt, c, h, id, how);
       limited = is_channel_limit(h, c.answered.has_value());
-      if (limited) hold_locked();
+      if (limited) {
+        hold_locked();
+        held_for = hold_step;
+      }
       if (c.at == phase::uncertain) remember(ev);
       calls.erase(it);
       ++reporting;
@@ -422,7 +456,7 @@ struct telnyx_carrier::impl : rest::callback_core<calls::call_state>, std::enabl
     if (limited) {
       channel_limited.fetch_add(1, std::memory_order_relaxed);
       spdlog::warn("telnyx: call {} refused with SIP 403 (the channel limit); holding dials for {} ms", id,
-                   hold_step.count());
+                   held_for.count());
     }
     outcomes.fetch_add(1, std::memory_order_relaxed);
     report([&] { events().on_outcome(ev); });
@@ -551,6 +585,7 @@ struct telnyx_carrier::impl : rest::callback_core<calls::call_state>, std::enabl
     std::vector<std::pair<attempt_id, std::string>> hang;
     std::vector<std::tuple<attempt_id, std::string, std::string>> resend;
     std::vector<std::tuple<attempt_id, std::string, std::string, hangup>> finals;
+    std::vector<attempt_id> give_up;
     {
       std::lock_guard g(m);
       const auto now = clk.monotonic();
@@ -562,7 +597,16 @@ struct telnyx_carrier::impl : rest::callback_core<calls::call_state>, std::enabl
         if (c.call_id.empty()) {
           if (c.resend_at != std::chrono::nanoseconds{} && c.resend_at <= now) {
             c.resend_at = {};
-            resend.emplace_back(attempt_id(attempt), c.placement, c.body);
+            if (c.cancel_wanted || draining || now - c.first_sent > s.redial_window) {
+              // Not sent again after a cancel, once draining, or past the window (Telnyx may have forgotten the
+              // command_id): the dial stays doubtful (indeterminate).
+              if (c.at != phase::uncertain) {
+                c.at = phase::uncertain;
+                give_up.emplace_back(attempt_id(attempt));
+              }
+            } else {
+              resend.emplace_back(attempt_id(attempt), c.placement, c.body);
+            }
           }
           continue;
         }
@@ -576,6 +620,9 @@ struct telnyx_carrier::impl : rest::callback_core<calls::call_state>, std::enabl
       }
     }
     for (const auto& [attempt, placement, id, h] : finals) (void)finish(attempt, placement, h, id, "call.hangup");
+    for (const auto attempt : give_up)
+      refuse(attempt, origination_refusal::indeterminate, std::nullopt,
+             "telnyx: the dial's answer was lost and it is not sent again (canceled or draining)");
     for (auto& [attempt, placement, body] : resend) {
       resent.fetch_add(1, std::memory_order_relaxed);
       send_dial(attempt, placement, std::move(body));
@@ -776,11 +823,11 @@ result<std::optional<call_event>> telnyx_carrier::lookup(attempt_id attempt, std
   }
   std::string id(carrier_call_id);
   for (const auto& cb : held) {
-    if (id.empty()) id = cb.call_id;
     const auto data = nlohmann::json::parse(cb.params_json, nullptr, false);
     if (!data.is_object()) continue;
     const auto& payload = data.contains("payload") ? data["payload"] : data;
     if (const auto tag = decode_client_state(text_of(payload, "client_state")); tag && tag->leg == "agent") continue;
+    if (id.empty()) id = cb.call_id;
     if ((cb.event == "amd" || cb.event == "greeting") && is_machine(text_of(payload, "result"))) known.machine = true;
     if (cb.event == "answered" && !known.answered)
       known.answered = parse_iso8601(text_of(data, "occurred_at")).value_or(cb.received_at);

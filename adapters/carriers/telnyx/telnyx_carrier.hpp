@@ -49,8 +49,10 @@ struct telnyx_settings {
   std::size_t max_connections = 64;
   std::chrono::milliseconds status_poll_after{120'000};
   std::chrono::milliseconds inbox_poll{250};
-  int dial_resends = 3;                            // same command_id, after a lost answer or a 5xx
-  std::chrono::milliseconds redial_window{120'000};  // how long after the first send lookup() may send it again
+  int dial_resends = 3;                            // same command_id, after a lost answer or a 5xx (0..5)
+  // How long after the first send lookup() may send it again: under Telnyx's 60 s memory of a command_id (at most
+  // 50 s), or a resend could be a second call.
+  std::chrono::milliseconds redial_window{45'000};
   std::chrono::milliseconds channel_limit_backoff{2'000};
   std::string machine_detection = "disabled";      // premium | detect | detect_beep | detect_words | greeting_end
   bool hang_up_on_machine = true;

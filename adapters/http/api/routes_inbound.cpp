@@ -127,9 +127,12 @@ nlohmann::json signed_telnyx_body(api_call& c, std::string_view counter) {
 // to a SIP URI, reject), issued through Call Control's REST API (options.telnyx_command) and told in the answer.
 reply telnyx(api_call& c) {
   const auto& o = c.options;
-  if (!o.routes || o.telnyx_public_key.empty()) {
+  if (!o.routes || o.telnyx_public_key.empty() || !o.telnyx_command) {
     c.count_inbound("telnyx", "unconfigured");
-    throw api_error(503, "inbound_not_configured", "inbound Telnyx calls need DIALER_TELNYX_PUBLIC_KEY");
+    // A 503 makes Telnyx retry (or fail over): better than a 200 after which nobody answers the call.
+    throw api_error(503, "inbound_not_configured",
+                    "inbound Telnyx calls need DIALER_TELNYX_PUBLIC_KEY (to verify them) and DIALER_TELNYX_API_KEY (to "
+                    "answer them through Call Control)");
   }
   const auto body = signed_telnyx_body(c, "telnyx");
   using carriers::telnyx::text_of;
@@ -148,14 +151,12 @@ reply telnyx(api_call& c) {
   // The command is issued through Call Control's REST API (Telnyx acts on nothing in this answer, which says what
   // was decided, for the log and the tests). Its command_id makes a webhook Telnyx delivers twice one command.
   const auto issue = [&](const nlohmann::json& decided) {
-    if (o.telnyx_command) {
-      auto command = decided;
-      const std::string action = command["action"];
-      command.erase("action");
-      command.erase("call_control_id");
-      command["command_id"] = "inbound-" + action + "-" + call;
-      o.telnyx_command(call, action, command);
-    }
+    auto command = decided;
+    const std::string action = command["action"];
+    command.erase("action");
+    command.erase("call_control_id");
+    command["command_id"] = "inbound-" + action + "-" + call;
+    o.telnyx_command(call, action, command);
     return json_reply(decided);
   };
   if (!route) return issue({{"action", "reject"}, {"call_control_id", call}, {"cause", "CALL_REJECTED"}});
