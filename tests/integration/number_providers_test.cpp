@@ -86,6 +86,11 @@ TEST_F(NumberProviders, TwilioByocImportFindsTheNumberInTheAccountAndPointsItsCa
   ASSERT_EQ(held.size(), 1u);
   EXPECT_EQ(held[0].voice_url, std::string(kPublicBase) + "/v1/inbound/twilio");
   EXPECT_EQ(held[0].voice_method, "POST");
+  // Already on the platform: refused (exit 4) before Twilio is asked anything that changes the number.
+  const auto updates = fake.counters().requests.at("update_number");
+  const auto again = dialer({"numbers", "import", "+13125550177", "--provider", "twilio"}, env);
+  EXPECT_EQ(again.exit_code, 4) << again.err;
+  EXPECT_EQ(fake.counters().requests.at("update_number"), updates);
   // A number the account does not hold: not found (exit 3), nothing recorded, nothing changed at Twilio.
   const auto missing = dialer({"numbers", "import", "+13125550178", "--provider", "twilio"}, env);
   EXPECT_EQ(missing.exit_code, 3) << missing.err;

@@ -7,17 +7,14 @@
 #include <spdlog/spdlog.h>
 
 #include "adapters/http/url.hpp"
+#include "adapters/carriers/rest/json_text.hpp"
 #include "engine/phone.hpp"
 
 namespace dialer::carriers::telnyx {
 
 namespace {
 
-std::string text_of(const nlohmann::json& j, const char* key) {
-  if (!j.is_object()) return {};
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
+using rest::text_of;
 
 const nlohmann::json& data_of(const rest::json_answer& a) {
   static const nlohmann::json none;

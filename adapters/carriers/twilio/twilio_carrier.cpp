@@ -16,6 +16,7 @@
 #include "adapters/carriers/rest/callback_bell.hpp"
 #include "adapters/carriers/rest/callback_core.hpp"
 #include "adapters/carriers/rest/http_pool.hpp"
+#include "adapters/carriers/rest/json_text.hpp"
 #include "adapters/carriers/rest/settings.hpp"
 #include "adapters/carriers/twilio/twilio_protocol.hpp"
 #include "adapters/http/url.hpp"
@@ -34,11 +35,7 @@ bool hex_sid(std::string_view s, std::string_view prefix) {
 }
 
 // A string field of a JSON object ("" when absent, null or not a string: every field of a call is nullable).
-std::string text_of(const nlohmann::json& j, const char* key) {
-  if (!j.is_object()) return {};
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
+using rest::text_of;
 
 
 

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "adapters/carriers/twilio/twilio_protocol.hpp"
+#include "adapters/carriers/rest/json_text.hpp"
 #include "adapters/http/url.hpp"
 #include "engine/phone.hpp"
 
@@ -11,11 +12,7 @@ namespace dialer::carriers::twilio {
 
 namespace {
 
-std::string text_of(const nlohmann::json& j, const char* key) {
-  if (!j.is_object()) return {};
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
+using rest::text_of;
 
 // Twilio's error body as a message, and the error's kind: 404 and 21421/21422 (no such number, or not available)
 // are not_found; 429 and 5xx unavailable; the rest invalid_input.
