@@ -10,7 +10,7 @@ packages=(
   libconcurrentqueue-dev libspdlog-dev libfmt-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
   libphonenumber-dev libhowardhinnant-date-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  sip-tester tzdata clang-format util-linux procps
+  sip-tester libosip2-dev clang-14 libclang-rt-14-dev tzdata clang-format util-linux procps
   prometheus-cpp-dev wrk curl openssl ca-certificates
 )
 
