@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up the machine, builds everything and runs every test:
 #   1. the OpenAPI description linted by Redocly (strict rules; npm, see test-tools.sh), and the whole suite
-#      (unit, scheduler, integration against a throwaway PostgreSQL and SIPp),
+#      (unit, scheduler, integration against a throwaway PostgreSQL and SIPp), then the SIP parser fuzzed for 30 s,
 #   2. the scheduler tests again under ThreadSanitizer (a separate, scheduler-only build),
 #   3. the unit and end-to-end tests again under AddressSanitizer + UndefinedBehaviorSanitizer (a separate build
 #      whose dialer binary, which the end-to-end tests start, is sanitized too): stop-now with calls in flight,
@@ -30,6 +30,9 @@ echo "== the OpenAPI description, linted (Redocly, recommended-strict)"
 tests/lint/node_modules/.bin/redocly lint --config tests/lint/redocly.yaml adapters/http/openapi.yaml || status=1
 
 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 600 || status=1
+
+echo "== the SIP message parser under libFuzzer (clang-14, ASan + UBSan), 30 s from the RFC 4475 seeds"
+bash tests/fuzz/run.sh 30 || status=1
 
 echo "== scheduler tests under ThreadSanitizer"
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
