@@ -103,6 +103,19 @@ result<launch_plan> campaign_service::prepare(const campaign_spec& spec, step s)
   } else {
     plan.agent_record = *found;
   }
+  // A SIP trunk hands the callee to the agent by SIP (third-party call control, adapters/carriers/sip): an agent
+  // reached only by a media stream cannot take its calls, and no call should be placed to find that out.
+  if (spec.carrier == "sip") {
+    const auto& handoff = plan.agent_record.handoff.empty() ? spec.agent_handoff : plan.agent_record.handoff;
+    if (!handoff.starts_with("sip:") && !handoff.starts_with("sips:")) {
+      auto e = make_error(errc::launch_failed,
+                          "agent '{}' has no SIP hand-off (its hand-off is '{}'): the sip carrier connects the callee "
+                          "to the agent by SIP; give the agent a sip: URI or use a carrier that streams media",
+                          spec.agent, handoff);
+      e.reason = "handoff_not_sip";
+      return e;
+    }
+  }
 
   std::size_t to_provision = 0;  // listed numbers that acting would buy or assign
   for (const auto& listed : spec.numbers) {

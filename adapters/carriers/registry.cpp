@@ -6,6 +6,7 @@
 
 #include "adapters/carriers/simulated/simulated_carrier.hpp"
 #include "adapters/carriers/simulated/simulated_number_provider.hpp"
+#include "adapters/carriers/sip/sip_carrier.hpp"
 #include "adapters/carriers/telnyx/telnyx_carrier.hpp"
 #include "adapters/carriers/twilio/twilio_carrier.hpp"
 
@@ -123,8 +124,21 @@ result<void> register_telnyx(registry& r, std::shared_ptr<const carrier_environm
   });
 }
 
+result<void> register_sip(registry& r, std::shared_ptr<const carrier_environment> env) {
+  if (!env) env = std::make_shared<const carrier_environment>();
+  return r.add_carrier("sip", [env](const nlohmann::json& settings, dialer::clock& clock)
+                                  -> result<std::unique_ptr<carrier>> {
+    auto parsed = sip::parse_sip_settings(settings, *env);
+    if (!parsed) return std::move(parsed).error();
+    auto made = sip::sip_carrier::make(std::move(*parsed), clock);
+    if (!made) return std::move(made).error();
+    return std::unique_ptr<carrier>(std::move(*made));
+  });
+}
+
 registry make_default_registry(std::shared_ptr<const carrier_environment> env) {
   registry r;
+  if (auto added = register_sip(r, env); !added) throw dialer_exception(std::move(added).error());
   if (auto added = register_simulated(r); !added) throw dialer_exception(std::move(added).error());
   if (auto added = register_twilio(r, env); !added) throw dialer_exception(std::move(added).error());
   if (auto added = register_telnyx(r, std::move(env)); !added) throw dialer_exception(std::move(added).error());

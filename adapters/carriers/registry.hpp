@@ -61,6 +61,10 @@ class registry {
 // Registers "telnyx" as a carrier, the same way.
 [[nodiscard]] result<void> register_telnyx(registry& r, std::shared_ptr<const carrier_environment> env);
 
+// Registers "sip": a SIP trunk driven by third-party call control (adapters/carriers/sip); `env` gives the trunk's
+// digest credentials.
+[[nodiscard]] result<void> register_sip(registry& r, std::shared_ptr<const carrier_environment> env);
+
 // A registry holding every built-in carrier and number provider. Throws dialer_exception when two
 // registrations collide: a programming error that must stop start-up. The REST carriers get `env`; without one
 // (the default) they are registered all the same and refuse to start, saying what is missing.

@@ -10,7 +10,7 @@ namespace {
 
 TEST(CarrierRegistry, DefaultRegistryKnowsTheSimulatedCarrierAndProvider) {
   auto r = make_default_registry();
-  EXPECT_EQ(r.carrier_names(), (std::vector<std::string>{"simulated", "telnyx", "twilio"}));
+  EXPECT_EQ(r.carrier_names(), (std::vector<std::string>{"simulated", "sip", "telnyx", "twilio"}));
   EXPECT_EQ(r.number_provider_names(), std::vector<std::string>{"simulated"});
 }
 
@@ -38,14 +38,14 @@ TEST(CarrierRegistry, InvalidSettingsAreAConfigurationError) {
 TEST(CarrierRegistry, UnknownCarrierNameListsTheKnownOnes) {
   auto r = make_default_registry();
   ASSERT_TRUE(
-      r.add_carrier("sip", [](const nlohmann::json&, dialer::clock&) -> result<std::unique_ptr<carrier>> {
+      r.add_carrier("vonage", [](const nlohmann::json&, dialer::clock&) -> result<std::unique_ptr<carrier>> {
         return make_error(errc::unavailable, "not built in this test");
       }));
   manual_clock clock;
   auto built = r.make_carrier("twillio", nullptr, clock);
   ASSERT_FALSE(built);
   EXPECT_EQ(built.error().code, errc::invalid_input);
-  EXPECT_EQ(built.error().message, "unknown carrier 'twillio'; known carriers: simulated, sip, telnyx, twilio");
+  EXPECT_EQ(built.error().message, "unknown carrier 'twillio'; known carriers: simulated, sip, telnyx, twilio, vonage");
 }
 
 TEST(CarrierRegistry, UnknownNumberProviderNameListsTheKnownOnes) {

@@ -24,6 +24,9 @@ constexpr source kSources[] = {
     {"DIALER_TELNYX_API_KEY", "telnyx", "api_key"},
     // Not a secret, but the account's: the Call Control application the process places calls with.
     {"DIALER_TELNYX_CONNECTION_ID", "telnyx", "connection_id"},
+    // A SIP trunk's digest credentials (RFC 3261 §22), answered to a 401/407.
+    {"DIALER_SIP_USERNAME", "sip", "username"},
+    {"DIALER_SIP_PASSWORD", "sip", "password"},
 };
 
 }  // namespace
@@ -44,8 +47,9 @@ result<carrier_credentials> credentials_from_environment() {
   if (!j.is_object())
     return make_error(errc::invalid_input, "DIALER_CARRIER_SECRETS_FILE '{}': not a JSON object", file);
   for (const auto& [carrier, fields] : j.items()) {
-    if (carrier != "twilio" && carrier != "telnyx")
-      return make_error(errc::invalid_input, "DIALER_CARRIER_SECRETS_FILE '{}': unknown carrier '{}' (twilio, telnyx)",
+    if (carrier != "twilio" && carrier != "telnyx" && carrier != "sip")
+      return make_error(errc::invalid_input,
+                        "DIALER_CARRIER_SECRETS_FILE '{}': unknown carrier '{}' (twilio, telnyx, sip)",
                         file, carrier);
     if (!fields.is_object())
       return make_error(errc::invalid_input, "DIALER_CARRIER_SECRETS_FILE '{}': '{}' must be an object", file, carrier);

@@ -3,9 +3,9 @@
 //
 // Credentials belong to the serving process, not to a campaign: they come from the environment
 // (DIALER_TWILIO_ACCOUNT_SID, DIALER_TWILIO_AUTH_TOKEN or DIALER_TWILIO_API_KEY_SID + DIALER_TWILIO_API_KEY_SECRET,
-// DIALER_TELNYX_API_KEY, DIALER_TELNYX_CONNECTION_ID) or from a secrets file the configuration names
-// (DIALER_CARRIER_SECRETS_FILE, JSON: {"twilio": {"account_sid", "auth_token", "api_key_sid", "api_key_secret"},
-// "telnyx": {"api_key", "connection_id"}}), the file
+// DIALER_TELNYX_API_KEY, DIALER_TELNYX_CONNECTION_ID, DIALER_SIP_USERNAME, DIALER_SIP_PASSWORD) or from a secrets
+// file the configuration names (DIALER_CARRIER_SECRETS_FILE, JSON: {"twilio": {"account_sid", "auth_token",
+// "api_key_sid", "api_key_secret"}, "telnyx": {"api_key", "connection_id"}, "sip": {"username", "password"}}), the file
 // winning nothing over the environment: a value set in both is an error, so nobody wonders which applies. A
 // campaign file run by `dialer run` may also give them in its carrier settings (as ${ENV} references); stored
 // campaign settings never hold them (they are redacted).

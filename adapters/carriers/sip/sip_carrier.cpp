@@ -1,0 +1,982 @@
+#include <utility>  // before Asio (Boost 1.74 on g++ 12)
+
+#include "adapters/carriers/sip/sip_carrier.hpp"
+
+#include <algorithm>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <unordered_map>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "adapters/carriers/rest/handoff.hpp"
+#include "adapters/carriers/rest/settings.hpp"
+#include "adapters/carriers/sip/sip_digest.hpp"
+#include "adapters/carriers/sip/sip_endpoint.hpp"
+
+namespace dialer::carriers::sip {
+
+using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
+
+namespace {
+
+// The address this machine uses toward `trunk` (a connected UDP socket sends nothing; the kernel picks the route).
+std::string local_address_toward(const std::string& trunk_host, int port) {
+  namespace asio = boost::asio;
+  asio::io_context io;
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(trunk_host, ec);
+  if (ec) return "127.0.0.1";
+  asio::ip::udp::socket s(io);
+  s.open(address.is_v6() ? asio::ip::udp::v6() : asio::ip::udp::v4(), ec);
+  if (!ec) s.connect(asio::ip::udp::endpoint(address, static_cast<unsigned short>(port)), ec);
+  if (ec) return address.is_v6() ? "::1" : "127.0.0.1";
+  return s.local_endpoint(ec).address().to_string();
+}
+
+// A header value from something a contact carries: control characters would end the header (or forge the next).
+std::string header_safe(std::string_view v) {
+  std::string out;
+  out.reserve(std::min<std::size_t>(v.size(), 256));
+  for (char c : v) {
+    if (out.size() >= 256) break;
+    const auto u = static_cast<unsigned char>(c);
+    out.push_back(u < 0x20 || u == 0x7f ? ' ' : c);
+  }
+  return out;
+}
+
+std::string host_port(const std::string& host, int port) {
+  const bool v6 = host.find(':') != std::string::npos;
+  return fmt::format("{}{}{}:{}", v6 ? "[" : "", host, v6 ? "]" : "", port);
+}
+
+}  // namespace
+
+result<sip_settings> parse_sip_settings(const nlohmann::json& json, const carrier_environment& env) {
+  sip_settings s;
+  const rest::settings_reader o("sip", json);
+  static constexpr std::string_view known[] = {
+      "trunk",        "transport",    "trunk_domain", "local_host",          "local_port", "max_channels",
+      "account_cps",  "ring_timeout", "username",     "agent_answer_timeout", "delayed_offer", "password"};
+  try {
+    o.only_known(known);
+    const auto trunk = o.text("trunk");
+    if (trunk.empty())
+      return make_error(errc::invalid_input, "sip carrier: setting 'trunk' is required (\"10.0.0.5:5060\")");
+    auto uri = parse_sip_uri("sip:" + trunk);
+    if (!uri || !uri->user.empty() || !uri->params.empty())
+      return make_error(errc::invalid_input, "sip carrier: setting 'trunk' must be host[:port], got \"{}\"",
+                        trunk.substr(0, 80));
+    boost::system::error_code ec;
+    (void)boost::asio::ip::make_address(uri->host, ec);
+    if (ec)
+      return make_error(errc::invalid_input,
+                        "sip carrier: setting 'trunk' must be a numeric IP address (names are not resolved), got "
+                        "\"{}\"",
+                        uri->host);
+    s.trunk.host = uri->host;
+    s.trunk.port = uri->port != 0 ? uri->port : 5060;
+    static constexpr std::string_view transports[] = {"udp", "tcp"};
+    s.trunk.via = o.choice("transport", "udp", transports) == "tcp" ? transport::tcp : transport::udp;
+    s.trunk_domain = o.text("trunk_domain");
+    if (s.trunk_domain.empty()) s.trunk_domain = host_port(s.trunk.host, s.trunk.port);
+    s.local_host = o.text("local_host");
+    if (!s.local_host.empty()) {
+      (void)boost::asio::ip::make_address(s.local_host, ec);
+      if (ec) throw o.fail("setting 'local_host' must be a numeric IP address");
+    } else {
+      s.local_host = local_address_toward(s.trunk.host, s.trunk.port);
+    }
+    s.local_port = static_cast<int>(o.number("local_port", 0, 0, 65535));
+    s.max_channels = static_cast<int>(o.number("max_channels", 0, 0, 1'000'000));
+    s.account_cps = o.number("account_cps", 10, 0.01, 100'000);
+    s.ring_timeout = o.duration("ring_timeout", s.ring_timeout, milliseconds(1000), milliseconds(600'000));
+    s.agent_answer_timeout =
+        o.duration("agent_answer_timeout", s.agent_answer_timeout, milliseconds(200), milliseconds(30'000));
+    s.delayed_offer = o.flag("delayed_offer", true);
+    if (!s.delayed_offer)
+      return make_error(errc::invalid_input,
+                        "sip carrier: delayed_offer: false (a trunk that refuses an INVITE without SDP) is not "
+                        "supported yet: the adapter only sends the trunk an INVITE without SDP (RFC 3725 flow I); "
+                        "see adapters/carriers/sip/README.md");
+    s.username = o.text("username");
+    if (s.username.empty())
+      if (const auto* u = env.credentials.find("sip.username")) s.username = u->reveal();
+    auto own_password = o.text("password", true);
+    if (own_password == "<redacted>") own_password.clear();
+    if (!own_password.empty())
+      s.password = secret(own_password);
+    else if (const auto* p = env.credentials.find("sip.password"))
+      s.password = *p;
+    if (s.username.empty() != s.password.empty())
+      return make_error(errc::invalid_input,
+                        "sip carrier: digest credentials need both a username and a password (DIALER_SIP_USERNAME, "
+                        "DIALER_SIP_PASSWORD)");
+  } catch (const rest::bad_setting& b) {
+    return make_error(errc::invalid_input, "{}", b.what());
+  }
+  return s;
+}
+
+namespace {
+
+enum class kind : std::uint8_t {
+  trunk_invite = 1,
+  trunk_cancel,
+  trunk_bye,
+  trunk_reinvite,
+  agent_invite,
+  agent_cancel,
+  agent_bye,
+  agent_reinvite,
+};
+
+constexpr client_tag tag_of(std::uint64_t call, kind k) {
+  return (call << 4) | static_cast<std::uint64_t>(k);
+}
+constexpr std::uint64_t call_of(client_tag t) {
+  return t >> 4;
+}
+constexpr kind kind_of(client_tag t) {
+  return static_cast<kind>(t & 0xF);
+}
+
+// One side of the call, as a UAC dialog (RFC 3261 §12.1.2).
+struct leg {
+  peer next_hop;
+  std::string request_uri;
+  std::string call_id;
+  std::string from;  // ours, with our tag
+  std::string to;    // theirs, as first sent (no tag)
+  std::string remote_tag;
+  std::string remote_target;  // Contact of the 2xx
+  std::vector<std::string> route_set;
+  std::uint32_t cseq = 1;
+  std::uint32_t invite_cseq = 1;  // the INVITE a 2xx retransmission belongs to
+  std::string invite_via;         // the INVITE's Via: a CANCEL repeats it
+  std::vector<std::pair<std::string, std::string>> invite_auth;  // credentials, repeated in the 2xx's ACK
+  std::string ack;                // the ACK of its last 2xx, resent when the 2xx is
+  bool provisional = false;
+  bool confirmed = false;  // 2xx received and ACKed
+  bool invite_pending = false;
+  bool cancel_sent = false;
+  bool ended = false;
+};
+
+enum class phase : std::uint8_t { trunk, agent, connected, ended };
+
+struct sip_call {
+  std::uint64_t key = 0;
+  origination_request request;
+  leg trunk;
+  leg agent;
+  phase at = phase::trunk;
+  bool accepted = false;
+  bool auth_tried = false;
+  bool engine_cancel = false;    // cancel() asked
+  bool ring_timed_out = false;
+  bool cancel_pending = false;   // wanted before any 1xx: sent at the first one
+  bool trunk_gone = false;       // the callee hung up while the agent was being called
+  nanoseconds ring_deadline{};
+  nanoseconds agent_deadline{};
+  nanoseconds cancel_deadline{clock::never};
+  std::chrono::system_clock::time_point started{};
+  std::optional<std::chrono::system_clock::time_point> answered;
+  std::string offer;
+  bool reported = false;
+  // A re-INVITE relayed from one leg to the other: its server transaction, where it came from, our 2xx to it
+  // (resent until its ACK: the server transaction ended on it), and whether the ACK is the one carrying the answer.
+  server_handle relay_server = 0;
+  std::string relay_request;  // the re-INVITE being relayed, to answer it
+  bool relay_from_trunk = false;
+  bool relay_awaiting_ack = false;
+  bool relay_offer_in_request = false;
+  std::string relay_ok;
+  peer relay_peer;
+  nanoseconds relay_next{clock::never};
+  milliseconds relay_interval{500};
+  nanoseconds relay_give_up{clock::never};
+};
+
+struct ack_memory {
+  std::string ack;
+  peer to;
+  nanoseconds until;
+};
+
+}  // namespace
+
+struct sip_carrier::impl final : sip_user {
+  sip_settings settings;
+  dialer::clock& clock;
+  std::unique_ptr<sip_endpoint> endpoint;
+  carrier_events* sink = nullptr;
+  token_source tokens;  // endpoint thread
+
+  // Endpoint thread.
+  std::unordered_map<std::uint64_t, sip_call> calls;
+  std::unordered_map<std::int64_t, std::uint64_t> by_attempt;
+  std::unordered_map<std::string, std::uint64_t> by_call_id;  // both legs' Call-IDs
+  std::unordered_map<std::string, ack_memory> acks_after_end;  // Call-ID -> the ACK to resend
+  std::uint64_t next_key = 1;
+  nanoseconds trunk_blocked_until{0};
+
+  // Any thread.
+  mutable std::mutex mutex;
+  std::condition_variable idle;
+  std::size_t unreported = 0;  // under mutex: calls taken and not yet refused or reported
+  bool draining = false;
+  sip_statistics stats;         // under mutex
+
+  impl(sip_settings s, dialer::clock& c) : settings(std::move(s)), clock(c) {}
+
+  // ---- what the engine sees ----
+
+  void refuse(const origination_request& r, origination_refusal why, std::optional<milliseconds> retry_after,
+              std::string_view detail) {
+    {
+      std::lock_guard lock(mutex);
+      ++stats.refused;
+    }
+    if (sink != nullptr) sink->on_refused(r.attempt, why, retry_after, detail);
+  }
+
+  void settle_one() {
+    std::lock_guard lock(mutex);
+    if (unreported > 0) --unreported;
+    idle.notify_all();
+  }
+
+  void accept(sip_call& c) {
+    if (c.accepted) return;
+    c.accepted = true;
+    if (sink != nullptr) sink->on_accepted(c.request.attempt, c.trunk.call_id);
+  }
+
+  void report(sip_call& c, call_outcome outcome, std::string detail) {
+    if (c.reported) return;
+    c.reported = true;
+    accept(c);
+    call_event e;
+    e.attempt = c.request.attempt;
+    e.carrier_call_id = c.trunk.call_id;
+    e.outcome = outcome;
+    e.started_at = c.started;
+    e.answered_at = c.answered;
+    e.ended_at = clock.wall();
+    if (c.answered && outcome == call_outcome::completed)
+      e.billable = std::chrono::duration_cast<milliseconds>(e.ended_at - *c.answered);
+    e.detail = std::move(detail);
+    {
+      std::lock_guard lock(mutex);
+      ++stats.outcomes;
+    }
+    if (sink != nullptr) sink->on_outcome(e);
+    settle_one();
+  }
+
+  void refuse_call(sip_call& c, origination_refusal why, std::optional<milliseconds> retry_after,
+                   std::string detail) {
+    if (c.reported) return;
+    c.reported = true;
+    refuse(c.request, why, retry_after, detail);
+    settle_one();
+  }
+
+  // A call whose legs are all ended leaves; the ACKs of its 2xx stay a while for retransmitted 2xx.
+  void finish_if_done(sip_call& c) {
+    if (!c.reported) return;
+    if (c.trunk.invite_pending || c.agent.invite_pending) return;
+    if (c.trunk.confirmed && !c.trunk.ended) return;
+    if (c.agent.confirmed && !c.agent.ended) return;
+    if (c.relay_server != 0 || c.relay_awaiting_ack) return;
+    const auto until = clock.monotonic() + settings.cancel_timeout;
+    for (const leg* l : {&c.trunk, &c.agent}) {
+      if (!l->ack.empty()) acks_after_end[l->call_id] = ack_memory{l->ack, l->next_hop, until};
+      by_call_id.erase(l->call_id);
+    }
+    by_attempt.erase(c.request.attempt.value());
+    calls.erase(c.key);
+  }
+
+  // ---- building requests ----
+
+  std::string via(const leg& l, const std::string& branch) const { return endpoint->via(l.next_hop.via, branch); }
+
+  std::string in_dialog(leg& l, std::string_view method, std::uint32_t cseq, const std::string& branch,
+                        std::vector<std::pair<std::string, std::string>> headers = {}, std::string content_type = {},
+                        std::string body = {}) {
+    request_text r;
+    r.method = std::string(method);
+    r.uri = l.remote_target.empty() ? l.request_uri : l.remote_target;
+    r.via = via(l, branch);
+    r.from = l.from;
+    r.to = l.to + ";tag=" + l.remote_tag;
+    r.call_id = l.call_id;
+    r.cseq = cseq;
+    r.routes = l.route_set;
+    if (method == "INVITE" || method == "ACK") r.contact = endpoint->contact(l.next_hop.via);
+    r.headers = std::move(headers);
+    r.content_type = std::move(content_type);
+    r.body = std::move(body);
+    return write_request(r);
+  }
+
+  void send(sip_call& c, const std::string& text, const peer& to, kind k) {
+    if (auto sent = endpoint->send_request(text, to, tag_of(c.key, k)); !sent)
+      spdlog::error("sip: attempt {}: {}", c.request.attempt.value(), sent.error().message);
+  }
+
+  void send_trunk_invite(sip_call& c, std::vector<std::pair<std::string, std::string>> auth) {
+    request_text r;
+    r.method = "INVITE";
+    r.uri = c.trunk.request_uri;
+    const auto branch = tokens.branch();
+    c.trunk.invite_via = via(c.trunk, branch);
+    r.via = c.trunk.invite_via;
+    r.from = c.trunk.from;
+    r.to = c.trunk.to;
+    r.call_id = c.trunk.call_id;
+    r.cseq = c.trunk.cseq;
+    c.trunk.invite_cseq = c.trunk.cseq;
+    r.contact = endpoint->contact(c.trunk.next_hop.via);
+    r.headers = {{"Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"}};
+    r.headers.insert(r.headers.end(), auth.begin(), auth.end());
+    c.trunk.invite_auth = std::move(auth);
+    c.trunk.invite_pending = true;
+    {
+      std::lock_guard lock(mutex);
+      ++stats.invites;
+    }
+    send(c, write_request(r), c.trunk.next_hop, kind::trunk_invite);
+  }
+
+  void send_agent_invite(sip_call& c) {
+    const auto& req = c.request;
+    request_text r;
+    r.method = "INVITE";
+    r.uri = c.agent.request_uri;
+    const auto branch = tokens.branch();
+    c.agent.invite_via = via(c.agent, branch);
+    r.via = c.agent.invite_via;
+    r.from = c.agent.from;
+    r.to = c.agent.to;
+    r.call_id = c.agent.call_id;
+    r.cseq = c.agent.cseq;
+    c.agent.invite_cseq = c.agent.cseq;
+    r.contact = endpoint->contact(c.agent.next_hop.via);
+    r.headers = {{"Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"}};
+    const auto fields = rest::handoff_fields_of(req);
+    for (const auto& [name, value] : fields.ids) r.headers.emplace_back(rest::x_header(name), value);
+    r.headers.emplace_back("X-Caller", header_safe(req.from_e164));
+    r.headers.emplace_back("X-Callee", header_safe(req.to_e164));
+    for (const auto& [name, value] : fields.variables) {
+      auto h = rest::x_header(name);
+      if (h.size() > 2) r.headers.emplace_back(std::move(h), header_safe(value));
+    }
+    r.content_type = "application/sdp";
+    r.body = c.offer;
+    c.agent.invite_pending = true;
+    c.agent_deadline = clock.monotonic() + settings.agent_answer_timeout;
+    {
+      std::lock_guard lock(mutex);
+      ++stats.agent_invites;
+    }
+    send(c, write_request(r), c.agent.next_hop, kind::agent_invite);
+  }
+
+  void send_cancel(sip_call& c, leg& l, kind k) {
+    if (l.cancel_sent || !l.invite_pending) return;
+    l.cancel_sent = true;
+    request_text r;
+    r.method = "CANCEL";
+    r.uri = l.request_uri;
+    r.via = l.invite_via;
+    r.from = l.from;
+    r.to = l.to;
+    r.call_id = l.call_id;
+    r.cseq = l.invite_cseq;
+    r.headers = l.invite_auth;
+    c.cancel_deadline = clock.monotonic() + settings.cancel_timeout;
+    {
+      std::lock_guard lock(mutex);
+      ++stats.cancels;
+    }
+    send(c, write_request(r), l.next_hop, k);
+  }
+
+  void send_bye(sip_call& c, leg& l, kind k) {
+    if (!l.confirmed || l.ended) return;
+    l.ended = true;
+    send(c, in_dialog(l, "BYE", ++l.cseq, tokens.branch()), l.next_hop, k);
+  }
+
+  // The 2xx of an INVITE on `l`: the dialog is set (RFC 3261 §12.1.2) and the ACK sent (with `body` when the 2xx
+  // carried the offer).
+  void confirm(leg& l, const osip_message_t& ok, const std::string& body) {
+    l.remote_tag = to_tag_of(ok);
+    l.remote_target = contact_uri_of(ok);
+    if (l.remote_target.empty()) l.remote_target = l.request_uri;
+    auto rr = record_routes_of(ok);
+    std::reverse(rr.begin(), rr.end());
+    l.route_set = std::move(rr);
+    l.confirmed = true;
+    send_ack(l, body);
+  }
+
+  void send_ack(leg& l, const std::string& body) {
+    l.ack = in_dialog(l, "ACK", l.invite_cseq, tokens.branch(), l.invite_auth, body.empty() ? "" : "application/sdp",
+                      body);
+    endpoint->send_stateless(l.ack, l.next_hop);
+  }
+
+  // ---- the engine's calls (endpoint thread) ----
+
+  void place(const origination_request& r) {
+    if (!rest::is_sip_uri(r.handoff)) {
+      // Launch refuses such a campaign; this is an agent whose hand-off changed since. Not the callee's fault.
+      refuse(r, origination_refusal::not_placed, milliseconds(60'000),
+             "the agent's hand-off is not a SIP URI: a SIP trunk connects the callee to the agent by SIP only");
+      settle_one();
+      return;
+    }
+    auto agent_uri = parse_sip_uri(r.handoff);
+    boost::system::error_code ec;
+    if (agent_uri) (void)boost::asio::ip::make_address(agent_uri->host, ec);
+    if (!agent_uri || ec) {
+      refuse(r, origination_refusal::not_placed, milliseconds(60'000),
+             fmt::format("the agent's SIP URI '{}' has no numeric host (names are not resolved)",
+                         header_safe(r.handoff)));
+      settle_one();
+      return;
+    }
+    const auto now = clock.monotonic();
+    if (now < trunk_blocked_until) {
+      refuse(r, origination_refusal::not_placed,
+             std::chrono::duration_cast<milliseconds>(trunk_blocked_until - now),
+             "the trunk asked us to wait (503 Retry-After)");
+      settle_one();
+      return;
+    }
+    if (settings.max_channels > 0 && static_cast<int>(calls.size()) >= settings.max_channels) {
+      refuse(r, origination_refusal::throttled, milliseconds(500),
+             fmt::format("the trunk's {} channels are all in use", settings.max_channels));
+      settle_one();
+      return;
+    }
+    sip_call c;
+    c.key = next_key++;
+    c.request = r;
+    c.started = clock.wall();
+    c.ring_deadline = now + settings.ring_timeout;
+    const std::string attempt = std::to_string(r.attempt.value());
+    c.trunk.next_hop = settings.trunk;
+    c.trunk.request_uri = fmt::format("sip:{}@{}", header_safe(r.to_e164), settings.trunk_domain);
+    c.trunk.call_id = fmt::format("d{}-{}@{}", attempt, tokens.hex(12), endpoint->advertised_host());
+    c.trunk.from = fmt::format("<sip:{}@{}>;tag={}", header_safe(r.from_e164), settings.trunk_domain, tokens.tag());
+    c.trunk.to = fmt::format("<{}>", c.trunk.request_uri);
+    c.agent.next_hop = peer{transport_of(*agent_uri), agent_uri->host, agent_uri->port != 0 ? agent_uri->port : 5060};
+    c.agent.request_uri = r.handoff;
+    c.agent.call_id = fmt::format("a{}-{}@{}", attempt, tokens.hex(12), endpoint->advertised_host());
+    c.agent.from = fmt::format("<sip:{}@{}>;tag={}", header_safe(r.from_e164),
+                               host_port(endpoint->advertised_host(), endpoint->local_port()), tokens.tag());
+    c.agent.to = fmt::format("<{}>", r.handoff);
+    const auto key = c.key;
+    by_attempt[r.attempt.value()] = key;
+    by_call_id[c.trunk.call_id] = key;
+    by_call_id[c.agent.call_id] = key;
+    auto& placed = calls.emplace(key, std::move(c)).first->second;
+    send_trunk_invite(placed, {});
+  }
+
+  void cancel_call(attempt_id attempt) {
+    auto it = by_attempt.find(attempt.value());
+    if (it == by_attempt.end()) return;
+    sip_call& c = calls.at(it->second);
+    c.engine_cancel = true;
+    hang_up(c, "hung up by the engine");
+  }
+
+  // Ends the call from our side at whatever point it is.
+  void hang_up(sip_call& c, std::string why) {
+    if (c.at == phase::trunk) {
+      if (c.trunk.provisional)
+        send_cancel(c, c.trunk, kind::trunk_cancel);
+      else
+        c.cancel_pending = true;  // a CANCEL must wait for a provisional response (RFC 3261 §9.1)
+      return;
+    }
+    if (c.at == phase::agent) {
+      c.trunk_gone = true;
+      if (c.agent.provisional) send_cancel(c, c.agent, kind::agent_cancel);
+      refuse_agent(c, "");
+      report(c, call_outcome::completed, std::move(why));
+      finish_if_done(c);
+      return;
+    }
+    if (c.at == phase::connected) {
+      send_bye(c, c.trunk, kind::trunk_bye);
+      send_bye(c, c.agent, kind::agent_bye);
+      c.at = phase::ended;
+      report(c, call_outcome::completed, std::move(why));
+      finish_if_done(c);
+    }
+  }
+
+  // The agent will not take the call: the trunk's 200 gets its ACK with every stream refused, then a BYE.
+  void refuse_agent(sip_call& c, std::string_view detail) {
+    if (!c.trunk.confirmed && !c.trunk.remote_tag.empty()) {
+      c.trunk.confirmed = true;
+      send_ack(c.trunk, refusing_answer(c.offer));
+    }
+    send_bye(c, c.trunk, kind::trunk_bye);
+    c.at = phase::ended;
+    if (!detail.empty()) report(c, call_outcome::failed, std::string(detail));
+  }
+
+  // ---- sip_user ----
+
+  void on_response(client_tag tag, const osip_message_t& m) override {
+    auto it = calls.find(call_of(tag));
+    if (it == calls.end()) return;
+    sip_call& c = it->second;
+    const int status = status_of(m);
+    switch (kind_of(tag)) {
+      case kind::trunk_invite: trunk_response(c, m, status); break;
+      case kind::agent_invite: agent_response(c, m, status); break;
+      case kind::trunk_reinvite:
+      case kind::agent_reinvite: relay_response(c, m, status, kind_of(tag) == kind::agent_reinvite); break;
+      default: break;  // CANCEL and BYE: their answers change nothing
+    }
+    finish_if_done(c);
+  }
+
+  void trunk_response(sip_call& c, const osip_message_t& m, int status) {
+    if (status < 200) {
+      if (status > 100) {
+        c.trunk.provisional = true;
+        accept(c);
+      } else {
+        c.trunk.provisional = true;  // 100 Trying: the CANCEL may go (RFC 3261 §9.1 asks for any provisional)
+      }
+      if (c.cancel_pending) send_cancel(c, c.trunk, kind::trunk_cancel);
+      return;
+    }
+    c.trunk.invite_pending = false;
+    if (c.cancel_deadline != clock::never) c.cancel_deadline = clock::never;
+    if (status < 300) {
+      // The callee answered (its 2xx has the offer). Each retransmission of it comes as a stray response.
+      c.trunk.remote_tag = to_tag_of(m);
+      c.trunk.remote_target = contact_uri_of(m);
+      if (c.trunk.remote_target.empty()) c.trunk.remote_target = c.trunk.request_uri;
+      auto rr = record_routes_of(m);
+      std::reverse(rr.begin(), rr.end());
+      c.trunk.route_set = std::move(rr);
+      c.offer = body_of(m);
+      c.answered = clock.wall();
+      accept(c);
+      if (c.engine_cancel || c.ring_timed_out || c.offer.empty()) {
+        // Answered as we gave up (a CANCEL crossed the 200), or with no offer to pass on: ACK and BYE.
+        refuse_agent(c, "");
+        report(c, c.offer.empty() ? call_outcome::failed : call_outcome::completed,
+               c.offer.empty() ? "the trunk's 200 carried no SDP offer" : "answered as the call was given up");
+        return;
+      }
+      c.at = phase::agent;
+      send_agent_invite(c);
+      return;
+    }
+    const std::string detail = fmt::format("SIP {} {}", status, reason_of(m));
+    if ((status == 401 || status == 407) && !c.auth_tried && !settings.username.empty()) {
+      if (auto challenge = read_challenge(&m)) {
+        c.auth_tried = true;
+        c.trunk.cseq += 1;
+        const auto value = authorization_value(*challenge, {settings.username, settings.password.reveal()}, "INVITE",
+                                               c.trunk.request_uri, tokens.hex(16), 1);
+        send_trunk_invite(c, {{challenge->proxy ? "Proxy-Authorization" : "Authorization", value}});
+        return;
+      }
+    }
+    c.at = phase::ended;
+    const auto now = clock.monotonic();
+    switch (status) {
+      case 486:
+      case 600: report(c, call_outcome::busy, detail); return;
+      case 408:
+      case 480: report(c, call_outcome::no_answer, detail); return;
+      case 487:
+        if (c.engine_cancel) report(c, call_outcome::canceled, detail);
+        else report(c, c.ring_timed_out ? call_outcome::no_answer : call_outcome::failed, detail);
+        return;
+      case 404:
+      case 484:
+      case 604:
+        if (!c.accepted) refuse_call(c, origination_refusal::invalid_destination, std::nullopt, detail);
+        else report(c, call_outcome::failed, detail);
+        return;
+      case 503: {
+        const auto wait = retry_after_of(m);
+        if (wait && *wait > 0) trunk_blocked_until = now + std::chrono::seconds(std::min(*wait, 3600));
+        if (!c.accepted)
+          refuse_call(c, origination_refusal::not_placed,
+                      wait ? std::optional<milliseconds>(std::chrono::seconds(std::min(*wait, 3600))) : std::nullopt,
+                      detail);
+        else
+          report(c, call_outcome::failed, detail);
+        return;
+      }
+      case 403:
+        if (!c.accepted) refuse_call(c, origination_refusal::throttled, milliseconds(1000), detail);
+        else report(c, call_outcome::failed, detail);
+        return;
+      default: report(c, call_outcome::failed, detail); return;
+    }
+  }
+
+  void agent_response(sip_call& c, const osip_message_t& m, int status) {
+    if (status < 200) {
+      c.agent.provisional = true;
+      return;
+    }
+    c.agent.invite_pending = false;
+    if (status < 300) {
+      confirm(c.agent, m, "");
+      if (c.trunk_gone || c.at == phase::ended) {
+        send_bye(c, c.agent, kind::agent_bye);
+        return;
+      }
+      c.trunk.confirmed = true;
+      send_ack(c.trunk, body_of(m));
+      c.at = phase::connected;
+      std::lock_guard lock(mutex);
+      ++stats.connected;
+      return;
+    }
+    if (c.at == phase::ended) return;
+    refuse_agent(c, fmt::format("the agent refused the call: SIP {} {}", status, reason_of(m)));
+  }
+
+  void on_client_failed(client_tag tag, bool transport_error) override {
+    auto it = calls.find(call_of(tag));
+    if (it == calls.end()) return;
+    sip_call& c = it->second;
+    const char* how = transport_error ? "the transport failed" : "no response (timer B)";
+    switch (kind_of(tag)) {
+      case kind::trunk_invite:
+        c.trunk.invite_pending = false;
+        c.at = phase::ended;
+        if (!c.accepted && !c.trunk.provisional) {
+          // The INVITE left and nothing came back: it may have rung the callee. Not a refusal of the call.
+          refuse(c.request, origination_refusal::indeterminate, std::nullopt,
+                 fmt::format("the trunk never answered the INVITE: {}", how));
+          c.reported = true;  // the engine asks lookup(), which cannot tell: `unknown`
+          settle_one();
+        } else {
+          report(c, call_outcome::failed, fmt::format("the trunk's INVITE ended: {}", how));
+        }
+        break;
+      case kind::agent_invite:
+        c.agent.invite_pending = false;
+        if (c.at == phase::agent) refuse_agent(c, fmt::format("the agent never answered: {}", how));
+        break;
+      case kind::trunk_reinvite:
+      case kind::agent_reinvite:
+        if (c.relay_server != 0) {
+          if (auto original = parse_text(c.relay_request))
+            endpoint->respond(c.relay_server, write_response(*original, plain(408)));
+          c.relay_server = 0;
+        }
+        (kind_of(tag) == kind::agent_reinvite ? c.agent : c.trunk).invite_pending = false;
+        break;
+      default: break;
+    }
+    finish_if_done(c);
+  }
+
+  void on_request(server_handle server, const osip_message_t& m, const peer& from) override {
+    const std::string method = method_of(m);
+    const std::string call_id = call_id_of(m);
+    auto found = by_call_id.find(call_id);
+    if (found == by_call_id.end()) {
+      if (method == "ACK") return;
+      if (method == "OPTIONS") {
+        endpoint->respond(server, write_response(m, [&] {
+          auto r = plain(200, tokens.tag());
+          r.headers = {{"Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"}};
+          return r;
+        }()));
+        return;
+      }
+      endpoint->respond(server, write_response(m, plain(481, tokens.tag())));
+      return;
+    }
+    sip_call& c = calls.at(found->second);
+    const bool from_trunk = call_id == c.trunk.call_id;
+    leg& here = from_trunk ? c.trunk : c.agent;
+    leg& there = from_trunk ? c.agent : c.trunk;
+    (void)from;
+    if (method == "ACK") {
+      // The ACK of our 2xx to a relayed re-INVITE: it carries the answer when the re-INVITE had no offer.
+      if (c.relay_awaiting_ack && c.relay_from_trunk == from_trunk) {
+        c.relay_awaiting_ack = false;
+        c.relay_next = clock::never;
+        if (!c.relay_offer_in_request) send_ack(there, body_of(m));
+      }
+      finish_if_done(c);
+      return;
+    }
+    if (method == "BYE") {
+      endpoint->respond(server, write_response(m, plain(200)));
+      here.ended = true;
+      {
+        std::lock_guard lock(mutex);
+        ++stats.relayed_byes;
+      }
+      if (c.at == phase::connected) {
+        send_bye(c, there, from_trunk ? kind::agent_bye : kind::trunk_bye);
+        c.at = phase::ended;
+        report(c, call_outcome::completed, from_trunk ? "the callee hung up" : "the agent hung up");
+      } else if (c.at == phase::agent && from_trunk) {
+        c.trunk_gone = true;
+        if (c.agent.provisional) send_cancel(c, c.agent, kind::agent_cancel);
+        c.at = phase::ended;
+        report(c, call_outcome::completed, "the callee hung up before the agent answered");
+      }
+      finish_if_done(c);
+      return;
+    }
+    if (method == "INVITE") {
+      relay_reinvite(c, server, m, from_trunk);
+      return;
+    }
+    if (method == "OPTIONS" || method == "INFO" || method == "UPDATE") {
+      endpoint->respond(server, write_response(m, plain(method == "OPTIONS" ? 200 : 501)));
+      return;
+    }
+    endpoint->respond(server, write_response(m, [] {
+      auto r = plain(405);
+      r.headers = {{"Allow", "INVITE, ACK, BYE, OPTIONS"}};
+      return r;
+    }()));
+  }
+
+  // A re-INVITE (hold, a codec change, a session refresh) from one leg goes to the other; glare or a call not yet
+  // connected is answered 491 (RFC 3261 §14.2).
+  void relay_reinvite(sip_call& c, server_handle server, const osip_message_t& m, bool from_trunk) {
+    leg& there = from_trunk ? c.agent : c.trunk;
+    if (c.at != phase::connected || c.relay_server != 0 || c.relay_awaiting_ack || there.invite_pending) {
+      endpoint->respond(server, write_response(m, plain(491)));
+      return;
+    }
+    endpoint->respond(server, write_response(m, plain(100)));
+    c.relay_server = server;
+    c.relay_request = clone_text(m);
+    c.relay_from_trunk = from_trunk;
+    c.relay_next = clock::never;
+    there.invite_cseq = ++there.cseq;
+    there.invite_pending = true;
+    there.cancel_sent = false;
+    const auto body = body_of(m);
+    {
+      std::lock_guard lock(mutex);
+      ++stats.relayed_reinvites;
+    }
+    send(c,
+         in_dialog(there, "INVITE", there.invite_cseq, tokens.branch(), {},
+                   body.empty() ? "" : "application/sdp", body),
+         there.next_hop, from_trunk ? kind::agent_reinvite : kind::trunk_reinvite);
+  }
+
+  static std::string clone_text(const osip_message_t& m) {
+    osip_message_t* copy = nullptr;
+    if (osip_message_clone(&m, &copy) != 0 || copy == nullptr) return {};
+    message_ptr owned(copy);
+    return wire_of(*owned);
+  }
+
+  void relay_response(sip_call& c, const osip_message_t& m, int status, bool answered_by_agent) {
+    leg& there = answered_by_agent ? c.agent : c.trunk;
+    leg& here = answered_by_agent ? c.trunk : c.agent;
+    if (c.relay_server == 0 || status < 200) return;
+    there.invite_pending = false;
+    auto original = parse_text(c.relay_request);
+    const server_handle server = c.relay_server;
+    c.relay_server = 0;
+    if (!original) return;
+    if (status >= 300) {
+      endpoint->respond(server, write_response(*original, plain(status, {}, reason_of(m))));
+      return;
+    }
+    // The far side is ACKed now when the re-INVITE carried the offer; otherwise its 2xx holds the offer and the
+    // answer comes in our peer's ACK, which we pass on.
+    c.relay_offer_in_request = !body_of(*original).empty();
+    if (auto target = contact_uri_of(m); !target.empty()) there.remote_target = target;
+    if (c.relay_offer_in_request) send_ack(there, "");
+    const auto body = body_of(m);
+    auto ok = plain(status);
+    ok.contact = endpoint->contact(here.next_hop.via);
+    if (!body.empty()) ok.content_type = "application/sdp";
+    ok.body = body;
+    c.relay_ok = write_response(*original, ok);
+    endpoint->respond(server, c.relay_ok);
+    // The server transaction ended on the 2xx: on UDP it is resent until the ACK comes (RFC 3261 §13.3.1.4).
+    c.relay_awaiting_ack = true;
+    c.relay_peer = here.next_hop;
+    c.relay_interval = milliseconds(500);
+    c.relay_next = here.next_hop.via == transport::udp ? clock.monotonic() + c.relay_interval : clock::never;
+    c.relay_give_up = clock.monotonic() + settings.cancel_timeout;
+  }
+
+  void on_stray_response(const osip_message_t& m, const peer&) override {
+    if (status_of(m) < 200 || status_of(m) >= 300 || cseq_method_of(m) != "INVITE") return;
+    const auto call_id = call_id_of(m);
+    if (auto found = by_call_id.find(call_id); found != by_call_id.end()) {
+      sip_call& c = calls.at(found->second);
+      leg& l = call_id == c.trunk.call_id ? c.trunk : c.agent;
+      if (!l.ack.empty() && cseq_of(m) == l.invite_cseq) endpoint->send_stateless(l.ack, l.next_hop);
+      return;
+    }
+    if (auto old = acks_after_end.find(call_id); old != acks_after_end.end())
+      endpoint->send_stateless(old->second.ack, old->second.to);
+  }
+
+  void on_tick(std::chrono::steady_clock::time_point) override {
+    const auto now = clock.monotonic();
+    std::vector<std::uint64_t> keys;
+    for (auto& [key, c] : calls) {
+      if (c.at == phase::trunk && !c.ring_timed_out && !c.engine_cancel && now >= c.ring_deadline) {
+        c.ring_timed_out = true;
+        if (c.trunk.provisional)
+          send_cancel(c, c.trunk, kind::trunk_cancel);
+        else
+          c.cancel_pending = true;
+      }
+      if (c.at == phase::agent && c.agent.invite_pending && now >= c.agent_deadline) {
+        // Too late for the trunk's 200, which waits for its ACK: give up on the agent. Without a provisional it
+        // cannot be cancelled; if it answers after all, its 2xx is ACKed and hung up (trunk_gone).
+        c.trunk_gone = true;
+        if (c.agent.provisional) send_cancel(c, c.agent, kind::agent_cancel);
+        refuse_agent(c, "the agent did not answer in time");
+        keys.push_back(key);
+      }
+      if (c.cancel_deadline != clock::never && now >= c.cancel_deadline) {
+        // No final response to our CANCEL within 64*T1: the INVITE is considered cancelled (RFC 3261 §9.1).
+        c.cancel_deadline = clock::never;
+        for (auto [l, k] : {std::pair{&c.trunk, kind::trunk_invite}, std::pair{&c.agent, kind::agent_invite}}) {
+          if (!l->invite_pending) continue;
+          endpoint->abandon(tag_of(c.key, k));
+          l->invite_pending = false;
+        }
+        if (c.at == phase::trunk) {
+          c.at = phase::ended;
+          report(c, c.engine_cancel ? call_outcome::canceled : call_outcome::no_answer,
+                 "no final response to our CANCEL");
+        }
+        keys.push_back(key);
+      }
+      if (c.relay_next != clock::never && now >= c.relay_next) {
+        if (now >= c.relay_give_up) {
+          c.relay_next = clock::never;
+          c.relay_awaiting_ack = false;
+          keys.push_back(key);
+        } else {
+          endpoint->send_stateless(c.relay_ok, c.relay_peer);
+          c.relay_interval = std::min(c.relay_interval * 2, milliseconds(4000));
+          c.relay_next = now + c.relay_interval;
+        }
+      }
+    }
+    for (auto key : keys)
+      if (auto it = calls.find(key); it != calls.end()) finish_if_done(it->second);
+    for (auto it = acks_after_end.begin(); it != acks_after_end.end();)
+      it = now >= it->second.until ? acks_after_end.erase(it) : std::next(it);
+    std::lock_guard lock(mutex);
+    stats.live_calls = calls.size();
+    stats.live_transactions = endpoint->live_transactions();
+  }
+};
+
+result<std::unique_ptr<sip_carrier>> sip_carrier::make(sip_settings settings, dialer::clock& clock) {
+  auto i = std::make_unique<impl>(std::move(settings), clock);
+  endpoint_options eo;
+  eo.bind_host = i->settings.local_host;
+  eo.bind_port = i->settings.local_port;
+  eo.limits = i->settings.limits;
+  eo.name = "sip carrier";
+  auto ep = sip_endpoint::open(std::move(eo));
+  if (!ep) return std::move(ep).error();
+  i->endpoint = std::move(*ep);
+  i->endpoint->start(i.get());
+  return std::unique_ptr<sip_carrier>(new sip_carrier(std::move(i)));
+}
+
+sip_carrier::sip_carrier(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
+
+sip_carrier::~sip_carrier() {
+  impl_->endpoint->stop();
+}
+
+double sip_carrier::account_cps() const noexcept {
+  return impl_->settings.account_cps;
+}
+
+std::string sip_carrier::account_identity() const {
+  return "sip:" + host_port(impl_->settings.trunk.host, impl_->settings.trunk.port);
+}
+
+void sip_carrier::set_events(carrier_events* sink) noexcept {
+  impl_->sink = sink;
+}
+
+void sip_carrier::originate(std::span<const origination_request> requests) noexcept {
+  std::vector<origination_request> batch(requests.begin(), requests.end());
+  bool draining = false;
+  {
+    std::lock_guard lock(impl_->mutex);
+    draining = impl_->draining;
+    if (!draining) impl_->unreported += batch.size();
+  }
+  if (draining) {
+    for (const auto& r : batch)
+      if (impl_->sink != nullptr)
+        impl_->sink->on_refused(r.attempt, origination_refusal::not_placed, std::nullopt, "the carrier is draining");
+    return;
+  }
+  impl_->endpoint->post([i = impl_.get(), batch = std::move(batch)] {
+    for (const auto& r : batch) i->place(r);
+  });
+}
+
+void sip_carrier::cancel(attempt_id attempt) noexcept {
+  impl_->endpoint->post([i = impl_.get(), attempt] { i->cancel_call(attempt); });
+}
+
+result<std::optional<call_event>> sip_carrier::lookup(attempt_id, std::string_view) {
+  // A SIP trunk keeps no record we could ask: a call whose INVITE got no answer, or one placed by an earlier
+  // process, cannot be told apart from one that rang. `unknown`, never redialed.
+  return std::optional<call_event>{};
+}
+
+void sip_carrier::drain(std::chrono::milliseconds deadline) noexcept {
+  std::unique_lock lock(impl_->mutex);
+  impl_->draining = true;
+  impl_->clock.wait_for(impl_->idle, lock, deadline, [&] { return impl_->unreported == 0; });
+}
+
+sip_statistics sip_carrier::statistics() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->stats;
+}
+
+int sip_carrier::local_port() const noexcept {
+  return impl_->endpoint->local_port();
+}
+
+}  // namespace dialer::carriers::sip
