@@ -5,10 +5,12 @@
 // (Ctrl-C). Engines already serving the database (`dialer serve`) share the campaign's work with it, as
 // several engines always do. `dialer serve` runs an engine for every running campaign of the database until
 // SIGTERM or Ctrl-C.
+#include <prometheus/counter.h>
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 #include <atomic>
+#include <charconv>
 #include <cmath>
 #include <csignal>
 #include <map>
@@ -17,6 +19,7 @@
 
 #include "adapters/carriers/registry.hpp"
 #include "adapters/carriers/rest/http_pool.hpp"
+#include "adapters/carriers/sip/sip_proxy.hpp"
 #include "adapters/http/url.hpp"
 #include "adapters/config/campaign_file.hpp"
 #include "adapters/postgres/campaign_rows.hpp"
@@ -504,6 +507,8 @@ struct serve_settings {
   std::size_t max_body_bytes = 32 << 20;   // 413 beyond
   int webhook_threads = 4;                 // deliveries in flight from this process (0: this process delivers none)
   double webhook_lease_s = 60;             // a delivery a dead engine held is retried by another after this
+  std::string sip_listen;                  // HOST:PORT for inbound SIP calls on BYOC numbers (empty: none)
+  bool sip_redirect = false;               // answer 302 to the agent's URI instead of proxying
 };
 
 int serve(const global_options& options, const serve_settings& settings) {
@@ -544,10 +549,46 @@ int serve(const global_options& options, const serve_settings& settings) {
     telnyx_authorization = "Bearer " + key->reveal();
   }
   std::unique_ptr<http::api_server> api;
-  if (settings.listen != "none") {
+  if (settings.listen != "none" || !settings.sip_listen.empty()) {
     // Inbound routing reads the number -> agent table from memory, kept coherent by its own feed.
     route_feed = std::make_unique<pg::pg_route_feed>((*session)->ctx.database_url(), routes, clk);
     route_feed->start();
+  }
+  // Inbound SIP on BYOC numbers: a proxy to the assigned agent's SIP URI (adapters/carriers/sip/sip_proxy.hpp).
+  std::unique_ptr<carriers::sip::sip_proxy> sip_proxy;
+  if (!settings.sip_listen.empty()) {
+    const auto colon = settings.sip_listen.rfind(':');
+    int sip_port = -1;
+    if (colon != std::string::npos) {
+      const auto port_text = settings.sip_listen.substr(colon + 1);
+      auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), sip_port);
+      if (ec != std::errc() || end != port_text.data() + port_text.size()) sip_port = -1;
+    }
+    if (colon == std::string::npos || sip_port < 0 || sip_port > 65535)
+      return report(make_error(errc::invalid_input, "--sip-listen '{}' must be HOST:PORT", settings.sip_listen));
+    auto& family = prometheus::BuildCounter()
+                       .Name("dialer_sip_inbound_calls_total")
+                       .Help("Inbound SIP calls (out-of-dialog INVITEs) by result: routed, redirected, rejected "
+                             "(404: unknown, released or unassigned number), not_ready, too_many_hops")
+                       .Register(metrics);
+    carriers::sip::proxy_options po;
+    po.endpoint.bind_host = settings.sip_listen.substr(0, colon);
+    if (po.endpoint.bind_host.size() > 2 && po.endpoint.bind_host.front() == '[')
+      po.endpoint.bind_host = po.endpoint.bind_host.substr(1, po.endpoint.bind_host.size() - 2);
+    po.endpoint.bind_port = sip_port;
+    po.endpoint.listen_tcp = true;
+    po.endpoint.name = "sip proxy";
+    if (const char* advertised = std::getenv("DIALER_SIP_ADVERTISED_HOST"); advertised && *advertised)
+      po.endpoint.advertised_host = advertised;
+    po.redirect = settings.sip_redirect;
+    po.count = [&family](std::string_view result) { family.Add({{"result", std::string(result)}}).Increment(); };
+    auto made = carriers::sip::sip_proxy::make(std::move(po), routes);
+    if (!made) return report(made.error());
+    sip_proxy = std::move(*made);
+    fmt::print("listening for SIP on {}:{}\n", settings.sip_listen.substr(0, colon), sip_proxy->port());
+    std::fflush(stdout);
+  }
+  if (settings.listen != "none") {
     http::api_options api_opts;
     api_opts.listen = settings.listen;
     api_opts.workers = settings.api_workers;
@@ -780,6 +821,11 @@ void add_campaign_commands(CLI::App& app, global_options& options, command_actio
   serve_cmd->add_option("--webhook-lease", serve_opts->webhook_lease_s,
                         "Seconds a delivery stays leased to this process before another may retry it (default 60)")
       ->check(CLI::Range(2.0, 3600.0));
+  serve_cmd->add_option("--sip-listen", serve_opts->sip_listen,
+                        "HOST:PORT for inbound SIP calls on BYOC numbers, UDP and TCP (port 0: any free one): each "
+                        "INVITE is proxied to the called number's agent, 404 when it has none");
+  serve_cmd->add_flag("--sip-redirect", serve_opts->sip_redirect,
+                      "Answer inbound SIP INVITEs with 302 to the agent's URI instead of proxying them");
   serve_cmd->callback([&options, &run, serve_opts] { run = [&options, serve_opts] { return serve(options, *serve_opts); }; });
 
   auto* call = app.add_subcommand("call", "Place one call and print its outcome");
