@@ -1,0 +1,607 @@
+// The SIP trunk carrier against real SIP on the wire: a SIPp process plays the trunk (the callee's side) and a
+// second one plays the agent, each checking what it receives (tests/data/sip/scenarios). The outside checks are
+// SIPp's own: its exit code (0 only when every check of every call held), its statistics, and its log of every
+// message it received, which is where "an INVITE without SDP", "the agent's answer in the trunk's ACK", "one
+// INVITE per attempt" are read. The carrier runs in this process (one call, one outcome) or behind `dialer run`
+// (a campaign on a fresh database).
+#include <condition_variable>
+#include <mutex>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+
+#include "adapters/carriers/sip/sip_carrier.hpp"
+#include "tests/integration/e2e_fixture.hpp"
+#include "tests/integration/http_client.hpp"
+#include "tests/integration/sipp.hpp"
+
+namespace dialer::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using carriers::sip::sip_carrier;
+
+// What the engine would be told, kept for the test.
+class recording_sink final : public carrier_events {
+ public:
+  struct refusal {
+    origination_refusal why;
+    std::optional<std::chrono::milliseconds> retry_after;
+    std::string detail;
+  };
+  void on_accepted(attempt_id attempt, std::string_view id) noexcept override {
+    std::lock_guard lock(mutex_);
+    accepted_[attempt.value()] = std::string(id);
+  }
+  void on_refused(attempt_id attempt, origination_refusal why, std::optional<std::chrono::milliseconds> retry_after,
+                  std::string_view detail) noexcept override {
+    std::lock_guard lock(mutex_);
+    refused_[attempt.value()] = refusal{why, retry_after, std::string(detail)};
+    cv_.notify_all();
+  }
+  void on_outcome(const call_event& e) noexcept override {
+    std::lock_guard lock(mutex_);
+    ++outcome_count_[e.attempt.value()];
+    outcomes_[e.attempt.value()] = e;
+    cv_.notify_all();
+  }
+  // Waits for the attempt's end (an outcome or a refusal).
+  bool wait_for_end(std::int64_t attempt, std::chrono::seconds deadline) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, deadline,
+                        [&] { return outcomes_.contains(attempt) || refused_.contains(attempt); });
+  }
+  std::optional<call_event> outcome(std::int64_t attempt) {
+    std::lock_guard lock(mutex_);
+    auto it = outcomes_.find(attempt);
+    return it == outcomes_.end() ? std::nullopt : std::optional<call_event>(it->second);
+  }
+  std::optional<refusal> refused(std::int64_t attempt) {
+    std::lock_guard lock(mutex_);
+    auto it = refused_.find(attempt);
+    return it == refused_.end() ? std::nullopt : std::optional<refusal>(it->second);
+  }
+  std::string accepted(std::int64_t attempt) {
+    std::lock_guard lock(mutex_);
+    return accepted_.contains(attempt) ? accepted_[attempt] : std::string();
+  }
+  int outcome_count(std::int64_t attempt) {
+    std::lock_guard lock(mutex_);
+    return outcome_count_[attempt];
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::map<std::int64_t, std::string> accepted_;
+  std::map<std::int64_t, refusal> refused_;
+  std::map<std::int64_t, call_event> outcomes_;
+  std::map<std::int64_t, int> outcome_count_;
+};
+
+// A SIPp UAS playing `scenario` (tests/data/sip/scenarios) for `calls` calls.
+sipp_options uas(const std::string& scenario, std::vector<std::string> extra = {}, int calls = 1) {
+  sipp_options o;
+  o.scenario = sip_scenario(scenario);
+  o.extra = std::move(extra);
+  o.max_calls = calls;
+  return o;
+}
+
+class SipCarrier : public ::testing::Test {
+ protected:
+  std::unique_ptr<sip_carrier> make_carrier(const sipp_process& trunk, nlohmann::json extra = {},
+                                            carriers::carrier_environment env = {}) {
+    nlohmann::json s = {{"trunk", trunk.address()},
+                        {"local_host", "127.0.0.1"},
+                        {"ring_timeout", "1500ms"},
+                        {"agent_answer_timeout", "3s"}};
+    for (auto& [k, v] : extra.items()) s[k] = v;
+    auto parsed = carriers::sip::parse_sip_settings(s, env);
+    EXPECT_TRUE(parsed) << (parsed ? "" : parsed.error().message);
+    if (!parsed) return nullptr;
+    auto made = sip_carrier::make(std::move(*parsed), clock_);
+    EXPECT_TRUE(made) << (made ? "" : made.error().message);
+    if (!made) return nullptr;
+    (*made)->set_events(&sink_);
+    return std::move(*made);
+  }
+
+  static origination_request request(std::int64_t attempt, const std::string& to, const std::string& agent) {
+    origination_request r;
+    r.attempt = attempt_id{attempt};
+    r.campaign = campaign_id{7};
+    r.contact = contact_id{attempt / 10};
+    r.from_e164 = "+14155550100";
+    r.to_e164 = to;
+    r.handoff = agent;
+    r.variables_json = R"({"first_name":"Ada","note":"line one\r\nX-Injected: no"})";
+    r.idempotency_key = "k" + std::to_string(attempt);
+    return r;
+  }
+
+  static std::string agent_uri(const sipp_process& agent) { return "sip:agent@" + agent.address(); }
+
+  // The messages SIPp received whose start line begins with `method` ("INVITE", "ACK", "BYE", "CANCEL").
+  static std::vector<sipp_process::received_message> received(const sipp_process& p, const std::string& method) {
+    std::vector<sipp_process::received_message> out;
+    for (auto& m : p.received())
+      if (m.method() == method) out.push_back(m);
+    return out;
+  }
+
+  system_clock clock_;
+  recording_sink sink_;
+};
+
+TEST_F(SipCarrier, TheCalleeIsConnectedToTheAgentByThirdPartyCallControlAndTheAgentHangsUp) {
+  sipp_process trunk(uas("trunk_answer.xml"));
+  sipp_process agent(uas("agent_bye.xml", {"-set", "hold", "300"}));
+  auto carrier = make_carrier(trunk);
+  ASSERT_TRUE(carrier);
+  const auto r = request(41, "+12025550101", agent_uri(agent));
+  carrier->originate({&r, 1});
+  ASSERT_TRUE(sink_.wait_for_end(41, 20s));
+  const auto e = sink_.outcome(41);
+  ASSERT_TRUE(e) << "refused: " << (sink_.refused(41) ? sink_.refused(41)->detail : "");
+  EXPECT_EQ(e->outcome, call_outcome::completed) << e->detail;
+  EXPECT_EQ(e->detail, "the agent hung up");
+  EXPECT_TRUE(e->answered_at.has_value());
+  EXPECT_GE(e->billable, 250ms);
+  EXPECT_EQ(trunk.wait(20s), 0) << trunk.report();
+  EXPECT_EQ(agent.wait(20s), 0) << agent.report();
+
+  // Read from the two SIPps' own logs: the trunk's INVITE had no SDP and the Call-ID the engine was given; the
+  // agent's INVITE carried the trunk's offer and the attempt; the trunk's ACK carried the agent's answer.
+  const auto invites = received(trunk, "INVITE");
+  ASSERT_EQ(invites.size(), 1u);
+  EXPECT_EQ(invites[0].body, "");
+  EXPECT_EQ(invites[0].header("call-id"), sink_.accepted(41));
+  const auto agent_invites = received(agent, "INVITE");
+  ASSERT_EQ(agent_invites.size(), 1u);
+  EXPECT_EQ(agent_invites[0].header("x-attempt-id"), "41");
+  EXPECT_EQ(agent_invites[0].header("x-first-name"), "Ada");
+  EXPECT_EQ(agent_invites[0].header("x-injected"), "") << "a contact's variable forged a header";
+  EXPECT_NE(agent_invites[0].body.find("m=audio"), std::string::npos);
+  const auto trunk_acks = received(trunk, "ACK");
+  ASSERT_FALSE(trunk_acks.empty());
+  const auto agent_answer = [&] {
+    for (const auto& line : std::vector<std::string>{"o=", "m=audio"}) (void)line;
+    return agent.messages();
+  }();
+  EXPECT_NE(trunk_acks[0].body.find("m=audio"), std::string::npos);
+  // The answer in the trunk's ACK is the agent's (its origin line is the agent SIPp's, not the trunk's offer).
+  const auto origin = trunk_acks[0].body.substr(trunk_acks[0].body.find("o="), 40);
+  EXPECT_NE(agent_answer.find(origin), std::string::npos) << trunk_acks[0].body;
+  EXPECT_EQ(received(trunk, "BYE").size(), 1u) << "the agent's BYE was not relayed to the trunk";
+  EXPECT_EQ(sink_.outcome_count(41), 1);
+}
+
+TEST_F(SipCarrier, TheCalleeHangsUpAndTheAgentIsToldSo) {
+  sipp_process trunk(uas("trunk_callee_bye.xml", {"-set", "hold", "300"}));
+  sipp_process agent(uas("agent_answer.xml"));
+  auto carrier = make_carrier(trunk);
+  ASSERT_TRUE(carrier);
+  const auto r = request(51, "+12025550102", agent_uri(agent));
+  carrier->originate({&r, 1});
+  ASSERT_TRUE(sink_.wait_for_end(51, 20s));
+  const auto e = sink_.outcome(51);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->outcome, call_outcome::completed);
+  EXPECT_EQ(e->detail, "the callee hung up");
+  EXPECT_EQ(trunk.wait(20s), 0) << trunk.report();
+  EXPECT_EQ(agent.wait(20s), 0) << agent.report();
+  EXPECT_EQ(received(agent, "BYE").size(), 1u);
+}
+
+TEST_F(SipCarrier, ABusyCalleeIsBusyAndTheAgentIsNeverCalled) {
+  sipp_process trunk(uas("trunk_busy.xml"));
+  sipp_process agent(uas("agent_answer.xml"));
+  auto carrier = make_carrier(trunk);
+  ASSERT_TRUE(carrier);
+  const auto r = request(61, "+12025550106", agent_uri(agent));
+  carrier->originate({&r, 1});
+  ASSERT_TRUE(sink_.wait_for_end(61, 20s));
+  ASSERT_TRUE(sink_.outcome(61));
+  EXPECT_EQ(sink_.outcome(61)->outcome, call_outcome::busy) << sink_.outcome(61)->detail;
+  EXPECT_EQ(trunk.wait(20s), 0) << trunk.report();
+  agent.stop();
+  EXPECT_TRUE(received(agent, "INVITE").empty());
+}
+
+TEST_F(SipCarrier, ACalleeWhoDoesNotAnswerIsCancelledAtTheRingTimeout) {
+  sipp_process trunk(uas("trunk_no_answer.xml"));
+  auto carrier = make_carrier(trunk, {{"ring_timeout", "1s"}});
+  ASSERT_TRUE(carrier);
+  const auto r = request(71, "+12025550107", "sip:agent@127.0.0.1:9");
+  const auto started = std::chrono::steady_clock::now();
+  carrier->originate({&r, 1});
+  ASSERT_TRUE(sink_.wait_for_end(71, 20s));
+  ASSERT_TRUE(sink_.outcome(71));
+  EXPECT_EQ(sink_.outcome(71)->outcome, call_outcome::no_answer) << sink_.outcome(71)->detail;
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 1s) << "cancelled before the ring timeout";
+  EXPECT_EQ(trunk.wait(20s), 0) << trunk.report();
+  EXPECT_EQ(received(trunk, "CANCEL").size(), 1u);
+}
+
+TEST_F(SipCarrier, A503WithRetryAfterBacksTheTrunkOffAndNothingIsSentMeanwhile) {
+  sipp_process trunk(uas("trunk_unavailable.xml", {}, 2));
+  auto carrier = make_carrier(trunk);
+  ASSERT_TRUE(carrier);
+  const auto r = request(81, "+12025550109", "sip:agent@127.0.0.1:9");
+  carrier->originate({&r, 1});
+  ASSERT_TRUE(sink_.wait_for_end(81, 20s));
+  auto refused = sink_.refused(81);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->why, origination_refusal::not_placed) << refused->detail;
+  ASSERT_TRUE(refused->retry_after);
+  EXPECT_EQ(*refused->retry_after, 30s);
+  // While backed off, the next dial is refused at once: the trunk sees no second INVITE.
+  const auto second = request(82, "+12025550108", "sip:agent@127.0.0.1:9");
+  carrier->originate({&second, 1});
+  ASSERT_TRUE(sink_.wait_for_end(82, 5s));
+  refused = sink_.refused(82);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->why, origination_refusal::not_placed);
+  ASSERT_TRUE(refused->retry_after);
+  EXPECT_GT(*refused->retry_after, 25s);
+  EXPECT_LE(*refused->retry_after, 30s);
+  trunk.stop();
+  trunk.wait(10s);
+  EXPECT_EQ(received(trunk, "INVITE").size(), 1u);
+}
+
+TEST_F(SipCarrier, ADigestChallengeIsAnsweredWithANewCSeqAndTheCallGoesOn) {
+  sipp_process trunk(uas("trunk_digest.xml"));
+  sipp_process agent(uas("agent_bye.xml", {"-set", "hold", "200"}));
+  carriers::carrier_environment env;
+  env.credentials.values["sip.username"] = carriers::secret("dialer");
+  env.credentials.values["sip.password"] = carriers::secret("s3cret");
+  auto carrier = make_carrier(trunk, {}, env);
+  ASSERT_TRUE(carrier);
+  const auto r = request(91, "+12025550103", agent_uri(agent));
+  carrier->originate({&r, 1});
+  ASSERT_TRUE(sink_.wait_for_end(91, 20s));
+  ASSERT_TRUE(sink_.outcome(91));
+  EXPECT_EQ(sink_.outcome(91)->outcome, call_outcome::completed) << sink_.outcome(91)->detail;
+  EXPECT_EQ(trunk.wait(20s), 0) << trunk.report();  // its verifyauth held
+  EXPECT_EQ(agent.wait(20s), 0) << agent.report();
+  const auto invites = received(trunk, "INVITE");
+  ASSERT_EQ(invites.size(), 2u);
+  EXPECT_EQ(invites[0].header("call-id"), invites[1].header("call-id"));
+  EXPECT_NE(invites[1].header("authorization").find("qop=auth"), std::string::npos);
+}
+
+TEST_F(SipCarrier, WrongDigestCredentialsFailTheCall) {
+  sipp_process trunk(uas("trunk_digest.xml"));
+  carriers::carrier_environment env;
+  env.credentials.values["sip.username"] = carriers::secret("dialer");
+  env.credentials.values["sip.password"] = carriers::secret("not-the-password");
+  auto carrier = make_carrier(trunk, {}, env);
+  ASSERT_TRUE(carrier);
+  const auto r = request(95, "+12025550104", "sip:agent@127.0.0.1:9");
+  carrier->originate({&r, 1});
+  ASSERT_TRUE(sink_.wait_for_end(95, 20s));
+  // The trunk refuses the second INVITE with 403: before any ringing that is the channel-limit answer (throttled);
+  // either way nothing was connected and no third INVITE is sent.
+  EXPECT_FALSE(sink_.outcome(95) && sink_.outcome(95)->outcome == call_outcome::completed);
+  trunk.wait(20s);
+  EXPECT_EQ(received(trunk, "INVITE").size(), 2u);
+}
+
+TEST_F(SipCarrier, AnAgentThatRefusesLeavesTheCalleeWithARefusedAnswerAndABye) {
+  sipp_process trunk(uas("trunk_refused_agent.xml"));
+  sipp_process agent(uas("agent_refuses.xml"));
+  auto carrier = make_carrier(trunk);
+  ASSERT_TRUE(carrier);
+  const auto r = request(101, "+12025550105", agent_uri(agent));
+  carrier->originate({&r, 1});
+  ASSERT_TRUE(sink_.wait_for_end(101, 20s));
+  ASSERT_TRUE(sink_.outcome(101));
+  EXPECT_EQ(sink_.outcome(101)->outcome, call_outcome::failed);
+  EXPECT_NE(sink_.outcome(101)->detail.find("603"), std::string::npos) << sink_.outcome(101)->detail;
+  EXPECT_EQ(trunk.wait(20s), 0) << trunk.report();  // its ACK carried m=audio 0, then our BYE came
+  EXPECT_EQ(agent.wait(20s), 0) << agent.report();
+}
+
+TEST_F(SipCarrier, ATrunkThatNeverAnswersLeavesTheAttemptIndeterminate) {
+  // A UDP port nobody reads: the INVITE leaves and nothing comes back until timer B (32 s with oSIP's T1).
+  sipp_process silent(uas("trunk_answer.xml"));
+  const auto address = silent.address();
+  silent.stop();
+  silent.wait(10s);
+  nlohmann::json s = {{"trunk", address}, {"local_host", "127.0.0.1"}};
+  auto parsed = carriers::sip::parse_sip_settings(s, {});
+  ASSERT_TRUE(parsed);
+  auto made = sip_carrier::make(std::move(*parsed), clock_);
+  ASSERT_TRUE(made);
+  (*made)->set_events(&sink_);
+  const auto r = request(111, "+12025550100", "sip:agent@127.0.0.1:9");
+  (*made)->originate({&r, 1});
+  ASSERT_TRUE(sink_.wait_for_end(111, 60s));
+  const auto refused = sink_.refused(111);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->why, origination_refusal::indeterminate) << refused->detail;
+  auto looked = (*made)->lookup(attempt_id{111}, "");
+  ASSERT_TRUE(looked);
+  EXPECT_FALSE(looked->has_value()) << "a SIP trunk cannot tell what became of the call";
+}
+
+TEST_F(SipCarrier, PastMaxChannelsADialIsThrottledAndNeverReachesTheTrunk) {
+  sipp_process trunk(uas("trunk_answer.xml"));
+  sipp_process agent(uas("agent_bye.xml", {"-set", "hold", "300"}));
+  auto carrier = make_carrier(trunk, {{"max_channels", 1}});
+  ASSERT_TRUE(carrier);
+  const std::vector<origination_request> both = {request(121, "+12025550101", agent_uri(agent)),
+                                                 request(122, "+12025550102", agent_uri(agent))};
+  carrier->originate(both);
+  ASSERT_TRUE(sink_.wait_for_end(122, 10s));
+  const auto refused = sink_.refused(122);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->why, origination_refusal::throttled) << refused->detail;
+  ASSERT_TRUE(sink_.wait_for_end(121, 20s));
+  ASSERT_TRUE(sink_.outcome(121));
+  EXPECT_EQ(sink_.outcome(121)->outcome, call_outcome::completed);
+  EXPECT_EQ(trunk.wait(20s), 0) << trunk.report();
+  EXPECT_EQ(received(trunk, "INVITE").size(), 1u);
+  // The channel is free again once the call ended.
+  sipp_process trunk2(uas("trunk_answer.xml"));
+  sipp_process agent2(uas("agent_bye.xml", {"-set", "hold", "100"}));
+  auto second = make_carrier(trunk2, {{"max_channels", 1}});
+  ASSERT_TRUE(second);
+  const auto again = request(123, "+12025550103", agent_uri(agent2));
+  second->originate({&again, 1});
+  ASSERT_TRUE(sink_.wait_for_end(123, 20s));
+  ASSERT_TRUE(sink_.outcome(123));
+}
+
+TEST_F(SipCarrier, ATcpTrunkCarriesTheWholeCall) {
+  auto o = uas("trunk_answer.xml");
+  o.transport = "t1";
+  sipp_process trunk(o);
+  sipp_process agent(uas("agent_bye.xml", {"-set", "hold", "200"}));
+  auto carrier = make_carrier(trunk, {{"transport", "tcp"}});
+  ASSERT_TRUE(carrier);
+  const auto r = request(131, "+12025550101", agent_uri(agent));
+  carrier->originate({&r, 1});
+  ASSERT_TRUE(sink_.wait_for_end(131, 20s));
+  ASSERT_TRUE(sink_.outcome(131));
+  EXPECT_EQ(sink_.outcome(131)->outcome, call_outcome::completed) << sink_.outcome(131)->detail;
+  EXPECT_EQ(trunk.wait(20s), 0) << trunk.report();
+  EXPECT_EQ(agent.wait(20s), 0) << agent.report();
+  const auto invites = received(trunk, "INVITE");
+  ASSERT_EQ(invites.size(), 1u);
+  EXPECT_NE(invites[0].header("via").find("SIP/2.0/TCP"), std::string::npos) << invites[0].header("via");
+  EXPECT_NE(trunk.messages().find("TCP message received"), std::string::npos);
+}
+
+TEST(SipSettings, BadSettingsAreRefusedWithTheFieldNamed) {
+  const auto refused = [](nlohmann::json s) {
+    auto r = carriers::sip::parse_sip_settings(s, {});
+    return r ? std::string() : r.error().message;
+  };
+  EXPECT_NE(refused(nlohmann::json::object()).find("'trunk'"), std::string::npos);
+  EXPECT_NE(refused({{"trunk", "trunk.example.com:5060"}}).find("numeric"), std::string::npos);
+  EXPECT_NE(refused({{"trunk", "127.0.0.1:5060"}, {"transport", "sctp"}}).find("transport"), std::string::npos);
+  EXPECT_NE(refused({{"trunk", "127.0.0.1:5060"}, {"bogus", 1}}).find("bogus"), std::string::npos);
+  EXPECT_NE(refused({{"trunk", "127.0.0.1:5060"}, {"username", "u"}}).find("password"), std::string::npos);
+  EXPECT_NE(refused({{"trunk", "127.0.0.1:5060"}, {"delayed_offer", false}}).find("delayed_offer"),
+            std::string::npos);
+  EXPECT_EQ(refused({{"trunk", "127.0.0.1:5060"}, {"transport", "tcp"}, {"max_channels", 10}}), "");
+}
+
+}  // namespace
+}  // namespace dialer::testing
+
+namespace dialer::testing::e2e {
+namespace {
+
+using namespace std::chrono_literals;
+
+class SipCampaign : public campaign_test {};
+
+// What trunk_mixed.xml does with a call to a number ending in `digit`, as the engine must record it.
+std::string expected_outcome(char digit) {
+  switch (digit) {
+    case '6': return "busy";
+    case '7': return "no_answer";  // rings until our CANCEL at the ring timeout (487)
+    case '9': return "no_answer";  // 480 Temporarily Unavailable
+    default: return "completed";   // 0-5: the agent hangs up; 8: the callee does
+  }
+}
+
+TEST_F(SipCampaign, EveryContactEndsAsTheTrunkAnsweredAndNoAttemptIsDialedTwice) {
+  constexpr int kContacts = 40;
+  sipp_options trunk_options;
+  trunk_options.scenario = sip_scenario("trunk_mixed.xml");
+  trunk_options.max_calls = kContacts;
+  trunk_options.timeout = std::chrono::seconds(120);
+  sipp_process trunk(trunk_options);
+  sipp_options agent_options;
+  agent_options.scenario = sip_scenario("agent_bye.xml");
+  agent_options.max_calls = 1000;  // stopped by the test
+  agent_options.extra = {"-set", "hold", "400"};
+  agent_options.timeout = std::chrono::seconds(120);
+  sipp_process agent(agent_options);
+
+  const auto csv = dir_ / "contacts.csv";
+  {
+    std::ofstream out(csv);
+    out << "phone,first_name\n";
+    for (int i = 0; i < kContacts; ++i) out << fmt::format("+120255501{:02d},caller{}\n", i, i);
+  }
+  const auto file = campaign_file("sip.yaml", {{"TRUNK", trunk.address()},
+                                               {"AGENT", "sip:" + agent.address()},
+                                               {"CONTACTS", csv.string()}});
+  const auto run = dialer({"run", file.string()});
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_EQ(trunk.wait(60s), 0) << trunk.report();  // every call's checks held (no SDP in INVITEs, ACK answers...)
+  agent.stop();
+  agent.wait(20s);
+
+  // Each contact as the trunk ended its call.
+  for (const auto& row : query("SELECT e164, state, coalesce(outcome, '') FROM contacts")) {
+    const auto e164 = row[0].as<std::string>();
+    EXPECT_EQ(row[1].as<std::string>(), "done") << e164;
+    EXPECT_EQ(row[2].as<std::string>(), expected_outcome(e164.back())) << e164;
+  }
+  EXPECT_EQ(open_attempts(), 0);
+
+  // From the trunk's own log: one Call-ID per attempt (retransmissions repeat it; a second dial of an attempt would
+  // bring a second), and each the one the engine recorded.
+  std::map<std::int64_t, std::set<std::string>> call_ids;  // attempt -> Call-IDs of the INVITEs the trunk received
+  for (const auto& m : trunk.received()) {
+    if (m.method() != "INVITE") continue;
+    const auto id = m.header("call-id");
+    ASSERT_TRUE(id.size() > 1 && id[0] == 'd') << id;
+    call_ids[std::stoll(id.substr(1, id.find('-') - 1))].insert(id);
+  }
+  std::map<std::int64_t, std::string> recorded;
+  for (const auto& row : query("SELECT id, coalesce(carrier_call_id, '') FROM call_attempts"))
+    recorded[row[0].as<std::int64_t>()] = row[1].as<std::string>();
+  EXPECT_EQ(recorded.size(), static_cast<std::size_t>(kContacts));
+  EXPECT_EQ(call_ids.size(), recorded.size());
+  for (const auto& [attempt, ids] : call_ids) {
+    EXPECT_EQ(ids.size(), 1u) << "attempt " << attempt << " was dialed " << ids.size() << " times";
+    ASSERT_TRUE(recorded.contains(attempt)) << "the trunk got an INVITE of attempt " << attempt
+                                            << " that the database does not hold";
+    EXPECT_EQ(recorded[attempt], *ids.begin());
+  }
+  // The agent was called once for each answered call, with that call's attempt.
+  std::map<std::string, int> agent_calls;
+  for (const auto& m : agent.received())
+    if (m.method() == "INVITE") ++agent_calls[m.header("x-attempt-id")];
+  EXPECT_EQ(static_cast<std::int64_t>(agent_calls.size()),
+            scalar("SELECT count(*) FROM call_attempts WHERE outcome = 'completed'"));
+  for (const auto& [attempt, n] : agent_calls) EXPECT_EQ(n, 1) << "attempt " << attempt;
+  for (const auto& row : query("SELECT id FROM call_attempts WHERE outcome = 'completed'"))
+    EXPECT_TRUE(agent_calls.contains(std::to_string(row[0].as<std::int64_t>())));
+}
+
+TEST_F(SipCampaign, AnAgentReachedOnlyByAMediaStreamCannotLaunchOnASipTrunk) {
+  const auto csv = dir_ / "contacts.csv";
+  std::ofstream(csv) << "phone,first_name\n+12025550101,Ada\n";
+  const auto file = campaign_file("sip.yaml", {{"TRUNK", "127.0.0.1:9"},
+                                               {"AGENT", "wss://agents.example.com/stream"},
+                                               {"CONTACTS", csv.string()}});
+  const auto run = dialer({"run", file.string()});
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_NE(run.err.find("no SIP hand-off"), std::string::npos) << run.err;
+  EXPECT_EQ(scalar("SELECT count(*) FROM campaigns"), 0) << "nothing is created before the checks pass";
+  EXPECT_EQ(scalar("SELECT count(*) FROM agents"), 0);
+}
+
+class SipInbound : public campaign_test {
+ protected:
+  // `dialer serve` with inbound SIP on a free port; sets sip_port_.
+  serving_dialer serve_sip(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"--sip-listen", "127.0.0.1:0"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto s = serve_on_any_port("serve-sip", args);
+    static const std::regex listening(R"(listening for SIP on 127\.0\.0\.1:([0-9]+))");
+    std::smatch m;
+    const auto out = s.process->out();
+    EXPECT_TRUE(std::regex_search(out, m, listening)) << out;
+    if (!m.empty()) sip_port_ = std::stoi(m[1]);
+    return s;
+  }
+
+  sipp_process call(const std::string& driver, const std::string& number) {
+    sipp_options o;
+    o.scenario = sip_driver(driver);
+    o.remote = "127.0.0.1:" + std::to_string(sip_port_);
+    o.extra = {"-s", number};
+    o.timeout = std::chrono::seconds(30);
+    return sipp_process(o);
+  }
+
+  // One datagram to the proxy and its first answer past 100 Trying (empty when none came within 3 s).
+  std::string exchange(const std::string& datagram) const {
+    namespace asio = boost::asio;
+    asio::io_context io;
+    asio::ip::udp::socket sock(io, asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    sock.send_to(asio::buffer(datagram),
+                 asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(sip_port_)));
+    timeval tv{3, 0};
+    ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::array<char, 65536> buf{};
+    for (;;) {  // the first answer that is not a 100 Trying
+      const auto n = ::recv(sock.native_handle(), buf.data(), buf.size(), 0);
+      if (n <= 0) return {};
+      std::string answer(buf.data(), static_cast<std::size_t>(n));
+      if (!answer.starts_with("SIP/2.0 100 ")) return answer;
+    }
+  }
+
+  static long long metric(const std::string& text, const std::string& result) {
+    const auto key = "dialer_sip_inbound_calls_total{result=\"" + result + "\"} ";
+    const auto at = text.find(key);
+    return at == std::string::npos ? 0 : std::stoll(text.substr(at + key.size()));
+  }
+
+  int sip_port_ = 0;
+};
+
+TEST_F(SipInbound, AnAssignedNumbersCallReachesItsAgentAndOthersGet404Counted) {
+  sipp_process agent(uas("agent_inbound.xml"));
+  ASSERT_EQ(dialer({"agents", "create", "inbound-agent", "--handoff", "sip:" + agent.address()}).exit_code, 0);
+  ASSERT_EQ(dialer({"numbers", "import", "+14155550177", "--provider", "sip"}).exit_code, 0);
+  ASSERT_EQ(dialer({"numbers", "assign", "+14155550177", "--agent", "inbound-agent"}).exit_code, 0);
+  ASSERT_EQ(dialer({"numbers", "import", "+14155550178", "--provider", "sip"}).exit_code, 0);  // not assigned
+  ASSERT_EQ(dialer({"numbers", "import", "+14155550179", "--provider", "sip"}).exit_code, 0);
+  ASSERT_EQ(dialer({"numbers", "assign", "+14155550179", "--agent", "inbound-agent"}).exit_code, 0);
+  ASSERT_EQ(dialer({"numbers", "release", "+14155550179"}).exit_code, 0);
+  auto s = serve_sip();
+  ASSERT_GT(sip_port_, 0);
+
+  auto routed = call("caller_inbound.xml", "+14155550177");
+  EXPECT_EQ(routed.wait(30s), 0) << routed.report();
+  EXPECT_EQ(agent.wait(30s), 0) << agent.report();  // its checks: our Record-Route, Max-Forwards 69, two Vias
+  // The dialog's ACK and BYE came through the proxy (our Record-Route), the caller's offer reached the agent.
+  const auto at_agent = agent.received();
+  ASSERT_GE(at_agent.size(), 3u);
+  EXPECT_EQ(at_agent[0].method(), "INVITE");
+  EXPECT_EQ(at_agent[0].start_line, "INVITE sip:" + agent.address() + " SIP/2.0");
+
+  for (const auto& number : {"+14155550178", "+14155550179", "+14155550999"}) {
+    auto refused = call("caller_unrouted.xml", number);
+    EXPECT_EQ(refused.wait(30s), 0) << number << ": " << refused.report();
+  }
+  EXPECT_EQ(agent.received().size(), at_agent.size()) << "an unrouted call reached the agent";
+
+  const auto metrics = http_client(s.port).get("/metrics").body;
+  EXPECT_EQ(metric(metrics, "routed"), 1) << metrics;
+  EXPECT_EQ(metric(metrics, "rejected"), 3) << metrics;
+}
+
+TEST_F(SipInbound, AMalformedRequestGets400AndTheEndpointCarriesOn) {
+  auto s = serve_sip();
+  ASSERT_GT(sip_port_, 0);
+  const std::string head =
+      "INVITE sip:+14155550100@127.0.0.1 SIP/2.0\r\n"
+      "Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKbad1;rport\r\n"
+      "From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:+14155550100@127.0.0.1>\r\n"
+      "Call-ID: bad-1@test\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n";
+  // A body shorter than its Content-Length (RFC 3261 §18.3: 400).
+  auto answer = exchange(head + "Content-Type: application/sdp\r\nContent-Length: 500\r\n\r\nv=0\r\n");
+  EXPECT_EQ(answer.substr(0, 15), "SIP/2.0 400 Bad") << answer;
+  EXPECT_NE(answer.find("Call-ID: bad-1@test"), std::string::npos) << answer;
+  // A CSeq whose method is not the request's, too many headers, garbage: 400 / 513, or nothing for garbage.
+  EXPECT_EQ(exchange(head.substr(0, head.find("CSeq")) + "CSeq: 1 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+                .substr(0, 11),
+            "SIP/2.0 400");
+  std::string many = head;
+  for (int i = 0; i < 200; ++i) many += "X-Filler-" + std::to_string(i) + ": x\r\n";
+  EXPECT_EQ(exchange(many + "Content-Length: 0\r\n\r\n").substr(0, 11), "SIP/2.0 513");
+  EXPECT_EQ(exchange(std::string("\x00\xff garbage \r\n\r\n", 16)), "");
+  // Still serving: a well-formed request is answered (no number: 404).
+  const auto fine = exchange(head + "Content-Length: 0\r\n\r\n");
+  EXPECT_EQ(fine.find("SIP/2.0 404"), 0u) << fine;
+  EXPECT_FALSE(s.process->exited().has_value());
+}
+
+}  // namespace
+}  // namespace dialer::testing::e2e
