@@ -580,6 +580,11 @@ int serve(const global_options& options, const serve_settings& settings) {
     po.endpoint.name = "sip proxy";
     if (const char* advertised = std::getenv("DIALER_SIP_ADVERTISED_HOST"); advertised && *advertised)
       po.endpoint.advertised_host = advertised;
+    if ((po.endpoint.bind_host == "0.0.0.0" || po.endpoint.bind_host == "::") && po.endpoint.advertised_host.empty())
+      return report(make_error(errc::invalid_input,
+                               "--sip-listen {}: a wildcard address cannot go in our Via and Record-Route; set "
+                               "DIALER_SIP_ADVERTISED_HOST to the address the trunk and the agents reach",
+                               settings.sip_listen));
     po.redirect = settings.sip_redirect;
     po.count = [&family](std::string_view result) { family.Add({{"result", std::string(result)}}).Increment(); };
     auto made = carriers::sip::sip_proxy::make(std::move(po), routes);

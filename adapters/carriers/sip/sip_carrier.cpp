@@ -3,9 +3,12 @@
 #include "adapters/carriers/sip/sip_carrier.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <future>
 #include <mutex>
+#include <set>
 #include <unordered_map>
 
 #include <boost/asio/connect.hpp>
@@ -52,6 +55,11 @@ std::string header_safe(std::string_view v) {
   return out;
 }
 
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
 std::string host_port(const std::string& host, int port) {
   const bool v6 = host.find(':') != std::string::npos;
   return fmt::format("{}{}{}:{}", v6 ? "[" : "", host, v6 ? "]" : "", port);
@@ -64,7 +72,8 @@ result<sip_settings> parse_sip_settings(const nlohmann::json& json, const carrie
   const rest::settings_reader o("sip", json);
   static constexpr std::string_view known[] = {
       "trunk",        "transport",    "trunk_domain", "local_host",          "local_port", "max_channels",
-      "account_cps",  "ring_timeout", "username",     "agent_answer_timeout", "delayed_offer", "password"};
+      "account_cps",  "ring_timeout", "username",     "agent_answer_timeout", "delayed_offer", "password",
+      "threads"};
   try {
     o.only_known(known);
     const auto trunk = o.text("trunk");
@@ -100,6 +109,7 @@ result<sip_settings> parse_sip_settings(const nlohmann::json& json, const carrie
     s.ring_timeout = o.duration("ring_timeout", s.ring_timeout, milliseconds(1000), milliseconds(600'000));
     s.agent_answer_timeout =
         o.duration("agent_answer_timeout", s.agent_answer_timeout, milliseconds(200), milliseconds(30'000));
+    s.threads = static_cast<int>(o.number("threads", s.threads, 1, 16));
     s.delayed_offer = o.flag("delayed_offer", true);
     if (!s.delayed_offer)
       return make_error(errc::invalid_input,
@@ -184,6 +194,7 @@ struct sip_call {
   bool ring_timed_out = false;
   bool cancel_pending = false;   // wanted before any 1xx: sent at the first one
   bool trunk_gone = false;       // the callee hung up while the agent was being called
+  bool agent_cancel_pending = false;  // give up on the agent at its first provisional response
   nanoseconds ring_deadline{};
   nanoseconds agent_deadline{};
   nanoseconds cancel_deadline{clock::never};
@@ -195,6 +206,7 @@ struct sip_call {
   // (resent until its ACK: the server transaction ended on it), and whether the ACK is the one carrying the answer.
   server_handle relay_server = 0;
   std::string relay_request;  // the re-INVITE being relayed, to answer it
+  std::uint32_t relay_cseq = 0;
   bool relay_from_trunk = false;
   bool relay_awaiting_ack = false;
   bool relay_offer_in_request = false;
@@ -213,29 +225,52 @@ struct ack_memory {
 
 }  // namespace
 
-struct sip_carrier::impl final : sip_user {
+// What the workers of one carrier share. Any thread.
+struct shared_state {
+  carrier_events* sink = nullptr;  // set before the first originate()
+  std::mutex mutex;
+  std::condition_variable idle;
+  std::size_t unreported = 0;  // under mutex: calls taken and not yet refused or reported
+  bool draining = false;       // under mutex
+  sip_statistics stats;        // under mutex
+  std::atomic<int> active{0};  // calls placed and not yet reported: what max_channels counts
+  std::atomic<std::int64_t> trunk_blocked_until_ns{0};  // a 503's Retry-After, for every worker
+};
+
+// One endpoint thread with its calls: a carrier spreads its calls over its workers by attempt.
+struct call_worker final : sip_user {
   sip_settings settings;
   dialer::clock& clock;
   std::unique_ptr<sip_endpoint> endpoint;
-  carrier_events* sink = nullptr;
+  shared_state& shared;
+  carrier_events*& sink;
   token_source tokens;  // endpoint thread
+  std::atomic<std::size_t> live_calls{0};
 
   // Endpoint thread.
   std::unordered_map<std::uint64_t, sip_call> calls;
   std::unordered_map<std::int64_t, std::uint64_t> by_attempt;
   std::unordered_map<std::string, std::uint64_t> by_call_id;  // both legs' Call-IDs
   std::unordered_map<std::string, ack_memory> acks_after_end;  // Call-ID -> the ACK to resend
+  std::deque<std::pair<nanoseconds, std::string>> ack_expiry;   // the same, oldest first (one lifetime for all)
+  nanoseconds next_call_scan{0};
   std::uint64_t next_key = 1;
-  nanoseconds trunk_blocked_until{0};
+  std::atomic<int>& active;
+  std::mutex& mutex;
+  std::condition_variable& idle;
+  std::size_t& unreported;
+  sip_statistics& stats;
 
-  // Any thread.
-  mutable std::mutex mutex;
-  std::condition_variable idle;
-  std::size_t unreported = 0;  // under mutex: calls taken and not yet refused or reported
-  bool draining = false;
-  sip_statistics stats;         // under mutex
-
-  impl(sip_settings s, dialer::clock& c) : settings(std::move(s)), clock(c) {}
+  call_worker(sip_settings s, dialer::clock& c, shared_state& sh)
+      : settings(std::move(s)),
+        clock(c),
+        shared(sh),
+        sink(sh.sink),
+        active(sh.active),
+        mutex(sh.mutex),
+        idle(sh.idle),
+        unreported(sh.unreported),
+        stats(sh.stats) {}
 
   // ---- what the engine sees ----
 
@@ -263,6 +298,7 @@ struct sip_carrier::impl final : sip_user {
   void report(sip_call& c, call_outcome outcome, std::string detail) {
     if (c.reported) return;
     c.reported = true;
+    --active;
     accept(c);
     call_event e;
     e.attempt = c.request.attempt;
@@ -286,6 +322,7 @@ struct sip_carrier::impl final : sip_user {
                    std::string detail) {
     if (c.reported) return;
     c.reported = true;
+    --active;
     refuse(c.request, why, retry_after, detail);
     settle_one();
   }
@@ -299,7 +336,10 @@ struct sip_carrier::impl final : sip_user {
     if (c.relay_server != 0 || c.relay_awaiting_ack) return;
     const auto until = clock.monotonic() + settings.cancel_timeout;
     for (const leg* l : {&c.trunk, &c.agent}) {
-      if (!l->ack.empty()) acks_after_end[l->call_id] = ack_memory{l->ack, l->next_hop, until};
+      if (!l->ack.empty()) {
+        acks_after_end[l->call_id] = ack_memory{l->ack, l->next_hop, until};
+        ack_expiry.emplace_back(until, l->call_id);
+      }
       by_call_id.erase(l->call_id);
     }
     by_attempt.erase(c.request.attempt.value());
@@ -329,9 +369,12 @@ struct sip_carrier::impl final : sip_user {
     return write_request(r);
   }
 
-  void send(sip_call& c, const std::string& text, const peer& to, kind k) {
-    if (auto sent = endpoint->send_request(text, to, tag_of(c.key, k)); !sent)
+  bool send(sip_call& c, const std::string& text, const peer& to, kind k) {
+    if (auto sent = endpoint->send_request(text, to, tag_of(c.key, k)); !sent) {
       spdlog::error("sip: attempt {}: {}", c.request.attempt.value(), sent.error().message);
+      return false;
+    }
+    return true;
   }
 
   void send_trunk_invite(sip_call& c, std::vector<std::pair<std::string, std::string>> auth) {
@@ -355,7 +398,11 @@ struct sip_carrier::impl final : sip_user {
       std::lock_guard lock(mutex);
       ++stats.invites;
     }
-    send(c, write_request(r), c.trunk.next_hop, kind::trunk_invite);
+    if (!send(c, write_request(r), c.trunk.next_hop, kind::trunk_invite)) {
+      c.trunk.invite_pending = false;
+      c.at = phase::ended;
+      refuse_call(c, origination_refusal::not_placed, milliseconds(5000), "the trunk's INVITE could not be written");
+    }
   }
 
   void send_agent_invite(sip_call& c) {
@@ -377,9 +424,11 @@ struct sip_carrier::impl final : sip_user {
     for (const auto& [name, value] : fields.ids) r.headers.emplace_back(rest::x_header(name), value);
     r.headers.emplace_back("X-Caller", header_safe(req.from_e164));
     r.headers.emplace_back("X-Callee", header_safe(req.to_e164));
+    std::set<std::string> taken;  // a variable never takes the name of one of ours
+    for (const auto& [name, value] : r.headers) taken.insert(lower(name));
     for (const auto& [name, value] : fields.variables) {
       auto h = rest::x_header(name);
-      if (h.size() > 2) r.headers.emplace_back(std::move(h), header_safe(value));
+      if (h.size() > 2 && taken.insert(lower(h)).second) r.headers.emplace_back(std::move(h), header_safe(value));
     }
     r.content_type = "application/sdp";
     r.body = c.offer;
@@ -389,7 +438,10 @@ struct sip_carrier::impl final : sip_user {
       std::lock_guard lock(mutex);
       ++stats.agent_invites;
     }
-    send(c, write_request(r), c.agent.next_hop, kind::agent_invite);
+    if (!send(c, write_request(r), c.agent.next_hop, kind::agent_invite)) {
+      c.agent.invite_pending = false;
+      refuse_agent(c, "the agent's INVITE could not be written");
+    }
   }
 
   void send_cancel(sip_call& c, leg& l, kind k) {
@@ -403,7 +455,6 @@ struct sip_carrier::impl final : sip_user {
     r.to = l.to;
     r.call_id = l.call_id;
     r.cseq = l.invite_cseq;
-    r.headers = l.invite_auth;
     c.cancel_deadline = clock.monotonic() + settings.cancel_timeout;
     {
       std::lock_guard lock(mutex);
@@ -428,7 +479,20 @@ struct sip_carrier::impl final : sip_user {
     std::reverse(rr.begin(), rr.end());
     l.route_set = std::move(rr);
     l.confirmed = true;
+    follow_dialog(l);
     send_ack(l, body);
+  }
+
+  // The agent's dialog goes where it says (RFC 3261 §12.2.1.1): its first Route, else its Contact, when that is a
+  // numeric address. The trunk's always goes to the trunk's address (our outbound proxy for that leg).
+  static void follow_dialog(leg& l) {
+    const auto& where = l.route_set.empty() ? l.remote_target : l.route_set.front();
+    auto uri = parse_sip_uri(where);
+    if (!uri) return;
+    boost::system::error_code ec;
+    (void)boost::asio::ip::make_address(uri->host, ec);
+    if (ec) return;
+    l.next_hop = peer{transport_of(*uri), uri->host, uri->port != 0 ? uri->port : 5060};
   }
 
   void send_ack(leg& l, const std::string& body) {
@@ -458,14 +522,14 @@ struct sip_carrier::impl final : sip_user {
       return;
     }
     const auto now = clock.monotonic();
-    if (now < trunk_blocked_until) {
-      refuse(r, origination_refusal::not_placed,
-             std::chrono::duration_cast<milliseconds>(trunk_blocked_until - now),
+    const nanoseconds blocked_until{shared.trunk_blocked_until_ns.load()};
+    if (now < blocked_until) {
+      refuse(r, origination_refusal::not_placed, std::chrono::duration_cast<milliseconds>(blocked_until - now),
              "the trunk asked us to wait (503 Retry-After)");
       settle_one();
       return;
     }
-    if (settings.max_channels > 0 && static_cast<int>(calls.size()) >= settings.max_channels) {
+    if (!take_channel()) {
       refuse(r, origination_refusal::throttled, milliseconds(500),
              fmt::format("the trunk's {} channels are all in use", settings.max_channels));
       settle_one();
@@ -494,6 +558,16 @@ struct sip_carrier::impl final : sip_user {
     by_call_id[c.agent.call_id] = key;
     auto& placed = calls.emplace(key, std::move(c)).first->second;
     send_trunk_invite(placed, {});
+    finish_if_done(placed);
+  }
+
+  // One of max_channels for a new call (all workers count together); false when none is free.
+  bool take_channel() {
+    int now = active.load();
+    do {
+      if (settings.max_channels > 0 && now >= settings.max_channels) return false;
+    } while (!active.compare_exchange_weak(now, now + 1));
+    return true;
   }
 
   void cancel_call(attempt_id attempt) {
@@ -515,7 +589,7 @@ struct sip_carrier::impl final : sip_user {
     }
     if (c.at == phase::agent) {
       c.trunk_gone = true;
-      if (c.agent.provisional) send_cancel(c, c.agent, kind::agent_cancel);
+      give_up_on_agent(c);
       refuse_agent(c, "");
       report(c, call_outcome::completed, std::move(why));
       finish_if_done(c);
@@ -528,6 +602,15 @@ struct sip_carrier::impl final : sip_user {
       report(c, call_outcome::completed, std::move(why));
       finish_if_done(c);
     }
+  }
+
+  // The agent's INVITE is still pending and no longer wanted: CANCEL it now, or at its first provisional response
+  // (RFC 3261 §9.1); if nothing final comes within 64*T1 after that, its transaction is dropped (cancel_deadline).
+  void give_up_on_agent(sip_call& c) {
+    if (!c.agent.invite_pending) return;
+    if (c.agent.provisional) send_cancel(c, c.agent, kind::agent_cancel);
+    else c.agent_cancel_pending = true;
+    c.cancel_deadline = std::min(c.cancel_deadline, clock.monotonic() + settings.cancel_timeout);
   }
 
   // The agent will not take the call: the trunk's 200 gets its ACK with every stream refused, then a BYE.
@@ -623,7 +706,8 @@ struct sip_carrier::impl final : sip_user {
         return;
       case 503: {
         const auto wait = retry_after_of(m);
-        if (wait && *wait > 0) trunk_blocked_until = now + std::chrono::seconds(std::min(*wait, 3600));
+        if (wait && *wait > 0)
+          shared.trunk_blocked_until_ns.store((now + std::chrono::seconds(std::min(*wait, 3600))).count());
         if (!c.accepted)
           refuse_call(c, origination_refusal::not_placed,
                       wait ? std::optional<milliseconds>(std::chrono::seconds(std::min(*wait, 3600))) : std::nullopt,
@@ -632,10 +716,16 @@ struct sip_carrier::impl final : sip_user {
           report(c, call_outcome::failed, detail);
         return;
       }
-      case 403:
-        if (!c.accepted) refuse_call(c, origination_refusal::throttled, milliseconds(1000), detail);
-        else report(c, call_outcome::failed, detail);
+      case 403: {
+        // A trunk's channel limit ("403 ... channel limit exceeded") slows us down; any other 403 (credentials
+        // refused after a challenge, a caller ID the trunk will not carry) fails the call rather than redialing it.
+        std::string reason = reason_of(m);
+        std::transform(reason.begin(), reason.end(), reason.begin(), [](unsigned char ch) { return std::tolower(ch); });
+        const bool limit = reason.find("limit") != std::string::npos || reason.find("channel") != std::string::npos;
+        if (!c.accepted && limit && !c.auth_tried) refuse_call(c, origination_refusal::throttled, milliseconds(1000), detail);
+        else report(c, call_outcome::failed, c.auth_tried ? "the trunk refused our credentials: " + detail : detail);
         return;
+      }
       default: report(c, call_outcome::failed, detail); return;
     }
   }
@@ -643,6 +733,10 @@ struct sip_carrier::impl final : sip_user {
   void agent_response(sip_call& c, const osip_message_t& m, int status) {
     if (status < 200) {
       c.agent.provisional = true;
+      if (c.agent_cancel_pending) {
+        c.agent_cancel_pending = false;
+        send_cancel(c, c.agent, kind::agent_cancel);
+      }
       return;
     }
     c.agent.invite_pending = false;
@@ -663,20 +757,27 @@ struct sip_carrier::impl final : sip_user {
     refuse_agent(c, fmt::format("the agent refused the call: SIP {} {}", status, reason_of(m)));
   }
 
-  void on_client_failed(client_tag tag, bool transport_error) override {
+  void on_client_failed(client_tag tag, client_failure why) override {
     auto it = calls.find(call_of(tag));
     if (it == calls.end()) return;
     sip_call& c = it->second;
-    const char* how = transport_error ? "the transport failed" : "no response (timer B)";
+    const char* how = why == client_failure::timeout    ? "no response (timer B)"
+                      : why == client_failure::not_sent ? "it could not be sent"
+                                                        : "the TCP connection closed";
     switch (kind_of(tag)) {
       case kind::trunk_invite:
         c.trunk.invite_pending = false;
         c.at = phase::ended;
-        if (!c.accepted && !c.trunk.provisional) {
+        if (why == client_failure::not_sent && !c.trunk.provisional) {
+          // Never left (no route, the trunk's TCP port refused): nothing rang; dial again later.
+          refuse_call(c, origination_refusal::not_placed, milliseconds(5000),
+                      fmt::format("the INVITE to the trunk {}: {}", to_string(settings.trunk), how));
+        } else if (!c.accepted && !c.trunk.provisional) {
           // The INVITE left and nothing came back: it may have rung the callee. Not a refusal of the call.
           refuse(c.request, origination_refusal::indeterminate, std::nullopt,
                  fmt::format("the trunk never answered the INVITE: {}", how));
           c.reported = true;  // the engine asks lookup(), which cannot tell: `unknown`
+          --active;
           settle_one();
         } else {
           report(c, call_outcome::failed, fmt::format("the trunk's INVITE ended: {}", how));
@@ -722,6 +823,11 @@ struct sip_carrier::impl final : sip_user {
     leg& here = from_trunk ? c.trunk : c.agent;
     leg& there = from_trunk ? c.agent : c.trunk;
     (void)from;
+    // In the dialog only: its remote tag is theirs (a request naming another dialog of this Call-ID is not ours).
+    if (here.remote_tag.empty() || from_tag_of(m) != here.remote_tag) {
+      if (method != "ACK") endpoint->respond(server, write_response(m, plain(481, tokens.tag())));
+      return;
+    }
     if (method == "ACK") {
       // The ACK of our 2xx to a relayed re-INVITE: it carries the answer when the re-INVITE had no offer.
       if (c.relay_awaiting_ack && c.relay_from_trunk == from_trunk) {
@@ -735,6 +841,13 @@ struct sip_carrier::impl final : sip_user {
     if (method == "BYE") {
       endpoint->respond(server, write_response(m, plain(200)));
       here.ended = true;
+      if (c.relay_server != 0) {  // a relayed re-INVITE still open: it ends with the dialog (§15.1.2)
+        if (auto original = parse_text(c.relay_request))
+          endpoint->respond(c.relay_server, write_response(*original, plain(487)));
+        c.relay_server = 0;
+      }
+      c.relay_awaiting_ack = false;
+      c.relay_next = clock::never;
       {
         std::lock_guard lock(mutex);
         ++stats.relayed_byes;
@@ -745,7 +858,7 @@ struct sip_carrier::impl final : sip_user {
         report(c, call_outcome::completed, from_trunk ? "the callee hung up" : "the agent hung up");
       } else if (c.at == phase::agent && from_trunk) {
         c.trunk_gone = true;
-        if (c.agent.provisional) send_cancel(c, c.agent, kind::agent_cancel);
+        give_up_on_agent(c);
         c.at = phase::ended;
         report(c, call_outcome::completed, "the callee hung up before the agent answered");
       }
@@ -771,12 +884,18 @@ struct sip_carrier::impl final : sip_user {
   // connected is answered 491 (RFC 3261 §14.2).
   void relay_reinvite(sip_call& c, server_handle server, const osip_message_t& m, bool from_trunk) {
     leg& there = from_trunk ? c.agent : c.trunk;
+    if (c.relay_awaiting_ack && c.relay_from_trunk == from_trunk && cseq_of(m) == c.relay_cseq) {
+      // A retransmission of the re-INVITE we answered (its transaction ended on our 2xx): the same answer.
+      endpoint->respond(server, c.relay_ok);
+      return;
+    }
     if (c.at != phase::connected || c.relay_server != 0 || c.relay_awaiting_ack || there.invite_pending) {
       endpoint->respond(server, write_response(m, plain(491)));
       return;
     }
     endpoint->respond(server, write_response(m, plain(100)));
     c.relay_server = server;
+    c.relay_cseq = cseq_of(m);
     c.relay_request = clone_text(m);
     c.relay_from_trunk = from_trunk;
     c.relay_next = clock::never;
@@ -849,6 +968,15 @@ struct sip_carrier::impl final : sip_user {
 
   void on_tick(std::chrono::steady_clock::time_point) override {
     const auto now = clock.monotonic();
+    while (!ack_expiry.empty() && now >= ack_expiry.front().first) {
+      if (auto it = acks_after_end.find(ack_expiry.front().second);
+          it != acks_after_end.end() && now >= it->second.until)
+        acks_after_end.erase(it);
+      ack_expiry.pop_front();
+    }
+    // The calls' own deadlines (ring, agent, CANCEL, relayed 2xx) are looked at every 100 ms.
+    if (now < next_call_scan) return;
+    next_call_scan = now + milliseconds(100);
     std::vector<std::uint64_t> keys;
     for (auto& [key, c] : calls) {
       if (c.at == phase::trunk && !c.ring_timed_out && !c.engine_cancel && now >= c.ring_deadline) {
@@ -862,7 +990,7 @@ struct sip_carrier::impl final : sip_user {
         // Too late for the trunk's 200, which waits for its ACK: give up on the agent. Without a provisional it
         // cannot be cancelled; if it answers after all, its 2xx is ACKed and hung up (trunk_gone).
         c.trunk_gone = true;
-        if (c.agent.provisional) send_cancel(c, c.agent, kind::agent_cancel);
+        give_up_on_agent(c);
         refuse_agent(c, "the agent did not answer in time");
         keys.push_back(key);
       }
@@ -881,12 +1009,12 @@ struct sip_carrier::impl final : sip_user {
         }
         keys.push_back(key);
       }
-      if (c.relay_next != clock::never && now >= c.relay_next) {
-        if (now >= c.relay_give_up) {
-          c.relay_next = clock::never;
-          c.relay_awaiting_ack = false;
-          keys.push_back(key);
-        } else {
+      if (c.relay_awaiting_ack && now >= c.relay_give_up) {
+        c.relay_next = clock::never;
+        c.relay_awaiting_ack = false;
+        keys.push_back(key);
+      } else if (c.relay_next != clock::never && now >= c.relay_next) {
+        {
           endpoint->send_stateless(c.relay_ok, c.relay_peer);
           c.relay_interval = std::min(c.relay_interval * 2, milliseconds(4000));
           c.relay_next = now + c.relay_interval;
@@ -895,32 +1023,48 @@ struct sip_carrier::impl final : sip_user {
     }
     for (auto key : keys)
       if (auto it = calls.find(key); it != calls.end()) finish_if_done(it->second);
-    for (auto it = acks_after_end.begin(); it != acks_after_end.end();)
-      it = now >= it->second.until ? acks_after_end.erase(it) : std::next(it);
-    std::lock_guard lock(mutex);
-    stats.live_calls = calls.size();
-    stats.live_transactions = endpoint->live_transactions();
+    live_calls.store(calls.size());
+  }
+};
+
+struct sip_carrier::impl {
+  shared_state shared;
+  std::vector<std::unique_ptr<call_worker>> workers;
+  dialer::clock* clock = nullptr;
+  sip_settings settings;
+
+  call_worker& worker_of(attempt_id attempt) {
+    return *workers[static_cast<std::size_t>(attempt.value()) % workers.size()];
   }
 };
 
 result<std::unique_ptr<sip_carrier>> sip_carrier::make(sip_settings settings, dialer::clock& clock) {
-  auto i = std::make_unique<impl>(std::move(settings), clock);
-  endpoint_options eo;
-  eo.bind_host = i->settings.local_host;
-  eo.bind_port = i->settings.local_port;
-  eo.limits = i->settings.limits;
-  eo.name = "sip carrier";
-  auto ep = sip_endpoint::open(std::move(eo));
-  if (!ep) return std::move(ep).error();
-  i->endpoint = std::move(*ep);
-  i->endpoint->start(i.get());
+  auto i = std::make_unique<impl>();
+  i->clock = &clock;
+  i->settings = settings;
+  const int threads = settings.local_port != 0 ? 1 : settings.threads;
+  for (int t = 0; t < threads; ++t) {
+    auto w = std::make_unique<call_worker>(settings, clock, i->shared);
+    endpoint_options eo;
+    eo.bind_host = settings.local_host;
+    eo.bind_port = settings.local_port;
+    eo.limits = settings.limits;
+    eo.name = "sip carrier";
+    // A TCP trunk sends its BYE or re-INVITE to our Contact, on a new connection if it does not reuse ours.
+    eo.listen_tcp = settings.trunk.via == transport::tcp;
+    auto ep = sip_endpoint::open(std::move(eo));
+    if (!ep) return std::move(ep).error();
+    w->endpoint = std::move(*ep);
+    i->workers.push_back(std::move(w));
+  }
+  for (auto& w : i->workers) w->endpoint->start(w.get());
   return std::unique_ptr<sip_carrier>(new sip_carrier(std::move(i)));
 }
 
 sip_carrier::sip_carrier(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
 
 sip_carrier::~sip_carrier() {
-  impl_->endpoint->stop();
+  for (auto& w : impl_->workers) w->endpoint->stop();
 }
 
 double sip_carrier::account_cps() const noexcept {
@@ -932,30 +1076,38 @@ std::string sip_carrier::account_identity() const {
 }
 
 void sip_carrier::set_events(carrier_events* sink) noexcept {
-  impl_->sink = sink;
+  impl_->shared.sink = sink;
 }
 
 void sip_carrier::originate(std::span<const origination_request> requests) noexcept {
-  std::vector<origination_request> batch(requests.begin(), requests.end());
+  auto& shared = impl_->shared;
   bool draining = false;
   {
-    std::lock_guard lock(impl_->mutex);
-    draining = impl_->draining;
-    if (!draining) impl_->unreported += batch.size();
+    std::lock_guard lock(shared.mutex);
+    draining = shared.draining;
+    if (!draining) shared.unreported += requests.size();
   }
   if (draining) {
-    for (const auto& r : batch)
-      if (impl_->sink != nullptr)
-        impl_->sink->on_refused(r.attempt, origination_refusal::not_placed, std::nullopt, "the carrier is draining");
+    for (const auto& r : requests)
+      if (shared.sink != nullptr)
+        shared.sink->on_refused(r.attempt, origination_refusal::not_placed, std::nullopt, "the carrier is draining");
     return;
   }
-  impl_->endpoint->post([i = impl_.get(), batch = std::move(batch)] {
-    for (const auto& r : batch) i->place(r);
-  });
+  std::vector<std::vector<origination_request>> per_worker(impl_->workers.size());
+  for (const auto& r : requests)
+    per_worker[static_cast<std::size_t>(r.attempt.value()) % per_worker.size()].push_back(r);
+  for (std::size_t n = 0; n < per_worker.size(); ++n) {
+    if (per_worker[n].empty()) continue;
+    auto* w = impl_->workers[n].get();
+    w->endpoint->post([w, batch = std::move(per_worker[n])] {
+      for (const auto& r : batch) w->place(r);
+    });
+  }
 }
 
 void sip_carrier::cancel(attempt_id attempt) noexcept {
-  impl_->endpoint->post([i = impl_.get(), attempt] { i->cancel_call(attempt); });
+  auto& w = impl_->worker_of(attempt);
+  w.endpoint->post([w = &w, attempt] { w->cancel_call(attempt); });
 }
 
 result<std::optional<call_event>> sip_carrier::lookup(attempt_id, std::string_view) {
@@ -965,18 +1117,40 @@ result<std::optional<call_event>> sip_carrier::lookup(attempt_id, std::string_vi
 }
 
 void sip_carrier::drain(std::chrono::milliseconds deadline) noexcept {
-  std::unique_lock lock(impl_->mutex);
-  impl_->draining = true;
-  impl_->clock.wait_for(impl_->idle, lock, deadline, [&] { return impl_->unreported == 0; });
+  auto& shared = impl_->shared;
+  std::unique_lock lock(shared.mutex);
+  shared.draining = true;
+  if (impl_->clock->wait_for(shared.idle, lock, deadline, [&] { return shared.unreported == 0; })) return;
+  // Past the deadline: nobody would relay a BYE once we are gone, and the legs would stay up between the trunk and
+  // the agent. Every call still here is ended (CANCEL or BYE) and reported.
+  lock.unlock();
+  for (auto& worker : impl_->workers) {
+    worker->endpoint->post([w = worker.get()] {
+      std::vector<std::uint64_t> keys;
+      for (auto& [key, c] : w->calls) keys.push_back(key);
+      for (auto key : keys)
+        if (auto it = w->calls.find(key); it != w->calls.end()) w->hang_up(it->second, "ended as the engine stopped");
+    });
+  }
+  lock.lock();
+  impl_->clock->wait_for(shared.idle, lock, std::chrono::seconds(2), [&] { return shared.unreported == 0; });
 }
 
 sip_statistics sip_carrier::statistics() const {
-  std::lock_guard lock(impl_->mutex);
-  return impl_->stats;
+  sip_statistics s;
+  {
+    std::lock_guard lock(impl_->shared.mutex);
+    s = impl_->shared.stats;
+  }
+  for (const auto& w : impl_->workers) {
+    s.live_calls += w->live_calls.load();
+    s.live_transactions += w->endpoint->live_transactions();
+  }
+  return s;
 }
 
 int sip_carrier::local_port() const noexcept {
-  return impl_->endpoint->local_port();
+  return impl_->workers.front()->endpoint->local_port();
 }
 
 }  // namespace dialer::carriers::sip

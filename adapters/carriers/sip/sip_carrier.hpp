@@ -26,9 +26,10 @@
 // is refused throttled. account_cps / account_identity ("sip:<host>:<port>") share the trunk's dial rate with
 // every engine using the same trunk.
 //
-// Threading: originate(), cancel() and drain() from any engine thread (they post to the endpoint thread and
-// return; drain waits); lookup() from any thread, blocking briefly; events reach the sink from the endpoint
-// thread. The calls live on the endpoint thread only.
+// Threading: `threads` workers, each an endpoint thread with its own socket, oSIP shards and calls; an attempt
+// always goes to the same worker (attempt id modulo the workers). originate(), cancel() and drain() from any engine
+// thread (they post to the workers' threads and return; drain waits); lookup() from any thread; events reach the
+// sink from the workers' threads. A call lives on its worker's thread only.
 
 #include <chrono>
 #include <memory>
@@ -56,11 +57,14 @@ struct sip_settings {
   std::chrono::milliseconds agent_answer_timeout{8'000};  // far inside the trunk's 32 s of un-ACKed 200s
   std::chrono::milliseconds cancel_timeout{32'000};       // 64*T1: no final response after our CANCEL
   bool delayed_offer = true;       // false: the trunk refuses an INVITE without SDP (see the README)
+  // Endpoint threads (each its own socket and osip_t shards); calls are spread over them by attempt. 1 when
+  // local_port is fixed (one port, one socket).
+  int threads = 2;
   wire_limits limits;
 };
 
 // The campaign's `carrier.settings` (trunk, transport, trunk_domain, local_host, local_port, max_channels,
-// account_cps, ring_timeout, agent_answer_timeout, delayed_offer) with the process's SIP credentials.
+// account_cps, ring_timeout, agent_answer_timeout, delayed_offer, threads) with the process's SIP credentials.
 [[nodiscard]] result<sip_settings> parse_sip_settings(const nlohmann::json& settings, const carrier_environment& env);
 
 struct sip_statistics {

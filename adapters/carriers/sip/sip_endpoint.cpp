@@ -90,7 +90,7 @@ struct sip_endpoint::impl {
   };
   struct failure_delivery {
     client_tag tag;
-    bool transport_error;
+    client_failure why;
   };
   struct request_delivery {
     server_handle handle;
@@ -125,7 +125,12 @@ struct sip_endpoint::impl {
   std::atomic<std::thread::id> thread_id{};
   std::atomic<bool> running{false};
   sip_user* user = nullptr;
-  osip_t* osip = nullptr;
+  // oSIP keeps each kind of transaction in one linked list that it walks to add (at the tail), remove and run
+  // timers: O(n) per transaction. Spreading them over shards (by their key) keeps each list short; all run on
+  // this one thread.
+  static constexpr std::size_t k_shards = 32;
+  std::vector<osip_t*> shards;
+  std::size_t shard_cursor = 0;
   int port = 0;
   std::string host;
   endpoint_counters counters;
@@ -162,30 +167,39 @@ struct sip_endpoint::impl {
 
   static void on_kill(int, osip_transaction_t* tr) {
     impl* self = of(tr);
-    osip_remove_transaction(self->osip, tr);
+    osip_remove_transaction(static_cast<osip_t*>(tr->config), tr);
     self->forget(tr);
     self->graveyard.push_back(tr);
   }
 
-  static void on_transport_error(int, osip_transaction_t* tr, int) { of(tr)->client_failed(tr, true); }
+  // oSIP reports a send that failed at once (no route, a refused connection): the request never left.
+  static void on_transport_error(int, osip_transaction_t* tr, int) {
+    of(tr)->client_failed(tr, client_failure::not_sent);
+  }
 
-  static void on_timeout(int, osip_transaction_t* tr, osip_message_t*) { of(tr)->client_failed(tr, false); }
+  static void on_timeout(int, osip_transaction_t* tr, osip_message_t*) {
+    of(tr)->client_failed(tr, client_failure::timeout);
+  }
 
-  void client_failed(osip_transaction_t* tr, bool transport_error) {
+  void client_failed(osip_transaction_t* tr, client_failure why) {
     auto it = txs.find(tr);
     if (it == txs.end() || !it->second.client || it->second.final_delivered) return;
     it->second.final_delivered = true;
-    deliveries.push_back(failure_delivery{it->second.tag, transport_error});
+    deliveries.push_back(failure_delivery{it->second.tag, why});
   }
+
+  osip_t* shard_for(std::string_view key) const { return shards[std::hash<std::string_view>{}(key) % shards.size()]; }
 
   void forget(osip_transaction_t* tr) {
     auto it = txs.find(tr);
     if (it == txs.end()) return;
-    by_key.erase(it->second.key);
-    if (it->second.client)
-      by_tag.erase(it->second.tag);
-    else
+    // A key or tag may name a newer transaction by now (a digest retry reuses its INVITE's tag).
+    if (auto k = by_key.find(it->second.key); k != by_key.end() && k->second == tr) by_key.erase(k);
+    if (it->second.client) {
+      if (auto t = by_tag.find(it->second.tag); t != by_tag.end() && t->second == tr) by_tag.erase(t);
+    } else {
       by_handle.erase(it->second.handle);
+    }
     txs.erase(it);
     live.store(txs.size(), std::memory_order_relaxed);
   }
@@ -212,24 +226,28 @@ struct sip_endpoint::impl {
       osip_t* probe = nullptr;
       if (osip_init(&probe) == 0) osip_release(probe);
     });
-    if (osip_init(&osip) != 0) return make_error(errc::internal, "oSIP could not be initialised");
-    osip_set_application_context(osip, this);
-    osip_set_cb_send_message(osip, &impl::on_send);
-    for (int t : {OSIP_ICT_KILL_TRANSACTION, OSIP_IST_KILL_TRANSACTION, OSIP_NICT_KILL_TRANSACTION,
-                  OSIP_NIST_KILL_TRANSACTION})
-      osip_set_kill_transaction_callback(osip, t, &impl::on_kill);
-    for (int t : {OSIP_ICT_TRANSPORT_ERROR, OSIP_NICT_TRANSPORT_ERROR, OSIP_IST_TRANSPORT_ERROR,
-                  OSIP_NIST_TRANSPORT_ERROR})
-      osip_set_transport_error_callback(osip, t, &impl::on_transport_error);
-    osip_set_message_callback(osip, OSIP_ICT_STATUS_TIMEOUT, &impl::on_timeout);
-    osip_set_message_callback(osip, OSIP_NICT_STATUS_TIMEOUT, &impl::on_timeout);
+    for (std::size_t i = 0; i < k_shards; ++i) {
+      osip_t* osip = nullptr;
+      if (osip_init(&osip) != 0) return make_error(errc::internal, "oSIP could not be initialised");
+      shards.push_back(osip);
+      osip_set_application_context(osip, this);
+      osip_set_cb_send_message(osip, &impl::on_send);
+      for (int t : {OSIP_ICT_KILL_TRANSACTION, OSIP_IST_KILL_TRANSACTION, OSIP_NICT_KILL_TRANSACTION,
+                    OSIP_NIST_KILL_TRANSACTION})
+        osip_set_kill_transaction_callback(osip, t, &impl::on_kill);
+      for (int t : {OSIP_ICT_TRANSPORT_ERROR, OSIP_NICT_TRANSPORT_ERROR, OSIP_IST_TRANSPORT_ERROR,
+                    OSIP_NIST_TRANSPORT_ERROR})
+        osip_set_transport_error_callback(osip, t, &impl::on_transport_error);
+      osip_set_message_callback(osip, OSIP_ICT_STATUS_TIMEOUT, &impl::on_timeout);
+      osip_set_message_callback(osip, OSIP_NICT_STATUS_TIMEOUT, &impl::on_timeout);
+    }
     return ok();
   }
 
   void release_all() {
-    if (osip == nullptr) return;
+    if (shards.empty()) return;
     for (auto& [tr, info] : txs) {
-      osip_remove_transaction(osip, tr);
+      osip_remove_transaction(static_cast<osip_t*>(tr->config), tr);
       graveyard.push_back(tr);
     }
     txs.clear();
@@ -239,8 +257,8 @@ struct sip_endpoint::impl {
     for (auto* tr : graveyard) osip_transaction_free2(tr);
     graveyard.clear();
     deliveries.clear();
-    osip_release(osip);
-    osip = nullptr;
+    for (auto* osip : shards) osip_release(osip);
+    shards.clear();
   }
 
   // ---- sending ----
@@ -328,8 +346,9 @@ struct sip_endpoint::impl {
     for (auto& [tr, info] : txs)
       if (info.client && info.to == c->remote && !info.final_delivered) failed.push_back(tr);
     for (auto* tr : failed) {
-      client_failed(tr, true);
-      osip_remove_transaction(osip, tr);
+      // Never connected: the request did not leave. Closed after: it may have been delivered.
+      client_failed(tr, c->connected ? client_failure::transport_lost : client_failure::not_sent);
+      osip_remove_transaction(static_cast<osip_t*>(tr->config), tr);
       forget(tr);
       graveyard.push_back(tr);
     }
@@ -441,8 +460,8 @@ struct sip_endpoint::impl {
   }
 
   void receive_request(message_ptr message, const peer& from) {
-    if (from.via == transport::udp || from.via == transport::tcp)
-      osip_message_fix_last_via_header(message.get(), from.host.c_str(), from.port);
+    osip_message_fix_last_via_header(message.get(), from.host.c_str(), from.port);
+    if (from.via == transport::tcp) answer_on_connection(*message, from);
     const std::string key = server_key(*message);
     const bool ack = method_of(*message) == "ACK";
     if (auto it = by_key.find(key); it != by_key.end()) {
@@ -459,7 +478,7 @@ struct sip_endpoint::impl {
     }
     const bool invite = method_of(*message) == "INVITE";
     osip_transaction_t* tr = nullptr;
-    if (osip_transaction_init(&tr, invite ? IST : NIST, osip, message.get()) != 0 || tr == nullptr) {
+    if (osip_transaction_init(&tr, invite ? IST : NIST, shard_for(key), message.get()) != 0 || tr == nullptr) {
       counters.malformed.fetch_add(1, std::memory_order_relaxed);
       return;
     }
@@ -487,7 +506,7 @@ struct sip_endpoint::impl {
             if constexpr (std::is_same_v<T, response_delivery>)
               user->on_response(v.tag, *v.message);
             else if constexpr (std::is_same_v<T, failure_delivery>)
-              user->on_client_failed(v.tag, v.transport_error);
+              user->on_client_failed(v.tag, v.why);
             else if constexpr (std::is_same_v<T, request_delivery>)
               user->on_request(v.handle, *v.message, v.from);
             else
@@ -500,14 +519,23 @@ struct sip_endpoint::impl {
   }
 
   void tick() {
-    osip_timers_ict_execute(osip);
-    osip_timers_ist_execute(osip);
-    osip_timers_nict_execute(osip);
-    osip_timers_nist_execute(osip);
-    osip_ict_execute(osip);
-    osip_ist_execute(osip);
-    osip_nict_execute(osip);
-    osip_nist_execute(osip);
+    // oSIP's timer functions walk every transaction of a shard (and copy its list): each tick takes the next
+    // fifth of the shards, so a transaction's timers are looked at every 5 ticks (100 ms at 20 ms: T1 is 500 ms)
+    // and the walking is spread evenly instead of done in full 50 times a second.
+    constexpr std::size_t k_rounds = 5;
+    const std::size_t per_tick = (shards.size() + k_rounds - 1) / k_rounds;
+    for (std::size_t n = 0; n < per_tick; ++n) {
+      osip_t* osip = shards[shard_cursor];
+      shard_cursor = (shard_cursor + 1) % shards.size();
+      osip_timers_ict_execute(osip);
+      osip_timers_ist_execute(osip);
+      osip_timers_nict_execute(osip);
+      osip_timers_nist_execute(osip);
+      osip_ict_execute(osip);
+      osip_ist_execute(osip);
+      osip_nict_execute(osip);
+      osip_nist_execute(osip);
+    }
     settle();
     if (user != nullptr) user->on_tick(std::chrono::steady_clock::now());
     settle();
@@ -525,7 +553,8 @@ struct sip_endpoint::impl {
     const std::string method = method_of(*message);
     const bool invite = method == "INVITE";
     osip_transaction_t* tr = nullptr;
-    if (osip_transaction_init(&tr, invite ? ICT : NICT, osip, message.get()) != 0 || tr == nullptr)
+    const auto key = client_key(top_branch_of(*message), method);
+    if (osip_transaction_init(&tr, invite ? ICT : NICT, shard_for(key), message.get()) != 0 || tr == nullptr)
       return make_error(errc::invalid_input, "oSIP refused to start a transaction for a {}", method);
     if (invite)
       osip_ict_set_destination(tr->ict_context, osip_strdup(to.host.c_str()), to.port);
@@ -534,7 +563,7 @@ struct sip_endpoint::impl {
     tx_info info;
     info.client = true;
     info.tag = tag;
-    info.key = client_key(top_branch_of(*message), method);
+    info.key = key;
     info.to = to;
     remember(tr, std::move(info));
     osip_transaction_execute(tr, osip_new_outgoing_sipmessage(message.release()));
@@ -556,9 +585,34 @@ struct sip_endpoint::impl {
     auto it = by_tag.find(tag);
     if (it == by_tag.end()) return;
     osip_transaction_t* tr = it->second;
-    osip_remove_transaction(osip, tr);
+    osip_remove_transaction(static_cast<osip_t*>(tr->config), tr);
     forget(tr);
     graveyard.push_back(tr);
+  }
+
+  // Over TCP, a response goes back on the connection its request came on (RFC 3261 §18.2.2): the top Via's
+  // received/rport are set to that connection's far end, which is how the send path finds it.
+  static void answer_on_connection(osip_message_t& m, const peer& from) {
+    auto* via = static_cast<osip_via_t*>(osip_list_get(&m.vias, 0));
+    if (via == nullptr) return;
+    const auto port = std::to_string(from.port);
+    osip_generic_param_t* rport = nullptr;
+    osip_via_param_get_byname(via, const_cast<char*>("rport"), &rport);
+    if (rport != nullptr) {
+      osip_free(rport->gvalue);
+      rport->gvalue = osip_strdup(port.c_str());
+    } else {
+      osip_via_param_add(via, osip_strdup("rport"), osip_strdup(port.c_str()));
+    }
+    osip_generic_param_t* received = nullptr;
+    osip_via_param_get_byname(via, const_cast<char*>("received"), &received);
+    if (received != nullptr) {
+      osip_free(received->gvalue);
+      received->gvalue = osip_strdup(from.host.c_str());
+    } else {
+      osip_via_set_received(via, osip_strdup(from.host.c_str()));
+    }
+    osip_message_force_update(&m);
   }
 };
 

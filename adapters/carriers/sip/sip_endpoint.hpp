@@ -1,9 +1,11 @@
 #pragma once
 // One SIP endpoint: a UDP socket (and TCP connections: to a trunk, or accepted from one) served by one Asio
-// thread, with one GNU oSIP instance (osip_t) whose four RFC 3261 transaction state machines run on that thread
+// thread, with its own GNU oSIP instances (osip_t) whose four RFC 3261 transaction state machines run on that thread
 // only. oSIP has no sockets and no event loop: the endpoint parses what arrives (parse_message: bounded, checked),
 // finds the transaction in its own hash of branch keys (oSIP's lookup is a linear scan), feeds it, and sends what
-// oSIP asks to send; a tick (10 ms) runs oSIP's timers (retransmissions A/E/G, timeouts B/F/H, D/K/I/J).
+// oSIP asks to send; a tick (20 ms) runs oSIP's timers (retransmissions A/E/G, timeouts B/F/H, D/K/I/J).
+// Transactions are spread over 32 osip_t shards by their key (oSIP walks a linked list to add or remove one, and
+// every list on each timer run); a tick runs the timers of a fifth of the shards, so each every 100 ms.
 //
 // Above it sits one transaction user (sip_user: the carrier's calls, or the inbound proxy), called on the
 // endpoint thread only, after oSIP has run, never from inside an oSIP callback (oSIP forbids re-entry).
@@ -37,11 +39,18 @@ struct endpoint_options {
   std::string advertised_host;  // in our Via and Contact; empty: the bind host
   bool listen_tcp = false;      // also accept TCP on the same port
   wire_limits limits;
-  std::chrono::milliseconds tick{10};
+  std::chrono::milliseconds tick{20};  // oSIP's timers (T1 = 500 ms) are run this often
   std::string name = "sip";     // in logs
 };
 
 using client_tag = std::uint64_t;     // the user's name for a client transaction
+
+// Why a client transaction ended without a final response.
+enum class client_failure : std::uint8_t {
+  timeout,         // timer B/F: it left and nothing answered within 64*T1
+  not_sent,        // the send failed at once (no route, a TCP connection refused): it never left
+  transport_lost,  // the TCP connection closed after it was written: it may have been delivered
+};
 using server_handle = std::uint64_t;  // the endpoint's name for a server transaction (0: none, an ACK)
 
 // The transaction user. Every method is called on the endpoint thread; the messages are valid during the call only.
@@ -50,9 +59,8 @@ class sip_user {
   virtual ~sip_user() = default;
   // A response to a request sent with send_request (a final one once; provisionals may repeat).
   virtual void on_response(client_tag tag, const osip_message_t& response) = 0;
-  // The client transaction ended without a final response: timer B/F (no answer at all within 64*T1 on UDP),
-  // or the transport failed (a TCP connection refused or closed).
-  virtual void on_client_failed(client_tag tag, bool transport_error) = 0;
+  // The client transaction ended without a final response.
+  virtual void on_client_failed(client_tag tag, client_failure why) = 0;
   // A new request (retransmissions are absorbed by its transaction). `server` answers it through respond();
   // 0 for an ACK of a 2xx, which has no transaction. `from` is where it came from.
   virtual void on_request(server_handle server, const osip_message_t& request, const peer& from) = 0;

@@ -84,11 +84,40 @@ struct sip_proxy::impl final : sip_user {
     bool provisional = false;
     bool cancel_pending = false;
     std::string caller_branch;
+    std::string caller_sent_by;
+    // Timer C (RFC 3261 §16.6 step 11, > 3 min): an INVITE with no final answer by then is cancelled; 64*T1 after
+    // that without one, it is answered 408 and dropped.
+    std::chrono::steady_clock::time_point timer_c{};
+    bool cancelled_by_timer_c = false;
   };
   std::unordered_map<client_tag, pending> forwards;
   std::unordered_map<std::string, client_tag> invites_by_branch;  // caller's INVITE branch -> its forward
 
+  // The 2xx we passed back for each INVITE, kept 64*T1 for its retransmissions (caller's branch and sent-by).
+  struct answered {
+    std::string ok;
+    std::chrono::steady_clock::time_point until;
+  };
+  std::unordered_map<std::string, answered> answered_invites;
+  std::chrono::steady_clock::time_point next_sweep{};
+
   impl(proxy_options o, const route_table& r) : options(std::move(o)), routes(r) {}
+
+  static std::string via_sent_by_of(const osip_message_t& m) {
+    auto* via = static_cast<osip_via_t*>(osip_list_get(&m.vias, 0));
+    if (via == nullptr) return {};
+    return fmt::format("{}:{}", via->host != nullptr ? via->host : "", via->port != nullptr ? via->port : "");
+  }
+
+  bool routed_through_us(const osip_message_t& m) const {
+    auto* route = static_cast<osip_route_t*>(osip_list_get(&m.routes, 0));
+    if (route == nullptr || route->url == nullptr) return false;
+    char* text = nullptr;
+    if (osip_uri_to_str(route->url, &text) != 0 || text == nullptr) return false;
+    auto parsed = parse_sip_uri(text);
+    osip_free(text);
+    return parsed && is_us(*parsed);
+  }
 
   void count(std::string_view result) {
     if (options.count) options.count(result);
@@ -198,7 +227,9 @@ struct sip_proxy::impl final : sip_user {
   void on_request(server_handle server, const osip_message_t& m, const peer& from) override {
     const auto method = method_of(m);
     if (method == "ACK") {
-      // An ACK of a 2xx passes statelessly along its Route (our Record-Route put us there).
+      // An ACK of a 2xx passes statelessly along its Route, and only when our Record-Route put us there: an ACK
+      // (or any request) that does not name us in its top Route is not ours to carry (no open relay).
+      if (auto mf = max_forwards_of(m); (mf && *mf <= 0) || !routed_through_us(m)) return;
       if (auto fwd = forwarded(m, nullptr, false, derived_branch(top_branch_of(m) + "ACK"), nullptr))
         endpoint->send_stateless(fwd->first, fwd->second);
       return;
@@ -222,7 +253,17 @@ struct sip_proxy::impl final : sip_user {
       return;
     }
     if (!to_tag_of(m).empty()) {
+      if (!routed_through_us(m)) {
+        reply(server, m, 403);  // in a dialog we did not Record-Route: not ours to forward
+        return;
+      }
       forward(server, m, nullptr, false, method == "INVITE");
+      return;
+    }
+    if (auto done = answered_invites.find(top_branch_of(m) + "|" + via_sent_by_of(m)); done != answered_invites.end()) {
+      // The caller's INVITE again after our 2xx ended its transaction (RFC 3261; RFC 6026 fixes it): the same 2xx,
+      // not a second call to the agent.
+      endpoint->respond(server, done->second.ok);
       return;
     }
     if (method == "OPTIONS") {
@@ -276,6 +317,8 @@ struct sip_proxy::impl final : sip_user {
     p.target = fwd->second;
     p.invite = invite;
     p.caller_branch = top_branch_of(m);
+    p.caller_sent_by = via_sent_by_of(m);
+    p.timer_c = std::chrono::steady_clock::now() + std::chrono::minutes(3);
     if (invite) invites_by_branch[p.caller_branch] = tag;
     forwards.emplace(tag, std::move(p));
     if (auto sent = endpoint->send_request(fwd->first, fwd->second, tag); !sent) {
@@ -312,7 +355,11 @@ struct sip_proxy::impl final : sip_user {
     if (status == 100) return;  // hop by hop (§16.7 step 5)
     auto text = upstream(m);
     if (text) endpoint->respond(it->second.server, *text);
+    if (text && status < 300 && status >= 200 && it->second.invite)
+      answered_invites[it->second.caller_branch + "|" + it->second.caller_sent_by] =
+          answered{*text, std::chrono::steady_clock::now() + std::chrono::seconds(32)};
     if (status < 200) {
+      it->second.timer_c = std::chrono::steady_clock::now() + std::chrono::minutes(3);  // a provisional resets it
       it->second.provisional = true;
       if (it->second.cancel_pending) {
         it->second.cancel_pending = false;
@@ -323,11 +370,11 @@ struct sip_proxy::impl final : sip_user {
     finish(tag);
   }
 
-  void on_client_failed(client_tag tag, bool transport_error) override {
+  void on_client_failed(client_tag tag, client_failure why) override {
     if (tag & (client_tag{1} << 62)) return;
     auto it = forwards.find(tag);
     if (it == forwards.end()) return;
-    reply(it->second.server, *it->second.original, transport_error ? 503 : 408);
+    reply(it->second.server, *it->second.original, why == client_failure::timeout ? 408 : 503);
     finish(tag);
   }
 
@@ -343,7 +390,29 @@ struct sip_proxy::impl final : sip_user {
     if (to && text) endpoint->send_stateless(*text, *to);
   }
 
-  void on_tick(std::chrono::steady_clock::time_point) override {}
+  void on_tick(std::chrono::steady_clock::time_point now) override {
+    if (now < next_sweep) return;
+    next_sweep = now + std::chrono::seconds(1);
+    for (auto it = answered_invites.begin(); it != answered_invites.end();)
+      it = now >= it->second.until ? answered_invites.erase(it) : std::next(it);
+    std::vector<client_tag> expired;
+    for (auto& [tag, p] : forwards) {
+      if (!p.invite || now < p.timer_c) continue;
+      if (!p.cancelled_by_timer_c && p.provisional) {
+        p.cancelled_by_timer_c = true;
+        p.timer_c = now + std::chrono::seconds(32);
+        send_cancel(tag, p);
+      } else {
+        expired.push_back(tag);
+      }
+    }
+    for (auto tag : expired) {
+      auto it = forwards.find(tag);
+      reply(it->second.server, *it->second.original, 408);
+      endpoint->abandon(tag);
+      finish(tag);
+    }
+  }
 };
 
 result<std::unique_ptr<sip_proxy>> sip_proxy::make(proxy_options options, const route_table& routes) {
