@@ -35,6 +35,7 @@ class recording_sink final : public carrier_events {
   void on_accepted(attempt_id attempt, std::string_view id) noexcept override {
     std::lock_guard lock(mutex_);
     accepted_[attempt.value()] = std::string(id);
+    cv_.notify_all();
   }
   void on_refused(attempt_id attempt, origination_refusal why, std::optional<std::chrono::milliseconds> retry_after,
                   std::string_view detail) noexcept override {
@@ -47,6 +48,11 @@ class recording_sink final : public carrier_events {
     ++outcome_count_[e.attempt.value()];
     outcomes_[e.attempt.value()] = e;
     cv_.notify_all();
+  }
+  // Waits until the carrier accepted the attempt (gave its call id).
+  bool wait_for_accepted(std::int64_t attempt, std::chrono::seconds deadline) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, deadline, [&] { return accepted_.contains(attempt); });
   }
   // Waits for the attempt's end (an outcome or a refusal).
   bool wait_for_end(std::int64_t attempt, std::chrono::seconds deadline) {
@@ -168,14 +174,10 @@ TEST_F(SipCarrier, TheCalleeIsConnectedToTheAgentByThirdPartyCallControlAndTheAg
   EXPECT_NE(agent_invites[0].body.find("m=audio"), std::string::npos);
   const auto trunk_acks = received(trunk, "ACK");
   ASSERT_FALSE(trunk_acks.empty());
-  const auto agent_answer = [&] {
-    for (const auto& line : std::vector<std::string>{"o=", "m=audio"}) (void)line;
-    return agent.messages();
-  }();
   EXPECT_NE(trunk_acks[0].body.find("m=audio"), std::string::npos);
-  // The answer in the trunk's ACK is the agent's (its origin line is the agent SIPp's, not the trunk's offer).
-  const auto origin = trunk_acks[0].body.substr(trunk_acks[0].body.find("o="), 40);
-  EXPECT_NE(agent_answer.find(origin), std::string::npos) << trunk_acks[0].body;
+  // The answer in the trunk's ACK is the agent's: agent_bye.xml's origin line, not the trunk's own offer echoed.
+  EXPECT_NE(trunk_acks[0].body.find("o=agent 2000 2000"), std::string::npos) << trunk_acks[0].body;
+  EXPECT_EQ(trunk_acks[0].body.find("o=trunk"), std::string::npos) << trunk_acks[0].body;
   EXPECT_EQ(received(trunk, "BYE").size(), 1u) << "the agent's BYE was not relayed to the trunk";
   EXPECT_EQ(sink_.outcome_count(41), 1);
 }
@@ -285,9 +287,11 @@ TEST_F(SipCarrier, WrongDigestCredentialsFailTheCall) {
   const auto r = request(95, "+12025550104", "sip:agent@127.0.0.1:9");
   carrier->originate({&r, 1});
   ASSERT_TRUE(sink_.wait_for_end(95, 20s));
-  // The trunk refuses the second INVITE with 403: before any ringing that is the channel-limit answer (throttled);
-  // either way nothing was connected and no third INVITE is sent.
-  EXPECT_FALSE(sink_.outcome(95) && sink_.outcome(95)->outcome == call_outcome::completed);
+  // The trunk refuses the second INVITE with 403: the credentials were refused, the call fails (it is not a
+  // channel limit to wait out and redial), and no third INVITE is sent.
+  ASSERT_TRUE(sink_.outcome(95)) << "refused: " << (sink_.refused(95) ? sink_.refused(95)->detail : "");
+  EXPECT_EQ(sink_.outcome(95)->outcome, call_outcome::failed);
+  EXPECT_NE(sink_.outcome(95)->detail.find("credentials"), std::string::npos) << sink_.outcome(95)->detail;
   trunk.wait(20s);
   EXPECT_EQ(received(trunk, "INVITE").size(), 2u);
 }
@@ -338,24 +342,36 @@ TEST_F(SipCarrier, PastMaxChannelsADialIsThrottledAndNeverReachesTheTrunk) {
   const std::vector<origination_request> both = {request(121, "+12025550101", agent_uri(agent)),
                                                  request(122, "+12025550102", agent_uri(agent))};
   carrier->originate(both);
-  ASSERT_TRUE(sink_.wait_for_end(122, 10s));
-  const auto refused = sink_.refused(122);
+  ASSERT_TRUE(sink_.wait_for_end(121, 20s));
+  ASSERT_TRUE(sink_.wait_for_end(122, 20s));
+  // One of the two (the carrier's workers take them at the same time) had the channel; the other was throttled.
+  const std::int64_t refused_one = sink_.refused(121) ? 121 : 122;
+  const std::int64_t placed_one = refused_one == 121 ? 122 : 121;
+  const auto refused = sink_.refused(refused_one);
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->why, origination_refusal::throttled) << refused->detail;
-  ASSERT_TRUE(sink_.wait_for_end(121, 20s));
-  ASSERT_TRUE(sink_.outcome(121));
-  EXPECT_EQ(sink_.outcome(121)->outcome, call_outcome::completed);
+  EXPECT_FALSE(sink_.refused(placed_one));
+  ASSERT_TRUE(sink_.outcome(placed_one));
+  EXPECT_EQ(sink_.outcome(placed_one)->outcome, call_outcome::completed);
   EXPECT_EQ(trunk.wait(20s), 0) << trunk.report();
   EXPECT_EQ(received(trunk, "INVITE").size(), 1u);
-  // The channel is free again once the call ended.
-  sipp_process trunk2(uas("trunk_answer.xml"));
-  sipp_process agent2(uas("agent_bye.xml", {"-set", "hold", "100"}));
-  auto second = make_carrier(trunk2, {{"max_channels", 1}});
-  ASSERT_TRUE(second);
-  const auto again = request(123, "+12025550103", agent_uri(agent2));
-  second->originate({&again, 1});
-  ASSERT_TRUE(sink_.wait_for_end(123, 20s));
-  ASSERT_TRUE(sink_.outcome(123));
+  // The channel is free again once the call ended: the same carrier places the next call.
+  EXPECT_EQ(carrier->statistics().invites, 1u);
+}
+
+TEST_F(SipCarrier, AChannelIsFreeAgainOnceItsCallEnded) {
+  sipp_process trunk(uas("trunk_answer.xml", {}, 2));
+  sipp_process agent(uas("agent_bye.xml", {"-set", "hold", "100"}, 2));
+  auto carrier = make_carrier(trunk, {{"max_channels", 1}});
+  ASSERT_TRUE(carrier);
+  for (std::int64_t attempt : {124, 125}) {
+    const auto r = request(attempt, "+12025550103", agent_uri(agent));
+    carrier->originate({&r, 1});
+    ASSERT_TRUE(sink_.wait_for_end(attempt, 20s));
+    ASSERT_TRUE(sink_.outcome(attempt)) << sink_.refused(attempt)->detail;
+    EXPECT_EQ(sink_.outcome(attempt)->outcome, call_outcome::completed);
+  }
+  EXPECT_EQ(trunk.wait(20s), 0) << trunk.report();
 }
 
 TEST_F(SipCarrier, ATcpTrunkCarriesTheWholeCall) {
@@ -376,6 +392,74 @@ TEST_F(SipCarrier, ATcpTrunkCarriesTheWholeCall) {
   ASSERT_EQ(invites.size(), 1u);
   EXPECT_NE(invites[0].header("via").find("SIP/2.0/TCP"), std::string::npos) << invites[0].header("via");
   EXPECT_NE(trunk.messages().find("TCP message received"), std::string::npos);
+}
+
+TEST_F(SipCarrier, OverTcpTheCalleesHangUpReachesUsAndTheAgent) {
+  auto o = uas("trunk_callee_bye.xml", {"-set", "hold", "200"});
+  o.transport = "t1";
+  sipp_process trunk(o);
+  sipp_process agent(uas("agent_answer.xml"));
+  auto carrier = make_carrier(trunk, {{"transport", "tcp"}});
+  ASSERT_TRUE(carrier);
+  const auto r = request(141, "+12025550101", agent_uri(agent));
+  carrier->originate({&r, 1});
+  ASSERT_TRUE(sink_.wait_for_end(141, 20s));
+  ASSERT_TRUE(sink_.outcome(141));
+  EXPECT_EQ(sink_.outcome(141)->detail, "the callee hung up");
+  EXPECT_EQ(trunk.wait(20s), 0) << trunk.report();
+  EXPECT_EQ(agent.wait(20s), 0) << agent.report();
+}
+
+TEST_F(SipCarrier, ARefusedTcpConnectionIsNotPlacedAndNotIndeterminate) {
+  // A TCP port nobody listens on: the INVITE never leaves, so the contact may be dialed again later.
+  sipp_process gone(uas("trunk_answer.xml"));
+  const auto address = gone.address();
+  gone.stop();
+  gone.wait(10s);
+  nlohmann::json s = {{"trunk", address}, {"local_host", "127.0.0.1"}, {"transport", "tcp"}};
+  auto parsed = carriers::sip::parse_sip_settings(s, {});
+  ASSERT_TRUE(parsed);
+  auto made = sip_carrier::make(std::move(*parsed), clock_);
+  ASSERT_TRUE(made);
+  (*made)->set_events(&sink_);
+  const auto r = request(151, "+12025550100", "sip:agent@127.0.0.1:9");
+  (*made)->originate({&r, 1});
+  ASSERT_TRUE(sink_.wait_for_end(151, 20s));
+  const auto refused = sink_.refused(151);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->why, origination_refusal::not_placed) << refused->detail;
+}
+
+TEST_F(SipCarrier, AnAgentThatOnlyRingsIsCancelledAndTheCalleeHungUp) {
+  sipp_process trunk(uas("trunk_refused_agent.xml"));
+  sipp_process agent(uas("trunk_no_answer.xml"));  // rings until a CANCEL (its no-SDP check fails: not asserted)
+  auto carrier = make_carrier(trunk, {{"agent_answer_timeout", "1s"}});
+  ASSERT_TRUE(carrier);
+  const auto r = request(161, "+12025550105", agent_uri(agent));
+  carrier->originate({&r, 1});
+  ASSERT_TRUE(sink_.wait_for_end(161, 20s));
+  ASSERT_TRUE(sink_.outcome(161));
+  EXPECT_EQ(sink_.outcome(161)->outcome, call_outcome::failed);
+  EXPECT_EQ(sink_.outcome(161)->detail, "the agent did not answer in time");
+  EXPECT_EQ(trunk.wait(20s), 0) << trunk.report();  // refused answer in its ACK, then our BYE
+  agent.wait(20s);
+  EXPECT_EQ(received(agent, "CANCEL").size(), 1u);
+  EXPECT_EQ(carrier->statistics().live_calls, 0u);
+}
+
+TEST_F(SipCarrier, TheEngineCancelsARingingCall) {
+  sipp_process trunk(uas("trunk_no_answer.xml"));
+  auto carrier = make_carrier(trunk, {{"ring_timeout", "30s"}});
+  ASSERT_TRUE(carrier);
+  const auto r = request(171, "+12025550107", "sip:agent@127.0.0.1:9");
+  carrier->originate({&r, 1});
+  // Cancelled once it rings (the trunk's 180 made the call accepted).
+  ASSERT_TRUE(sink_.wait_for_accepted(171, 10s));
+  carrier->cancel(attempt_id{171});
+  ASSERT_TRUE(sink_.wait_for_end(171, 20s));
+  ASSERT_TRUE(sink_.outcome(171));
+  EXPECT_EQ(sink_.outcome(171)->outcome, call_outcome::canceled) << sink_.outcome(171)->detail;
+  EXPECT_EQ(trunk.wait(20s), 0) << trunk.report();
 }
 
 TEST(SipSettings, BadSettingsAreRefusedWithTheFieldNamed) {
