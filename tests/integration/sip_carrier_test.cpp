@@ -447,6 +447,25 @@ TEST_F(SipCarrier, AnAgentThatOnlyRingsIsCancelledAndTheCalleeHungUp) {
   EXPECT_EQ(carrier->statistics().live_calls, 0u);
 }
 
+TEST_F(SipCarrier, AReInviteFromTheCalleeIsRelayedToTheAgentAndItsAnswerBack) {
+  sipp_process trunk(uas("trunk_reinvite.xml"));
+  sipp_process agent(uas("agent_reinvite.xml", {"-set", "hold", "300"}));
+  auto carrier = make_carrier(trunk);
+  ASSERT_TRUE(carrier);
+  const auto r = request(181, "+12025550101", agent_uri(agent));
+  carrier->originate({&r, 1});
+  ASSERT_TRUE(sink_.wait_for_end(181, 20s));
+  ASSERT_TRUE(sink_.outcome(181));
+  EXPECT_EQ(sink_.outcome(181)->outcome, call_outcome::completed) << sink_.outcome(181)->detail;
+  EXPECT_EQ(trunk.wait(20s), 0) << trunk.report();  // its re-INVITE's 200 carried the agent's a=recvonly
+  EXPECT_EQ(agent.wait(20s), 0) << agent.report();  // the re-INVITE it got carried the callee's a=sendonly
+  EXPECT_EQ(carrier->statistics().relayed_reinvites, 1u);
+  const auto agent_invites = received(agent, "INVITE");
+  ASSERT_EQ(agent_invites.size(), 2u);
+  EXPECT_EQ(agent_invites[0].header("call-id"), agent_invites[1].header("call-id"));
+  EXPECT_NE(agent_invites[1].header("to").find("tag="), std::string::npos) << "the relayed re-INVITE is in-dialog";
+}
+
 TEST_F(SipCarrier, TheEngineCancelsARingingCall) {
   sipp_process trunk(uas("trunk_no_answer.xml"));
   auto carrier = make_carrier(trunk, {{"ring_timeout", "30s"}});
