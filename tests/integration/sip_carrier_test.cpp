@@ -101,7 +101,13 @@ class SipCarrier : public ::testing::Test {
  protected:
   std::unique_ptr<sip_carrier> make_carrier(const sipp_process& trunk, nlohmann::json extra = {},
                                             carriers::carrier_environment env = {}) {
-    nlohmann::json s = {{"trunk", trunk.address()},
+    return carrier_to(trunk.address(), std::move(extra), std::move(env));
+  }
+
+  // A carrier whose trunk is at `address`, with short ring and agent-answer timeouts.
+  std::unique_ptr<sip_carrier> carrier_to(const std::string& address, nlohmann::json extra,
+                                          carriers::carrier_environment env = {}) {
+    nlohmann::json s = {{"trunk", address},
                         {"local_host", "127.0.0.1"},
                         {"ring_timeout", "1500ms"},
                         {"agent_answer_timeout", "3s"}};
@@ -317,19 +323,15 @@ TEST_F(SipCarrier, ATrunkThatNeverAnswersLeavesTheAttemptIndeterminate) {
   const auto address = silent.address();
   silent.stop();
   silent.wait(10s);
-  nlohmann::json s = {{"trunk", address}, {"local_host", "127.0.0.1"}};
-  auto parsed = carriers::sip::parse_sip_settings(s, {});
-  ASSERT_TRUE(parsed);
-  auto made = sip_carrier::make(std::move(*parsed), clock_);
+  auto made = carrier_to(address, {});
   ASSERT_TRUE(made);
-  (*made)->set_events(&sink_);
   const auto r = request(111, "+12025550100", "sip:agent@127.0.0.1:9");
-  (*made)->originate({&r, 1});
+  made->originate({&r, 1});
   ASSERT_TRUE(sink_.wait_for_end(111, 60s));
   const auto refused = sink_.refused(111);
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->why, origination_refusal::indeterminate) << refused->detail;
-  auto looked = (*made)->lookup(attempt_id{111}, "");
+  auto looked = made->lookup(attempt_id{111}, "");
   ASSERT_TRUE(looked);
   EXPECT_FALSE(looked->has_value()) << "a SIP trunk cannot tell what became of the call";
 }
@@ -416,14 +418,10 @@ TEST_F(SipCarrier, ARefusedTcpConnectionIsNotPlacedAndNotIndeterminate) {
   const auto address = gone.address();
   gone.stop();
   gone.wait(10s);
-  nlohmann::json s = {{"trunk", address}, {"local_host", "127.0.0.1"}, {"transport", "tcp"}};
-  auto parsed = carriers::sip::parse_sip_settings(s, {});
-  ASSERT_TRUE(parsed);
-  auto made = sip_carrier::make(std::move(*parsed), clock_);
+  auto made = carrier_to(address, {{"transport", "tcp"}});
   ASSERT_TRUE(made);
-  (*made)->set_events(&sink_);
   const auto r = request(151, "+12025550100", "sip:agent@127.0.0.1:9");
-  (*made)->originate({&r, 1});
+  made->originate({&r, 1});
   ASSERT_TRUE(sink_.wait_for_end(151, 20s));
   const auto refused = sink_.refused(151);
   ASSERT_TRUE(refused);

@@ -377,20 +377,25 @@ struct call_worker final : sip_user {
     return true;
   }
 
-  void send_trunk_invite(sip_call& c, std::vector<std::pair<std::string, std::string>> auth) {
+  // The initial INVITE of a leg (a new branch, the leg's CSeq), remembered for its CANCEL and its 2xx's ACK.
+  request_text first_invite(leg& l) {
     request_text r;
     r.method = "INVITE";
-    r.uri = c.trunk.request_uri;
-    const auto branch = tokens.branch();
-    c.trunk.invite_via = via(c.trunk, branch);
-    r.via = c.trunk.invite_via;
-    r.from = c.trunk.from;
-    r.to = c.trunk.to;
-    r.call_id = c.trunk.call_id;
-    r.cseq = c.trunk.cseq;
-    c.trunk.invite_cseq = c.trunk.cseq;
-    r.contact = endpoint->contact(c.trunk.next_hop.via);
+    r.uri = l.request_uri;
+    l.invite_via = via(l, tokens.branch());
+    r.via = l.invite_via;
+    r.from = l.from;
+    r.to = l.to;
+    r.call_id = l.call_id;
+    r.cseq = l.cseq;
+    l.invite_cseq = l.cseq;
+    r.contact = endpoint->contact(l.next_hop.via);
     r.headers = {{"Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"}};
+    return r;
+  }
+
+  void send_trunk_invite(sip_call& c, std::vector<std::pair<std::string, std::string>> auth) {
+    request_text r = first_invite(c.trunk);
     r.headers.insert(r.headers.end(), auth.begin(), auth.end());
     c.trunk.invite_auth = std::move(auth);
     c.trunk.invite_pending = true;
@@ -407,19 +412,7 @@ struct call_worker final : sip_user {
 
   void send_agent_invite(sip_call& c) {
     const auto& req = c.request;
-    request_text r;
-    r.method = "INVITE";
-    r.uri = c.agent.request_uri;
-    const auto branch = tokens.branch();
-    c.agent.invite_via = via(c.agent, branch);
-    r.via = c.agent.invite_via;
-    r.from = c.agent.from;
-    r.to = c.agent.to;
-    r.call_id = c.agent.call_id;
-    r.cseq = c.agent.cseq;
-    c.agent.invite_cseq = c.agent.cseq;
-    r.contact = endpoint->contact(c.agent.next_hop.via);
-    r.headers = {{"Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"}};
+    request_text r = first_invite(c.agent);
     const auto fields = rest::handoff_fields_of(req);
     for (const auto& [name, value] : fields.ids) r.headers.emplace_back(rest::x_header(name), value);
     r.headers.emplace_back("X-Caller", header_safe(req.from_e164));

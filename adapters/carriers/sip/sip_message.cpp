@@ -243,6 +243,20 @@ transport transport_of(const sip_uri& uri) {
   return p.find(";transport=tcp") != std::string::npos ? transport::tcp : transport::udp;
 }
 
+namespace {
+
+// What requests and responses end with alike: Contact, the other headers, the body and its type and length.
+void append_rest(std::string& s, const std::string& contact, const std::vector<std::pair<std::string, std::string>>& headers,
+                 const std::string& content_type, const std::string& body) {
+  if (!contact.empty()) fmt::format_to(std::back_inserter(s), "Contact: {}\r\n", contact);
+  for (const auto& [name, value] : headers) fmt::format_to(std::back_inserter(s), "{}: {}\r\n", name, value);
+  if (!body.empty()) fmt::format_to(std::back_inserter(s), "Content-Type: {}\r\n", content_type);
+  fmt::format_to(std::back_inserter(s), "Content-Length: {}\r\n\r\n", body.size());
+  s += body;
+}
+
+}  // namespace
+
 std::string write_request(const request_text& r) {
   std::string s;
   s.reserve(512 + r.body.size());
@@ -251,11 +265,7 @@ std::string write_request(const request_text& r) {
   fmt::format_to(std::back_inserter(s),
                  "Max-Forwards: {}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {} {}\r\n", r.max_forwards,
                  r.from, r.to, r.call_id, r.cseq, r.cseq_method.empty() ? r.method : r.cseq_method);
-  if (!r.contact.empty()) fmt::format_to(std::back_inserter(s), "Contact: {}\r\n", r.contact);
-  for (const auto& [name, value] : r.headers) fmt::format_to(std::back_inserter(s), "{}: {}\r\n", name, value);
-  if (!r.body.empty()) fmt::format_to(std::back_inserter(s), "Content-Type: {}\r\n", r.content_type);
-  fmt::format_to(std::back_inserter(s), "Content-Length: {}\r\n\r\n", r.body.size());
-  s += r.body;
+  append_rest(s, r.contact, r.headers, r.content_type, r.body);
   return s;
 }
 
@@ -271,11 +281,7 @@ std::string write_response(const osip_message_t& request, const response_text& r
   if (!r.to_tag.empty() && to_tag_of(request).empty()) to += ";tag=" + r.to_tag;
   fmt::format_to(std::back_inserter(s), "From: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {} {}\r\n", from_header(request),
                  to, call_id_of(request), cseq_of(request), cseq_method_of(request));
-  if (!r.contact.empty()) fmt::format_to(std::back_inserter(s), "Contact: {}\r\n", r.contact);
-  for (const auto& [name, value] : r.headers) fmt::format_to(std::back_inserter(s), "{}: {}\r\n", name, value);
-  if (!r.body.empty()) fmt::format_to(std::back_inserter(s), "Content-Type: {}\r\n", r.content_type);
-  fmt::format_to(std::back_inserter(s), "Content-Length: {}\r\n\r\n", r.body.size());
-  s += r.body;
+  append_rest(s, r.contact, r.headers, r.content_type, r.body);
   return s;
 }
 
