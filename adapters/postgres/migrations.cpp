@@ -889,6 +889,21 @@ CREATE TABLE installation (
 );
 INSERT INTO installation DEFAULT VALUES;
 )SQL"},
+    {14, "a SIP trunk's channels (calls up at once) shared by the engines that use it", R"SQL(
+-- A trunk's max_channels is the trunk's, not each engine's: every engine that uses the trunk (by its carrier
+-- account identity) holds a count of its channels here, renewed every heartbeat. The counts of the live rows
+-- never exceed the smallest limit a live engine declares. Engines changing one trunk's counts take turns on a
+-- transaction-scoped advisory lock of its identity.
+CREATE TABLE carrier_channel_shares (
+  identity    text NOT NULL,
+  engine_id   text NOT NULL REFERENCES engines (id) ON DELETE CASCADE,
+  max         integer NOT NULL CHECK (max > 0),  -- the trunk's limit as this engine's settings give it
+  held        integer NOT NULL CHECK (held >= 0),
+  wants       boolean NOT NULL,  -- it has work on the trunk (false: it keeps only what its calls hold)
+  lease_until timestamptz NOT NULL,
+  PRIMARY KEY (identity, engine_id)
+);
+)SQL"},
 };
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <unistd.h>
+#include <algorithm>
 #include <pqxx/pqxx>
 #include <unordered_map>
 
@@ -24,6 +25,20 @@ void register_engine(pqxx::work& tx, const std::string& engine_id, std::int64_t 
       "ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), expires_at = EXCLUDED.expires_at",
       engine_id, std::string(host), static_cast<int>(::getpid()), ms);
 }
+
+// A holder's new count of a shared cap (a campaign's concurrency, a trunk's channels): down to what it keeps
+// (its fair share, never a unit in use), or up to its share as far as the other live holders leave room.
+int shared_count(int max, int others_held, int held_before, int target, int in_use) {
+  const int free = max - others_held;  // what the other live holders leave (a lapsed lease leaves its share)
+  const int keep = std::max(target, in_use);
+  int held = held_before > keep ? keep : std::max(held_before, std::min(target, free));
+  if (held > free) held = std::max(free, std::min(held_before, in_use));  // the cap was lowered
+  return std::max(held, 0);
+}
+
+// Engines changing one trunk's channel counts take turns: the class of the two-key advisory locks, the key the
+// identity's hash (two identities that collide only share turns).
+constexpr std::int32_t kTrunkLockClass = 0x7472756b;  // "truk"
 
 }  // namespace
 
@@ -215,13 +230,7 @@ result<std::vector<slot_lease>> pg_slot_leases::lease_campaigns(
       const auto& o = other[id];
       const int live = o.wanting + (c.wanted ? 1 : 0);
       const int target = max <= 0 || !c.wanted ? 0 : (max + live - 1) / live;
-      const int held_before = mine.contains(id) ? mine[id] : 0;
-      const int free = max - o.held;  // what the other live engines leave (a lapsed lease leaves its share)
-      const int keep = std::max(target, c.in_use);
-      // Down to what is kept (never a unit in use), or up to the target as far as the others leave room.
-      int held = held_before > keep ? keep : std::max(held_before, std::min(target, free));
-      if (held > free) held = std::max(free, std::min(held_before, c.in_use));  // the cap was lowered
-      held = std::max(held, 0);
+      const int held = shared_count(max, o.held, mine.contains(id) ? mine[id] : 0, target, c.in_use);
       if (held == 0 && !c.wanted) {
         drop_ids.add(id);
         any_drop = true;
@@ -258,6 +267,94 @@ result<std::vector<slot_lease>> pg_slot_leases::lease_campaigns(
     return out;
   } catch (...) {
     return link_.fail("leasing campaign shares");
+  }
+}
+
+result<std::vector<slot_lease>> pg_slot_leases::lease_channels(std::span<const channel_lease_request> trunks,
+                                                               milliseconds lease) {
+  std::vector<slot_lease> out;
+  if (trunks.empty()) return out;
+  try {
+    pqxx::work tx(link_.get());
+    const auto ms = static_cast<std::int64_t>(lease.count());
+    register_engine(tx, engine_id_, ms);
+    std::vector<std::string> order;
+    array_literal ids;
+    for (const auto& t : trunks) {
+      order.push_back(t.identity);
+      ids.add(std::string_view(t.identity));
+    }
+    // In one order for every engine, as they lock them.
+    std::sort(order.begin(), order.end());
+    order.erase(std::unique(order.begin(), order.end()), order.end());
+    for (const auto& identity : order)
+      (void)tx.exec_params("SELECT pg_advisory_xact_lock($1, hashtext($2))", kTrunkLockClass, identity);
+    struct others {
+      int held = 0;     // what the other live engines hold
+      int wanting = 0;  // the other live engines with work on it
+      int max = 0;      // the smallest limit they declare (0: none is live)
+    };
+    std::unordered_map<std::string, others> other;
+    std::unordered_map<std::string, int> mine;
+    for (const auto& r : tx.exec_params(
+             "SELECT identity, engine_id = $2, held, wants, max FROM carrier_channel_shares "
+             "WHERE identity = ANY($1::text[]) AND lease_until > now()",
+             ids.str(), engine_id_)) {
+      const auto identity = r[0].as<std::string>();
+      if (r[1].as<bool>()) {
+        mine[identity] = r[2].as<int>();
+        continue;
+      }
+      auto& o = other[identity];
+      o.held += r[2].as<int>();
+      if (r[3].as<bool>()) ++o.wanting;
+      o.max = o.max == 0 ? r[4].as<int>() : std::min(o.max, r[4].as<int>());
+    }
+    array_literal keep_ids, keep_max, keep_held, keep_wants, drop_ids;
+    bool any_keep = false, any_drop = false;
+    for (const auto& t : trunks) {
+      const auto& o = other[t.identity];
+      // Engines whose settings differ agree on the smallest limit.
+      const int max = o.max == 0 ? t.max : std::min(o.max, t.max);
+      const int live = o.wanting + (t.wanted ? 1 : 0);
+      const int target = !t.wanted ? 0 : (max + live - 1) / live;
+      const int held = shared_count(max, o.held, mine.contains(t.identity) ? mine[t.identity] : 0, target,
+                                    t.in_use);
+      if (held == 0 && !t.wanted) {
+        drop_ids.add(std::string_view(t.identity));
+        any_drop = true;
+      } else {
+        keep_ids.add(std::string_view(t.identity));
+        keep_max.add(static_cast<std::int64_t>(t.max));
+        keep_held.add(static_cast<std::int64_t>(held));
+        keep_wants.add(static_cast<std::int64_t>(t.wanted ? 1 : 0));
+        any_keep = true;
+      }
+      slot_lease l;
+      l.held = held;
+      l.target = target;
+      l.max = max;
+      out.push_back(l);
+    }
+    if (any_keep)
+      tx.exec_params0(
+          "INSERT INTO carrier_channel_shares (identity, engine_id, max, held, wants, lease_until) "
+          "SELECT u.i, $1, u.m, u.h, u.w = 1, now() + $6 * interval '1 millisecond' "
+          "FROM unnest($2::text[], $3::int[], $4::int[], $5::int[]) u(i, m, h, w) "
+          "ON CONFLICT (identity, engine_id) DO UPDATE SET max = EXCLUDED.max, held = EXCLUDED.held, "
+          "wants = EXCLUDED.wants, lease_until = EXCLUDED.lease_until",
+          engine_id_, keep_ids.str(), keep_max.str(), keep_held.str(), keep_wants.str(), ms);
+    if (any_drop)
+      tx.exec_params0("DELETE FROM carrier_channel_shares WHERE engine_id = $1 AND identity = ANY($2::text[])",
+                      engine_id_, drop_ids.str());
+    tx.exec_params0(
+        "DELETE FROM carrier_channel_shares WHERE identity = ANY($1::text[]) "
+        "AND lease_until < now() - interval '1 hour'",
+        ids.str());
+    tx.commit();
+    return out;
+  } catch (...) {
+    return link_.fail("leasing the trunks' channels");
   }
 }
 
@@ -307,6 +404,7 @@ result<void> pg_slot_leases::release_all() {
     tx.exec_params0("DELETE FROM campaign_shares WHERE engine_id = $1", engine_id_);
     tx.exec_params0("DELETE FROM engine_numbers WHERE engine_id = $1", engine_id_);
     tx.exec_params0("DELETE FROM carrier_account_engines WHERE engine_id = $1", engine_id_);
+    tx.exec_params0("DELETE FROM carrier_channel_shares WHERE engine_id = $1", engine_id_);
     tx.commit();
     return ok();
   } catch (...) {

@@ -3,8 +3,9 @@
 // slot, shared among the live engines that use the number (engine_numbers); number_slots.freed_at is when a
 // slot's holder let it go, and slots freed less than `quiet` ago are reported cooling. A campaign's
 // concurrency: campaign_shares, one leased row per (campaign, engine) with the count it holds, shared among
-// the live engines that run it (rows that want it), read and written for every campaign at once. Never is a
-// slot in use released. Threading: one instance per thread; it owns its connection.
+// the live engines that run it (rows that want it), read and written for every campaign at once. A SIP trunk's
+// channels: carrier_channel_shares, the same way per (identity, engine). Never is a slot in use released.
+// Threading: one instance per thread; it owns its connection.
 
 #include <memory>
 #include <pqxx/connection>
@@ -28,6 +29,8 @@ class pg_slot_leases final : public slot_leases {
   result<std::vector<account_share>> lease_accounts(std::span<const std::string> identities,
                                                     std::chrono::milliseconds lease,
                                                     std::chrono::milliseconds quiet) override;
+  result<std::vector<slot_lease>> lease_channels(std::span<const channel_lease_request> trunks,
+                                                 std::chrono::milliseconds lease) override;
   result<void> release_all() override;
 
  private:

@@ -20,7 +20,10 @@ namespace dialer::dialing {
 class carrier_link {
  public:
   carrier_link(std::unique_ptr<carrier> c, carrier_account_id account, std::string key)
-      : carrier_(std::move(c)), account_(account), key_(std::move(key)), identity_(carrier_->account_identity()) {}
+      : carrier_(std::move(c)), account_(account), key_(std::move(key)), identity_(carrier_->account_identity()) {
+    // A trunk's channels shared with other engines: none is taken before the lease stage has leased some.
+    if (!identity_.empty() && carrier_->max_channels() > 0) allow_channels(0);
+  }
 
   [[nodiscard]] carrier& get() noexcept { return *carrier_; }
   [[nodiscard]] carrier_account_id account() const noexcept { return account_; }
@@ -42,6 +45,13 @@ class carrier_link {
   [[nodiscard]] std::chrono::nanoseconds throttled_until() const noexcept {
     return std::chrono::nanoseconds(throttled_until_.load(std::memory_order_relaxed));
   }
+  // This engine's share of the account's channels (a SIP trunk's max_channels), passed on to the carrier: set
+  // by the lease stage only, which reads it back to know what the carrier may take before its next renewal.
+  void allow_channels(int channels) noexcept {
+    channel_allowance_.store(channels, std::memory_order_release);
+    if (carrier_) carrier_->allow_channels(channels);
+  }
+  [[nodiscard]] int channel_allowance() const noexcept { return channel_allowance_.load(std::memory_order_acquire); }
   // Stops the carrier: calls still in flight report nothing more (like a cut connection).
   void reset() noexcept { carrier_.reset(); }
   [[nodiscard]] bool alive() const noexcept { return carrier_ != nullptr; }
@@ -55,6 +65,7 @@ class carrier_link {
   // counted it (and every other engine has counted it too).
   std::atomic<double> cps_share_{identity_.empty() ? 1.0 : 0.0};
   std::atomic<std::int64_t> throttled_until_{0};
+  std::atomic<int> channel_allowance_{carrier_->max_channels()};
 };
 
 }  // namespace dialer::dialing

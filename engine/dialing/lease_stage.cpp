@@ -94,6 +94,8 @@ bool lease_stage::renew() {
     if (std::find(identities.begin(), identities.end(), link.identity()) == identities.end())
       identities.push_back(link.identity());
   }
+  // Before the calls-per-second shares: a newcomer places nothing before both are set.
+  if (!renew_channels(campaigns, shared)) return false;
   if (!identities.empty() || had_accounts_) {
     const auto account_quiet =
         std::chrono::duration_cast<milliseconds>(ctx_.options.heartbeat) + milliseconds(1000) +
@@ -123,6 +125,68 @@ bool lease_stage::renew() {
   return true;
 }
 
+// A trunk's channels are leased like a campaign's concurrency, with the same two steps down: the allowance every
+// link has now counts as in use at the renewal that lowers it (the carrier may take calls up to it until it hears
+// of the lower one, and a link counted without work may have found some since), and only the next renewal gives
+// the difference back. A link without work keeps only its calls' channels and may take no new call.
+bool lease_stage::renew_channels(const std::vector<campaign_ptr>& campaigns,
+                                 const std::vector<carrier_link*>& working) {
+  for (const auto& c : campaigns) {
+    auto& link = c->carrier;
+    if (link.identity().empty() || !link.alive() || link.get().max_channels() <= 0) continue;
+    auto& links = trunks_[link.identity()];
+    if (std::find(links.begin(), links.end(), &link) == links.end()) links.push_back(&link);
+  }
+  if (trunks_.empty()) return true;
+  const auto works = [&](carrier_link* link) {
+    return std::find(working.begin(), working.end(), link) != working.end();
+  };
+  std::vector<channel_lease_request> requests;
+  for (const auto& [identity, links] : trunks_) {
+    channel_lease_request r;
+    r.identity = identity;
+    r.wanted = false;
+    for (auto* link : links) {
+      if (!link->alive()) continue;
+      const int limit = link->get().max_channels();
+      r.max = r.max == 0 ? limit : std::min(r.max, limit);
+      r.in_use += std::max(link->get().channels_in_use(), link->channel_allowance());
+      r.wanted = r.wanted || works(link);
+    }
+    if (r.max > 0) requests.push_back(std::move(r));
+  }
+  if (requests.empty()) return true;
+  auto answers = leases_->lease_channels(requests, ctx_.options.lease);
+  if (!answers) return failed(answers.error());
+  for (std::size_t i = 0; i < requests.size() && i < answers->size(); ++i) {
+    const auto& r = requests[i];
+    const auto& l = (*answers)[i];
+    auto& links = trunks_[r.identity];
+    // This engine's channels among its links with work: each keeps its calls up and takes an even part of what
+    // is left (the first ones the remainder), so that together they never hold more than the engine does.
+    const int total = r.wanted ? std::max(0, std::min(l.held, l.target)) : 0;
+    std::vector<std::pair<carrier_link*, int>> busy;  // with its calls up, read once: the split adds up
+    int up = 0;
+    for (auto* link : links) {
+      if (!link->alive()) continue;
+      if (!works(link)) {
+        link->allow_channels(0);
+        continue;
+      }
+      busy.emplace_back(link, link->get().channels_in_use());
+      up += busy.back().second;
+    }
+    const int spare = std::max(0, total - up);
+    for (std::size_t k = 0; k < busy.size(); ++k) {
+      const auto n = static_cast<int>(busy.size());
+      const int part = spare / n + (static_cast<int>(k) < spare % n ? 1 : 0);
+      busy[k].first->allow_channels(busy[k].second + part);
+    }
+    if (!r.wanted && l.held == 0) trunks_.erase(r.identity);  // given back: asked again once it has work
+  }
+  return true;
+}
+
 void lease_stage::run() {
   registry_ = open_port(ctx_, ports_.registry, "lease");
   claims_ = open_port(ctx_, ports_.claims, "lease");
@@ -144,6 +208,9 @@ void lease_stage::run() {
             c->usable_slots.store(0);
             c->apply_cap(ctx_.scheduler);
           }
+          for (const auto& [identity, links] : trunks_)
+            for (auto* link : links)
+              if (link->alive()) link->allow_channels(0);
         }
       }
     }

@@ -95,6 +95,15 @@ class carrier {
   // with this identity shares it. Empty: this instance's own (nothing to share).
   [[nodiscard]] virtual std::string account_identity() const { return {}; }
 
+  // A trunk's channel limit: calls up at once on the account (placed and not yet ended), shared like account_cps
+  // by every engine with this account_identity (the engine leases its share). 0: no such limit.
+  [[nodiscard]] virtual int max_channels() const noexcept { return 0; }
+  // Calls holding one of the account's channels now, this instance's.
+  [[nodiscard]] virtual int channels_in_use() const noexcept { return 0; }
+  // How many channels this instance may hold from now on (its engine's share of the account's): a call that
+  // would need one more is refused `throttled`. Until it is first called: max_channels(). Any thread.
+  virtual void allow_channels(int /*channels*/) noexcept {}
+
   // Set once, before the first originate(). The sink outlives the carrier's use of it.
   virtual void set_events(carrier_events* sink) noexcept = 0;
 

@@ -6,6 +6,7 @@
 // Implemented by adapters/postgres (pg_slot_leases) and, for tests, in memory. Threading: one instance per
 // thread (it owns its connection); the engine's lease stage is its only user.
 
+#include <algorithm>
 #include <chrono>
 #include <span>
 #include <string>
@@ -44,6 +45,14 @@ struct slot_lease {
   std::chrono::milliseconds cooled_in{0};  // until the first of them may take calls (0: none is cooling)
 };
 
+// A trunk's channels (calls up at once), shared by the engines that use it (its carrier account identity).
+struct channel_lease_request {
+  std::string identity;  // the carrier's account_identity()
+  int max = 0;           // the trunk's limit as this engine's settings give it (> 0)
+  int in_use = 0;        // channels this engine must keep: its calls up, or more (see lease_channels)
+  bool wanted = true;    // false: no work on the trunk; it keeps only `in_use` and leaves the share
+};
+
 // A carrier account's calls-per-second, shared by the live engines that use it.
 struct account_share {
   int engines = 1;       // live engines using the account, this one included
@@ -77,6 +86,23 @@ class slot_leases {
                                                                           std::chrono::milliseconds /*lease*/,
                                                                           std::chrono::milliseconds /*quiet*/) {
     return std::vector<account_share>(identities.size());
+  }
+
+  // Each trunk's channels across engines, leased like a campaign's concurrency: a count per engine, the counts
+  // of the live engines never above the smallest limit any of them declares, shared among those that want it,
+  // never below what a request keeps in use. The answers (number and campaign left invalid) come in request
+  // order. The default (memory ports in tests): one engine, which holds the whole limit while it wants it.
+  [[nodiscard]] virtual result<std::vector<slot_lease>> lease_channels(
+      std::span<const channel_lease_request> trunks, std::chrono::milliseconds /*lease*/) {
+    std::vector<slot_lease> out;
+    for (const auto& t : trunks) {
+      slot_lease l;
+      l.max = t.max;
+      l.target = t.wanted ? t.max : 0;
+      l.held = std::max(l.target, t.in_use);
+      out.push_back(l);
+    }
+    return out;
   }
 
   // On a clean exit: every slot this engine holds goes (numbers' slots remember when).

@@ -93,6 +93,13 @@ class engine_ports_on_pg {
     for (std::size_t i = 0; i < numbers.size(); ++i) requests.push_back({numbers[i], agent, in_use[i], true});
     return leases_.lease_numbers(requests, lease, quiet);
   }
+  result<slot_lease> lease_trunk_channels(const std::string& identity, int max, int in_use, bool wanted,
+                                          milliseconds lease) {
+    const channel_lease_request r[] = {{identity, max, in_use, wanted}};
+    auto all = leases_.lease_channels(r, lease);
+    if (!all) return std::move(all).error();
+    return all->at(0);
+  }
   result<slot_lease> lease_campaign_slots(campaign_id id, int max, int in_use, milliseconds lease) {
     const campaign_lease_request r[] = {{id, max, in_use, true}};
     auto all = leases_.lease_campaigns(r, lease);
@@ -755,6 +762,46 @@ TEST_F(BlockClaims, ACampaignsConcurrencyIsSharedAmongTheEnginesThatRunIt) {
             5);
   ASSERT_TRUE(a->release_engine());
   EXPECT_EQ(lease(*b, 2).held, 5) << "a left: b runs the campaign alone";
+}
+
+// A SIP trunk's channels are leased the same way, by the trunk's identity: the engines that use it share them,
+// what they hold together never above the smallest limit any of them declares, a channel in use never released,
+// and an engine without work on the trunk keeps only its calls' channels.
+TEST_F(BlockClaims, ATrunksChannelsAreSharedAmongTheEnginesThatUseIt) {
+  const std::string trunk = "sip:192.0.2.10:5060";
+  auto a = std::make_unique<engine_ports_on_pg>(url_, "engine-a");
+  auto b = std::make_unique<engine_ports_on_pg>(url_, "engine-b");
+  const auto lease = [&](engine_ports_on_pg& e, int max, int in_use, bool wanted = true) {
+    auto l = e.lease_trunk_channels(trunk, max, in_use, wanted, kLease);
+    EXPECT_TRUE(l) << l.error().message;
+    return l ? *l : slot_lease{};
+  };
+  const auto held_together = [&] {
+    return scalar("SELECT coalesce(sum(held), 0) FROM carrier_channel_shares WHERE identity = '" + trunk + "'");
+  };
+  EXPECT_EQ(lease(*a, 6, 0).held, 6) << "alone, a holds every channel";
+  const auto joined = lease(*b, 6, 0);
+  EXPECT_EQ(joined.target, 3);
+  EXPECT_EQ(joined.held, 0) << "a holds every channel";
+  EXPECT_EQ(lease(*a, 6, 6).held, 6) << "six calls up on a's side: none of their channels goes";
+  EXPECT_EQ(lease(*a, 6, 2).held, 3) << "down to its share once its calls ended";
+  EXPECT_EQ(lease(*b, 6, 0).held, 3) << "b gets what a let go";
+  EXPECT_EQ(held_together(), 6);
+  // b's settings say 4: the smallest limit holds for both, a keeps what its calls hold until they end.
+  EXPECT_EQ(lease(*b, 4, 0).max, 4);
+  EXPECT_EQ(lease(*a, 6, 3).held, 3);
+  EXPECT_EQ(lease(*a, 6, 0).held, 2);
+  EXPECT_LE(lease(*b, 4, 0).held, 2);
+  EXPECT_LE(held_together(), 4);
+  // An engine without work on the trunk leaves the share: the other one may hold the whole limit.
+  EXPECT_EQ(lease(*a, 6, 1, false).held, 1) << "its one call keeps its channel";
+  EXPECT_EQ(lease(*b, 4, 0).target, 4);
+  EXPECT_EQ(lease(*a, 6, 0, false).held, 0);
+  EXPECT_EQ(lease(*b, 4, 0).held, 4);
+  EXPECT_EQ(scalar("SELECT count(*) FROM carrier_channel_shares WHERE engine_id = 'engine-a'"), 0)
+      << "a gave its row back";
+  ASSERT_TRUE(b->release_engine());
+  EXPECT_EQ(lease(*a, 6, 0).held, 6) << "b left: a uses the trunk alone";
 }
 
 // A database of schema 2 with a campaign in flight (claimed contacts, attempts without outcome) comes through
