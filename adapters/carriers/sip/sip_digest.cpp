@@ -1,5 +1,7 @@
 #include "adapters/carriers/sip/sip_digest.hpp"
 
+#include "adapters/carriers/sip/sip_wire.hpp"
+
 #include <algorithm>
 #include <array>
 #include <initializer_list>
@@ -8,15 +10,6 @@
 
 namespace dialer::carriers::sip {
 namespace {
-
-char lower(char c) noexcept {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
-}
 
 std::string_view trim(std::string_view s) noexcept {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);

@@ -26,12 +26,6 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-std::string via_sent_by(const osip_message_t& m) {
-  auto* via = static_cast<osip_via_t*>(osip_list_get(&m.vias, 0));
-  if (via == nullptr) return {};
-  return fmt::format("{}:{}", via->host != nullptr ? via->host : "", via->port != nullptr ? via->port : "5060");
-}
-
 transport via_transport(const osip_message_t& m) {
   auto* via = static_cast<osip_via_t*>(osip_list_get(&m.vias, 0));
   if (via == nullptr || via->protocol == nullptr) return transport::udp;
@@ -49,7 +43,7 @@ std::string server_key(const osip_message_t& m) {
   std::string method = method_of(m);
   if (method == "ACK") method = "INVITE";
   const std::string branch = top_branch_of(m);
-  if (branch.starts_with("z9hG4bK")) return fmt::format("s|{}|{}|{}", branch, via_sent_by(m), method);
+  if (branch.starts_with("z9hG4bK")) return fmt::format("s|{}|{}|{}", branch, sent_by_of(m), method);
   return fmt::format("s2543|{}|{}|{}|{}", call_id_of(m), cseq_of(m), from_tag_of(m), method);
 }
 
@@ -114,6 +108,8 @@ struct sip_endpoint::impl {
     bool connected = false;
     bool writing = false;
     bool closed = false;
+    bool accepted = false;  // the peer opened it
+    std::chrono::steady_clock::time_point used{};  // the last byte read or written
   };
 
   endpoint_options options;
@@ -131,6 +127,10 @@ struct sip_endpoint::impl {
   static constexpr std::size_t k_shards = 32;
   std::vector<osip_t*> shards;
   std::size_t shard_cursor = 0;
+  std::size_t accepted_open = 0;  // accepted TCP connections not closed
+  std::unordered_map<std::string, std::size_t> accepted_from;  // the same, by the peer's address
+  std::chrono::steady_clock::time_point next_refusal_log{};
+  std::chrono::steady_clock::time_point next_idle_sweep{};
   int port = 0;
   std::string host;
   endpoint_counters counters;
@@ -312,6 +312,9 @@ struct sip_endpoint::impl {
                                 flush(c);
                               });
     }
+    // A peer that stopped reading: nothing more is queued for it (the idle sweep closes an accepted one; an
+    // outgoing one fails its transactions when the kernel gives up on it).
+    if (c->outq.size() >= 4096) return false;
     c->outq.push_back(text);
     if (c->connected) flush(c);
     counters.sent.fetch_add(1, std::memory_order_relaxed);
@@ -324,6 +327,7 @@ struct sip_endpoint::impl {
     asio::async_write(c->socket, asio::buffer(c->outq.front()),
                       [this, c](const boost::system::error_code& error, std::size_t) {
                         c->writing = false;
+                        c->used = std::chrono::steady_clock::now();
                         if (error) {
                           close(c);
                           settle();
@@ -339,6 +343,11 @@ struct sip_endpoint::impl {
   void close(const std::shared_ptr<tcp_connection>& c) {
     if (c->closed) return;
     c->closed = true;
+    if (c->accepted) {
+      --accepted_open;
+      if (auto it = accepted_from.find(c->remote.host); it != accepted_from.end() && --it->second == 0)
+        accepted_from.erase(it);
+    }
     boost::system::error_code ignored;
     c->socket.close(ignored);
     if (auto it = connections.find(c->key); it != connections.end() && it->second == c) connections.erase(it);
@@ -363,6 +372,7 @@ struct sip_endpoint::impl {
         return;
       }
       c->inbuf.append(c->chunk.data(), n);
+      c->used = std::chrono::steady_clock::now();
       while (!c->closed) {
         auto framed = frame_stream(c->inbuf, options.limits);
         if (auto* e = std::get_if<wire_error>(&framed)) {
@@ -395,10 +405,31 @@ struct sip_endpoint::impl {
       }
       boost::system::error_code ec;
       auto remote = c->socket.remote_endpoint(ec);
-      if (!ec) {
+      // At most max_accepted_connections in all, and a quarter of them from one address: one peer cannot take
+      // every slot from the trunk that must reach us.
+      const auto from_host = ec ? std::string() : remote.address().to_string();
+      const std::size_t per_host = std::max<std::size_t>(1, options.max_accepted_connections / 4);
+      if (!ec && (accepted_open >= options.max_accepted_connections || accepted_from[from_host] >= per_host)) {
+        counters.tcp_refused.fetch_add(1, std::memory_order_relaxed);
+        if (const auto now = std::chrono::steady_clock::now(); now >= next_refusal_log) {  // one line a minute
+          next_refusal_log = now + std::chrono::minutes(1);
+          spdlog::warn("{}: TCP connection from {} closed: {} are open ({} from it); {} refused so far", options.name,
+                       from_host, accepted_open, accepted_from[from_host], counters.tcp_refused.load());
+        }
+        if (auto it = accepted_from.find(from_host); it != accepted_from.end() && it->second == 0)
+          accepted_from.erase(it);
+        c->socket.close(ec);
+      } else if (!ec) {
         c->remote = peer{transport::tcp, remote.address().to_string(), remote.port()};
         c->key = connection_key(c->remote);
         c->connected = true;
+        c->accepted = true;
+        c->used = std::chrono::steady_clock::now();
+        ++accepted_open;
+        ++accepted_from[from_host];
+        // The same address and port again: the earlier connection is gone (its peer reconnected).
+        if (auto old = connections.find(c->key); old != connections.end() && old->second->accepted)
+          close(old->second);
         connections[c->key] = c;
         counters.tcp_connections.fetch_add(1, std::memory_order_relaxed);
         read_tcp(c);
@@ -518,6 +549,20 @@ struct sip_endpoint::impl {
     graveyard.clear();
   }
 
+  // Accepted connections without a byte either way for tcp_idle_timeout are closed (looked at 4 times a timeout),
+  // also one whose peer stopped reading (a write that does not finish is no activity).
+  void close_idle(std::chrono::steady_clock::time_point now) {
+    next_idle_sweep = now + std::max<std::chrono::steady_clock::duration>(options.tcp_idle_timeout / 4, options.tick);
+    std::vector<std::shared_ptr<tcp_connection>> idle;
+    for (const auto& [key, c] : connections)
+      if (c->accepted && now - c->used >= options.tcp_idle_timeout)
+        idle.push_back(c);
+    for (const auto& c : idle) {
+      counters.tcp_idle_closed.fetch_add(1, std::memory_order_relaxed);
+      close(c);
+    }
+  }
+
   void tick() {
     // oSIP's timer functions walk every transaction of a shard (and copy its list): each tick takes the next
     // fifth of the shards, so a transaction's timers are looked at every 5 ticks (100 ms at 20 ms: T1 is 500 ms)
@@ -537,7 +582,9 @@ struct sip_endpoint::impl {
       osip_nist_execute(osip);
     }
     settle();
-    if (user != nullptr) user->on_tick(std::chrono::steady_clock::now());
+    const auto now = std::chrono::steady_clock::now();
+    if (accepted_open > 0 && now >= next_idle_sweep) close_idle(now);
+    if (user != nullptr) user->on_tick(now);
     settle();
     ticker.expires_after(options.tick);
     ticker.async_wait([this](const boost::system::error_code& error) {

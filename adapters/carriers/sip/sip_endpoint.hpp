@@ -38,6 +38,10 @@ struct endpoint_options {
   int bind_port = 0;            // 0: an ephemeral port (local_port() says which)
   std::string advertised_host;  // in our Via and Contact; empty: the bind host
   bool listen_tcp = false;      // also accept TCP on the same port
+  // Connections others opened to us: at most this many at once (the next ones are closed at once), each closed
+  // after this long without a byte either way (the peer opens a new one to our Contact when it needs one).
+  std::size_t max_accepted_connections = 1024;
+  std::chrono::milliseconds tcp_idle_timeout{300'000};
   wire_limits limits;
   std::chrono::milliseconds tick{20};  // oSIP's timers (T1 = 500 ms) are run this often
   std::string name = "sip";     // in logs
@@ -76,6 +80,8 @@ struct endpoint_counters {
   std::atomic<std::uint64_t> malformed{0};       // refused by parse_message (answered when a request)
   std::atomic<std::uint64_t> send_failures{0};   // datagrams the socket would not take
   std::atomic<std::uint64_t> tcp_connections{0};
+  std::atomic<std::uint64_t> tcp_refused{0};      // accepted past max_accepted_connections, and closed at once
+  std::atomic<std::uint64_t> tcp_idle_closed{0};  // accepted connections closed for idleness
 };
 
 class sip_endpoint {

@@ -49,12 +49,6 @@ std::vector<std::string> list_text(const osip_list_t& list, F to_str) {
   return out;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 std::optional<int> leading_int(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   int v = 0;
@@ -65,10 +59,19 @@ std::optional<int> leading_int(std::string_view s) {
 
 }  // namespace
 
+std::string host_port(std::string_view host, int port) {
+  const bool v6 = host.find(':') != std::string_view::npos;
+  return fmt::format("{}{}{}:{}", v6 ? "[" : "", host, v6 ? "]" : "", port);
+}
+
 std::string to_string(const peer& p) {
-  const bool v6 = p.host.find(':') != std::string::npos;
-  return fmt::format("{}{}{}:{}/{}", v6 ? "[" : "", p.host, v6 ? "]" : "", p.port,
-                     p.via == transport::tcp ? "tcp" : "udp");
+  return fmt::format("{}/{}", host_port(p.host, p.port), p.via == transport::tcp ? "tcp" : "udp");
+}
+
+std::string sent_by_of(const osip_message_t& m) {
+  auto* via = static_cast<osip_via_t*>(osip_list_get(&m.vias, 0));
+  if (via == nullptr) return {};
+  return fmt::format("{}:{}", via->host != nullptr ? via->host : "", via->port != nullptr ? via->port : "5060");
 }
 
 bool is_request(const osip_message_t& m) noexcept {
@@ -238,8 +241,7 @@ std::optional<sip_uri> parse_sip_uri(std::string_view text) {
 }
 
 transport transport_of(const sip_uri& uri) {
-  std::string p = uri.params;
-  std::transform(p.begin(), p.end(), p.begin(), [](unsigned char c) { return std::tolower(c); });
+  const std::string p = ascii_lower(uri.params);
   return p.find(";transport=tcp") != std::string::npos ? transport::tcp : transport::udp;
 }
 

@@ -27,7 +27,8 @@ struct peer {
   int port = 5060;
   friend bool operator==(const peer&, const peer&) = default;
 };
-[[nodiscard]] std::string to_string(const peer& p);
+[[nodiscard]] std::string to_string(const peer& p);  // "[::1]:5060/udp"
+[[nodiscard]] std::string host_port(std::string_view host, int port);  // "10.0.0.1:5060", "[::1]:5060"
 
 // ---- reading -------------------------------------------------------------------------------------------------
 
@@ -44,6 +45,8 @@ struct peer {
 [[nodiscard]] std::string to_header(const osip_message_t& m);
 [[nodiscard]] std::string request_uri_of(const osip_message_t& m);
 [[nodiscard]] std::string top_branch_of(const osip_message_t& m);
+// The top Via's sent-by, "host:port" (5060 when it names none: RFC 3261 §18.2.1 compares them so).
+[[nodiscard]] std::string sent_by_of(const osip_message_t& m);
 [[nodiscard]] std::vector<std::string> vias_of(const osip_message_t& m);           // each Via value, top first
 [[nodiscard]] std::vector<std::string> record_routes_of(const osip_message_t& m);  // in message order
 [[nodiscard]] std::vector<std::string> routes_of(const osip_message_t& m);

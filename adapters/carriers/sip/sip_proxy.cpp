@@ -103,12 +103,6 @@ struct sip_proxy::impl final : sip_user {
 
   impl(proxy_options o, const route_table& r) : options(std::move(o)), routes(r) {}
 
-  static std::string via_sent_by_of(const osip_message_t& m) {
-    auto* via = static_cast<osip_via_t*>(osip_list_get(&m.vias, 0));
-    if (via == nullptr) return {};
-    return fmt::format("{}:{}", via->host != nullptr ? via->host : "", via->port != nullptr ? via->port : "");
-  }
-
   bool routed_through_us(const osip_message_t& m) const {
     auto* route = static_cast<osip_route_t*>(osip_list_get(&m.routes, 0));
     if (route == nullptr || route->url == nullptr) return false;
@@ -260,7 +254,7 @@ struct sip_proxy::impl final : sip_user {
       forward(server, m, nullptr, false, method == "INVITE");
       return;
     }
-    if (auto done = answered_invites.find(top_branch_of(m) + "|" + via_sent_by_of(m)); done != answered_invites.end()) {
+    if (auto done = answered_invites.find(top_branch_of(m) + "|" + sent_by_of(m)); done != answered_invites.end()) {
       // The caller's INVITE again after our 2xx ended its transaction (RFC 3261; RFC 6026 fixes it): the same 2xx,
       // not a second call to the agent.
       endpoint->respond(server, done->second.ok);
@@ -317,7 +311,7 @@ struct sip_proxy::impl final : sip_user {
     p.target = fwd->second;
     p.invite = invite;
     p.caller_branch = top_branch_of(m);
-    p.caller_sent_by = via_sent_by_of(m);
+    p.caller_sent_by = sent_by_of(m);
     p.timer_c = std::chrono::steady_clock::now() + std::chrono::minutes(3);
     if (invite) invites_by_branch[p.caller_branch] = tag;
     forwards.emplace(tag, std::move(p));

@@ -29,6 +29,10 @@ namespace dialer::carriers::sip {
 
 enum class transport : std::uint8_t { udp, tcp };
 
+// ASCII case folding, as SIP compares tokens and header names (RFC 3261 §7.3.1).
+[[nodiscard]] bool iequals(std::string_view a, std::string_view b) noexcept;
+[[nodiscard]] std::string ascii_lower(std::string s);
+
 // Bounds on what a peer may make us hold or parse. oSIP sets none (its 8000-byte constant only sizes its own
 // writer's first buffer), so without these a peer chooses how much memory and parsing time one message costs.
 // 65 535 is the largest UDP payload; a stream is held to the same so that UDP and TCP accept the same
