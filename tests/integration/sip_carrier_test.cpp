@@ -11,9 +11,11 @@
 #include <nlohmann/json.hpp>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/udp.hpp>
 
 #include "adapters/carriers/sip/sip_carrier.hpp"
+#include "adapters/carriers/sip/sip_endpoint.hpp"
 #include "tests/integration/e2e_fixture.hpp"
 #include "tests/integration/http_client.hpp"
 #include "tests/integration/sipp.hpp"
@@ -87,6 +89,16 @@ class recording_sink final : public carrier_events {
   std::map<std::int64_t, call_event> outcomes_;
   std::map<std::int64_t, int> outcome_count_;
 };
+
+// Polls `condition` (a counter read) every 10 ms until it holds, 10 s at most.
+bool eventually_true(const std::function<bool()>& condition) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < until) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // the polling interval, not a wait for time to pass
+  }
+  return condition();
+}
 
 // A SIPp UAS playing `scenario` (tests/data/sip/scenarios) for `calls` calls.
 sipp_options uas(const std::string& scenario, std::vector<std::string> extra = {}, int calls = 1) {
@@ -317,6 +329,78 @@ TEST_F(SipCarrier, AnAgentThatRefusesLeavesTheCalleeWithARefusedAnswerAndABye) {
   EXPECT_EQ(agent.wait(20s), 0) << agent.report();
 }
 
+// Two phones answer a forked INVITE: the call goes on with the first 200; the second fork's dialog is ACKed with
+// every stream refused and hung up at once (RFC 3261 §13.2.2.4), as the trunk's scenario checks.
+TEST_F(SipCarrier, ASecondForksAnswerIsAckedAndHungUpWhileTheCallGoesOn) {
+  sipp_process trunk(uas("trunk_forked.xml", {"-set", "hold", "200"}));
+  sipp_process agent(uas("agent_answer.xml"));
+  auto carrier = make_carrier(trunk);
+  ASSERT_TRUE(carrier);
+  const auto r = request(185, "+12025550105", agent_uri(agent));
+  carrier->originate({&r, 1});
+  ASSERT_TRUE(sink_.wait_for_end(185, 20s));
+  ASSERT_TRUE(sink_.outcome(185));
+  EXPECT_EQ(sink_.outcome(185)->outcome, call_outcome::completed) << sink_.outcome(185)->detail;
+  EXPECT_EQ(trunk.wait(20s), 0) << trunk.report();
+  EXPECT_EQ(agent.wait(20s), 0) << agent.report();
+  EXPECT_EQ(carrier->statistics().stray_answers, 1u);
+  EXPECT_EQ(received(agent, "INVITE").size(), 1u) << "the second fork reached the agent";
+}
+
+// delayed_offer: false (a trunk that refuses an INVITE without SDP): flow I with the legs swapped. The agent is
+// called first without SDP, its offer goes to the trunk, the trunk's answer back to the agent in its ACK; the
+// scenarios check each body by its origin line.
+TEST_F(SipCarrier, WithoutDelayedOfferTheAgentsOfferReachesTheTrunkAndTheAnswerComesBack) {
+  sipp_process trunk(uas("trunk_offer_answer.xml", {"-set", "hold", "200"}));
+  sipp_process agent(uas("agent_offer.xml"));
+  auto carrier = make_carrier(trunk, {{"delayed_offer", false}});
+  ASSERT_TRUE(carrier);
+  const auto r = request(181, "+12025550101", agent_uri(agent));
+  carrier->originate({&r, 1});
+  ASSERT_TRUE(sink_.wait_for_end(181, 20s));
+  ASSERT_TRUE(sink_.outcome(181)) << sink_.refused(181)->detail;
+  EXPECT_EQ(sink_.outcome(181)->outcome, call_outcome::completed) << sink_.outcome(181)->detail;
+  EXPECT_TRUE(sink_.outcome(181)->answered_at);
+  EXPECT_EQ(trunk.wait(20s), 0) << trunk.report();  // the INVITE had the agent's offer; its ACK no SDP
+  EXPECT_EQ(agent.wait(20s), 0) << agent.report();  // the INVITE had no SDP; the ACK the trunk's answer; our BYE
+  // The trunk was dialed only once the agent had answered: its INVITE carries the agent's own offer.
+  const auto invites = received(trunk, "INVITE");
+  ASSERT_EQ(invites.size(), 1u);
+  EXPECT_NE(invites[0].body.find("o=agent 2000 2000"), std::string::npos) << invites[0].body;
+  EXPECT_EQ(sink_.accepted(181), invites[0].header("call-id"));
+}
+
+TEST_F(SipCarrier, WithoutDelayedOfferABusyCalleeLeavesTheAgentWithARefusedAnswerAndABye) {
+  sipp_process trunk(uas("trunk_offer_busy.xml"));
+  sipp_process agent(uas("agent_offer_released.xml"));
+  auto carrier = make_carrier(trunk, {{"delayed_offer", false}});
+  ASSERT_TRUE(carrier);
+  const auto r = request(182, "+12025550102", agent_uri(agent));
+  carrier->originate({&r, 1});
+  ASSERT_TRUE(sink_.wait_for_end(182, 20s));
+  ASSERT_TRUE(sink_.outcome(182));
+  EXPECT_EQ(sink_.outcome(182)->outcome, call_outcome::busy) << sink_.outcome(182)->detail;
+  EXPECT_EQ(trunk.wait(20s), 0) << trunk.report();
+  EXPECT_EQ(agent.wait(20s), 0) << agent.report();  // its ACK refused the stream (m=audio 0), then our BYE
+}
+
+TEST_F(SipCarrier, WithoutDelayedOfferAnAgentThatDeclinesIsFailedAndTheCalleeNeverDialed) {
+  sipp_process trunk(uas("trunk_offer_answer.xml"));
+  sipp_process agent(uas("agent_offer_declines.xml"));
+  auto carrier = make_carrier(trunk, {{"delayed_offer", false}});
+  ASSERT_TRUE(carrier);
+  const auto r = request(183, "+12025550103", agent_uri(agent));
+  carrier->originate({&r, 1});
+  ASSERT_TRUE(sink_.wait_for_end(183, 20s));
+  ASSERT_TRUE(sink_.outcome(183));
+  EXPECT_EQ(sink_.outcome(183)->outcome, call_outcome::failed);
+  EXPECT_NE(sink_.outcome(183)->detail.find("603"), std::string::npos) << sink_.outcome(183)->detail;
+  EXPECT_EQ(agent.wait(20s), 0) << agent.report();
+  trunk.stop();
+  trunk.wait(10s);
+  EXPECT_TRUE(received(trunk, "INVITE").empty()) << "the callee was dialed for an agent that declined";
+}
+
 TEST_F(SipCarrier, ATrunkThatNeverAnswersLeavesTheAttemptIndeterminate) {
   // A UDP port nobody reads: the INVITE leaves and nothing comes back until timer B (32 s with oSIP's T1).
   sipp_process silent(uas("trunk_answer.xml"));
@@ -479,6 +563,68 @@ TEST_F(SipCarrier, TheEngineCancelsARingingCall) {
   EXPECT_EQ(trunk.wait(20s), 0) << trunk.report();
 }
 
+// Connections others open to the endpoint are bounded: past max_accepted_connections, or past a quarter of it from
+// one address, one is closed at once; one without a byte either way for tcp_idle_timeout is closed. The client sees
+// each as the end of its stream.
+TEST(SipEndpoint, AcceptedTcpConnectionsAreCappedAndClosedWhenIdle) {
+  struct idle_user final : carriers::sip::sip_user {
+    void on_response(carriers::sip::client_tag, const osip_message_t&) override {}
+    void on_client_failed(carriers::sip::client_tag, carriers::sip::client_failure) override {}
+    void on_request(carriers::sip::server_handle, const osip_message_t&, const carriers::sip::peer&) override {}
+    void on_stray_response(const osip_message_t&, const carriers::sip::peer&) override {}
+    void on_tick(std::chrono::steady_clock::time_point) override {}
+  } user;
+  namespace asio = boost::asio;
+  asio::io_context io;
+  const auto open = [&](std::size_t cap, std::chrono::milliseconds idle) {
+    carriers::sip::endpoint_options o;
+    o.listen_tcp = true;
+    o.max_accepted_connections = cap;
+    o.tcp_idle_timeout = idle;
+    auto endpoint = carriers::sip::sip_endpoint::open(o);
+    EXPECT_TRUE(endpoint) << endpoint.error().message;
+    if (endpoint) (*endpoint)->start(&user);
+    return endpoint ? std::move(*endpoint) : nullptr;
+  };
+  const auto connect = [&](const carriers::sip::sip_endpoint& e) {
+    asio::ip::tcp::socket s(io);
+    s.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"),
+                                      static_cast<unsigned short>(e.local_port())));
+    return s;
+  };
+  // True once the peer closed the connection (a read returns end of stream), within 10 s.
+  const auto closed_by_peer = [](asio::ip::tcp::socket& s) {
+    timeval tv{10, 0};
+    ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char byte = 0;
+    return ::recv(s.native_handle(), &byte, 1, 0) == 0;
+  };
+
+  // 8 in all, so 2 from 127.0.0.1: the third is closed at once, the first two stay (idle after 5 minutes only).
+  auto capped = open(8, std::chrono::milliseconds(300'000));
+  ASSERT_TRUE(capped);
+  std::vector<asio::ip::tcp::socket> clients;
+  for (unsigned i = 0; i < 3; ++i) {
+    clients.push_back(connect(*capped));
+    if (i < 2) {  // accepted before the next one connects
+      ASSERT_TRUE(eventually_true([&] { return capped->counters().tcp_connections.load() == i + 1; }));
+    }
+  }
+  EXPECT_TRUE(closed_by_peer(clients[2])) << "the third connection from one address stayed open";
+  EXPECT_EQ(capped->counters().tcp_refused.load(), 1u);
+  EXPECT_EQ(capped->counters().tcp_connections.load(), 2u);
+  EXPECT_EQ(capped->counters().tcp_idle_closed.load(), 0u);
+  capped->stop();
+
+  // Idle after 200 ms: the endpoint closes it.
+  auto idle = open(1024, std::chrono::milliseconds(200));
+  ASSERT_TRUE(idle);
+  auto quiet = connect(*idle);
+  EXPECT_TRUE(closed_by_peer(quiet)) << "an idle connection stayed open";
+  EXPECT_EQ(idle->counters().tcp_idle_closed.load(), 1u);
+  idle->stop();
+}
+
 TEST(SipSettings, BadSettingsAreRefusedWithTheFieldNamed) {
   const auto refused = [](nlohmann::json s) {
     auto r = carriers::sip::parse_sip_settings(s, {});
@@ -489,8 +635,14 @@ TEST(SipSettings, BadSettingsAreRefusedWithTheFieldNamed) {
   EXPECT_NE(refused({{"trunk", "127.0.0.1:5060"}, {"transport", "sctp"}}).find("transport"), std::string::npos);
   EXPECT_NE(refused({{"trunk", "127.0.0.1:5060"}, {"bogus", 1}}).find("bogus"), std::string::npos);
   EXPECT_NE(refused({{"trunk", "127.0.0.1:5060"}, {"username", "u"}}).find("password"), std::string::npos);
-  EXPECT_NE(refused({{"trunk", "127.0.0.1:5060"}, {"delayed_offer", false}}).find("delayed_offer"),
+  // Without delayed offer the agent's 200 waits un-ACKed while the callee rings: 32 s at most.
+  EXPECT_NE(refused({{"trunk", "127.0.0.1:5060"}, {"delayed_offer", false}, {"ring_timeout", "30s"}})
+                .find("ring_timeout must be at most 25s"),
             std::string::npos);
+  EXPECT_EQ(refused({{"trunk", "127.0.0.1:5060"}, {"delayed_offer", false}}), "");
+  auto agent_first = carriers::sip::parse_sip_settings({{"trunk", "127.0.0.1:5060"}, {"delayed_offer", false}}, {});
+  ASSERT_TRUE(agent_first);
+  EXPECT_EQ(agent_first->ring_timeout, std::chrono::milliseconds(25'000)) << "the default ring, shortened";
   EXPECT_EQ(refused({{"trunk", "127.0.0.1:5060"}, {"transport", "tcp"}, {"max_channels", 10}}), "");
 }
 
@@ -580,6 +732,144 @@ TEST_F(SipCampaign, EveryContactEndsAsTheTrunkAnsweredAndNoAttemptIsDialedTwice)
   for (const auto& [attempt, n] : agent_calls) EXPECT_EQ(n, 1) << "attempt " << attempt;
   for (const auto& row : query("SELECT id FROM call_attempts WHERE outcome = 'completed'"))
     EXPECT_TRUE(agent_calls.contains(std::to_string(row[0].as<std::int64_t>())));
+}
+
+// A trunk's max_channels is the trunk's, whoever dials on it. `engines` serving engines run `campaigns` campaigns on
+// one SIPp trunk (each campaign with its own ring_timeout: its own carrier instance in each engine) until 60 calls
+// were placed; then, from the trunk's own message log, a call holds a channel from the INVITE it received to the
+// first BYE of its dialog (the callee's, or ours). Returns the most calls up at once, and fails the test if the
+// dialers never wanted more than the trunk allows or never dialed side by side.
+class SipTrunkChannels : public campaign_test {
+ protected:
+  static constexpr int kChannels = 3;
+
+  struct channel {
+    double from = 0, to = std::numeric_limits<double>::infinity();
+    std::string engine;    // the INVITE's Via port: its carrier instance (one endpoint thread each)
+    std::int64_t attempt;  // from its Call-ID, d<attempt>-...
+  };
+
+  int most_calls_up(int engines, int campaigns) {
+    sipp_options trunk_options;
+    trunk_options.scenario = sip_scenario("trunk_callee_bye.xml");
+    trunk_options.max_calls = 100'000;  // stopped by the test
+    trunk_options.extra = {"-set", "hold", "300"};
+    trunk_options.timeout = std::chrono::seconds(180);
+    sipp_process trunk(trunk_options);
+    sipp_options agent_options;
+    agent_options.scenario = sip_scenario("agent_answer.xml");
+    agent_options.max_calls = 100'000;
+    agent_options.timeout = std::chrono::seconds(180);
+    sipp_process agent(agent_options);
+
+    const std::map<std::string, std::string> env = {{"DIALER_CAMPAIGN_POLL_MS", "200"}};
+    std::vector<serving_dialer> serving;
+    for (int e = 0; e < engines; ++e) serving.push_back(serve_on_any_port("serve-" + std::to_string(e), {}, env));
+    EXPECT_TRUE(eventually([&] { return scalar("SELECT count(*) FROM engines") >= engines; },
+                           serving.front().process.get()));
+    for (int k = 0; k < campaigns; ++k) {
+      const auto csv = dir_ / fmt::format("contacts-{}.csv", k);
+      {
+        std::ofstream out(csv);
+        out << "phone,first_name\n";
+        for (int i = 0; i < 800; ++i)  // several contact blocks: every engine gets work
+          out << fmt::format("+1{}55501{:02d},caller{}\n", 202 + i / 100, i % 100, i);
+      }
+      auto file = campaign_file("sip.yaml", {{"TRUNK", trunk.address()},
+                                             {"AGENT", "sip:" + agent.address()},
+                                             {"CONTACTS", csv.string()}});
+      auto text = read_text(file);
+      const auto replace = [&](const std::string& from, const std::string& to) {
+        const auto at = text.find(from);
+        EXPECT_NE(at, std::string::npos) << from;
+        if (at != std::string::npos) text.replace(at, from.size(), to);
+      };
+      replace("max_channels: 12", fmt::format("max_channels: {}\n    threads: 1", kChannels));
+      replace("ring_timeout: 1s", fmt::format("ring_timeout: {}s", 1 + k));
+      replace("name: e2e-sip\n", fmt::format("name: e2e-sip-{}\n", k));
+      std::ofstream(file) << text;
+      const auto launched = dialer({"campaigns", "launch", file.string()}, env);
+      EXPECT_EQ(launched.exit_code, 0) << launched.err;
+    }
+
+    const auto channels = [&] {
+      std::map<std::string, channel> by_call;
+      for (const auto& m : trunk.exchanged()) {
+        const auto id = m.header("call-id");
+        if (!m.sent && m.method() == "INVITE" && !by_call.contains(id)) {
+          const auto via = m.header("via");
+          const auto sent_by = via.substr(0, via.find(';'));
+          by_call[id] = {m.at, std::numeric_limits<double>::infinity(), sent_by.substr(sent_by.rfind(':') + 1),
+                         std::stoll(id.substr(1, id.find('-') - 1))};
+        } else if (m.method() == "BYE" && by_call.contains(id)) {
+          auto& c = by_call[id];
+          c.to = std::min(c.to, m.at);
+        }
+      }
+      return by_call;
+    };
+    const auto engines_seen = [&] {
+      std::set<std::string> ports;
+      for (const auto& [id, c] : channels()) ports.insert(c.engine);
+      return static_cast<int>(ports.size());
+    };
+    EXPECT_TRUE(eventually([&] { return channels().size() >= 60 && engines_seen() >= engines; },
+                           serving.front().process.get(), 120s))
+        << channels().size() << " calls from " << engines_seen() << " engines";
+    for (int k = 0; k < campaigns; ++k)
+      EXPECT_EQ(dialer({"campaigns", "cancel", fmt::format("e2e-sip-{}", k)}).exit_code, 0);
+    for (auto& s : serving) s.process->signal(SIGTERM);
+    for (auto& s : serving) EXPECT_EQ(s.process->wait(), 0) << s.process->err();
+    trunk.stop();
+    agent.stop();
+    trunk.wait(30s);
+    agent.wait(30s);
+
+    // Which campaign each attempt was, and the sweep over the calls' starts and ends (an end before a start at the
+    // same instant).
+    std::map<std::int64_t, std::int64_t> campaign_of;
+    for (const auto& row : query("SELECT id, campaign_id FROM call_attempts"))
+      campaign_of[row[0].as<std::int64_t>()] = row[1].as<std::int64_t>();
+    const auto all = channels();
+    std::vector<std::pair<double, int>> edges;
+    std::map<std::string, int> per_engine;
+    std::map<std::int64_t, int> per_campaign;
+    for (const auto& [id, c] : all) {
+      edges.emplace_back(c.from, +1);
+      edges.emplace_back(c.to, -1);
+      ++per_engine[c.engine];
+      ++per_campaign[campaign_of[c.attempt]];
+    }
+    std::sort(edges.begin(), edges.end());
+    int up = 0, worst = 0;
+    for (const auto& [at, change] : edges) worst = std::max(worst, up += change);
+    std::string seen = "calls per carrier instance (Via port):";
+    for (const auto& [port, n] : per_engine) seen += fmt::format(" {}:{}", port, n);
+    seen += "; per campaign:";
+    for (const auto& [id, n] : per_campaign) seen += fmt::format(" {}:{}", id, n);
+    EXPECT_EQ(static_cast<int>(per_engine.size()), engines * campaigns) << seen;  // a carrier instance each
+    EXPECT_EQ(static_cast<int>(per_campaign.size()), campaigns) << seen;
+    // The check means something only if the dialers wanted more than the trunk allows and used all of it...
+    EXPECT_GE(worst, kChannels) << "the trunk was never full; " << seen;
+    // ... and if two carrier instances (engines, or campaigns) had calls up at the same time.
+    bool side_by_side = false;
+    for (const auto& [i, x] : all)
+      for (const auto& [j, y] : all) side_by_side = side_by_side || (x.engine != y.engine && x.from < y.to && y.from < x.to);
+    EXPECT_TRUE(side_by_side) << "never two carrier instances' calls up at once; " << seen;
+    last_seen_ = seen;
+    return worst;
+  }
+  std::string last_seen_;
+};
+
+TEST_F(SipTrunkChannels, TwoEnginesNeverHoldMoreThanTheTrunksChannels) {
+  EXPECT_LE(most_calls_up(2, 1), kChannels) << "calls up at once at the trunk; " << last_seen_;
+}
+
+// Two campaigns on one trunk with settings of their own: two carrier instances in one engine, which share the
+// engine's channels between them.
+TEST_F(SipTrunkChannels, TwoCampaignsOfOneEngineNeverHoldMoreThanTheTrunksChannels) {
+  EXPECT_LE(most_calls_up(1, 2), kChannels) << "calls up at once at the trunk; " << last_seen_;
 }
 
 TEST_F(SipCampaign, AnAgentReachedOnlyByAMediaStreamCannotLaunchOnASipTrunk) {

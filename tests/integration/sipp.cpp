@@ -7,8 +7,10 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <gtest/gtest.h>
+#include <iomanip>
 #include <iostream>
 #include <netinet/in.h>
 #include <poll.h>
@@ -341,6 +343,10 @@ std::string sipp_process::report() const {
 
 std::vector<sipp_process::received_message> sipp_process::received() const { return parse_message_log(messages()); }
 
+std::vector<sipp_process::received_message> sipp_process::exchanged() const {
+  return parse_message_log(messages(), true);
+}
+
 std::string sipp_process::received_message::header(const std::string& lower_case_name) const {
   const auto it = headers.find(lower_case_name);
   return it == headers.end() ? std::string() : it->second;
@@ -396,7 +402,22 @@ sipp_process::received_message sipp_process::parse_sip_message(const std::string
   return m;
 }
 
-std::vector<sipp_process::received_message> sipp_process::parse_message_log(const std::string& log) {
+// "2026-12-07 19:03:09.623610", after the separator: seconds since the epoch (the local time read as UTC: only
+// differences between entries matter). 0 when it does not parse.
+namespace {
+double entry_time(std::string_view stamp) {
+  std::tm tm{};
+  std::istringstream in{std::string(stamp)};
+  in >> std::get_time(&tm, "%Y-%m-%d %H:%M:%S");
+  if (in.fail()) return 0;
+  double fraction = 0;
+  if (in.peek() == '.') in >> fraction;
+  return static_cast<double>(::timegm(&tm)) + fraction;
+}
+}  // namespace
+
+std::vector<sipp_process::received_message> sipp_process::parse_message_log(const std::string& log,
+                                                                             bool with_sent) {
   std::vector<received_message> out;
   // The start of the next entry at or after `from`: a line that begins with the separator.
   const auto next_entry = [&](size_t from) {
@@ -437,8 +458,12 @@ std::vector<sipp_process::received_message> sipp_process::parse_message_log(cons
       text_end = next == std::string::npos ? log.size() : next;
       if (text_end > text_start && log[text_end - 1] == '\n') --text_end;  // the newline SIPp adds after the message
     }
-    if (is_received && title.rfind("Unexpected", 0) != 0)
+    if ((is_received || (with_sent && is_sent)) && title.rfind("Unexpected", 0) != 0) {
       out.push_back(parse_sip_message(log.substr(text_start, text_end - text_start)));
+      out.back().sent = is_sent;
+      const size_t stamp = pos + kSeparator.size() + 1;  // after the separator and a space
+      if (stamp < first_nl) out.back().at = entry_time(std::string_view(log).substr(stamp, first_nl - stamp));
+    }
     pos = next_entry(text_end);
   }
   return out;

@@ -80,16 +80,20 @@ class sipp_process {
     std::string start_line;
     std::multimap<std::string, std::string> headers;
     std::string body;
+    bool sent = false;  // a message SIPp sent (exchanged() only)
+    double at = 0;      // when SIPp logged it: seconds since the epoch, read from the entry's local time
     std::string header(const std::string& lower_case_name) const;  // the first value, "" without one
     std::string method() const;                                     // "INVITE", or "" for a response
     int status() const;                                             // 486, or 0 for a request
   };
   std::vector<received_message> received() const;
+  // Every message SIPp received or sent, in the log's order (retransmissions included).
+  std::vector<received_message> exchanged() const;
   // The parser behind received(), for any SIPp 3.6.1 message log. Each entry starts with a line of 47 '-' (and a
   // timestamp), then "<TRANSPORT> message received [N] bytes :", an empty line and the N bytes of the message.
   // Entries of sent messages ("message sent (N bytes):") and the others ("Unexpected UDP message received:", ...)
   // are skipped.
-  static std::vector<received_message> parse_message_log(const std::string& log);
+  static std::vector<received_message> parse_message_log(const std::string& log, bool with_sent = false);
   static received_message parse_sip_message(const std::string& text);
 
  private:

@@ -156,6 +156,24 @@ TEST(SippScenarios, TrunkAnswerFailsAnInviteWithSdpWhichTrunkBenchTakes) {
   expect_both_passed(play("trunk_bench.xml", "driver_trunk_answer.xml"));
 }
 
+// The scenarios of delayed_offer: false check the opposite bodies: an INVITE without the agent's offer fails the
+// trunk, an INVITE with an offer fails the agent called first (their passing side is the adapter's, in
+// sip_carrier_test.cpp).
+TEST(SippScenarios, WithoutDelayedOfferTheTrunkFailsAnInviteWithoutOfferAndTheAgentOneWithAnOffer) {
+  const auto trunk = play("trunk_offer_answer.xml", "driver_trunk_callee_bye.xml", {}, {"-set", "hold", "100"});
+  EXPECT_EQ(trunk.uas_exit, 1) << trunk.uas->report();
+  EXPECT_EQ(trunk.uas_stats.failed, 1) << trunk.uas->report();
+  EXPECT_THAT(trunk.uas->errors(), HasSubstr("header Content-Type: not found")) << trunk.uas->report();
+  const auto busy = play("trunk_offer_busy.xml", "driver_trunk_busy.xml");
+  EXPECT_EQ(busy.uas_exit, 1) << busy.uas->report();
+  EXPECT_THAT(busy.uas->errors(), HasSubstr("o=agent")) << busy.uas->report();
+
+  const auto agent = play("agent_offer.xml", "driver_agent.xml", {"-key", "attempt", "42"});
+  EXPECT_EQ(agent.uas_exit, 1) << agent.uas->report();
+  EXPECT_EQ(agent.uas_stats.failed, 1) << agent.uas->report();
+  EXPECT_THAT(agent.uas->errors(), HasSubstr("with regexp 'v=0'")) << agent.uas->report();
+}
+
 TEST(SippScenarios, TrunkCalleeByeHangsUpAfterTheHold) {
   const auto p = play("trunk_callee_bye.xml", "driver_trunk_callee_bye.xml", {}, {"-set", "hold", "200"});
   expect_both_passed(p);

@@ -55,15 +55,8 @@ std::string header_safe(std::string_view v) {
   return out;
 }
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
-std::string host_port(const std::string& host, int port) {
-  const bool v6 = host.find(':') != std::string::npos;
-  return fmt::format("{}{}{}:{}", v6 ? "[" : "", host, v6 ? "]" : "", port);
-}
+// The longest ring with delayed_offer: false (the agent's un-ACKed 200 lasts 32 s; a CANCEL's 487 must come too).
+constexpr milliseconds kAgentFirstRingLimit{25'000};
 
 }  // namespace
 
@@ -111,11 +104,15 @@ result<sip_settings> parse_sip_settings(const nlohmann::json& json, const carrie
         o.duration("agent_answer_timeout", s.agent_answer_timeout, milliseconds(200), milliseconds(30'000));
     s.threads = static_cast<int>(o.number("threads", s.threads, 1, 16));
     s.delayed_offer = o.flag("delayed_offer", true);
-    if (!s.delayed_offer)
+    // Without delayed offer the agent answers first and its 200 waits un-ACKed while the callee rings: it gives up
+    // after 64*T1 = 32 s (RFC 3261 §13.3.1.4), so the ring (and our CANCEL's answer) must end before that.
+    if (!s.delayed_offer && !(json.is_object() && json.contains("ring_timeout")))
+      s.ring_timeout = kAgentFirstRingLimit;
+    if (!s.delayed_offer && s.ring_timeout > kAgentFirstRingLimit)
       return make_error(errc::invalid_input,
-                        "sip carrier: delayed_offer: false (a trunk that refuses an INVITE without SDP) is not "
-                        "supported yet: the adapter only sends the trunk an INVITE without SDP (RFC 3725 flow I); "
-                        "see adapters/carriers/sip/README.md");
+                        "sip carrier: with delayed_offer: false the agent answers before the callee rings and its "
+                        "200 waits for our ACK 32 s at most: ring_timeout must be at most 25s, got {}ms",
+                        s.ring_timeout.count());
     s.username = o.text("username");
     if (s.username.empty())
       if (const auto* u = env.credentials.find("sip.username")) s.username = u->reveal();
@@ -180,7 +177,8 @@ struct leg {
   bool ended = false;
 };
 
-enum class phase : std::uint8_t { trunk, agent, connected, ended };
+// Flow I: trunk, then agent. Without delayed offer (agent_first): agent_first, then trunk.
+enum class phase : std::uint8_t { agent_first, trunk, agent, connected, ended };
 
 struct sip_call {
   std::uint64_t key = 0;
@@ -195,6 +193,10 @@ struct sip_call {
   bool cancel_pending = false;   // wanted before any 1xx: sent at the first one
   bool trunk_gone = false;       // the callee hung up while the agent was being called
   bool agent_cancel_pending = false;  // give up on the agent at its first provisional response
+  // delayed_offer: false: the agent is called first without SDP, its 200's offer goes to the trunk, the trunk's
+  // answer to the agent in its ACK.
+  bool agent_first = false;
+  bool agent_gone = false;  // agent_first: the agent hung up while the callee was being called
   nanoseconds ring_deadline{};
   nanoseconds agent_deadline{};
   nanoseconds cancel_deadline{clock::never};
@@ -217,10 +219,15 @@ struct sip_call {
   nanoseconds relay_give_up{clock::never};
 };
 
+// A leg of a call that has ended, kept cancel_timeout for the 2xx that may still come on it: the ACK of its 2xx
+// (resent when that 2xx is), or, for an INVITE that got no 2xx (abandoned, timer B), nothing: a 2xx then is ACKed
+// and hung up. Only the leg's own peer is answered.
 struct ack_memory {
-  std::string ack;
+  std::string ack;         // empty: its INVITE got no 2xx
   peer to;
   nanoseconds until;
+  std::string remote_tag;  // the dialog its ACK belongs to
+  bool offer_in_2xx = false;
 };
 
 }  // namespace
@@ -234,6 +241,8 @@ struct shared_state {
   bool draining = false;       // under mutex
   sip_statistics stats;        // under mutex
   std::atomic<int> active{0};  // calls placed and not yet reported: what max_channels counts
+  // The channels this instance may hold (its engine's share of the trunk's, allow_channels()); -1: max_channels.
+  std::atomic<int> allowed{-1};
   std::atomic<std::int64_t> trunk_blocked_until_ns{0};  // a 503's Retry-After, for every worker
 };
 
@@ -330,14 +339,15 @@ struct call_worker final : sip_user {
   // A call whose legs are all ended leaves; the ACKs of its 2xx stay a while for retransmitted 2xx.
   void finish_if_done(sip_call& c) {
     if (!c.reported) return;
+    if (c.agent_first && !c.agent.remote_tag.empty() && !c.agent.ended) return;  // its 200 still wants an ACK
     if (c.trunk.invite_pending || c.agent.invite_pending) return;
     if (c.trunk.confirmed && !c.trunk.ended) return;
     if (c.agent.confirmed && !c.agent.ended) return;
     if (c.relay_server != 0 || c.relay_awaiting_ack) return;
     const auto until = clock.monotonic() + settings.cancel_timeout;
     for (const leg* l : {&c.trunk, &c.agent}) {
-      if (!l->ack.empty()) {
-        acks_after_end[l->call_id] = ack_memory{l->ack, l->next_hop, until};
+      if (!l->ack.empty() || (!l->invite_via.empty() && l->remote_tag.empty())) {
+        acks_after_end[l->call_id] = ack_memory{l->ack, l->next_hop, until, l->remote_tag, offer_in_2xx(c, *l)};
         ack_expiry.emplace_back(until, l->call_id);
       }
       by_call_id.erase(l->call_id);
@@ -397,6 +407,10 @@ struct call_worker final : sip_user {
   void send_trunk_invite(sip_call& c, std::vector<std::pair<std::string, std::string>> auth) {
     request_text r = first_invite(c.trunk);
     r.headers.insert(r.headers.end(), auth.begin(), auth.end());
+    if (c.agent_first) {  // the agent's offer (flow I's legs swapped)
+      r.content_type = "application/sdp";
+      r.body = c.offer;
+    }
     c.trunk.invite_auth = std::move(auth);
     c.trunk.invite_pending = true;
     {
@@ -406,7 +420,13 @@ struct call_worker final : sip_user {
     if (!send(c, write_request(r), c.trunk.next_hop, kind::trunk_invite)) {
       c.trunk.invite_pending = false;
       c.at = phase::ended;
-      refuse_call(c, origination_refusal::not_placed, milliseconds(5000), "the trunk's INVITE could not be written");
+      if (c.agent_first) {  // the agent answered already: not a dial to retry as if nothing happened
+        release_agent(c);
+        report(c, call_outcome::failed, "the trunk's INVITE could not be written");
+      } else {
+        refuse_call(c, origination_refusal::not_placed, milliseconds(5000),
+                    "the trunk's INVITE could not be written");
+      }
     }
   }
 
@@ -418,13 +438,15 @@ struct call_worker final : sip_user {
     r.headers.emplace_back("X-Caller", header_safe(req.from_e164));
     r.headers.emplace_back("X-Callee", header_safe(req.to_e164));
     std::set<std::string> taken;  // a variable never takes the name of one of ours
-    for (const auto& [name, value] : r.headers) taken.insert(lower(name));
+    for (const auto& [name, value] : r.headers) taken.insert(ascii_lower(name));
     for (const auto& [name, value] : fields.variables) {
       auto h = rest::x_header(name);
-      if (h.size() > 2 && taken.insert(lower(h)).second) r.headers.emplace_back(std::move(h), header_safe(value));
+      if (h.size() > 2 && taken.insert(ascii_lower(h)).second) r.headers.emplace_back(std::move(h), header_safe(value));
     }
-    r.content_type = "application/sdp";
-    r.body = c.offer;
+    if (!c.offer.empty()) {  // empty when the agent is called first: its 200 makes the offer
+      r.content_type = "application/sdp";
+      r.body = c.offer;
+    }
     c.agent.invite_pending = true;
     c.agent_deadline = clock.monotonic() + settings.agent_answer_timeout;
     {
@@ -433,7 +455,12 @@ struct call_worker final : sip_user {
     }
     if (!send(c, write_request(r), c.agent.next_hop, kind::agent_invite)) {
       c.agent.invite_pending = false;
-      refuse_agent(c, "the agent's INVITE could not be written");
+      if (c.at == phase::agent_first) {
+        c.at = phase::ended;
+        refuse_call(c, origination_refusal::not_placed, milliseconds(5000), "the agent's INVITE could not be written");
+      } else {
+        refuse_agent(c, "the agent's INVITE could not be written");
+      }
     }
   }
 
@@ -465,15 +492,20 @@ struct call_worker final : sip_user {
   // The 2xx of an INVITE on `l`: the dialog is set (RFC 3261 §12.1.2) and the ACK sent (with `body` when the 2xx
   // carried the offer).
   void confirm(leg& l, const osip_message_t& ok, const std::string& body) {
+    take_dialog(l, ok);
+    l.confirmed = true;
+    follow_dialog(l);
+    send_ack(l, body);
+  }
+
+  // What a 2xx sets up: the remote tag, the remote target and the route set (not yet ACKed).
+  static void take_dialog(leg& l, const osip_message_t& ok) {
     l.remote_tag = to_tag_of(ok);
     l.remote_target = contact_uri_of(ok);
     if (l.remote_target.empty()) l.remote_target = l.request_uri;
     auto rr = record_routes_of(ok);
     std::reverse(rr.begin(), rr.end());
     l.route_set = std::move(rr);
-    l.confirmed = true;
-    follow_dialog(l);
-    send_ack(l, body);
   }
 
   // The agent's dialog goes where it says (RFC 3261 §12.2.1.1): its first Route, else its Contact, when that is a
@@ -522,9 +554,12 @@ struct call_worker final : sip_user {
       settle_one();
       return;
     }
-    if (!take_channel()) {
+    if (const int limit = channel_limit(); !take_channel(limit)) {
       refuse(r, origination_refusal::throttled, milliseconds(500),
-             fmt::format("the trunk's {} channels are all in use", settings.max_channels));
+             limit == settings.max_channels
+                 ? fmt::format("the trunk's {} channels are all in use", settings.max_channels)
+                 : fmt::format("the {} of the trunk's {} channels leased to this engine are all in use", limit,
+                               settings.max_channels));
       settle_one();
       return;
     }
@@ -550,15 +585,29 @@ struct call_worker final : sip_user {
     by_call_id[c.trunk.call_id] = key;
     by_call_id[c.agent.call_id] = key;
     auto& placed = calls.emplace(key, std::move(c)).first->second;
-    send_trunk_invite(placed, {});
+    if (settings.delayed_offer) {
+      send_trunk_invite(placed, {});
+    } else {
+      placed.agent_first = true;
+      placed.at = phase::agent_first;
+      send_agent_invite(placed);
+    }
     finish_if_done(placed);
   }
 
-  // One of max_channels for a new call (all workers count together); false when none is free.
-  bool take_channel() {
+  // How many calls this instance may hold on the trunk: max_channels, or less when its engine leased it less.
+  // -1: no limit.
+  [[nodiscard]] int channel_limit() const {
+    const int allowed = shared.allowed.load(std::memory_order_acquire);
+    if (allowed < 0) return settings.max_channels > 0 ? settings.max_channels : -1;
+    return settings.max_channels > 0 ? std::min(allowed, settings.max_channels) : allowed;
+  }
+
+  // One channel for a new call (all workers count together); false when none of `limit` is free.
+  bool take_channel(int limit) {
     int now = active.load();
     do {
-      if (settings.max_channels > 0 && now >= settings.max_channels) return false;
+      if (limit >= 0 && now >= limit) return false;
     } while (!active.compare_exchange_weak(now, now + 1));
     return true;
   }
@@ -573,7 +622,15 @@ struct call_worker final : sip_user {
 
   // Ends the call from our side at whatever point it is.
   void hang_up(sip_call& c, std::string why) {
+    if (c.at == phase::agent_first) {  // nothing reached the callee yet
+      give_up_on_agent(c);
+      c.at = phase::ended;
+      report(c, call_outcome::canceled, std::move(why));
+      finish_if_done(c);
+      return;
+    }
     if (c.at == phase::trunk) {
+      if (c.agent_first) release_agent(c);  // the agent's 200 waits no longer: refused now
       if (c.trunk.provisional)
         send_cancel(c, c.trunk, kind::trunk_cancel);
       else
@@ -648,13 +705,12 @@ struct call_worker final : sip_user {
     c.trunk.invite_pending = false;
     if (c.cancel_deadline != clock::never) c.cancel_deadline = clock::never;
     if (status < 300) {
+      if (c.agent_first) {
+        trunk_answered_agent_first(c, m);
+        return;
+      }
       // The callee answered (its 2xx has the offer). Each retransmission of it comes as a stray response.
-      c.trunk.remote_tag = to_tag_of(m);
-      c.trunk.remote_target = contact_uri_of(m);
-      if (c.trunk.remote_target.empty()) c.trunk.remote_target = c.trunk.request_uri;
-      auto rr = record_routes_of(m);
-      std::reverse(rr.begin(), rr.end());
-      c.trunk.route_set = std::move(rr);
+      take_dialog(c.trunk, m);
       c.offer = body_of(m);
       c.answered = clock.wall();
       accept(c);
@@ -681,6 +737,7 @@ struct call_worker final : sip_user {
       }
     }
     c.at = phase::ended;
+    if (c.agent_first) release_agent(c);
     const auto now = clock.monotonic();
     switch (status) {
       case 486:
@@ -712,8 +769,7 @@ struct call_worker final : sip_user {
       case 403: {
         // A trunk's channel limit ("403 ... channel limit exceeded") slows us down; any other 403 (credentials
         // refused after a challenge, a caller ID the trunk will not carry) fails the call rather than redialing it.
-        std::string reason = reason_of(m);
-        std::transform(reason.begin(), reason.end(), reason.begin(), [](unsigned char ch) { return std::tolower(ch); });
+        const std::string reason = ascii_lower(reason_of(m));
         const bool limit = reason.find("limit") != std::string::npos || reason.find("channel") != std::string::npos;
         if (!c.accepted && limit && !c.auth_tried) refuse_call(c, origination_refusal::throttled, milliseconds(1000), detail);
         else report(c, call_outcome::failed, c.auth_tried ? "the trunk refused our credentials: " + detail : detail);
@@ -724,6 +780,10 @@ struct call_worker final : sip_user {
   }
 
   void agent_response(sip_call& c, const osip_message_t& m, int status) {
+    if (c.agent_first && status >= 200) {
+      agent_first_final(c, m, status);
+      return;
+    }
     if (status < 200) {
       c.agent.provisional = true;
       if (c.agent_cancel_pending) {
@@ -750,6 +810,71 @@ struct call_worker final : sip_user {
     refuse_agent(c, fmt::format("the agent refused the call: SIP {} {}", status, reason_of(m)));
   }
 
+  // ---- delayed_offer: false: the agent first ----
+
+  // The agent's final answer to our offerless INVITE. A 2xx holds its offer, which goes to the trunk; its ACK waits
+  // for the trunk's answer (or refuses every stream when the callee is not reached).
+  void agent_first_final(sip_call& c, const osip_message_t& m, int status) {
+    c.agent.invite_pending = false;
+    if (status >= 300) {
+      if (c.at != phase::agent_first) return;
+      c.at = phase::ended;
+      report(c, call_outcome::failed,
+             fmt::format("the agent refused the call before the callee was dialed: SIP {} {}", status, reason_of(m)));
+      return;
+    }
+    take_dialog(c.agent, m);
+    follow_dialog(c.agent);
+    c.offer = body_of(m);
+    if (c.at != phase::agent_first || c.offer.empty()) {
+      // Given up meanwhile (the engine's cancel, the answer timeout), or no offer to pass on.
+      const bool no_offer = c.at == phase::agent_first;
+      c.at = phase::ended;
+      release_agent(c);
+      if (no_offer) report(c, call_outcome::failed, "the agent's 200 carried no SDP offer");
+      return;
+    }
+    c.at = phase::trunk;
+    c.ring_deadline = clock.monotonic() + settings.ring_timeout;
+    send_trunk_invite(c, {});
+  }
+
+  // The trunk's 2xx with the callee's answer: ACK it, and ACK the agent with that answer.
+  void trunk_answered_agent_first(sip_call& c, const osip_message_t& m) {
+    // The trunk's dialog always goes to the trunk (our outbound proxy), whatever its Contact says.
+    take_dialog(c.trunk, m);
+    c.trunk.confirmed = true;
+    send_ack(c.trunk, "");
+    c.answered = clock.wall();
+    accept(c);
+    const auto answer = body_of(m);
+    if (c.engine_cancel || c.ring_timed_out || c.agent_gone || c.agent.ended || answer.empty()) {
+      send_bye(c, c.trunk, kind::trunk_bye);
+      c.at = phase::ended;
+      release_agent(c);
+      report(c, c.agent_gone || answer.empty() ? call_outcome::failed : call_outcome::completed,
+             answer.empty()        ? "the trunk's 200 carried no SDP answer"
+             : c.agent_gone        ? "answered after the agent hung up"
+                                   : "answered as the call was given up");
+      return;
+    }
+    c.agent.confirmed = true;
+    send_ack(c.agent, answer);
+    c.at = phase::connected;
+    std::lock_guard lock(mutex);
+    ++stats.connected;
+  }
+
+  // The agent's 200 that will not be connected: ACKed with every stream refused (port 0), then a BYE.
+  void release_agent(sip_call& c) {
+    if (c.agent.remote_tag.empty() || c.agent.ended) return;
+    if (!c.agent.confirmed) {
+      c.agent.confirmed = true;
+      send_ack(c.agent, c.offer.empty() ? "" : refusing_answer(c.offer));
+    }
+    send_bye(c, c.agent, kind::agent_bye);
+  }
+
   void on_client_failed(client_tag tag, client_failure why) override {
     auto it = calls.find(call_of(tag));
     if (it == calls.end()) return;
@@ -761,6 +886,7 @@ struct call_worker final : sip_user {
       case kind::trunk_invite:
         c.trunk.invite_pending = false;
         c.at = phase::ended;
+        if (c.agent_first) release_agent(c);
         if (why == client_failure::not_sent && !c.trunk.provisional) {
           // Never left (no route, the trunk's TCP port refused): nothing rang; dial again later.
           refuse_call(c, origination_refusal::not_placed, milliseconds(5000),
@@ -779,6 +905,14 @@ struct call_worker final : sip_user {
       case kind::agent_invite:
         c.agent.invite_pending = false;
         if (c.at == phase::agent) refuse_agent(c, fmt::format("the agent never answered: {}", how));
+        if (c.at == phase::agent_first) {
+          c.at = phase::ended;
+          if (why == client_failure::not_sent)
+            refuse_call(c, origination_refusal::not_placed, milliseconds(5000),
+                        fmt::format("the INVITE to the agent: {}", how));
+          else
+            report(c, call_outcome::failed, fmt::format("the agent never answered: {}", how));
+        }
         break;
       case kind::trunk_reinvite:
       case kind::agent_reinvite:
@@ -854,6 +988,18 @@ struct call_worker final : sip_user {
         give_up_on_agent(c);
         c.at = phase::ended;
         report(c, call_outcome::completed, "the callee hung up before the agent answered");
+      } else if (c.at == phase::trunk && !from_trunk) {
+        // The agent called first gave up while the callee rang (its 200 went un-ACKed too long): its 2xx still gets
+        // its ACK (RFC 3261 §13.2.2.4), the trunk's INVITE is cancelled, and its final answer reports the call.
+        c.agent_gone = true;
+        if (!c.agent.confirmed) {
+          c.agent.confirmed = true;
+          send_ack(c.agent, refusing_answer(c.offer));
+        }
+        if (c.trunk.provisional)
+          send_cancel(c, c.trunk, kind::trunk_cancel);
+        else
+          c.cancel_pending = true;
       }
       finish_if_done(c);
       return;
@@ -946,17 +1092,65 @@ struct call_worker final : sip_user {
     c.relay_give_up = clock.monotonic() + settings.cancel_timeout;
   }
 
-  void on_stray_response(const osip_message_t& m, const peer&) override {
+  // Whether a 2xx to this leg's INVITE carries the offer (and its ACK must carry an answer).
+  static bool offer_in_2xx(const sip_call& c, const leg& l) { return (&l == &c.agent) == c.agent_first; }
+
+  // A retransmitted 2xx (its ACK again), or a 2xx no call wants: a second fork's, one to an INVITE we gave up on.
+  // Only a 2xx from the leg's own peer is answered, and only for a Call-ID of ours still remembered: anyone else
+  // could make us send ACKs and BYEs wherever they like.
+  void on_stray_response(const osip_message_t& m, const peer& from) override {
     if (status_of(m) < 200 || status_of(m) >= 300 || cseq_method_of(m) != "INVITE") return;
     const auto call_id = call_id_of(m);
     if (auto found = by_call_id.find(call_id); found != by_call_id.end()) {
       sip_call& c = calls.at(found->second);
       leg& l = call_id == c.trunk.call_id ? c.trunk : c.agent;
+      if (from.host != l.next_hop.host) return;
+      if (!l.remote_tag.empty() && to_tag_of(m) != l.remote_tag) {
+        hang_up_stray(m, l.next_hop, offer_in_2xx(c, l));  // a second fork's answer: the call goes on with the first
+        return;
+      }
       if (!l.ack.empty() && cseq_of(m) == l.invite_cseq) endpoint->send_stateless(l.ack, l.next_hop);
       return;
     }
-    if (auto old = acks_after_end.find(call_id); old != acks_after_end.end())
+    auto old = acks_after_end.find(call_id);
+    if (old == acks_after_end.end() || from.host != old->second.to.host) return;
+    if (!old->second.ack.empty() && to_tag_of(m) == old->second.remote_tag)
       endpoint->send_stateless(old->second.ack, old->second.to);
+    else  // the answer to an INVITE given up (timer B, an unanswered CANCEL), or another fork's
+      hang_up_stray(m, old->second.to, old->second.offer_in_2xx);
+  }
+
+  // A 2xx no call wants: its dialog is up at the far end, so it gets its ACK (refusing every stream when the 2xx
+  // made the offer) and a BYE (RFC 3261 §13.2.2.4), both built from the response alone.
+  void hang_up_stray(const osip_message_t& ok, const peer& to, bool offer) {
+    request_text r;
+    r.uri = contact_uri_of(ok);
+    if (r.uri.empty()) return;
+    r.from = from_header(ok);
+    r.to = to_header(ok);
+    r.call_id = call_id_of(ok);
+    auto routes = record_routes_of(ok);
+    std::reverse(routes.begin(), routes.end());
+    r.routes = std::move(routes);
+    r.method = "ACK";
+    r.cseq = cseq_of(ok);
+    r.via = endpoint->via(to.via, tokens.branch());
+    r.contact = endpoint->contact(to.via);
+    if (const auto body = body_of(ok); offer && !body.empty()) {
+      r.content_type = "application/sdp";
+      r.body = refusing_answer(body);
+    }
+    endpoint->send_stateless(write_request(r), to);
+    r.method = "BYE";
+    r.cseq += 1;
+    r.via = endpoint->via(to.via, tokens.branch());
+    r.contact.clear();
+    r.content_type.clear();
+    r.body.clear();
+    // Its own transaction (retransmitted, answered into nothing: no call has key 0).
+    (void)endpoint->send_request(write_request(r), to, tag_of(0, kind::trunk_bye));
+    std::lock_guard lock(mutex);
+    ++stats.stray_answers;
   }
 
   void on_tick(std::chrono::steady_clock::time_point) override {
@@ -979,6 +1173,12 @@ struct call_worker final : sip_user {
         else
           c.cancel_pending = true;
       }
+      if (c.at == phase::agent_first && c.agent.invite_pending && now >= c.agent_deadline) {
+        give_up_on_agent(c);
+        c.at = phase::ended;
+        report(c, call_outcome::failed, "the agent did not answer in time");
+        keys.push_back(key);
+      }
       if (c.at == phase::agent && c.agent.invite_pending && now >= c.agent_deadline) {
         // Too late for the trunk's 200, which waits for its ACK: give up on the agent. Without a provisional it
         // cannot be cancelled; if it answers after all, its 2xx is ACKed and hung up (trunk_gone).
@@ -997,6 +1197,7 @@ struct call_worker final : sip_user {
         }
         if (c.at == phase::trunk) {
           c.at = phase::ended;
+          if (c.agent_first) release_agent(c);
           report(c, c.engine_cancel ? call_outcome::canceled : call_outcome::no_answer,
                  "no final response to our CANCEL");
         }
@@ -1064,8 +1265,22 @@ double sip_carrier::account_cps() const noexcept {
   return impl_->settings.account_cps;
 }
 
+int sip_carrier::max_channels() const noexcept {
+  return impl_->settings.max_channels;
+}
+
+int sip_carrier::channels_in_use() const noexcept {
+  return impl_->shared.active.load(std::memory_order_acquire);
+}
+
+void sip_carrier::allow_channels(int channels) noexcept {
+  impl_->shared.allowed.store(std::max(channels, 0), std::memory_order_release);
+}
+
 std::string sip_carrier::account_identity() const {
-  return "sip:" + host_port(impl_->settings.trunk.host, impl_->settings.trunk.port);
+  // One trunk account: two accounts on one SBC (their own credentials) have their own limits.
+  const auto& s = impl_->settings;
+  return "sip:" + (s.username.empty() ? "" : s.username + "@") + host_port(s.trunk.host, s.trunk.port);
 }
 
 void sip_carrier::set_events(carrier_events* sink) noexcept {

@@ -12,6 +12,9 @@
 //   A BYE from either side is answered and relayed to the other; a re-INVITE is relayed (answer back in the 2xx,
 //   or in the ACK for an offerless one). If the agent refuses or never answers, the trunk's 200 is ACKed with an
 //   answer refusing every stream (port 0) and the trunk gets a BYE.
+//   delayed_offer: false (a trunk that refuses an INVITE without SDP) swaps the legs: the agent first without SDP,
+//   its 200's offer in the trunk's INVITE, the trunk's answer in the agent's ACK; a callee not reached leaves the
+//   agent's 200 ACKed with every stream refused, then a BYE.
 //
 // Outcomes (the trunk's final response to our INVITE):
 //   486 / 600 busy; 408 / 480 no_answer, and 487 after our CANCEL at ring_timeout; 404 / 484 / 604 refused
@@ -22,9 +25,10 @@
 //   401 / 407 answered once with digest credentials (MD5, qop=auth, CSeq + 1); other 3xx-6xx `failed`. A call
 //   is `accepted` (its Call-ID becomes the carrier call id) at the first 180/183/2xx or at a busy/no-answer final.
 //
-// max_channels: calls this instance holds on the trunk at once (trunk INVITE sent, not yet ended); past it a dial
-// is refused throttled. account_cps / account_identity ("sip:<host>:<port>") share the trunk's dial rate with
-// every engine using the same trunk.
+// max_channels: calls held on the trunk at once (trunk INVITE sent, not yet ended), the trunk's: every engine using
+// it (account_identity "sip:[<username>@]<host>:<port>") leases its share (allow_channels(), from the engine's lease stage);
+// past its share, or past max_channels alone outside an engine, a dial is refused throttled. account_cps, the
+// trunk's dial rate, is shared by the same engines.
 //
 // Threading: `threads` workers, each an endpoint thread with its own socket, oSIP shards and calls; an attempt
 // always goes to the same worker (attempt id modulo the workers). originate(), cancel() and drain() from any engine
@@ -76,6 +80,7 @@ struct sip_statistics {
   std::uint64_t cancels = 0;
   std::uint64_t relayed_byes = 0;
   std::uint64_t relayed_reinvites = 0;
+  std::uint64_t stray_answers = 0;   // 2xx no call wanted (a second fork, an abandoned INVITE): ACKed and hung up
   std::size_t live_calls = 0;
   std::size_t live_transactions = 0;
 };
@@ -88,6 +93,9 @@ class sip_carrier final : public carrier {
   [[nodiscard]] std::string_view name() const noexcept override { return "sip"; }
   [[nodiscard]] double account_cps() const noexcept override;
   [[nodiscard]] std::string account_identity() const override;
+  [[nodiscard]] int max_channels() const noexcept override;
+  [[nodiscard]] int channels_in_use() const noexcept override;
+  void allow_channels(int channels) noexcept override;
   void set_events(carrier_events* sink) noexcept override;
   void originate(std::span<const origination_request> requests) noexcept override;
   void cancel(attempt_id attempt) noexcept override;
