@@ -232,6 +232,25 @@ TEST_F(SipCarrier, ABusyCalleeIsBusyAndTheAgentIsNeverCalled) {
   EXPECT_TRUE(received(agent, "INVITE").empty());
 }
 
+// A 403 naming the trunk's channel limit is back-pressure, not the callee's answer: refused `throttled` (the engine
+// slows the account and dials the contact again), the agent never called.
+TEST_F(SipCarrier, ATrunksChannelLimit403IsThrottledNotAnOutcome) {
+  sipp_process trunk(uas("trunk_channel_limit.xml"));
+  sipp_process agent(uas("agent_answer.xml"));
+  auto carrier = make_carrier(trunk);
+  ASSERT_TRUE(carrier);
+  const auto r = request(62, "+12025550107", agent_uri(agent));
+  carrier->originate({&r, 1});
+  ASSERT_TRUE(sink_.wait_for_end(62, 20s));
+  ASSERT_FALSE(sink_.outcome(62)) << sink_.outcome(62)->detail;
+  ASSERT_TRUE(sink_.refused(62));
+  EXPECT_EQ(sink_.refused(62)->why, origination_refusal::throttled) << sink_.refused(62)->detail;
+  EXPECT_EQ(sink_.refused(62)->retry_after, std::chrono::milliseconds(1000));
+  EXPECT_EQ(trunk.wait(20s), 0) << trunk.report();
+  agent.stop();
+  EXPECT_TRUE(received(agent, "INVITE").empty());
+}
+
 TEST_F(SipCarrier, ACalleeWhoDoesNotAnswerIsCancelledAtTheRingTimeout) {
   sipp_process trunk(uas("trunk_no_answer.xml"));
   auto carrier = make_carrier(trunk, {{"ring_timeout", "1s"}});
@@ -966,6 +985,26 @@ TEST_F(SipInbound, AnAssignedNumbersCallReachesItsAgentAndOthersGet404Counted) {
   const auto metrics = http_client(s.port).get("/metrics").body;
   EXPECT_EQ(metric(metrics, "routed"), 1) << metrics;
   EXPECT_EQ(metric(metrics, "rejected"), 3) << metrics;
+}
+
+// With --sip-redirect the proxy answers an assigned number's INVITE 302 with the agent's SIP URI as Contact (for a
+// trunk that follows redirects) and forwards nothing.
+TEST_F(SipInbound, WithRedirectAnAssignedNumberIsAnswered302ToItsAgent) {
+  sipp_process agent(uas("agent_inbound.xml"));
+  ASSERT_EQ(dialer({"agents", "create", "redirect-agent", "--handoff", "sip:" + agent.address()}).exit_code, 0);
+  ASSERT_EQ(dialer({"numbers", "import", "+14155550180", "--provider", "sip"}).exit_code, 0);
+  ASSERT_EQ(dialer({"numbers", "assign", "+14155550180", "--agent", "redirect-agent"}).exit_code, 0);
+  auto s = serve_sip({"--sip-redirect"});
+  ASSERT_GT(sip_port_, 0);
+  auto caller = call("caller_redirected.xml", "+14155550180");
+  EXPECT_EQ(caller.wait(30s), 0) << caller.report();
+  std::string contact;
+  for (const auto& m : caller.received())
+    if (m.status() == 302) contact = m.header("contact");
+  EXPECT_NE(contact.find("sip:" + agent.address()), std::string::npos) << contact;
+  agent.stop();
+  EXPECT_TRUE(agent.received().empty()) << "a redirected call was forwarded too";
+  EXPECT_EQ(metric(http_client(s.port).get("/metrics").body, "redirected"), 1);
 }
 
 TEST_F(SipInbound, AMalformedRequestGets400AndTheEndpointCarriesOn) {
