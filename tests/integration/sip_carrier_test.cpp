@@ -251,6 +251,24 @@ TEST_F(SipCarrier, ATrunksChannelLimit403IsThrottledNotAnOutcome) {
   EXPECT_TRUE(received(agent, "INVITE").empty());
 }
 
+// drain() waits for the calls up to its deadline, then ends what is left: nobody would relay a BYE once we are
+// gone, so both legs of a connected call get ours and the call is reported.
+TEST_F(SipCarrier, DrainPastItsDeadlineHangsUpBothLegsOfACallStillUp) {
+  sipp_process trunk(uas("trunk_answer.xml"));   // waits for our BYE
+  sipp_process agent(uas("agent_answer.xml"));   // waits for our BYE
+  auto carrier = make_carrier(trunk);
+  ASSERT_TRUE(carrier);
+  const auto r = request(63, "+12025550108", agent_uri(agent));
+  carrier->originate({&r, 1});
+  ASSERT_TRUE(eventually_true([&] { return carrier->statistics().connected == 1; }));
+  carrier->drain(std::chrono::milliseconds(200));
+  ASSERT_TRUE(sink_.outcome(63)) << "drain returned with the call unreported";
+  EXPECT_EQ(sink_.outcome(63)->outcome, call_outcome::completed);
+  EXPECT_EQ(sink_.outcome(63)->detail, "ended as the engine stopped");
+  EXPECT_EQ(trunk.wait(20s), 0) << trunk.report();  // its BYE came
+  EXPECT_EQ(agent.wait(20s), 0) << agent.report();
+}
+
 TEST_F(SipCarrier, ACalleeWhoDoesNotAnswerIsCancelledAtTheRingTimeout) {
   sipp_process trunk(uas("trunk_no_answer.xml"));
   auto carrier = make_carrier(trunk, {{"ring_timeout", "1s"}});
@@ -1005,6 +1023,16 @@ TEST_F(SipInbound, WithRedirectAnAssignedNumberIsAnswered302ToItsAgent) {
   agent.stop();
   EXPECT_TRUE(agent.received().empty()) << "a redirected call was forwarded too";
   EXPECT_EQ(metric(http_client(s.port).get("/metrics").body, "redirected"), 1);
+}
+
+// A wildcard bind cannot go in our Via and Record-Route: refused at start unless the advertised address is given.
+TEST_F(SipInbound, AWildcardListenAddressNeedsTheAdvertisedHost) {
+  const auto refused = dialer({"serve", "--listen", "127.0.0.1:0", "--sip-listen", "0.0.0.0:0"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("DIALER_SIP_ADVERTISED_HOST"), std::string::npos) << refused.err;
+  auto s = serve_on_any_port("serve-wildcard", {"--sip-listen", "0.0.0.0:0"},
+                             {{"DIALER_SIP_ADVERTISED_HOST", "127.0.0.1"}});
+  EXPECT_NE(s.process->out().find("listening for SIP on"), std::string::npos) << s.process->out() << s.process->err();
 }
 
 TEST_F(SipInbound, AMalformedRequestGets400AndTheEndpointCarriesOn) {
