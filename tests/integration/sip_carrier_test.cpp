@@ -1025,6 +1025,23 @@ TEST_F(SipInbound, WithRedirectAnAssignedNumberIsAnswered302ToItsAgent) {
   EXPECT_EQ(metric(http_client(s.port).get("/metrics").body, "redirected"), 1);
 }
 
+// A caller that gives up while the agent rings: the proxy answers the CANCEL itself and cancels its own branch
+// toward the agent (whose scenario checks that the CANCEL and the ACK of its 487 carry the forwarded INVITE's
+// branch), and the agent's 487 reaches the caller.
+TEST_F(SipInbound, ACallerThatGivesUpIsCancelledThroughToTheRingingAgent) {
+  sipp_process agent(uas("agent_rings.xml"));  // 100, 180, then waits for the CANCEL: 200, 487, ACK
+  ASSERT_EQ(dialer({"agents", "create", "ringing-agent", "--handoff", "sip:" + agent.address()}).exit_code, 0);
+  ASSERT_EQ(dialer({"numbers", "import", "+14155550181", "--provider", "sip"}).exit_code, 0);
+  ASSERT_EQ(dialer({"numbers", "assign", "+14155550181", "--agent", "ringing-agent"}).exit_code, 0);
+  auto s = serve_sip();
+  ASSERT_GT(sip_port_, 0);
+  auto caller = call("caller_cancels.xml", "+14155550181");
+  EXPECT_EQ(caller.wait(30s), 0) << caller.report();  // 180 passed back, 200 to its CANCEL, 487 to its INVITE
+  EXPECT_EQ(agent.wait(30s), 0) << agent.report();
+  const auto got = agent.received();
+  EXPECT_EQ(std::count_if(got.begin(), got.end(), [](const auto& m) { return m.method() == "CANCEL"; }), 1);
+}
+
 // A wildcard bind cannot go in our Via and Record-Route: refused at start unless the advertised address is given.
 TEST_F(SipInbound, AWildcardListenAddressNeedsTheAdvertisedHost) {
   const auto refused = dialer({"serve", "--listen", "127.0.0.1:0", "--sip-listen", "0.0.0.0:0"});
