@@ -199,13 +199,18 @@ class counting_sink final : public dialer::carrier_events {
   std::string last_refusal_;
 };
 
+// A SIPp UAS playing `scenario` (tests/data/sip/scenarios) for `calls` calls on `port`, with `extra` arguments.
+sipp start_uas(const fs::path& dir, const std::string& name, const fs::path& scenario, int port, long long calls,
+               std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {"-sf", scenario.string(), "-p", std::to_string(port), "-m", std::to_string(calls)};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return start_sipp(dir, name, args, port);
+}
+
 // One round of SIPp's own UAC against trunk_bench.xml, as many calls at once as our window: its calls/s.
 double baseline_round(const fs::path& dir, const fs::path& data, long long calls, long long window) {
   const int port = free_udp_port();
-  auto trunk = start_sipp(dir, "baseline-trunk",
-                          {"-sf", (data / "trunk_bench.xml").string(), "-p", std::to_string(port), "-m",
-                           std::to_string(calls)},
-                          port);
+  auto trunk = start_uas(dir, "baseline-trunk", data / "trunk_bench.xml", port, calls);
   auto uac = start_sipp(dir, "baseline-uac",
                         {"-sn", "uac", "127.0.0.1:" + std::to_string(port), "-p", std::to_string(free_udp_port()),
                          "-r", "100000", "-l", std::to_string(window), "-m", std::to_string(calls)},
@@ -225,15 +230,9 @@ double baseline_round(const fs::path& dir, const fs::path& data, long long calls
 // complete calls/s (0 when it could not start).
 double adapter_round(const fs::path& dir, const fs::path& data, long long calls, long long window) {
   const int trunk_port = free_udp_port();
-  auto trunk = start_sipp(dir, "adapter-trunk",
-                          {"-sf", (data / "trunk_bench.xml").string(), "-p", std::to_string(trunk_port), "-m",
-                           std::to_string(calls)},
-                          trunk_port);
+  auto trunk = start_uas(dir, "adapter-trunk", data / "trunk_bench.xml", trunk_port, calls);
   const int agent_port = free_udp_port();
-  auto agent = start_sipp(dir, "adapter-agent",
-                          {"-sf", (data / "agent_bye.xml").string(), "-p", std::to_string(agent_port), "-m",
-                           std::to_string(calls), "-set", "hold", "0"},
-                          agent_port);
+  auto agent = start_uas(dir, "adapter-agent", data / "agent_bye.xml", agent_port, calls, {"-set", "hold", "0"});
   dialer::system_clock clock;
   auto settings = dialer::carriers::sip::parse_sip_settings(
       nlohmann::json{{"trunk", fmt::format("127.0.0.1:{}", trunk_port)},
