@@ -1569,8 +1569,8 @@ struct fake_telnyx::impl {
     maybe_settle(b);
   }
 
-  // Rings `ring`, then refuses (agent_answers false) or answers and stays up until the transferred call ends;
-  // that call ending while it rings cancels it.
+  // Rings `ring`, then refuses (agent_answers false) or answers and stays up until the transferred call ends or
+  // `agent_talk` is over (then run_agent_leg ends that call); that call ending while it rings cancels it.
   net::awaitable<void> agent_live(std::shared_ptr<call_record> b, std::shared_ptr<call_record> a) {
     const auto a_ended = [a] { return a->ended; };              // under mutex_
     if (!co_await pause(b, options_.ring, a_ended)) co_return;  // hung up meanwhile
@@ -1606,13 +1606,15 @@ struct fake_telnyx::impl {
     changed_.notify_all();
     if (bridged) wake(a, *bridged);
     emit(b, "call.answered");
-    if (!co_await pause(b, forever, a_ended)) co_return;
+    if (!co_await pause(b, options_.agent_talk, a_ended)) co_return;
     std::chrono::microseconds talked{0};
+    bool agent_first = false;  // `agent_talk` is over while the transferred call is still up
     {
       std::lock_guard lock(mutex_);
       talked = std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - *b->answered_at);
+      agent_first = !a->ended;
     }
-    finish(*b, "normal_clearing", "200", "caller", reported_seconds(talked));
+    finish(*b, "normal_clearing", "200", agent_first ? "callee" : "caller", reported_seconds(talked));
   }
 
   // ---- an incoming call (on its strand) ----

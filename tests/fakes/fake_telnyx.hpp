@@ -98,6 +98,10 @@ struct fake_telnyx_options {
   // A transfer's new leg (the agent's) answers after `ring`; false: it refuses after `ring` (call_rejected,
   // "603") and the transferred call stays up. set_agent_answers() changes it for the next transfers.
   bool agent_answers = true;
+  // An agent's leg that answered hangs up after this (which ends the call it was transferred from, as Telnyx does
+  // without park_after_unbridge); by default it stays until that call ends. A test that must not race the callee's
+  // own hang-up against the engine's transfer sets `talk` long and ends the call here instead.
+  std::chrono::milliseconds agent_talk = std::chrono::hours(24 * 365);
 };
 
 // A call as it was dialed: the fake's own record.

@@ -214,8 +214,11 @@ TEST_P(TelnyxSipHandOff, TheAgentGetsTheCallByTransferAndOneThatNeverAnswersEnds
   const bool agent_answers = GetParam();
   fake_telnyx_options o;
   o.agent_answers = agent_answers;
-  // When the agent never answers, the callee would stay on for a minute: the hang-up must be the adapter's.
-  o.talk = agent_answers ? std::chrono::milliseconds(50) : std::chrono::milliseconds(60'000);
+  // The callee would stay on for a minute, so the engine's transfer never races the callee's own hang-up (under a
+  // sanitizer's load it lost that race at 50 ms). An agent that answers ends the call after 50 ms; when the agent
+  // never answers, the hang-up must be the adapter's.
+  o.talk = std::chrono::milliseconds(60'000);
+  o.agent_talk = std::chrono::milliseconds(50);
   fake_telnyx fake(o);
   auto s = serve("serve-a", env_for(fake));
   fake.set_callback_authority("127.0.0.1:" + std::to_string(s.port));
@@ -258,6 +261,9 @@ TEST_P(TelnyxSipHandOff, TheAgentGetsTheCallByTransferAndOneThatNeverAnswersEnds
     EXPECT_EQ(headers["X-Attempt-Id"], std::to_string(p.attempt));
     if (agent_answers) {
       EXPECT_EQ(outcome[p.attempt], "completed") << detail[p.attempt];
+      const auto agent = fake.call(call->agent_leg_id);  // the agent talked and ended the call
+      ASSERT_TRUE(agent) << p.call_control_id;
+      EXPECT_EQ(agent->hangup_source, "callee") << p.call_control_id;
     } else {
       EXPECT_EQ(outcome[p.attempt], "failed") << detail[p.attempt];
       EXPECT_NE(detail[p.attempt].find("refused the transfer"), std::string::npos) << detail[p.attempt];

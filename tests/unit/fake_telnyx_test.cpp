@@ -1809,6 +1809,28 @@ TEST_F(FakeTelnyxTransfer, TheAgentHangingUpEndsTheTransferredCall) {
             (std::vector<std::string>{"call.initiated", "call.answered", "call.hangup"}));
 }
 
+TEST_F(FakeTelnyxTransfer, AnAgentWhoseTalkIsOverHangsUpAndEndsTheTransferredCall) {
+  fake_telnyx_options o;
+  o.talk = 10min;  // the callee would stay: the end must be the agent's
+  o.agent_talk = 50ms;
+  o.webhook_event_url = hooks_.url("/app");
+  start(o);
+  const std::string id = answered_call();
+  ASSERT_EQ(command(id, "transfer", {{"to", "+15557770001"}}).status, 200u);
+  const std::string agent = fake_->call(id)->agent_leg_id;
+  ASSERT_TRUE(fake_->wait_for_hangups(2, patience));
+  const auto b = fake_->call(agent);
+  EXPECT_EQ(b->hangup_cause, "normal_clearing");
+  EXPECT_EQ(b->hangup_source, "callee");  // the agent's own
+  EXPECT_EQ(types(hooks_.of(agent)), (std::vector<std::string>{"call.initiated", "call.answered", "call.hangup"}));
+  const auto a = fake_->call(id);
+  EXPECT_FALSE(a->is_alive);
+  EXPECT_EQ(a->hangup_cause, "normal_clearing");
+  EXPECT_EQ(a->hangup_source, "caller");
+  EXPECT_EQ(types(hooks_.of(id)), (std::vector<std::string>{"call.initiated", "call.answered", "call.hangup"}));
+  EXPECT_EQ(fake_->commands().size(), 1u);  // the transfer only: nobody sent a hangup
+}
+
 TEST_F(FakeTelnyxTransfer, AnEndedCallCancelsItsRingingAgent) {
   fake_telnyx_options o;
   o.ring = 1s;  // the agent still rings when the call is hung up
