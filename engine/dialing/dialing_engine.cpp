@@ -39,29 +39,42 @@ void dialing_engine::start() {
   if (started_.exchange(true)) return;
   auto& clk = ctx_->clk;
   // Every thread moves in the clock's time: announced before it starts, so that a manual clock never sees
-  // everyone waiting and moves on without it.
-  const auto in_time = [&clk](auto body) {
+  // everyone waiting and moves on without it. A stage thread says so when its body has ended, still in the
+  // clock's time, for join_stage().
+  const auto in_time = [this, &clk](unsigned bit, auto body) {
     clk.expect_participant();
-    return std::thread([&clk, body] {
+    return std::thread([this, &clk, bit, body] {
       const clock::participant p(clk, clock::participant::how::announced);
       body();
+      {
+        const std::lock_guard lock(exits_mutex_);
+        exited_ |= 1u << bit;
+      }
+      exits_cv_.notify_all();
     });
   };
-  writeback_thread_ = in_time([this] { writeback_->run(); });
-  lease_thread_ = in_time([this] { lease_->run(); });
-  origination_thread_ = in_time([this] { origination_->run(); });
-  dispatch_thread_ = in_time([this] { dispatch_->run(); });
-  claim_thread_ = in_time([this] { claim_->run(); });
+  writeback_thread_ = in_time(0, [this] { writeback_->run(); });
+  lease_thread_ = in_time(1, [this] { lease_->run(); });
+  origination_thread_ = in_time(2, [this] { origination_->run(); });
+  dispatch_thread_ = in_time(3, [this] { dispatch_->run(); });
+  claim_thread_ = in_time(4, [this] { claim_->run(); });
   clk.expect_participant();
   control_thread_ = std::thread([this, &clk] {
-    {
-      const clock::participant p(clk, clock::participant::how::announced);
-      control_->run();
-    }
-    // No longer in the clock's time: the threads it joins below may still wait on the clock (a write-back
-    // backing off), and a manual clock must be free to move for them.
+    // The shutdown too is in the clock's time: a manual clock stands still while it works (a test waiting for
+    // stopped() once saw an hour pass during a slow shutdown) and moves while it waits for a stage to end.
+    const clock::participant p(clk, clock::participant::how::announced);
+    control_->run();
     control_thread();
   });
+}
+
+void dialing_engine::join_stage(std::thread& t, unsigned bit) {
+  if (!t.joinable()) return;
+  {
+    std::unique_lock lock(exits_mutex_);
+    (void)ctx_->clk.wait_until(exits_cv_, lock, clock::never, [&] { return (exited_ & (1u << bit)) != 0; });
+  }
+  t.join();  // its body has ended: it only leaves the clock and returns
 }
 
 // The shutdown, on the control thread once its loop has ended: stages stop in pipeline order, so that
@@ -72,10 +85,10 @@ void dialing_engine::control_thread() {
   ctx.scheduler.close();
   ctx.claim_now.set();
   ctx.lease_now.set();
-  if (claim_thread_.joinable()) claim_thread_.join();
-  if (dispatch_thread_.joinable()) dispatch_thread_.join();
+  join_stage(claim_thread_, 4);
+  join_stage(dispatch_thread_, 3);
   ctx.dials.close();
-  if (origination_thread_.joinable()) origination_thread_.join();
+  join_stage(origination_thread_, 2);
   // Contacts still queued (a stop now) go back as they are: the next engine claims them again.
   const timestamp wall = ctx.clk.wall();
   ctx.arena.drain([&](contact_entry& e) {
@@ -83,8 +96,8 @@ void dialing_engine::control_thread() {
   });
   if (!ctx.stop_now.load()) links_->drain(ctx.options.drain_deadline);
   ctx.writes.close();
-  if (writeback_thread_.joinable()) writeback_thread_.join();
-  if (lease_thread_.joinable()) lease_thread_.join();
+  join_stage(writeback_thread_, 0);
+  join_stage(lease_thread_, 1);
   // Stopped at once with calls still talking at the carrier: their slots stay this engine's until the leases
   // run out (then the next engine treats them as a dead engine's), instead of going to another engine while
   // in use.

@@ -21,7 +21,9 @@
 // database.
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -90,11 +92,15 @@ class dialing_engine {
   // Every thread has ended (join() returns at once).
   [[nodiscard]] bool stopped() const noexcept { return stopped_.load(std::memory_order_acquire); }
   // Waits until the engine has stopped (after request_stop). Not through the clock: under a manual clock,
-  // drive time until stopped() before calling it.
+  // drive time until stopped() before calling it (the shutdown runs in the clock's time, on the control thread).
   void join();
 
  private:
   void control_thread();
+  // The control thread's join of a stage thread: it waits in the clock's time until the thread's body has ended
+  // (so that a manual clock moves for the threads still at work, and stands still while the shutdown itself
+  // works), then joins it.
+  void join_stage(std::thread& t, unsigned bit);
 
   engine_ports ports_;
   carrier_source& carriers_;
@@ -108,6 +114,9 @@ class dialing_engine {
   std::unique_ptr<dialing::control_stage> control_;
   std::thread claim_thread_, dispatch_thread_, origination_thread_, writeback_thread_, lease_thread_,
       control_thread_;
+  std::mutex exits_mutex_;
+  std::condition_variable exits_cv_;
+  unsigned exited_ = 0;  // guarded by exits_mutex_: one bit per stage thread whose body has ended
   std::atomic<bool> started_{false};
   std::atomic<bool> stopped_{false};
 };
