@@ -1522,7 +1522,8 @@ struct fake_telnyx::impl {
       finish(*c, "call_rejected", "503", "callee", 0);
     } else if (answer(*c)) {
       emit(c, "call.answered");
-      auto talk = options_.talk;
+      const auto full = digit == '9' ? options_.machine_talk.value_or(options_.talk) : options_.talk;
+      auto talk = full;
       if (detects_machines(*c)) {
         const auto detection = std::min(options_.amd_delay, talk);
         on = co_await pause(c, detection);
@@ -1535,7 +1536,7 @@ struct fake_telnyx::impl {
         talk -= detection;
       }
       on = co_await pause(c, talk);
-      if (on) finish(*c, "normal_clearing", "200", "callee", reported_seconds(options_.talk));
+      if (on) finish(*c, "normal_clearing", "200", "callee", reported_seconds(full));
     }
   }
 

@@ -71,6 +71,9 @@ struct fake_telnyx_options {
   std::chrono::milliseconds latency{0};       // added to every REST answer (a timer, never a sleep)
   std::chrono::milliseconds ring{20};         // dial -> answered, busy or rejected; twice that to no answer
   std::chrono::milliseconds talk{50};         // answered -> hangup
+  // An answering machine's (a `to` ending in 9) answered -> hangup; unset: `talk`. A test that checks the engine
+  // hangs machines up sets it long, so the hang-up never races the machine's own end.
+  std::optional<std::chrono::milliseconds> machine_talk;
   std::chrono::milliseconds amd_delay{3};     // answered -> call.machine.detection.ended
   std::chrono::milliseconds late_by{1000};    // the `late` fault's delay of call.hangup
   std::chrono::milliseconds order_delay{30};  // a number order: pending -> success

@@ -1604,7 +1604,8 @@ struct fake_twilio::impl {
       if (on) advance(*c, "no-answer", "487");
     } else if (answer(*c, digit == '9')) {
       emit(c, ev_answered);
-      auto talk = options_.talk;
+      const auto full = digit == '9' ? options_.machine_talk.value_or(options_.talk) : options_.talk;
+      auto talk = full;
       if (c->async_amd) {
         const auto detection = std::min(options_.amd_delay, talk);
         on = co_await pause(c, detection);
@@ -1613,7 +1614,7 @@ struct fake_twilio::impl {
         talk -= detection;
       }
       on = co_await pause(c, talk);
-      if (on) advance(*c, "completed", "200", reported_seconds(options_.talk));
+      if (on) advance(*c, "completed", "200", reported_seconds(full));
     }
   }
 

@@ -74,6 +74,9 @@ struct fake_twilio_options {
   std::chrono::milliseconds latency{0};     // added to every REST answer (a timer, never a sleep)
   std::chrono::milliseconds ring{20};       // create -> ringing, and ringing -> no-answer
   std::chrono::milliseconds talk{50};       // answered -> completed
+  // An answering machine's (a To ending in 9) answered -> completed; unset: `talk`. A test that checks the engine
+  // hangs machines up sets it long, so the hang-up never races the machine's own end.
+  std::optional<std::chrono::milliseconds> machine_talk;
   std::chrono::milliseconds amd_delay{3};   // answered -> the AsyncAmdStatusCallback
   std::chrono::milliseconds late_by{1000};  // the `late` fault's delay of the final callback
   double time_scale = 1000;                 // reported seconds = real ms * time_scale / 1000 (ceil, >= 1)
