@@ -300,8 +300,8 @@ TEST_F(CrashSafety, TwoProcessesShareACampaignWithoutDoubleDialsOrExceedingANumb
   // duration; the call really ended at started_at + simulated / acceleration. That real interval lies inside
   // the interval the slot was held (taken before the attempt was recorded, freed after the outcome arrived),
   // so more than max_concurrent_calls overlapping intervals on a number is a real violation. The end is
-  // pulled in by 5 ms for the carrier's stamping jitter (its placing loop reads the wall clock per call,
-  // after the monotonic time its timer counts from; a preempted thread widens that). The check keeps its
+  // pulled in by 5 ms for the carrier's stamping jitter (its placing loop reads the wall clock next to the
+  // monotonic time its timer counts from, once per round: two clocks, two reads). The check keeps its
   // teeth: on a quiet machine the peak reaches the cap with 5 or 10 ms of margin and exceeds it once ends are
   // pushed out by 2 ms, so the next call on a freed slot starts within milliseconds. Sweep: +1 at each start,
   // -1 at each end (ends first at equal instants), running sum per number.

@@ -460,6 +460,9 @@ void simulated_carrier::run() {
     batch.swap(incoming_);
     cancel_batch.swap(cancels_);
     const auto now = clock_.monotonic();
+    // Read with `now`, once per round: a call's reported start is the instant its timer counts from, however long
+    // the calls before it in the batch take to place (a call's reported end was once late by that much).
+    const auto wall_now = clock_.wall();
     std::uint64_t finished = 0;  // requests whose reporting ends in this round
 
     try {
@@ -472,7 +475,7 @@ void simulated_carrier::run() {
           call.attempt = in.attempt;
           call.plan = plan_call(settings_, in.key_hash);
           call.started_mono = now;
-          call.started_wall = clock_.wall();
+          call.started_wall = wall_now;
           call.call_id = make_call_id(in.key_hash, call.started_wall);
           e.what = pending_event::kind::accepted;
           e.event.carrier_call_id = call.call_id;
