@@ -92,7 +92,10 @@ TEST(WebhookDispatcher, YieldsToASaturatedEngine) {
     dispatcher.stop();
     stopped = true;
   });
-  (void)clk.run_while_not([&] { return stopped.load(); }, 10s);
+  // Until stopped, however long: the stopper is not in the clock's time, and a slow one must not find the clock
+  // given up on (a dispatcher thread in a clock wait would then never wake).
+  while (!clk.run_while_not([&] { return stopped.load(); }, 10s)) {
+  }
   stopper.join();
 
   ASSERT_GE(saturated.size(), 5u);
