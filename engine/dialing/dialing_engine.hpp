@@ -89,7 +89,8 @@ class dialing_engine {
 
   // Thread-safe. A second call may turn a drain into a stop now.
   void request_stop(stop_mode mode);
-  // Every thread has ended (join() returns at once).
+  // The shutdown has finished: every stage thread has ended, and join() returns as soon as the control thread
+  // has left the clock.
   [[nodiscard]] bool stopped() const noexcept { return stopped_.load(std::memory_order_acquire); }
   // Waits until the engine has stopped (after request_stop). Not through the clock: under a manual clock,
   // drive time until stopped() before calling it (the shutdown runs in the clock's time, on the control thread).
