@@ -302,7 +302,7 @@ TEST_F(CrashSafety, TwoProcessesShareACampaignWithoutDoubleDialsOrExceedingANumb
   // so more than max_concurrent_calls overlapping intervals on a number is a real violation. The end is
   // pulled in by 5 ms for the carrier's stamping jitter (its placing loop reads the wall clock next to the
   // monotonic time its timer counts from, once per round: two clocks, two reads). The check keeps its
-  // teeth: on a quiet machine the peak reaches the cap with 5 or 10 ms of margin and exceeds it once ends are
+  // teeth (measured before the stamping was read once per round): on a quiet machine the peak reaches the cap with 5 or 10 ms of margin and exceeds it once ends are
   // pushed out by 2 ms, so the next call on a freed slot starts within milliseconds. Sweep: +1 at each start,
   // -1 at each end (ends first at equal instants), running sum per number.
   const auto peaks = query(fmt::format(R"SQL(

@@ -132,7 +132,8 @@ TEST_F(TwilioCarrier, ACampaignEndsRightThroughEveryRestAndCallbackFault) {
   EXPECT_GT(counters.callbacks_bad_signed, 0);
   // Callbacks signed with the wrong token were refused (403), and those calls were settled by fetching them.
   EXPECT_GT(counters.requests.count("get_call") ? counters.requests.at("get_call") : 0, 0);
-  // Every machine answer was hung up at once (on_machine: hangup), and recorded as voicemail.
+  // Machine answers were hung up by the engine (on_machine: hangup; a machine stays on 5 s otherwise), and
+  // recorded as voicemail.
   EXPECT_GT(scalar("SELECT count(*) FROM call_attempts WHERE outcome = 'voicemail'"), 0);
   EXPECT_GT(counters.hangups, 0);
   // The auth token appears in no log line, no answer, no stored row.
