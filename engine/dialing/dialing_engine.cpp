@@ -41,23 +41,20 @@ void dialing_engine::start() {
   // Every thread moves in the clock's time: announced before it starts, so that a manual clock never sees
   // everyone waiting and moves on without it. A stage thread says so when its body has ended, still in the
   // clock's time, for join_stage().
-  const auto in_time = [this, &clk](unsigned bit, auto body) {
+  const auto in_time = [&clk](wake_event& ended, auto body) {
     clk.expect_participant();
-    return std::thread([this, &clk, bit, body] {
+    return std::thread([&clk, &ended, body] {
       const clock::participant p(clk, clock::participant::how::announced);
       body();
-      {
-        const std::lock_guard lock(exits_mutex_);
-        exited_ |= 1u << bit;
-      }
-      exits_cv_.notify_all();
+      ended.set();
     });
   };
-  writeback_thread_ = in_time(0, [this] { writeback_->run(); });
-  lease_thread_ = in_time(1, [this] { lease_->run(); });
-  origination_thread_ = in_time(2, [this] { origination_->run(); });
-  dispatch_thread_ = in_time(3, [this] { dispatch_->run(); });
-  claim_thread_ = in_time(4, [this] { claim_->run(); });
+  auto& ended = ctx_->ended;
+  writeback_thread_ = in_time(ended.writeback, [this] { writeback_->run(); });
+  lease_thread_ = in_time(ended.lease, [this] { lease_->run(); });
+  origination_thread_ = in_time(ended.origination, [this] { origination_->run(); });
+  dispatch_thread_ = in_time(ended.dispatch, [this] { dispatch_->run(); });
+  claim_thread_ = in_time(ended.claim, [this] { claim_->run(); });
   clk.expect_participant();
   control_thread_ = std::thread([this, &clk] {
     // The shutdown too is in the clock's time: a manual clock stands still while it works (a test waiting for
@@ -68,12 +65,9 @@ void dialing_engine::start() {
   });
 }
 
-void dialing_engine::join_stage(std::thread& t, unsigned bit) {
+void dialing_engine::join_stage(std::thread& t, wake_event& ended) {
   if (!t.joinable()) return;
-  {
-    std::unique_lock lock(exits_mutex_);
-    (void)ctx_->clk.wait_until(exits_cv_, lock, clock::never, [&] { return (exited_ & (1u << bit)) != 0; });
-  }
+  (void)ended.wait_until(ctx_->clk, clock::never, [] { return false; });  // returns once set: no deadline
   t.join();  // its body has ended: it only leaves the clock and returns
 }
 
@@ -85,10 +79,10 @@ void dialing_engine::control_thread() {
   ctx.scheduler.close();
   ctx.claim_now.set();
   ctx.lease_now.set();
-  join_stage(claim_thread_, 4);
-  join_stage(dispatch_thread_, 3);
+  join_stage(claim_thread_, ctx.ended.claim);
+  join_stage(dispatch_thread_, ctx.ended.dispatch);
   ctx.dials.close();
-  join_stage(origination_thread_, 2);
+  join_stage(origination_thread_, ctx.ended.origination);
   // Contacts still queued (a stop now) go back as they are: the next engine claims them again.
   const timestamp wall = ctx.clk.wall();
   ctx.arena.drain([&](contact_entry& e) {
@@ -96,8 +90,8 @@ void dialing_engine::control_thread() {
   });
   if (!ctx.stop_now.load()) links_->drain(ctx.options.drain_deadline);
   ctx.writes.close();
-  join_stage(writeback_thread_, 0);
-  join_stage(lease_thread_, 1);
+  join_stage(writeback_thread_, ctx.ended.writeback);
+  join_stage(lease_thread_, ctx.ended.lease);
   // Stopped at once with calls still talking at the carrier: their slots stay this engine's until the leases
   // run out (then the next engine treats them as a dead engine's), instead of going to another engine while
   // in use.

@@ -21,9 +21,7 @@
 // database.
 
 #include <atomic>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -35,6 +33,7 @@ namespace dialer {
 
 namespace dialing {
 struct engine_context;
+class wake_event;
 class carrier_table;
 class claim_stage;
 class dispatch_stage;
@@ -99,9 +98,9 @@ class dialing_engine {
  private:
   void control_thread();
   // The control thread's join of a stage thread: it waits in the clock's time until the thread's body has ended
-  // (so that a manual clock moves for the threads still at work, and stands still while the shutdown itself
-  // works), then joins it.
-  void join_stage(std::thread& t, unsigned bit);
+  // (`ended` set; so that a manual clock moves for the threads still at work, and stands still while the shutdown
+  // itself works), then joins it.
+  void join_stage(std::thread& t, dialing::wake_event& ended);
 
   engine_ports ports_;
   carrier_source& carriers_;
@@ -115,9 +114,6 @@ class dialing_engine {
   std::unique_ptr<dialing::control_stage> control_;
   std::thread claim_thread_, dispatch_thread_, origination_thread_, writeback_thread_, lease_thread_,
       control_thread_;
-  std::mutex exits_mutex_;
-  std::condition_variable exits_cv_;
-  unsigned exited_ = 0;  // guarded by exits_mutex_: one bit per stage thread whose body has ended
   std::atomic<bool> started_{false};
   std::atomic<bool> stopped_{false};
 };

@@ -149,6 +149,11 @@ struct engine_context {
   wake_event lease_now;    // renew at once (a campaign started, a slot cools down)
   wake_event claim_now;    // look for work at once (a campaign started or resumed, a slot freed)
   wake_event control_now;  // look at the campaigns at once (a local pause, a stop)
+  // Set by each stage thread when its body has ended, still in the clock's time: the shutdown (on the control
+  // thread) waits for them through the clock before it joins the threads.
+  struct {
+    wake_event writeback, lease, origination, dispatch, claim;
+  } ended;
   error_journal errors;
 
   // Hands a contact back to the database without an attempt, or ends it; both settle one unit of its
